@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// Builds the libpcap addon at install time. A machine without libpcap's headers (or without a compiler)
+// must still get a working install: the offline tools (files, pipes, decoders) need no addon, and live
+// capture then fails with one clear message (see streams/addon.ts). So a failed build warns and exits 0.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+if (!fs.existsSync(path.join(root, 'binding.gyp'))) process.exit(0);
+
+const hasHeaders = ['/usr/include/pcap/pcap.h', '/usr/include/pcap.h', '/usr/local/include/pcap/pcap.h', '/opt/homebrew/include/pcap/pcap.h']
+  .some((p) => fs.existsSync(p));
+if (!hasHeaders && !process.env.PCAP_PIPE_FORCE_BUILD) {
+  console.warn('pcap-pipe: libpcap headers not found; live capture is disabled. Install them (Debian/Ubuntu: apt-get install libpcap-dev) and run `npm rebuild pcap-pipe`.');
+  process.exit(0);
+}
+// npm puts its bundled node-gyp on PATH for lifecycle scripts; fall back to npx otherwise.
+let r = spawnSync('node-gyp', ['rebuild'], { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
+if (r.error) r = spawnSync('npx', ['--yes', 'node-gyp', 'rebuild'], { cwd: root, stdio: 'inherit' });
+if (r.status !== 0) {
+  console.warn('pcap-pipe: building the libpcap addon failed; offline tools still work, live capture is disabled. Needs libpcap-dev, python3, make and a C++ compiler.');
+}
+process.exit(0);
