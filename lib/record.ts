@@ -48,6 +48,11 @@ export interface PacketRecord {
   options?: PacketOptions;
   /** Bytes of FCS at the end of each frame, when the link header says so (pcap FCS bits, if_fcslen). */
   fcsLength?: number;
+  /**
+   * True when the source's timestamps are finer than microseconds (pcap ns magic, pcapng if_tsresol > 6,
+   * live capture opened with nanosecond precision). Writers use it to choose ns output automatically.
+   */
+  nanoPrecision?: boolean;
 }
 
 /** Seconds with 9 decimals, exactly as tshark prints frame.time_epoch. */

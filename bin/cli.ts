@@ -1,0 +1,173 @@
+/**
+ * What every command shares: argument parsing that rejects unknown flags (minimist accepts anything), capture
+ * input from files or stdin, stdout that ends quietly on a broken pipe (`| head`), and the mapping from
+ * errors to exit codes: 0 ok, 1 runtime error or data lost, 2 usage, 130 interrupted.
+ */
+import minimist from 'minimist';
+import { Readable, type Writable } from 'node:stream';
+import { CaptureError } from '../lib/errors';
+import { compareTimestamps, type PacketRecord } from '../lib/record';
+import { CaptureReader, readCapture, readCaptureFile, type ReadCaptureOptions } from '../streams/read';
+
+export class UsageError extends Error {
+  readonly usage: string;
+  constructor(message: string, usage: string) {
+    super(message);
+    this.name = 'UsageError';
+    this.usage = usage;
+  }
+}
+
+export interface ArgSpec {
+  string?: string[];
+  boolean?: string[];
+  alias?: Record<string, string | string[]>;
+  default?: Record<string, unknown>;
+  /** Options that may be given several times (always returned as arrays). */
+  repeatable?: string[];
+}
+
+export type ParsedArgs = minimist.ParsedArgs;
+
+/**
+ * minimist with the checks it lacks: an unknown option is a usage error, `--help`/`-h` is understood,
+ * string options need a value, and non-repeatable options given twice keep the last value.
+ */
+export function parseArgs(argv: string[], spec: ArgSpec, usage: string): ParsedArgs | null {
+  const known = new Set<string>(['help', 'h']);
+  const strings = [...(spec.string ?? []), ...(spec.repeatable ?? [])];
+  const booleans = [...(spec.boolean ?? []), 'help'];
+  for (const k of [...strings, ...booleans]) known.add(k);
+  for (const [k, v] of Object.entries(spec.alias ?? {})) {
+    known.add(k);
+    for (const a of Array.isArray(v) ? v : [v]) known.add(a);
+  }
+  let unknown: string | null = null;
+  const args = minimist(argv, {
+    string: strings,
+    boolean: booleans,
+    alias: { h: 'help', ...(spec.alias ?? {}) },
+    default: spec.default ?? {},
+    unknown: (arg: string) => {
+      if (arg.startsWith('-') && arg !== '-') {
+        const name = arg.replace(/^-+/, '').split('=')[0] as string;
+        const noName = name.startsWith('no-') ? name.slice(3) : name;
+        if (!known.has(name) && !known.has(noName) && unknown === null) unknown = arg;
+        return known.has(name) || known.has(noName);
+      }
+      return true;
+    },
+  });
+  if (unknown !== null) throw new UsageError(`unknown option ${unknown}`, usage);
+  if (args.help) return null;
+  for (const k of spec.string ?? []) {
+    const v = args[k];
+    if (Array.isArray(v)) args[k] = v[v.length - 1];
+    if (args[k] === '' && argv.some((a) => a === `--${k}` || a === `-${k}`)) throw new UsageError(`option ${k.length === 1 ? '-' : '--'}${k} needs a value`, usage);
+  }
+  for (const k of spec.repeatable ?? []) {
+    const v = args[k];
+    args[k] = v === undefined ? [] : Array.isArray(v) ? v : [v];
+  }
+  return args;
+}
+
+/** A whole number option, or a usage error naming it. */
+export function intOption(args: ParsedArgs, name: string, usage: string, min = 0): number | undefined {
+  const v = args[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`option ${name.length === 1 ? '-' : '--'}${name} needs a whole number >= ${min}, got ${JSON.stringify(v)}`, usage);
+  return n;
+}
+
+/** stdout that swallows EPIPE (a reader such as `head` went away): the command then ends quietly. */
+export function safeStdout(): Writable {
+  const out = process.stdout;
+  if (!(out as unknown as { __pcapPipeEpipe?: boolean }).__pcapPipeEpipe) {
+    (out as unknown as { __pcapPipeEpipe?: boolean }).__pcapPipeEpipe = true;
+    out.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
+  return out;
+}
+
+/** Writes a line of text to stdout, honouring backpressure. */
+export function writeLine(out: Writable, line: string): Promise<void> | void {
+  if (!out.write(line + '\n')) return new Promise((resolve) => out.once('drain', resolve));
+}
+
+/** Opens one capture input: a path, or '-' / undefined for stdin. */
+export function openCapture(path: string | undefined, opts: ReadCaptureOptions = {}): CaptureReader {
+  if (path === undefined || path === '-') {
+    const reader = readCapture(opts);
+    process.stdin.on('error', (e) => reader.destroy(e));
+    process.stdin.pipe(reader);
+    return reader;
+  }
+  return readCaptureFile(path, opts);
+}
+
+/**
+ * Several captures merged in timestamp order (a k-way merge on each reader's next record), as one
+ * Readable of PacketRecord objects. Frames are renumbered 1..n in merged order.
+ */
+export function mergeCaptures(readers: CaptureReader[]): Readable {
+  if (readers.length === 1) return readers[0] as CaptureReader;
+  async function* merged(): AsyncGenerator<PacketRecord> {
+    const iters = readers.map((r) => r[Symbol.asyncIterator]() as AsyncIterator<PacketRecord>);
+    const heads: (PacketRecord | null)[] = await Promise.all(iters.map(async (it) => {
+      const n = await it.next();
+      return n.done ? null : n.value;
+    }));
+    let frame = 0;
+    for (;;) {
+      let best = -1;
+      for (let i = 0; i < heads.length; i++) {
+        const h = heads[i];
+        if (h && (best < 0 || compareTimestamps(h, heads[best] as PacketRecord) < 0)) best = i;
+      }
+      if (best < 0) return;
+      const rec = heads[best] as PacketRecord;
+      rec.frame = ++frame;
+      yield rec;
+      const n = await (iters[best] as AsyncIterator<PacketRecord>).next();
+      heads[best] = n.done ? null : n.value;
+    }
+  }
+  return Readable.from(merged(), { objectMode: true });
+}
+
+/** Formats an error for stderr: capture errors by their code, others by message. */
+export function describeError(e: unknown): string {
+  if (e instanceof CaptureError) return `${e.message} [${e.code}]`;
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+export type CommandMain = (argv: string[]) => Promise<number>;
+
+/** Runs a command's main and exits with its status; usage errors print the usage and exit 2. */
+export function runCommand(name: string, main: CommandMain, argv: string[] = process.argv.slice(2)): void {
+  safeStdout();
+  main(argv).then(
+    (code) => { process.exitCode = code; },
+    (e: unknown) => {
+      if (e instanceof UsageError) {
+        process.stderr.write(`${name}: ${e.message}\n${e.usage}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      process.stderr.write(`${name}: ${describeError(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+/** Prints the usage when `parseArgs` returned null for --help; returns the exit code 0. */
+export function printUsage(usage: string): number {
+  process.stdout.write(usage + '\n');
+  return 0;
+}

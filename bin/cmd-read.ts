@@ -1,0 +1,53 @@
+/** `pcap-pipe read FILE...`: captures (pcap or pcapng, '-' = stdin) to classic pcap on stdout. */
+import { pipeline } from 'node:stream/promises';
+import { describeError, mergeCaptures, openCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
+import { CaptureWriter, type WriteCaptureOptions } from '../streams/write';
+import type { CaptureReader } from '../streams/read';
+import type { PacketRecord } from '../lib/record';
+
+export const USAGE = `usage: pcap-pipe read [--format pcap|pcapng] FILE...
+  Reads pcap or pcapng files ('-' or no FILE = stdin) and writes one capture to stdout:
+  classic pcap, or pcapng when the input holds several link types (classic pcap cannot).
+  Several files are merged in timestamp order. A file cut short: every complete packet is
+  written, the error is reported on stderr, and the exit status is 1.
+  --format F   force the output format (pcap or pcapng)`;
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { string: ['format'] }, USAGE);
+  if (!args) return printUsage(USAGE);
+  const format = args.format as string | undefined;
+  if (format !== undefined && format !== 'pcap' && format !== 'pcapng') throw new UsageError(`--format must be pcap or pcapng, not ${format}`, USAGE);
+  const files = args._.length ? args._.map(String) : ['-'];
+  if (files.filter((f) => f === '-').length > 1) throw new UsageError('stdin (-) can be read only once', USAGE);
+
+  // A damaged input must not stop the others: report it, keep its complete packets, exit 1 at the end.
+  let failures = 0;
+  const readers: CaptureReader[] = files.map((f) => {
+    const reader: CaptureReader = openCapture(f, {
+      onError: (e) => {
+        failures++;
+        process.stderr.write(`pcap-pipe read: ${f}: ${describeError(e)}; wrote its ${reader.packets} complete packets\n`);
+      },
+    });
+    return reader;
+  });
+  await pipeline(mergeCaptures(readers), chooseOutput(readers, format as 'pcap' | 'pcapng' | undefined), safeStdout());
+  return failures ? 1 : 0;
+}
+
+/**
+ * Chooses the output format at the first packet, when every input has described the interfaces it
+ * starts with: pcapng if they span several link types, classic pcap otherwise — reproducing the input's
+ * own file header when there is exactly one classic pcap input, so read → write is byte-identical.
+ */
+function chooseOutput(readers: CaptureReader[], forced: 'pcap' | 'pcapng' | undefined): CaptureWriter {
+  return new CaptureWriter({
+    configure(first: PacketRecord | null): Partial<WriteCaptureOptions> {
+      const linkTypes = new Set<number>(first ? [first.linkType] : []);
+      for (const r of readers) for (const t of r.linkTypes) linkTypes.add(t);
+      const format = forced ?? (linkTypes.size > 1 ? 'pcapng' : 'pcap');
+      const sourceHeader = readers.length === 1 && format === 'pcap' ? readers[0]?.pcapHeader ?? undefined : undefined;
+      return { format, sourceHeader, interfaces: readers.flatMap((r) => r.interfaces) };
+    },
+  });
+}
