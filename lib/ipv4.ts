@@ -1,0 +1,129 @@
+/**
+ * IPv4 header (RFC 791). The fixed fields are read at once; options are listed on access. The payload
+ * ends where the total length says (Ethernet padding is not payload), or at the end of the capture.
+ */
+import type { IPv4Layer } from './packet';
+import { formatIPv4 } from './addresses';
+import { Failure, malformed, truncated, u16 } from './failure';
+
+export const IPV4_MIN_HEADER_LENGTH = 20;
+
+export interface IPv4Option {
+  /** Option type octet (copied/class/number). */
+  type: number;
+  name: string;
+  /** Whole option length including type and length octets (1 for EOL/NOP). */
+  length: number;
+  /** Option data after type and length (a view). */
+  data: Buffer;
+}
+
+const IPV4_OPTION_NAMES: Record<number, string> = {
+  0: 'EOL', 1: 'NOP', 7: 'RR', 68: 'TS', 130: 'SEC', 131: 'LSRR', 137: 'SSRR', 136: 'SID', 148: 'RTRALT',
+};
+
+export class IPv4Header implements IPv4Layer {
+  readonly version = 4 as const;
+  readonly headerLength: number;
+  readonly tos: number;
+  readonly totalLength: number;
+  readonly id: number;
+  readonly flags: number;
+  readonly moreFragments: boolean;
+  readonly dontFragment: boolean;
+  readonly fragmentOffset: number;
+  readonly ttl: number;
+  readonly protocol: number;
+  readonly checksum: number;
+  /** Offset where the payload starts in the frame. */
+  readonly payloadOffset: number;
+  /** End of the payload bytes actually captured (bounded by total length). */
+  readonly payloadEnd: number;
+  /** Where the payload ends according to the total length (may lie past the captured bytes). */
+  readonly impliedEnd: number;
+  private _src: string | undefined;
+  private _dst: string | undefined;
+  private _options: IPv4Option[] | undefined;
+
+  constructor(private readonly buf: Buffer, private readonly off: number, headerLength: number, totalLength: number, capturedEnd: number) {
+    this.headerLength = headerLength;
+    this.tos = buf[off + 1];
+    this.totalLength = totalLength;
+    this.id = u16(buf, off + 4);
+    const flagsFrag = u16(buf, off + 6);
+    this.flags = flagsFrag >> 13;
+    this.moreFragments = (flagsFrag & 0x2000) !== 0;
+    this.dontFragment = (flagsFrag & 0x4000) !== 0;
+    this.fragmentOffset = (flagsFrag & 0x1fff) * 8;
+    this.ttl = buf[off + 8];
+    this.protocol = buf[off + 9];
+    this.checksum = u16(buf, off + 10);
+    this.payloadOffset = off + headerLength;
+    // Total length 0 is what TCP segmentation offload leaves in captures: use what was captured.
+    this.impliedEnd = totalLength === 0 ? capturedEnd : off + totalLength;
+    this.payloadEnd = Math.min(capturedEnd, this.impliedEnd);
+  }
+
+  get src(): string { return this._src ??= formatIPv4(this.buf, this.off + 12); }
+  get dst(): string { return this._dst ??= formatIPv4(this.buf, this.off + 16); }
+
+  /** True for any fragment except an unfragmented packet. */
+  get isFragment(): boolean { return this.moreFragments || this.fragmentOffset > 0; }
+
+  /** The header bytes (a view). */
+  get header(): Buffer { return this.buf.subarray(this.off, this.off + this.headerLength); }
+
+  /** Captured payload bytes (a view). */
+  get payload(): Buffer { return this.buf.subarray(this.payloadOffset, this.payloadEnd); }
+
+  /** Options, parsed on first access. A malformed option list ends the list (see `parseIPv4Options`). */
+  get options(): IPv4Option[] {
+    return this._options ??= parseIPv4Options(this.buf, this.off + IPV4_MIN_HEADER_LENGTH, this.off + this.headerLength).options;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      src: this.src, dst: this.dst, headerLength: this.headerLength, tos: this.tos, totalLength: this.totalLength,
+      id: this.id, flags: this.flags, dontFragment: this.dontFragment, moreFragments: this.moreFragments,
+      fragmentOffset: this.fragmentOffset, ttl: this.ttl, protocol: this.protocol, checksum: this.checksum,
+      options: this.options.map((o) => ({ type: o.type, name: o.name, length: o.length, data: o.data.toString('hex') })),
+    };
+  }
+}
+
+export function parseIPv4Options(buf: Buffer, off: number, end: number): { options: IPv4Option[]; error?: Failure } {
+  const options: IPv4Option[] = [];
+  let p = off;
+  while (p < end) {
+    const type = buf[p];
+    if (type === 0 || type === 1) {
+      options.push({ type, name: IPV4_OPTION_NAMES[type], length: 1, data: buf.subarray(p + 1, p + 1) });
+      p++;
+      if (type === 0) break; // End of Option List: the rest is padding
+      continue;
+    }
+    if (p + 1 >= end) return { options, error: malformed('ipv4', p, `option ${type} has no length octet`) };
+    const length = buf[p + 1];
+    if (length < 2 || p + length > end) {
+      return { options, error: malformed('ipv4', p, `option ${type} length ${length} does not fit the header`) };
+    }
+    options.push({ type, name: IPV4_OPTION_NAMES[type] ?? `opt${type}`, length, data: buf.subarray(p + 2, p + length) });
+    p += length;
+  }
+  return { options };
+}
+
+export function decodeIPv4(buf: Buffer, off: number, end: number): IPv4Header | Failure {
+  const have = end - off;
+  if (have < IPV4_MIN_HEADER_LENGTH) return truncated('ipv4', off, IPV4_MIN_HEADER_LENGTH, have);
+  const version = buf[off] >> 4;
+  if (version !== 4) return malformed('ipv4', off, `version ${version}, expected 4`);
+  const headerLength = (buf[off] & 0x0f) * 4;
+  if (headerLength < IPV4_MIN_HEADER_LENGTH) return malformed('ipv4', off, `header length ${headerLength} < 20`);
+  if (headerLength > have) return truncated('ipv4', off, headerLength, have);
+  const totalLength = u16(buf, off + 2);
+  if (totalLength !== 0 && totalLength < headerLength) {
+    return malformed('ipv4', off + 2, `total length ${totalLength} < header length ${headerLength}`);
+  }
+  return new IPv4Header(buf, off, headerLength, totalLength, end);
+}
