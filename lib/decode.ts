@@ -228,7 +228,7 @@ export function decodeIPv4Layer(t: NetworkLayers, buf: Buffer, off: number, end:
   t.layers.push('ipv4');
   if (depth <= DecodeDepth.NETWORK) return;
   if (ip.fragmentOffset > 0) { t.layers.push('fragment'); return; }
-  decodeTransport(t, ip.protocol, buf, ip.payloadOffset, ip.payloadEnd, ip.impliedEnd, depth, ip.moreFragments);
+  decodeTransport(t, ip.protocol, buf, ip.payloadOffset, ip.payloadEnd, ip.impliedEnd, depth);
 }
 
 export function decodeIPv6Layer(t: NetworkLayers, buf: Buffer, off: number, end: number, depth: number): void {
@@ -239,23 +239,25 @@ export function decodeIPv6Layer(t: NetworkLayers, buf: Buffer, off: number, end:
   if (ip.extensionError) { t.errors.push(ip.extensionError); return; }
   if (depth <= DecodeDepth.NETWORK) return;
   if (ip.isLaterFragment) { t.layers.push('fragment'); return; }
-  const firstFragment = ip.fragment !== undefined && ip.fragment.moreFragments;
-  decodeTransport(t, ip.protocol, buf, ip.payloadOffset, ip.payloadEnd, ip.impliedEnd, depth, firstFragment);
+  decodeTransport(t, ip.protocol, buf, ip.payloadOffset, ip.payloadEnd, ip.impliedEnd, depth);
 }
 
 /**
- * @param end end of the captured IP payload; @param impliedEnd end per the IP length fields;
- * @param firstFragment the IP packet is the first of several fragments: the payload is incomplete.
+ * @param end end of the captured IP payload; @param impliedEnd end per the IP length fields (for a first
+ * fragment: of the fragment, so the transport payload is incomplete).
  */
 function decodeTransport(t: NetworkLayers, protocol: number, buf: Buffer, off: number, end: number, impliedEnd: number,
-  depth: number, firstFragment: boolean): void {
+  depth: number): void {
   switch (protocol) {
     case IpProto.TCP: {
       const tcp = decodeTcp(buf, off, end, impliedEnd, t.errors);
       if (tcp instanceof Failure) { t.errors.push(tcp); return; }
       t.tcp = tcp;
       t.layers.push('tcp');
-      if (depth < DecodeDepth.ALL || firstFragment || tcp.payload.length === 0) return;
+      if (tcp.headerTruncated) { t.errors.push(tcp.headerTruncated); return; }
+      // A first fragment's payload is incomplete, but its start is decoded (like tshark does): the
+      // headers and DNS questions usually fit; records cut short become failures when read.
+      if (depth < DecodeDepth.ALL || tcp.payload.length === 0) return;
       decodeTcpPayload(t, tcp);
       return;
     }
@@ -266,7 +268,7 @@ function decodeTransport(t: NetworkLayers, protocol: number, buf: Buffer, off: n
       t.layers.push('udp');
       const problem = udpLengthProblem(udp, off);
       if (problem) { t.errors.push(problem); return; }
-      if (depth < DecodeDepth.ALL || firstFragment || udp.payload.length === 0) return;
+      if (depth < DecodeDepth.ALL || udp.payload.length === 0) return;
       if (isDnsPort(udp.srcPort) || isDnsPort(udp.dstPort)) {
         const dns = decodeDns(udp.payload, udp.payloadOffset, t.errors);
         if (dns instanceof Failure) { t.errors.push(dns); return; }

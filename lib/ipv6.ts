@@ -61,8 +61,10 @@ export class IPv6Header implements IPv6Layer {
     this.payloadLength = u16(buf, off + 4);
     this.nextHeader = buf[off + 6];
     this.hopLimit = buf[off + 7];
-    // Payload length 0 with a Hop-by-Hop header is a jumbogram (RFC 2675); with TSO it is 0 too.
-    this.impliedEnd = this.payloadLength === 0 ? capturedEnd : off + IPV6_HEADER_LENGTH + this.payloadLength;
+    // Payload length 0 with a Hop-by-Hop header is a jumbogram (RFC 2675): the real length is in the
+    // Jumbo Payload option; we take what was captured. Otherwise 0 means no payload (like tshark).
+    const jumbo = this.payloadLength === 0 && this.nextHeader === IpProto.HOPOPTS;
+    this.impliedEnd = jumbo ? capturedEnd : off + IPV6_HEADER_LENGTH + this.payloadLength;
     this.payloadEnd = Math.min(capturedEnd, this.impliedEnd);
     this.protocol = this.nextHeader;
     this.payloadOffset = off + IPV6_HEADER_LENGTH;

@@ -80,6 +80,8 @@ export class TcpHeader implements TcpLayer {
   readonly payloadLength: number;
   /** Offset of the payload in the frame. */
   readonly payloadOffset: number;
+  /** Set when the snaplen cut the options: the fixed 20 bytes are valid, options are read as far as captured. */
+  headerTruncated?: Failure;
   private _options: TcpOption[] | undefined;
 
   /**
@@ -98,7 +100,7 @@ export class TcpHeader implements TcpLayer {
     this.checksum = u16(buf, off + 16);
     this.urgentPointer = u16(buf, off + 18);
     this.payloadOffset = off + headerLength;
-    this.payload = buf.subarray(this.payloadOffset, Math.max(this.payloadOffset, end));
+    this.payload = this.payloadOffset < end ? buf.subarray(this.payloadOffset, end) : buf.subarray(end, end);
     this.payloadLength = Math.max(0, impliedEnd - this.payloadOffset);
   }
 
@@ -106,7 +108,8 @@ export class TcpHeader implements TcpLayer {
 
   get options(): TcpOption[] {
     if (this._options === undefined) {
-      const r = parseTcpOptions(this.buf, this.off + TCP_MIN_HEADER_LENGTH, this.off + this.headerLength);
+      const optionsEnd = Math.min(this.off + this.headerLength, this.buf.length);
+      const r = parseTcpOptions(this.buf, this.off + TCP_MIN_HEADER_LENGTH, optionsEnd);
       this._options = r.options;
       if (r.error && this.errors) this.errors.push(r.error);
     }
@@ -135,9 +138,9 @@ export function decodeTcp(buf: Buffer, off: number, end: number, impliedEnd: num
   if (end - off < TCP_MIN_HEADER_LENGTH) return truncated('tcp', off, TCP_MIN_HEADER_LENGTH, end - off);
   const headerLength = (buf[off + 12] >> 4) * 4;
   if (headerLength < TCP_MIN_HEADER_LENGTH) return malformed('tcp', off + 12, `data offset ${headerLength} < 20`);
-  if (headerLength > end - off) {
-    if (headerLength > impliedEnd - off) return malformed('tcp', off + 12, `data offset ${headerLength} beyond the IP payload (${impliedEnd - off})`);
-    return truncated('tcp', off, headerLength, end - off);
-  }
-  return new TcpHeader(buf, off, headerLength, end, impliedEnd, errors);
+  if (headerLength > impliedEnd - off) return malformed('tcp', off + 12, `data offset ${headerLength} beyond the IP payload (${impliedEnd - off})`);
+  const tcp = new TcpHeader(buf, off, headerLength, end, impliedEnd, errors);
+  // Options cut by the snaplen: the fixed header is still good (tshark shows it too); say what is missing.
+  if (headerLength > end - off) tcp.headerTruncated = truncated('tcp', off, headerLength, end - off);
+  return tcp;
 }
