@@ -1,0 +1,1060 @@
+/**
+ * HTTP/1.x over one reassembled TCP connection: an incremental state machine per direction, request /
+ * response pairing, RFC 9112 message framing, content decoding, and the hand-over to WebSocket (or to
+ * "opaque") after an upgrade or a CONNECT tunnel.
+ *
+ * Input is what a TCP reassembler delivers: each direction's bytes in order and exactly once, gaps as byte
+ * counts, and the end of the connection. Output is typed events (lib/http-events.ts, lib/ws-events.ts).
+ *
+ * A direction goes through these modes:
+ *
+ *   Detect ──first line is a start line──► Head ──► (body modes) ──► Head ...
+ *     │                                     │  ▲
+ *     └──not HTTP yet──► Hunt ──start line──┘  └── violation / gap / overflow: Hunt (resynchronise)
+ *
+ *   body modes: BodyLength | ChunkSize ► ChunkData ► ChunkEnd ► ... ► Trailers | BodyUntilClose
+ *   after a request that asked to switch protocols: AwaitUpgrade (bytes held until the response decides)
+ *   after a 101 / CONNECT 2xx: WebSocket | Opaque
+ *
+ * Malformed input never throws: every problem is an `http-error` event and the direction resynchronises
+ * at the next request line or status line it can recognise.
+ */
+import { timestampSeconds } from './record.js';
+import { ContentDecoder, DEFAULT_CONTENT_DECODING_LIMITS, parseContentEncoding } from './content-decoding.js';
+import type {
+  CaptureAt,
+  Direction,
+  HeaderField,
+  HttpBodyInfo,
+  HttpErrorCode,
+  HttpParserEvent,
+  HttpRequestEvent,
+  HttpResponseEvent,
+  HttpTiming,
+} from './http-events.js';
+import { DEFAULT_WEBSOCKET_LIMITS, WebSocketConnection, parsePerMessageDeflate, websocketAccept } from './websocket.js';
+import type { WebSocketLimits } from './websocket.js';
+
+export type { CaptureAt, Direction } from './http-events.js';
+
+export interface HttpParserOptions {
+  /** Start line plus header fields (and, separately, a chunked body's trailers) at most this long. */
+  maxHeaderBytes: number;
+  /** Decoded body bytes kept on a request/response event; the rest is counted and `bodyTruncated` set. */
+  maxBody: number;
+  /** Encoded body bytes collected for content decoding; a longer coded body is not decoded (flagged). */
+  maxEncodedBody: number;
+  /** Content decoding stops here: a decompression bomb is cut off and flagged. */
+  maxDecodedLength: number;
+  /** Decode Content-Encoding (gzip, deflate, br). When false, `body` is the de-chunked wire content. */
+  decodeContent: boolean;
+  /** Emit a `body` event for every piece of body as it arrives. */
+  bodyEvents: boolean;
+  /** A direction that has never shown an HTTP message start within this many bytes is ignored. */
+  maxDetectBytes: number;
+  /** Requests waiting for their response; older ones are forgotten (and reported) past this. */
+  maxPendingRequests: number;
+  /** Bytes a client may send after an upgrade request before the server's answer, held meanwhile. */
+  maxUpgradeBuffer: number;
+  /** Limits of the WebSocket parser started by a 101. */
+  websocket: WebSocketLimits;
+}
+
+export const DEFAULT_HTTP_OPTIONS: Readonly<HttpParserOptions> = {
+  maxHeaderBytes: 64 * 1024,
+  maxBody: 16 * 1024 * 1024,
+  maxEncodedBody: DEFAULT_CONTENT_DECODING_LIMITS.maxEncodedLength,
+  maxDecodedLength: DEFAULT_CONTENT_DECODING_LIMITS.maxDecodedLength,
+  decodeContent: true,
+  bodyEvents: true,
+  maxDetectBytes: 64 * 1024,
+  maxPendingRequests: 1024,
+  maxUpgradeBuffer: 1024 * 1024,
+  websocket: DEFAULT_WEBSOCKET_LIMITS,
+};
+
+/** A start line longer than this is not looked for when hunting (nor is a chunk-size line accepted). */
+const MAX_START_LINE = 8 * 1024;
+const MAX_CHUNK_LINE = 4 * 1024;
+/** Hex digits of a chunk size: 13 reach 2^52, enough for any real body and exact in a double. */
+const MAX_CHUNK_SIZE_DIGITS = 13;
+
+const enum Mode {
+  Detect,
+  Hunt,
+  Head,
+  BodyLength,
+  ChunkSize,
+  ChunkData,
+  ChunkEnd,
+  Trailers,
+  BodyUntilClose,
+  AwaitUpgrade,
+  WebSocket,
+  Opaque,
+  Ignored,
+  Closed,
+}
+
+type Role = 'request' | 'response';
+
+/** A request whose response has not been seen yet. */
+interface PendingRequest {
+  method: string;
+  url: string;
+  index: number;
+  requestStart: CaptureAt;
+  requestSent?: CaptureAt;
+  /** The request asked to switch protocols (Upgrade header) or is a CONNECT. */
+  switching: boolean;
+  upgrade?: string;
+  wsKey?: string;
+}
+
+interface RequestLine {
+  kind: 'request';
+  method: string;
+  url: string;
+  version: string;
+}
+interface StatusLine {
+  kind: 'response';
+  version: string;
+  status: number;
+  reason: string;
+}
+type StartLine = RequestLine | StatusLine;
+
+/** A message whose head was parsed and whose body is being read. */
+interface Message {
+  start: StartLine;
+  headers: HeaderField[];
+  startAt: CaptureAt;
+  /** Requests: their pending entry; responses: the request they answer. */
+  pending?: PendingRequest;
+  bodyLength: number;
+  missingBytes: number;
+  codings: string[];
+  decoder?: ContentDecoder;
+  /** Identity bodies: the pieces kept (up to maxBody). */
+  kept: Buffer[];
+  keptLength: number;
+  trailers?: HeaderField[];
+}
+
+const TOKEN_CHAR = new Uint8Array(256);
+for (const ch of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+  TOKEN_CHAR[ch.charCodeAt(0)] = 1;
+}
+
+/** Methods recognised when hunting for a request line inside arbitrary bytes (any token is fine in sync). */
+const KNOWN_METHODS = [
+  'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH',
+  'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'REPORT', 'SEARCH', 'PURGE',
+  'MKCALENDAR', 'ACL', 'BIND', 'UNBIND', 'REBIND', 'MKACTIVITY', 'CHECKOUT', 'MERGE', 'NOTIFY',
+  'SUBSCRIBE', 'UNSUBSCRIBE', 'M-SEARCH', 'LINK', 'UNLINK', 'QUERY',
+];
+const LONGEST_METHOD = Math.max(...KNOWN_METHODS.map((m) => m.length));
+
+const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) +([^ \x00-\x1f\x7f]+) +HTTP\/(\d)\.(\d) *$/;
+const STATUS_LINE = /^HTTP\/(\d)\.(\d) +(\d{3})(?: (.*))?$/;
+
+const HTTP_1_DOT = Buffer.from('HTTP/1.');
+const SP_HTTP_1_DOT = Buffer.from(' HTTP/1.');
+const EMPTY = Buffer.alloc(0);
+
+function parseStartLine(line: string): StartLine | undefined {
+  const req = REQUEST_LINE.exec(line);
+  if (req) return { kind: 'request', method: req[1]!, url: req[2]!, version: `HTTP/${req[3]}.${req[4]}` };
+  const res = STATUS_LINE.exec(line);
+  if (res) return { kind: 'response', version: `HTTP/${res[1]}.${res[2]}`, status: Number(res[3]), reason: (res[4] ?? '').trim() };
+  return undefined;
+}
+
+/**
+ * Index just past the empty line that ends a header block (which starts at a line start, so an empty
+ * first line ends it at once), or -1. `from` skips the part already searched.
+ */
+function findBlockEnd(buf: Buffer, from: number): number {
+  if (buf[0] === 0x0a) return 1;
+  if (buf[0] === 0x0d && buf[1] === 0x0a) return 2;
+  let i = buf.indexOf(0x0a, from);
+  while (i >= 0) {
+    if (buf[i + 1] === 0x0a) return i + 2;
+    if (buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return i + 3;
+    i = buf.indexOf(0x0a, i + 1);
+  }
+  return -1;
+}
+
+/** The lines of a header block (without the terminating empty line), CR stripped. latin1 keeps bytes 1:1. */
+function blockLines(block: Buffer): string[] {
+  const lines = block.toString('latin1').split('\n');
+  const out: string[] = [];
+  for (const line of lines) out.push(line.endsWith('\r') ? line.slice(0, -1) : line);
+  while (out.length > 0 && out[out.length - 1] === '') out.pop();
+  return out;
+}
+
+/** Header fields from lines; obs-fold continuation lines join the previous value (RFC 9112 5.2). */
+function parseFields(lines: string[]): { fields: HeaderField[]; bad: string[] } {
+  const fields: HeaderField[] = [];
+  const bad: string[] = [];
+  for (const line of lines) {
+    if ((line.startsWith(' ') || line.startsWith('\t')) && fields.length > 0) {
+      const last = fields[fields.length - 1]!;
+      last[1] = `${last[1]} ${line.trim()}`.trim();
+      continue;
+    }
+    const colon = line.indexOf(':');
+    const name = colon > 0 ? line.slice(0, colon) : '';
+    if (name === '' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) {
+      bad.push(line);
+      continue;
+    }
+    fields.push([name, line.slice(colon + 1).trim()]);
+  }
+  return { fields, bad };
+}
+
+/** All values of a header (case-insensitive name) joined with ", ", or undefined. */
+export function headerValue(headers: readonly HeaderField[], name: string): string | undefined {
+  const lower = name.toLowerCase();
+  let value: string | undefined;
+  for (const [n, v] of headers) {
+    if (n.toLowerCase() === lower) value = value === undefined ? v : `${value}, ${v}`;
+  }
+  return value;
+}
+
+function hasToken(value: string | undefined, token: string): boolean {
+  if (value === undefined) return false;
+  return value.split(',').some((t) => t.trim().toLowerCase() === token);
+}
+
+/** Content-Length: undefined when absent, null when invalid or contradictory (RFC 9112 6.3 item 5). */
+function contentLength(headers: readonly HeaderField[]): number | undefined | null {
+  const value = headerValue(headers, 'content-length');
+  if (value === undefined) return undefined;
+  const values = new Set(value.split(',').map((v) => v.trim()));
+  if (values.size !== 1) return null;
+  const [only] = values;
+  if (!/^\d{1,15}$/.test(only!)) return null;
+  return Number(only);
+}
+
+function seconds(at: CaptureAt): number {
+  return timestampSeconds(at);
+}
+
+/** Seconds from `a` to `b`, computed on the integer parts first so small deltas stay exact. */
+function elapsed(a: CaptureAt, b: CaptureAt): number {
+  return b.tsSec - a.tsSec + (b.tsNsec - a.tsNsec) / 1e9;
+}
+
+/** Parser state of one direction of the connection. */
+class DirectionState {
+  readonly from: Direction;
+  mode: Mode = Mode.Detect;
+  role: Role | undefined;
+  /** Head / trailer / chunk-line bytes gathered so far (a copy when gathered across segments). */
+  pending: Buffer = EMPTY;
+  /** Where to resume the search for the end of the block in `pending`. */
+  scanFrom = 0;
+  message: Message | undefined;
+  /** Bytes left in the current Content-Length body or chunk. */
+  remaining = 0;
+  /** Bytes skipped while hunting (reported once a message start is found). */
+  skipped = 0;
+  /** Segment of the first byte of the head being gathered. */
+  headAt: CaptureAt | undefined;
+  /** Bytes looked at while this direction has never shown HTTP. */
+  detectBytes = 0;
+  everSynced = false;
+  /** AwaitUpgrade: the bytes held, with where each came from. */
+  held: Array<[Buffer, CaptureAt]> = [];
+  heldBytes = 0;
+  heldGap = false;
+
+  constructor(from: Direction) {
+    this.from = from;
+  }
+
+  gather(bytes: Buffer): void {
+    this.pending = this.pending.length === 0 ? bytes : Buffer.concat([this.pending, bytes]);
+  }
+
+  resetPending(): void {
+    this.pending = EMPTY;
+    this.scanFrom = 0;
+  }
+}
+
+type Emit = (ev: HttpParserEvent) => void;
+
+/**
+ * The HTTP/1.x parser of one TCP connection. Feed it each direction's bytes in order; it emits events
+ * synchronously from the calls.
+ */
+export class HttpConnectionParser {
+  private readonly _emit: Emit;
+  private readonly _opts: HttpParserOptions;
+  private readonly _client = new DirectionState('client');
+  private readonly _server = new DirectionState('server');
+  private readonly _pending: PendingRequest[] = [];
+  private _requestCount = 0;
+  private _ws: WebSocketConnection | undefined;
+  private _closed = false;
+
+  constructor(emit: (ev: HttpParserEvent) => void, opts?: Partial<HttpParserOptions>) {
+    this._emit = emit;
+    this._opts = { ...DEFAULT_HTTP_OPTIONS, ...opts };
+  }
+
+  /** True once the connection was upgraded to WebSocket. */
+  get websocket(): boolean {
+    return this._ws !== undefined;
+  }
+
+  data(from: Direction, bytes: Buffer, at: CaptureAt): void {
+    if (this._closed || bytes.length === 0) return;
+    this.feed(this.dir(from), bytes, at);
+  }
+
+  gap(from: Direction, length: number, at: CaptureAt): void {
+    if (this._closed) return;
+    this.onGap(this.dir(from), length, at);
+  }
+
+  /** The connection closed: completes read-until-close bodies and reports what was left unfinished. */
+  end(at: CaptureAt): void {
+    if (this._closed) return;
+    this.finishDirection(this._client, at);
+    this.finishDirection(this._server, at);
+    this._ws?.end(at);
+    this._closed = true;
+  }
+
+  /** The connection was reset. A body delimited by the close ends here as well. */
+  reset(at: CaptureAt): void {
+    this.end(at);
+  }
+
+  private dir(from: Direction): DirectionState {
+    return from === 'client' ? this._client : this._server;
+  }
+
+  private other(d: DirectionState): DirectionState {
+    return d === this._client ? this._server : this._client;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The driver: each mode consumes what it can and returns the bytes it did not use.
+
+  private feed(d: DirectionState, bytes: Buffer, at: CaptureAt): void {
+    let rest = bytes;
+    while (rest.length > 0) {
+      switch (d.mode) {
+        case Mode.Detect:
+        case Mode.Head:
+          rest = this.readHead(d, rest, at);
+          break;
+        case Mode.Hunt:
+          rest = this.hunt(d, rest, at);
+          break;
+        case Mode.BodyLength:
+          rest = this.readBodyLength(d, rest, at);
+          break;
+        case Mode.ChunkSize:
+          rest = this.readChunkSize(d, rest, at);
+          break;
+        case Mode.ChunkData:
+          rest = this.readChunkData(d, rest, at);
+          break;
+        case Mode.ChunkEnd:
+          rest = this.readChunkEnd(d, rest, at);
+          break;
+        case Mode.Trailers:
+          rest = this.readTrailers(d, rest, at);
+          break;
+        case Mode.BodyUntilClose:
+          this.bodyBytes(d, rest, at);
+          return;
+        case Mode.AwaitUpgrade:
+          this.hold(d, rest, at);
+          return;
+        case Mode.WebSocket:
+          this._ws!.data(d.from, rest, at);
+          return;
+        case Mode.Opaque:
+        case Mode.Ignored:
+        case Mode.Closed:
+          return;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Start line and header fields
+
+  private readHead(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
+    if (d.pending.length === 0) {
+      // RFC 9112 2.2: empty lines before a request line are ignored (also tolerated before a status line).
+      let skip = 0;
+      while (skip < bytes.length && (bytes[skip] === 0x0d || bytes[skip] === 0x0a)) skip++;
+      bytes = bytes.subarray(skip);
+      if (bytes.length === 0) return EMPTY;
+      if (TOKEN_CHAR[bytes[0]!] !== 1) {
+        return this.lostSync(d, at, 'HTTP_BAD_START_LINE', 'a message must start with a method or "HTTP/"', bytes.subarray(1));
+      }
+      d.headAt = at;
+    }
+    d.gather(bytes);
+    const end = findBlockEnd(d.pending, Math.max(0, d.scanFrom - 3));
+    const firstLineEnd = d.pending.indexOf(0x0a);
+    if (firstLineEnd < 0 && d.pending.length > MAX_START_LINE) {
+      return this.lostSync(d, at, 'HTTP_BAD_START_LINE', `no line end within ${MAX_START_LINE} bytes`, d.pending.subarray(1));
+    }
+    let start: StartLine | undefined;
+    if (firstLineEnd >= 0) {
+      const line = d.pending.subarray(0, firstLineEnd).toString('latin1').replace(/\r$/, '');
+      start = parseStartLine(line);
+      const wrongRole = start !== undefined && d.role !== undefined && start.kind !== d.role;
+      if (start === undefined || wrongRole) {
+        const what = `not a ${d.role ?? 'request or status'} line: ${JSON.stringify(line.slice(0, 80))}`;
+        return this.lostSync(d, at, 'HTTP_BAD_START_LINE', what, d.pending.subarray(1));
+      }
+    }
+    if (end < 0) {
+      if (d.pending.length > this._opts.maxHeaderBytes) {
+        return this.lostSync(d, at, 'HTTP_HEADER_OVERFLOW', `header block longer than maxHeaderBytes ${this._opts.maxHeaderBytes}`, d.pending.subarray(1));
+      }
+      d.scanFrom = d.pending.length;
+      if (d.pending === bytes) d.pending = Buffer.from(bytes); // keep a copy, not a view pinning the segment
+      return EMPTY;
+    }
+    if (end > this._opts.maxHeaderBytes) {
+      return this.lostSync(d, at, 'HTTP_HEADER_OVERFLOW', `header block longer than maxHeaderBytes ${this._opts.maxHeaderBytes}`, d.pending.subarray(1));
+    }
+    const block = d.pending;
+    const rest = block.subarray(end);
+    const startAt = d.headAt ?? at;
+    d.resetPending();
+    const lines = blockLines(block.subarray(0, end)).slice(1);
+    const { fields, bad } = parseFields(lines);
+    for (const line of bad) this.error(d, at, 'HTTP_BAD_HEADER', `malformed header line ignored: ${JSON.stringify(line.slice(0, 80))}`);
+    this.synced(d, start!.kind, at);
+    if (start!.kind === 'request') return this.onRequestHead(d, start as RequestLine, fields, startAt, at, rest);
+    return this.onResponseHead(d, start as StatusLine, fields, startAt, at, rest);
+  }
+
+  /** A message start was recognised: note the role, report bytes skipped to get here. */
+  private synced(d: DirectionState, role: Role, at: CaptureAt): void {
+    if (d.role === undefined) d.role = role;
+    if (d.skipped > 0) {
+      const code: HttpErrorCode = d.everSynced ? 'HTTP_DESYNC' : 'HTTP_MIDSTREAM';
+      this.error(d, at, code, `resynchronised after skipping ${d.skipped} bytes`);
+      d.skipped = 0;
+    }
+    d.everSynced = true;
+    d.detectBytes = 0;
+  }
+
+  /**
+   * The bytes are not what the current mode expects: report (unless this direction was never HTTP, where
+   * silence is right for non-HTTP traffic), emit what was seen of the current message, and hunt for the
+   * next message start in `resume` (the caller drops at least one byte, so hunting always makes progress).
+   */
+  private lostSync(d: DirectionState, at: CaptureAt, code: HttpErrorCode, message: string, resume: Buffer): Buffer {
+    if (d.everSynced) this.error(d, at, code, message);
+    this.abandonMessage(d, at);
+    d.resetPending();
+    d.mode = Mode.Hunt;
+    return resume;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Hunting: find the next request line or status line in arbitrary bytes.
+
+  private hunt(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
+    d.gather(bytes);
+    const buf = d.pending;
+    const found = this.findMessageStart(buf, d.role);
+    if (found >= 0) {
+      d.skipped += found;
+      d.resetPending();
+      d.mode = Mode.Head;
+      return buf.subarray(found);
+    }
+    // Keep a tail long enough to hold the beginning of a start line cut by the segment boundary.
+    const keep = Math.min(buf.length, MAX_START_LINE);
+    const dropped = buf.length - keep;
+    d.skipped += dropped;
+    if (!d.everSynced) {
+      d.detectBytes += dropped;
+      if (d.detectBytes > this._opts.maxDetectBytes) {
+        d.mode = Mode.Ignored; // not HTTP (TLS, SSH, ...): stop looking
+        d.resetPending();
+        return EMPTY;
+      }
+    }
+    d.pending = Buffer.from(buf.subarray(dropped));
+    d.scanFrom = 0;
+    return EMPTY;
+  }
+
+  /** Offset of the earliest complete start line in `buf` (of the given role when known), or -1. */
+  private findMessageStart(buf: Buffer, role: Role | undefined): number {
+    let best = -1;
+    if (role !== 'request') {
+      for (let p = buf.indexOf(HTTP_1_DOT); p >= 0; p = buf.indexOf(HTTP_1_DOT, p + 1)) {
+        const lineEnd = buf.indexOf(0x0a, p);
+        if (lineEnd < 0) break;
+        const line = buf.subarray(p, lineEnd).toString('latin1').replace(/\r$/, '');
+        if (STATUS_LINE.test(line)) {
+          best = p;
+          break;
+        }
+      }
+    }
+    if (role !== 'response') {
+      for (let q = buf.indexOf(SP_HTTP_1_DOT); q >= 0; q = buf.indexOf(SP_HTTP_1_DOT, q + 1)) {
+        if (best >= 0 && q > best) break;
+        const start = this.requestLineStart(buf, q);
+        if (start >= 0 && (best < 0 || start < best)) {
+          best = start;
+          break;
+        }
+      }
+    }
+    return best;
+  }
+
+  /** Given the offset of " HTTP/1." in a request line, where the line's known method starts, or -1. */
+  private requestLineStart(buf: Buffer, q: number): number {
+    const lineEnd = buf.indexOf(0x0a, q);
+    if (lineEnd < 0) return -1;
+    const version = buf.subarray(q + 1, lineEnd).toString('latin1').replace(/\r$/, '').trimEnd();
+    if (!/^HTTP\/1\.\d$/.test(version)) return -1;
+    let targetStart = q;
+    const limit = Math.max(0, q - MAX_START_LINE);
+    while (targetStart > limit && buf[targetStart - 1] !== 0x20 && buf[targetStart - 1]! > 0x20 && buf[targetStart - 1] !== 0x7f) targetStart--;
+    if (targetStart === q || buf[targetStart - 1] !== 0x20) return -1;
+    const sp = targetStart - 1;
+    const from = Math.max(0, sp - LONGEST_METHOD);
+    const before = buf.subarray(from, sp).toString('latin1');
+    let methodLength = 0;
+    for (const m of KNOWN_METHODS) {
+      if (m.length > methodLength && before.endsWith(m)) methodLength = m.length;
+    }
+    return methodLength > 0 ? sp - methodLength : -1;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Requests and responses
+
+  private onRequestHead(d: DirectionState, line: RequestLine, headers: HeaderField[], startAt: CaptureAt, at: CaptureAt, rest: Buffer): Buffer {
+    const upgrade = headerValue(headers, 'upgrade');
+    const isConnect = line.method.toUpperCase() === 'CONNECT';
+    const wsKey = headerValue(headers, 'sec-websocket-key');
+    const entry: PendingRequest = {
+      method: line.method,
+      url: line.url,
+      index: ++this._requestCount,
+      requestStart: startAt,
+      switching: upgrade !== undefined || isConnect,
+      ...(upgrade !== undefined ? { upgrade } : {}),
+      ...(wsKey !== undefined ? { wsKey } : {}),
+    };
+    if (this._pending.length >= this._opts.maxPendingRequests) {
+      const dropped = this._pending.shift()!;
+      this.error(d, at, 'HTTP_UNPAIRED', `more than ${this._opts.maxPendingRequests} requests without a response: forgot request #${dropped.index}`);
+    }
+    this._pending.push(entry);
+    d.message = this.newMessage(line, headers, startAt, entry);
+    // Request framing (RFC 9112 6.3): Transfer-Encoding (chunked last) or Content-Length, else no body.
+    const te = headerValue(headers, 'transfer-encoding');
+    if (te !== undefined) {
+      const codings = te.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '');
+      if (codings[codings.length - 1] !== 'chunked') {
+        return this.lostSync(d, at, 'HTTP_BAD_TRANSFER_ENCODING', `request Transfer-Encoding "${te}" does not end in chunked: length unknown`, rest);
+      }
+      return this.startChunked(d, rest);
+    }
+    const length = contentLength(headers);
+    if (length === null) return this.lostSync(d, at, 'HTTP_BAD_CONTENT_LENGTH', `bad Content-Length "${headerValue(headers, 'content-length')}"`, rest);
+    return this.startLength(d, length ?? 0, rest, at);
+  }
+
+  private onResponseHead(d: DirectionState, line: StatusLine, headers: HeaderField[], startAt: CaptureAt, at: CaptureAt, rest: Buffer): Buffer {
+    const request = this._pending[0];
+    const interim = line.status >= 100 && line.status < 200 && line.status !== 101;
+    if (request === undefined && this.other(d).role === 'request') {
+      this.error(d, at, 'HTTP_UNPAIRED', `response ${line.status} with no request waiting for it`);
+    }
+    if (!interim && request !== undefined) this._pending.shift();
+    d.message = this.newMessage(line, headers, startAt, request);
+    if (interim) {
+      this.completeMessage(d, at);
+      return rest;
+    }
+    const method = request?.method.toUpperCase();
+    if (line.status === 101 || (method === 'CONNECT' && line.status >= 200 && line.status < 300)) {
+      this.completeMessage(d, at);
+      this.switchProtocols(d, line, headers, request, rest, at);
+      return EMPTY;
+    }
+    if (request?.switching) this.releaseHeld(at);
+    // Response framing (RFC 9112 6.3).
+    if (method === 'HEAD' || line.status === 204 || line.status === 304) return this.startLength(d, 0, rest, at);
+    const te = headerValue(headers, 'transfer-encoding');
+    if (te !== undefined) {
+      const codings = te.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '');
+      if (codings[codings.length - 1] === 'chunked') return this.startChunked(d, rest);
+      d.mode = Mode.BodyUntilClose;
+      return rest;
+    }
+    const length = contentLength(headers);
+    if (length === null) return this.lostSync(d, at, 'HTTP_BAD_CONTENT_LENGTH', `bad Content-Length "${headerValue(headers, 'content-length')}"`, rest);
+    if (length === undefined) {
+      d.mode = Mode.BodyUntilClose;
+      return rest;
+    }
+    return this.startLength(d, length, rest, at);
+  }
+
+  private newMessage(start: StartLine, headers: HeaderField[], startAt: CaptureAt, pending: PendingRequest | undefined): Message {
+    const codings = this._opts.decodeContent ? parseContentEncoding(headerValue(headers, 'content-encoding')) : [];
+    const message: Message = {
+      start,
+      headers,
+      startAt,
+      bodyLength: 0,
+      missingBytes: 0,
+      codings,
+      kept: [],
+      keptLength: 0,
+      ...(pending !== undefined ? { pending } : {}),
+    };
+    if (codings.length > 0) {
+      message.decoder = new ContentDecoder(codings, {
+        maxEncodedLength: this._opts.maxEncodedBody,
+        maxDecodedLength: this._opts.maxDecodedLength,
+      });
+    }
+    return message;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Bodies
+
+  private startLength(d: DirectionState, length: number, rest: Buffer, at: CaptureAt): Buffer {
+    if (length === 0) {
+      this.completeMessage(d, at);
+      return rest;
+    }
+    d.remaining = length;
+    d.mode = Mode.BodyLength;
+    return rest;
+  }
+
+  private startChunked(d: DirectionState, rest: Buffer): Buffer {
+    d.mode = Mode.ChunkSize;
+    d.resetPending();
+    return rest;
+  }
+
+  private readBodyLength(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
+    const n = Math.min(d.remaining, bytes.length);
+    this.bodyBytes(d, bytes.subarray(0, n), at);
+    d.remaining -= n;
+    if (d.remaining === 0) this.completeMessage(d, at);
+    return bytes.subarray(n);
+  }
+
+  private readChunkSize(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
+    const lf = bytes.indexOf(0x0a);
+    if (lf < 0) {
+      d.gather(bytes);
+      if (d.pending.length > MAX_CHUNK_LINE) {
+        return this.lostSync(d, at, 'HTTP_BAD_CHUNK', `chunk-size line longer than ${MAX_CHUNK_LINE} bytes`, d.pending.subarray(1));
+      }
+      if (d.pending === bytes) d.pending = Buffer.from(bytes);
+      return EMPTY;
+    }
+    d.gather(bytes.subarray(0, lf + 1));
+    const lineBuf = d.pending;
+    d.resetPending();
+    const line = lineBuf.toString('latin1').replace(/\r?\n$/, '');
+    // chunk-size [ chunk-ext ] : extensions (";name=value") are ignored, as RFC 9112 7.1.1 allows.
+    const sizeText = line.split(';', 1)[0]!.trim();
+    if (!/^[0-9a-fA-F]+$/.test(sizeText) || sizeText.replace(/^0+(?=.)/, '').length > MAX_CHUNK_SIZE_DIGITS) {
+      // Hunt from the line itself: a message without the framing it announced may start right here.
+      const resume = Buffer.concat([lineBuf, bytes.subarray(lf + 1)]);
+      return this.lostSync(d, at, 'HTTP_BAD_CHUNK', `bad chunk size line ${JSON.stringify(line.slice(0, 40))}`, resume);
+    }
+    const size = parseInt(sizeText, 16);
+    if (size === 0) {
+      d.mode = Mode.Trailers;
+    } else {
+      d.remaining = size;
+      d.mode = Mode.ChunkData;
+    }
+    return bytes.subarray(lf + 1);
+  }
+
+  private readChunkData(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
+    const n = Math.min(d.remaining, bytes.length);
+    this.bodyBytes(d, bytes.subarray(0, n), at);
+    d.remaining -= n;
+    if (d.remaining === 0) {
+      d.mode = Mode.ChunkEnd;
+      d.resetPending();
+    }
+    return bytes.subarray(n);
+  }
+
+  /** The CRLF after chunk data (a bare LF is tolerated). `pending` holds a CR already seen. */
+  private readChunkEnd(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
+    let i = 0;
+    if (d.pending.length === 0 && bytes[0] === 0x0d) {
+      i = 1;
+      d.pending = Buffer.from([0x0d]);
+      if (bytes.length === 1) return EMPTY;
+    }
+    if (bytes[i] !== 0x0a) {
+      return this.lostSync(d, at, 'HTTP_BAD_CHUNK', 'chunk data not followed by CRLF', bytes.subarray(i));
+    }
+    d.resetPending();
+    d.mode = Mode.ChunkSize;
+    return bytes.subarray(i + 1);
+  }
+
+  private readTrailers(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
+    d.gather(bytes);
+    const end = findBlockEnd(d.pending, Math.max(0, d.scanFrom - 3));
+    if (end < 0) {
+      if (d.pending.length > this._opts.maxHeaderBytes) {
+        return this.lostSync(d, at, 'HTTP_HEADER_OVERFLOW', `trailers longer than maxHeaderBytes ${this._opts.maxHeaderBytes}`, d.pending.subarray(1));
+      }
+      d.scanFrom = d.pending.length;
+      if (d.pending === bytes) d.pending = Buffer.from(bytes);
+      return EMPTY;
+    }
+    const block = d.pending;
+    d.resetPending();
+    const { fields, bad } = parseFields(blockLines(block.subarray(0, end)));
+    for (const line of bad) this.error(d, at, 'HTTP_BAD_HEADER', `malformed trailer line ignored: ${JSON.stringify(line.slice(0, 80))}`);
+    if (fields.length > 0 && d.message) d.message.trailers = fields;
+    this.completeMessage(d, at);
+    return block.subarray(end);
+  }
+
+  /** A piece of de-chunked body: count it, keep or decode it, and announce it. */
+  private bodyBytes(d: DirectionState, piece: Buffer, at: CaptureAt): void {
+    const message = d.message;
+    if (!message || piece.length === 0) return;
+    message.bodyLength += piece.length;
+    if (message.decoder) {
+      message.decoder.push(piece);
+    } else if (message.keptLength < this._opts.maxBody) {
+      const room = this._opts.maxBody - message.keptLength;
+      const kept = piece.length <= room ? piece : piece.subarray(0, room);
+      message.kept.push(kept);
+      message.keptLength += kept.length;
+    }
+    if (this._opts.bodyEvents) {
+      this._emit({
+        type: 'body',
+        ts: at.ts,
+        frame: at.frame,
+        from: d.from,
+        message: message.start.kind,
+        ...(message.pending !== undefined ? { index: message.pending.index } : {}),
+        data: piece,
+        ...(message.codings.length > 0 ? { contentEncoding: message.codings } : {}),
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Completion
+
+  /** Emits the message's event and returns the direction to its next message start. */
+  private completeMessage(d: DirectionState, at: CaptureAt, incomplete = false): void {
+    const message = d.message;
+    d.message = undefined;
+    d.mode = Mode.Head;
+    d.resetPending();
+    if (!message) return;
+    const body = this.bodyInfo(message, d, at, incomplete);
+    if (message.start.kind === 'request') {
+      const line = message.start;
+      if (message.pending && !incomplete) message.pending.requestSent = at;
+      const event: HttpRequestEvent = {
+        type: 'request',
+        ts: at.ts,
+        frame: at.frame,
+        from: d.from,
+        method: line.method,
+        url: line.url,
+        version: line.version,
+        headers: message.headers,
+        index: message.pending?.index ?? 0,
+        ...body,
+      };
+      this._emit(event);
+      if (message.pending?.switching && !incomplete && this._pending.includes(message.pending)) {
+        d.mode = Mode.AwaitUpgrade; // the server's answer decides what the next bytes are
+      }
+      return;
+    }
+    const line = message.start;
+    const request = message.pending;
+    const timing: HttpTiming = {
+      firstByte: seconds(message.startAt),
+      complete: seconds(at),
+      transfer: elapsed(message.startAt, at),
+    };
+    if (request) {
+      timing.requestStart = seconds(request.requestStart);
+      timing.total = elapsed(request.requestStart, at);
+      if (request.requestSent !== undefined) {
+        timing.requestSent = seconds(request.requestSent);
+        timing.wait = elapsed(request.requestSent, message.startAt);
+      }
+    }
+    const event: HttpResponseEvent = {
+      type: 'response',
+      ts: at.ts,
+      frame: at.frame,
+      from: d.from,
+      status: line.status,
+      reason: line.reason,
+      version: line.version,
+      headers: message.headers,
+      ...(request ? { request: { method: request.method, url: request.url, index: request.index } } : {}),
+      ...(line.status >= 100 && line.status < 200 && line.status !== 101 ? { interim: true as const } : {}),
+      ...body,
+      timing,
+    };
+    this._emit(event);
+  }
+
+  private bodyInfo(message: Message, d: DirectionState, at: CaptureAt, incomplete: boolean): HttpBodyInfo {
+    let decoded: Buffer | undefined;
+    let decodedLength = message.bodyLength;
+    let decodeError: string | undefined;
+    let decodeLimitExceeded = false;
+    if (message.decoder) {
+      const result = message.bodyLength > 0 ? message.decoder.finish() : { data: EMPTY };
+      if (result.data) {
+        decoded = result.data;
+        decodedLength = decoded.length;
+      } else {
+        decodedLength = 0;
+      }
+      if (result.error !== undefined) decodeError = result.error;
+      if (result.limitExceeded) decodeLimitExceeded = true;
+      if (decodeError !== undefined && result.data === undefined) decodedLength = 0;
+    } else {
+      decoded = message.kept.length === 1 ? message.kept[0]! : Buffer.concat(message.kept, message.keptLength);
+      if (message.kept.length === 1) decoded = Buffer.from(decoded); // do not pin the captured segment
+    }
+    let bodyTruncated = false;
+    if (decoded && decodedLength > this._opts.maxBody) {
+      decoded = decoded.subarray(0, this._opts.maxBody);
+      bodyTruncated = true;
+    } else if (!message.decoder && message.bodyLength > message.keptLength) {
+      bodyTruncated = true;
+    }
+    if (decodeError !== undefined) this.error(d, at, 'HTTP_DECODE', decodeError);
+    return {
+      bodyLength: message.bodyLength,
+      decodedLength,
+      ...(message.bodyLength > 0 && decoded ? { body: decoded } : {}),
+      ...(bodyTruncated ? { bodyTruncated: true as const } : {}),
+      ...(message.codings.length > 0 ? { contentEncoding: message.codings } : {}),
+      ...(decodeError !== undefined ? { decodeError } : {}),
+      ...(decodeLimitExceeded ? { decodeLimitExceeded: true as const } : {}),
+      ...(message.missingBytes > 0 ? { missingBytes: message.missingBytes } : {}),
+      ...(message.trailers ? { trailers: message.trailers } : {}),
+      ...(incomplete ? { incomplete: true as const } : {}),
+      startTs: message.startAt.ts,
+      startFrame: message.startAt.frame,
+    };
+  }
+
+  /** A message whose framing is lost: emit what was seen of it, flagged incomplete. */
+  private abandonMessage(d: DirectionState, at: CaptureAt): void {
+    if (!d.message) return;
+    const mode = d.mode;
+    this.completeMessage(d, at, true);
+    d.mode = mode;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Switching protocols
+
+  private switchProtocols(d: DirectionState, line: StatusLine, headers: HeaderField[], request: PendingRequest | undefined, rest: Buffer, at: CaptureAt): void {
+    const requestSide = this.other(d);
+    const protocol = line.status === 101 ? headerValue(headers, 'upgrade') ?? '' : 'CONNECT';
+    const wsReason = line.status === 101 ? this.websocketRefusal(headers, request) : 'CONNECT tunnel';
+    const extensions = headerValue(headers, 'sec-websocket-extensions');
+    this._emit({
+      type: 'http-upgrade',
+      ts: at.ts,
+      frame: at.frame,
+      from: d.from,
+      protocol,
+      websocket: wsReason === undefined,
+      ...(wsReason !== undefined ? { reason: wsReason } : {}),
+      ...(wsReason === undefined && extensions !== undefined ? { extensions } : {}),
+    });
+    const held = requestSide.mode === Mode.AwaitUpgrade ? requestSide.held : [];
+    const heldGap = requestSide.heldGap;
+    requestSide.held = [];
+    requestSide.heldBytes = 0;
+    if (wsReason !== undefined) {
+      d.mode = Mode.Opaque;
+      requestSide.mode = Mode.Opaque;
+      return;
+    }
+    const deflate = parsePerMessageDeflate(extensions);
+    this._ws = new WebSocketConnection((ev) => this._emit(ev), {
+      clientSide: requestSide.from,
+      ...(deflate ? { deflate } : {}),
+      limits: this._opts.websocket,
+    });
+    d.mode = Mode.WebSocket;
+    requestSide.mode = Mode.WebSocket;
+    if (heldGap) this._ws.gap(requestSide.from, 0, at);
+    for (const [bytes, heldAt] of held) this._ws.data(requestSide.from, bytes, heldAt);
+    if (rest.length > 0) this._ws.data(d.from, rest, at);
+  }
+
+  /** Why a 101 is not a WebSocket handshake we can follow, or undefined when it is one. */
+  private websocketRefusal(headers: HeaderField[], request: PendingRequest | undefined): string | undefined {
+    if (!hasToken(headerValue(headers, 'upgrade'), 'websocket')) return 'not a websocket upgrade';
+    if (!request || !hasToken(request.upgrade, 'websocket')) return 'no websocket upgrade request seen';
+    if (request.wsKey === undefined) return 'request has no Sec-WebSocket-Key';
+    const accept = headerValue(headers, 'sec-websocket-accept');
+    if (accept === undefined) return 'response has no Sec-WebSocket-Accept';
+    if (accept.trim() !== websocketAccept(request.wsKey)) return 'Sec-WebSocket-Accept does not match Sec-WebSocket-Key';
+    return undefined;
+  }
+
+  /** Bytes a client sent after an upgrade request, before the server answered. */
+  private hold(d: DirectionState, bytes: Buffer, at: CaptureAt): void {
+    if (d.heldBytes + bytes.length > this._opts.maxUpgradeBuffer) {
+      d.held = [];
+      d.heldBytes = 0;
+      d.heldGap = true;
+      return;
+    }
+    d.held.push([Buffer.from(bytes), at]);
+    d.heldBytes += bytes.length;
+  }
+
+  /** The server refused to switch: what the client sent meanwhile is HTTP again. */
+  private releaseHeld(at: CaptureAt): void {
+    const requestSide = this._client.role === 'request' ? this._client : this._server.role === 'request' ? this._server : undefined;
+    if (!requestSide || requestSide.mode !== Mode.AwaitUpgrade) return;
+    const held = requestSide.held;
+    const heldGap = requestSide.heldGap;
+    requestSide.held = [];
+    requestSide.heldBytes = 0;
+    requestSide.heldGap = false;
+    requestSide.mode = Mode.Head;
+    if (heldGap) {
+      this.onGap(requestSide, 0, at);
+      return;
+    }
+    for (const [bytes, heldAt] of held) this.feed(requestSide, bytes, heldAt);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Gaps and the end of the connection
+
+  private onGap(d: DirectionState, length: number, at: CaptureAt): void {
+    switch (d.mode) {
+      case Mode.BodyLength:
+      case Mode.ChunkData:
+        if (length <= d.remaining && d.message) {
+          // The hole is inside a body of known length: framing survives, only content is missing.
+          this.error(d, at, 'HTTP_GAP', `${length} body bytes missing`);
+          this.missing(d.message, length);
+          d.remaining -= length;
+          if (d.remaining === 0) {
+            if (d.mode === Mode.BodyLength) this.completeMessage(d, at);
+            else d.mode = Mode.ChunkEnd;
+          }
+          return;
+        }
+        break;
+      case Mode.BodyUntilClose:
+        if (d.message) {
+          this.error(d, at, 'HTTP_GAP', `${length} body bytes missing`);
+          this.missing(d.message, length);
+        }
+        return;
+      case Mode.WebSocket:
+        this._ws!.gap(d.from, length, at);
+        return;
+      case Mode.AwaitUpgrade:
+        d.held = [];
+        d.heldBytes = 0;
+        d.heldGap = true;
+        return;
+      case Mode.Opaque:
+      case Mode.Ignored:
+      case Mode.Closed:
+        return;
+      case Mode.Detect:
+      case Mode.Hunt:
+        d.resetPending();
+        d.mode = Mode.Hunt;
+        d.skipped += length;
+        return;
+      default:
+        break;
+    }
+    this.error(d, at, 'HTTP_GAP', `${length} bytes missing: resynchronising at the next message start`);
+    this.abandonMessage(d, at);
+    d.resetPending();
+    d.mode = Mode.Hunt;
+  }
+
+  private missing(message: Message, length: number): void {
+    message.missingBytes += length;
+    message.decoder?.markBroken(`${message.missingBytes} body bytes missing from the capture`);
+  }
+
+  private finishDirection(d: DirectionState, at: CaptureAt): void {
+    switch (d.mode) {
+      case Mode.BodyUntilClose:
+        this.completeMessage(d, at);
+        break;
+      case Mode.BodyLength:
+      case Mode.ChunkSize:
+      case Mode.ChunkData:
+      case Mode.ChunkEnd:
+      case Mode.Trailers:
+        this.error(d, at, 'HTTP_INCOMPLETE', 'the connection ended inside a message body');
+        this.completeMessage(d, at, true);
+        break;
+      case Mode.Head:
+        if (d.pending.length > 0) this.error(d, at, 'HTTP_INCOMPLETE', `the connection ended inside a message head (${d.pending.length} bytes)`);
+        break;
+      default:
+        break;
+    }
+    d.resetPending();
+    d.held = [];
+    if (d.mode !== Mode.WebSocket) d.mode = Mode.Closed;
+  }
+
+  private error(d: DirectionState, at: CaptureAt, code: HttpErrorCode, message: string): void {
+    this._emit({ type: 'http-error', ts: at.ts, frame: at.frame, from: d.from, code, message });
+  }
+}
