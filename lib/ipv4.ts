@@ -45,7 +45,8 @@ export class IPv4Header implements IPv4Layer {
   private _dst: string | undefined;
   private _options: IPv4Option[] | undefined;
 
-  constructor(private readonly buf: Buffer, private readonly off: number, headerLength: number, totalLength: number, capturedEnd: number) {
+  /** @param off offset of the header in the frame (public: the defragmenter rebuilds frames from it). */
+  constructor(private readonly buf: Buffer, readonly off: number, headerLength: number, totalLength: number, capturedEnd: number) {
     this.headerLength = headerLength;
     this.tos = buf[off + 1];
     this.totalLength = totalLength;

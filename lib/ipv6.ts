@@ -54,7 +54,8 @@ export class IPv6Header implements IPv6Layer {
   private _src: string | undefined;
   private _dst: string | undefined;
 
-  constructor(private readonly buf: Buffer, private readonly off: number, capturedEnd: number) {
+  /** @param off offset of the header in the frame. */
+  constructor(private readonly buf: Buffer, readonly off: number, capturedEnd: number) {
     const w = u32(buf, off);
     this.trafficClass = (w >>> 20) & 0xff;
     this.flowLabel = w & 0xfffff;
