@@ -477,28 +477,39 @@ export class PcapngParser {
    * the byte order of the new section (its BOM is at offset 8).
    */
   private readBlockLength(buf: Buffer, off: number, streamPos: number): number {
-    const typeLE = buf.readUInt32LE(off);
-    if (typeLE === BlockType.SECTION_HEADER) {
-      const bom = buf.readUInt32LE(off + 8);
-      if (bom === PCAPNG_BYTE_ORDER_MAGIC) this.littleEndian = true;
-      else if (bom === 0x4d3c2b1a) this.littleEndian = false;
-      else {
-        throw new CaptureError(
-          'PCAP_BAD_MAGIC',
-          `pcapng Section Header Block at offset ${streamPos} has byte-order magic 0x${bom.toString(16)}, neither 1a2b3c4d nor 4d3c2b1a`,
-          streamPos,
-        );
-      }
-    } else if (!this.sawSection) {
+    // The SHB type code reads the same in both byte orders, so the current order can test for it.
+    const type = u32(buf, off, this.littleEndian);
+    if (type === BlockType.SECTION_HEADER) this.startSection(buf, off, streamPos);
+    else if (!this.sawSection) {
       throw new CaptureError(
         'PCAP_BAD_MAGIC',
-        `pcapng input does not start with a Section Header Block (block type 0x${typeLE.toString(16)})`,
+        `pcapng input does not start with a Section Header Block (block type 0x${type.toString(16)})`,
         streamPos,
       );
     }
-    const le = this.littleEndian;
-    const total = u32(buf, off + 4, le);
-    const type = u32(buf, off, le);
+    const total = u32(buf, off + 4, this.littleEndian);
+    if (total < MIN_BLOCK_BYTES || (total & 3) !== 0 || total > this.maxRecordBytes) this.rejectLength(type, total, streamPos);
+    return total;
+  }
+
+  /** Reads the BOM of an SHB: the byte order of everything up to the next SHB. */
+  private startSection(buf: Buffer, off: number, streamPos: number): void {
+    const bom = buf.readUInt32LE(off + 8);
+    if (bom === PCAPNG_BYTE_ORDER_MAGIC) this.littleEndian = true;
+    else if (bom === 0x4d3c2b1a) this.littleEndian = false;
+    else {
+      throw new CaptureError(
+        'PCAP_BAD_MAGIC',
+        `pcapng Section Header Block at offset ${streamPos} has byte-order magic 0x${bom.toString(16)}, neither 1a2b3c4d nor 4d3c2b1a`,
+        streamPos,
+      );
+    }
+    const total = u32(buf, off + 4, this.littleEndian);
+    if (total < MIN_SHB_BYTES) this.rejectLength(BlockType.SECTION_HEADER, total, streamPos);
+    this.sawSection = true;
+  }
+
+  private rejectLength(type: number, total: number, streamPos: number): never {
     const min = type === BlockType.SECTION_HEADER ? MIN_SHB_BYTES : MIN_BLOCK_BYTES;
     if (total < min || total % 4 !== 0) {
       throw new CaptureError(
@@ -507,28 +518,24 @@ export class PcapngParser {
         streamPos,
       );
     }
-    if (total > this.maxRecordBytes) {
-      throw new CaptureError(
-        'PCAP_RECORD_TOO_LARGE',
-        `pcapng ${blockTypeName(type)} at offset ${streamPos} is ${total} bytes, over the limit of ${this.maxRecordBytes} (maxRecordBytes)`,
-        streamPos,
-      );
-    }
-    if (type === BlockType.SECTION_HEADER) this.sawSection = true;
-    return total;
+    throw new CaptureError(
+      'PCAP_RECORD_TOO_LARGE',
+      `pcapng ${blockTypeName(type)} at offset ${streamPos} is ${total} bytes, over the limit of ${this.maxRecordBytes} (maxRecordBytes)`,
+      streamPos,
+    );
   }
 
   private processBlock(buf: Buffer, off: number, total: number, streamPos: number): void {
     const le = this.littleEndian;
+    const type = u32(buf, off, le);
     const trailing = u32(buf, off + total - 4, le);
     if (trailing !== total) {
       throw new CaptureError(
         'PCAP_BAD_BLOCK',
-        `pcapng ${blockTypeName(u32(buf, off, le))} at offset ${streamPos}: trailing length ${trailing} differs from total length ${total}`,
+        `pcapng ${blockTypeName(type)} at offset ${streamPos}: trailing length ${trailing} differs from total length ${total}`,
         streamPos,
       );
     }
-    const type = u32(buf, off, le);
     switch (type) {
       case BlockType.ENHANCED_PACKET: this.enhancedPacket(buf, off, total, streamPos); break;
       case BlockType.SIMPLE_PACKET: this.simplePacket(buf, off, total, streamPos); break;

@@ -473,7 +473,7 @@ test('EPB options: flags/direction, comments, dropcount, packet id, queue, hash,
   assert.deepEqual(rows[1], ['0x00000002', '', '', String(0x1122334455667788n), '3']);
 });
 
-test('obsolete Packet Block (type 2), DSB, systemd journal and unknown blocks (tshark agrees)', { skip: !HAVE_TSHARK && 'tshark not installed' }, () => {
+test('obsolete Packet Block (type 2), DSB, systemd journal, reserved and local-use blocks (tshark agrees)', { skip: !HAVE_TSHARK && 'tshark not installed' }, () => {
   const pbBody = Buffer.alloc(20);
   pbBody.writeUInt16LE(0, 0); // interface
   pbBody.writeUInt16LE(4, 2); // drops count
@@ -490,6 +490,7 @@ test('obsolete Packet Block (type 2), DSB, systemd journal and unknown blocks (t
   const input = Buffer.concat([
     shb(), idb(1, 0),
     block(BlockType.DECRYPTION_SECRETS, dsbBody),
+    block(BlockType.SYSTEMD_JOURNAL, Buffer.from('__REALTIME_TIMESTAMP=1\n\0')),
     block(0x00000123, Buffer.from('reserved')),
     block(0x80000001, Buffer.from('localuse')),
     pb,
@@ -497,12 +498,15 @@ test('obsolete Packet Block (type 2), DSB, systemd journal and unknown blocks (t
   ]);
   const c = parse(input, 3);
   assert.equal(c.error, undefined);
-  assert.deepEqual(c.skipped.map(([t]) => t), [BlockType.DECRYPTION_SECRETS, 0x123, 0x80000001]);
+  assert.deepEqual(c.skipped.map(([t]) => t), [BlockType.DECRYPTION_SECRETS, BlockType.SYSTEMD_JOURNAL, 0x123, 0x80000001]);
+  assert.equal(c.parser.skippedBlocks, 4);
   assert.equal(c.packets.length, 2);
   assert.equal(c.packets[0]!.options?.dropCount, 4n);
   const file = tmpFile('pb.pcapng', input);
-  const rows = tsharkFields(file, ['frame.time_epoch', 'frame.len', 'frame.cap_len']);
-  assert.deepEqual(c.packets.map((p) => [formatTimestamp(p.tsSec, p.tsNsec), String(p.len), String(p.caplen)]), rows);
+  // tshark also lists the journal entry as a record without an interface: leave it out
+  const rows = tsharkFields(file, ['frame.time_epoch', 'frame.len', 'frame.cap_len', 'frame.interface_id']).filter((r) => r[3] !== '');
+  assert.equal(rows.length, 2);
+  assert.deepEqual(c.packets.map((p) => [formatTimestamp(p.tsSec, p.tsNsec), String(p.len), String(p.caplen), String(p.interfaceId)]), rows);
 });
 
 // ---- writer ----
