@@ -854,6 +854,8 @@ export interface PcapngHeaderOptions {
 
 /** Default IDB snaplen when the source does not say (what dumpcap uses). */
 const WRITER_DEFAULT_SNAPLEN = 262144;
+/** Largest whole second an unsigned 64-bit count of nanoseconds can hold (2^64 ns = 18446744073.7 s). */
+const WRITER_MAX_SECONDS = 18446744072;
 /** if_tsresol value the writer always uses: 10^-9 s. */
 const WRITER_TSRESOL_NS = 9;
 
@@ -938,7 +940,7 @@ export class PcapngWriter {
 
   /**
    * The EPB for `rec`, preceded by an IDB the first time its (interfaceId, linkType) is seen.
-   * @throws CaptureError PCAP_WRITE for a timestamp before 1970 (pcapng timestamps are unsigned).
+   * @throws CaptureError PCAP_WRITE for a timestamp before 1970 or after 2554 (unsigned 64-bit ns).
    */
   packet(rec: PacketRecord, iface?: Partial<InterfaceInfo>): Buffer {
     const key = `${rec.interfaceId}/${rec.linkType}`;
@@ -949,7 +951,9 @@ export class PcapngWriter {
       this.interfaceIndex.set(key, id);
       idb = this.interfaceBlock(rec, iface);
     }
-    if (rec.tsSec < 0) throw new CaptureError('PCAP_WRITE', `frame ${rec.frame}: timestamp ${rec.tsSec} s is before 1970; pcapng cannot store it`);
+    if (rec.tsSec < 0 || rec.tsSec > WRITER_MAX_SECONDS) {
+      throw new CaptureError('PCAP_WRITE', `frame ${rec.frame}: timestamp ${rec.tsSec} s does not fit an unsigned 64-bit nanosecond count`);
+    }
 
     const data = rec.data;
     const options = this.packetOptionSpecs(rec.options);

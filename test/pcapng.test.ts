@@ -571,4 +571,10 @@ test('writer: one IDB per distinct (interface, link type); names, direction and 
     ['0.000000000', '2', 'if-1-1', '', ''],
   ]);
   assert.throws(() => w.packet(mk(5, 0, 1, -1, 0)), (e) => isCaptureError(e, 'PCAP_WRITE'));
+  assert.throws(() => w.packet(mk(6, 0, 1, 2 ** 36, 0)), (e) => isCaptureError(e, 'PCAP_WRITE'));
+  // the last representable second round-trips exactly
+  const w2 = new PcapngWriter();
+  const last = parse(Buffer.concat([w2.header(), w2.packet(mk(7, 0, 1, 18446744072, 999999999))]));
+  assert.equal(last.error, undefined);
+  assert.equal(formatTimestamp(last.packets[0]!.tsSec, last.packets[0]!.tsNsec), '18446744072.999999999');
 });
