@@ -6,6 +6,7 @@
  * byte order and whether ts_frac is microseconds (a1b2c3d4) or nanoseconds (a1b23c4d). The rare Kuznetzov
  * "modified" format (a1b2cd34) has 8 more bytes per record header, which we skip.
  */
+import { bufferView } from './buffer-view';
 import { CaptureError } from './errors';
 import { DEFAULT_MAX_RECORD_BYTES, type InterfaceInfo, type ParserSink, type SectionInfo } from './format';
 import type { PacketRecord } from './record';
@@ -170,7 +171,7 @@ export class PcapParser {
       if (caplen > this.recordLimit) this.tooLarge(caplen);
       const total = hl + caplen;
       if (end - off < total) break;
-      this.emitRecord(chunk, off, chunk.subarray(off + hl, off + total));
+      this.emitRecord(chunk, off, bufferView(chunk, off + hl, caplen));
       off += total;
       this.consumed += total;
     }
