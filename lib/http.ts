@@ -316,6 +316,15 @@ export class HttpConnectionParser {
     return this._ws !== undefined;
   }
 
+  /**
+   * Input bytes held right now (partial heads, chunk lines, bytes awaiting an upgrade decision, partial
+   * WebSocket frames). Bounded by the named limits; exposed so tests and stream wrappers can check it.
+   * Collected body/message content is not counted (it is bounded by maxBody / maxEncodedBody / maxMessageSize).
+   */
+  get bufferedBytes(): number {
+    return this._client.pending.length + this._server.pending.length + this._client.heldBytes + this._server.heldBytes + (this._ws?.bufferedBytes ?? 0);
+  }
+
   data(from: Direction, bytes: Buffer, at: CaptureAt): void {
     if (this._closed || bytes.length === 0) return;
     this.feed(this.dir(from), bytes, at);

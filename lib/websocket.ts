@@ -261,6 +261,11 @@ class WsDirectionParser {
     return this._state === FrameState.Stopped;
   }
 
+  /** Bytes of incomplete frames held. */
+  get bufferedBytes(): number {
+    return this._queue.length;
+  }
+
   data(bytes: Buffer, at: CaptureAt): void {
     if (this._state === FrameState.Stopped) return;
     this._at = at;
@@ -561,6 +566,11 @@ export class WebSocketConnection {
   end(at: CaptureAt): void {
     this._client.end(at);
     this._server.end(at);
+  }
+
+  /** Bytes of incomplete frames held in both directions. */
+  get bufferedBytes(): number {
+    return this._client.bufferedBytes + this._server.bufferedBytes;
   }
 
   /** True once both directions stopped (framing lost or connection ended). */
