@@ -16,9 +16,22 @@ if (!hasHeaders && !process.env.PCAP_PIPE_FORCE_BUILD) {
   console.warn('pcap-pipe: libpcap headers not found; live capture is disabled. Install them (Debian/Ubuntu: apt-get install libpcap-dev) and run `npm rebuild pcap-pipe`.');
   process.exit(0);
 }
-// npm puts its bundled node-gyp on PATH for lifecycle scripts; fall back to npx otherwise.
-let r = spawnSync('node-gyp', ['rebuild'], { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
-if (r.error) r = spawnSync('npx', ['--yes', 'node-gyp', 'rebuild'], { cwd: root, stdio: 'inherit' });
+// node-gyp downloads Node's headers unless told where they are. Node installs (distribution packages and
+// the official tarballs) ship them under <prefix>/include/node for exactly this Node version, so use them:
+// the build then works offline and cannot pick headers of another version.
+const args = ['rebuild'];
+const prefix = path.resolve(path.dirname(process.execPath), '..');
+if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) {
+  args.push(`--nodedir=${prefix}`);
+}
+// npm puts its bundled node-gyp on PATH for lifecycle scripts; fall back to npm's own copy, then npx.
+let r = spawnSync('node-gyp', args, { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
+if (r.error) {
+  const bundled = path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  r = fs.existsSync(bundled)
+    ? spawnSync(process.execPath, [bundled, ...args], { cwd: root, stdio: 'inherit' })
+    : spawnSync('npx', ['--yes', 'node-gyp', ...args], { cwd: root, stdio: 'inherit' });
+}
 if (r.status !== 0) {
   console.warn('pcap-pipe: building the libpcap addon failed; offline tools still work, live capture is disabled. Needs libpcap-dev, python3, make and a C++ compiler.');
 }

@@ -1,0 +1,223 @@
+/**
+ * Live capture as a Readable of PacketRecord objects (objectMode): the same records the file readers
+ * emit, so every later stage works the same on a live interface, a file or a pipe.
+ *
+ *   capture({ device: 'lo', filter: 'tcp port 80' }).pipe(writePcap()).pipe(process.stdout)
+ *
+ * How packets flow: the addon polls the handle's fd on Node's loop and hands over one Buffer per batch
+ * (bounded in packets and bytes); this stream splits it into records (data = views into that buffer) and
+ * pushes them. When push() says the consumer is full, the addon stops polling (`pause`); `_read` starts
+ * it again. Meanwhile the kernel buffer (`bufferSize`) absorbs the traffic and what it cannot hold shows
+ * up as `stats().dropped`, so memory stays bounded and the loss is visible.
+ *
+ * Ending: `close()` ends the stream at once (records already buffered are still delivered); `stop()` first
+ * drains what the kernel already holds. Both are idempotent and safe inside a 'data' handler. libpcap's
+ * warnings are emitted as 'warning' events (strings); a failing handle errors the stream with a
+ * LiveCaptureError (code PCAP_LIVE).
+ */
+import { Readable } from 'node:stream';
+import { CaptureError } from '../lib/errors';
+import type { PacketRecord } from '../lib/record';
+import {
+  defaultDevice,
+  fromNativeError,
+  openLive,
+  splitBatch,
+  type BatchContext,
+  type CaptureDirection,
+  type LiveStats,
+  type NativeLiveHandle,
+} from './addon';
+
+/** Records buffered in the stream before it stops polling (one batch may overshoot by its size). */
+export const DEFAULT_CAPTURE_HIGH_WATER_MARK = 1024;
+export const DEFAULT_SNAPLEN = 262144;
+export const DEFAULT_TIMEOUT_MS = 1000;
+
+export interface CaptureOptions {
+  /** Interface name; default: the first up, non-loopback interface with an address. */
+  device?: string;
+  /** tcpdump filter expression, compiled by libpcap and run in the kernel. */
+  filter?: string;
+  /** Bytes kept of each packet (default 262144). */
+  snaplen?: number;
+  /** Default true, as tcpdump (`-p` turns it off). */
+  promiscuous?: boolean;
+  /** Deliver packets as they arrive rather than per kernel buffer block (default false). */
+  immediate?: boolean;
+  /** Longest a packet waits in a kernel buffer block, ms (default 1000; immediate mode off). */
+  timeout?: number;
+  /** Kernel buffer in bytes (default: libpcap's, 2 MB on Linux). Absorbs bursts while the consumer is slow. */
+  bufferSize?: number;
+  /** 802.11 monitor mode. */
+  monitor?: boolean;
+  /** Nanosecond timestamps (default true; falls back to µs with a 'warning' when unsupported). */
+  nanosecond?: boolean;
+  direction?: CaptureDirection;
+  /** Most packets per batch handed over by the addon (default 1024). */
+  batchPackets?: number;
+  /** Most bytes per batch (default 1 MiB). */
+  batchBytes?: number;
+  /** Records buffered before polling stops (default 1024). */
+  highWaterMark?: number;
+}
+
+export interface CaptureStats extends LiveStats {
+  /** Records this stream has emitted (pushed). */
+  captured: number;
+}
+
+export class CaptureStream extends Readable {
+  readonly device: string;
+  /** LINKTYPE_* of every record. */
+  readonly linkType: number;
+  readonly linkTypeName: string;
+  /** The snapshot length libpcap applies. */
+  readonly snaplen: number;
+  readonly nanosecond: boolean;
+  /** libpcap's warnings from opening (also emitted as 'warning' events). */
+  readonly warnings: readonly string[];
+
+  private readonly handle: NativeLiveHandle;
+  private readonly batchContext: BatchContext;
+  private captured = 0;
+  private started = false;
+  private ended = false;
+  /** Set while a batch is being pushed: a full buffer then pauses polling once, after the batch. */
+  private full = false;
+  private readonly pushRecord = (rec: PacketRecord): void => {
+    // A 'data' handler may close or destroy the stream in the middle of a batch: drop the rest quietly.
+    if (this.ended || this.destroyed) return;
+    this.captured++;
+    if (!this.push(rec)) this.full = true;
+  };
+
+  constructor(opts: CaptureOptions = {}) {
+    super({ objectMode: true, highWaterMark: opts.highWaterMark ?? DEFAULT_CAPTURE_HIGH_WATER_MARK });
+    const device = opts.device ?? defaultDevice()?.name;
+    if (device === undefined) {
+      throw new CaptureError('PCAP_LIVE', 'no capture device given and no interface is up with an address; name one (see `pcap-pipe devices`)');
+    }
+    this.device = device;
+    this.handle = openLive(
+      {
+        device,
+        snaplen: opts.snaplen ?? DEFAULT_SNAPLEN,
+        promiscuous: opts.promiscuous ?? true,
+        immediate: opts.immediate ?? false,
+        timeout: opts.timeout ?? DEFAULT_TIMEOUT_MS,
+        bufferSize: opts.bufferSize ?? 0,
+        monitor: opts.monitor ?? false,
+        nanosecond: opts.nanosecond ?? true,
+        direction: opts.direction ?? 'inout',
+        filter: opts.filter,
+        batchPackets: opts.batchPackets,
+        batchBytes: opts.batchBytes,
+      },
+      (batch) => this.onBatch(batch),
+      (message) => this.destroy(fromNativeError({ code: 'PCAP_LIVE', message: `${device}: ${message}`, reason: 'ERROR' })),
+    );
+    this.linkType = this.handle.linkType;
+    this.linkTypeName = this.handle.linkTypeName;
+    this.snaplen = this.handle.snaplen;
+    this.nanosecond = this.handle.nanosecond;
+    this.warnings = this.handle.warnings;
+    this.batchContext = { linkType: this.linkType, nanoPrecision: this.nanosecond };
+    if (this.warnings.length > 0) process.nextTick(() => { for (const w of this.warnings) this.emit('warning', w); });
+  }
+
+  /** True until close()/stop() ran or the stream was destroyed (the libpcap handle is open). */
+  get capturing(): boolean {
+    return !this.handle.closed;
+  }
+
+  /** libpcap's counters plus the records emitted. Still valid after close (the last values). */
+  stats(): CaptureStats {
+    let live: LiveStats;
+    try {
+      live = this.handle.stats();
+    } catch (e) {
+      throw fromNativeError(e);
+    }
+    return { ...live, captured: this.captured };
+  }
+
+  /** Sends a raw frame (link-layer header included) on the interface; returns bytes written. */
+  inject(frame: Buffer): number {
+    try {
+      return this.handle.inject(frame);
+    } catch (e) {
+      throw fromNativeError(e);
+    }
+  }
+
+  /** Replaces the kernel filter. Throws LiveCaptureError BPF_SYNTAX for a bad expression. */
+  setFilter(expression: string): void {
+    try {
+      this.handle.setFilter(expression);
+    } catch (e) {
+      throw fromNativeError(e);
+    }
+  }
+
+  /** Stops capturing now and ends the stream. Idempotent; safe inside a 'data' handler. */
+  close(): void {
+    this.handle.close();
+    this.endStream();
+  }
+
+  /**
+   * Delivers what the kernel already holds (up to one batch), then closes. What tcpdump's summary
+   * counts as "received by filter" but never read stays uncaptured, as with tcpdump.
+   */
+  stop(): void {
+    if (!this.handle.closed && !this.destroyed) {
+      try {
+        this.pushBatch(this.handle.readBatch());
+      } catch (e) {
+        this.handle.close();
+        this.destroy(fromNativeError(e));
+        return;
+      }
+    }
+    this.close();
+  }
+
+  override _read(): void {
+    if (this.handle.closed) return;
+    if (!this.started) {
+      this.started = true;
+      this.handle.start();
+    } else {
+      this.handle.resume();
+    }
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    this.handle.close();
+    cb(err);
+  }
+
+  private onBatch(batch: Buffer): void {
+    if (this.ended || this.destroyed) return;
+    this.full = false;
+    this.pushBatch(batch);
+    // The whole batch is kept (it was already taken from the kernel); polling stops until _read.
+    if (this.full && !this.handle.closed) this.handle.pause();
+  }
+
+  private pushBatch(batch: Buffer): void {
+    splitBatch(batch, this.batchContext, this.captured + 1, this.pushRecord);
+  }
+
+  private endStream(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (!this.destroyed) this.push(null);
+  }
+}
+
+/** Opens a live capture (synchronously: a bad device or filter throws LiveCaptureError here). */
+export function capture(opts: CaptureOptions = {}): CaptureStream {
+  return new CaptureStream(opts);
+}
