@@ -9,6 +9,7 @@
  * `PcapngWriter` turns PacketRecords into little-endian pcapng: one SHB, one IDB per distinct
  * (source interface, link type), and EPBs with nanosecond timestamps.
  */
+import { bufferView } from './buffer-view';
 import { CaptureError } from './errors';
 import {
   DEFAULT_MAX_RECORD_BYTES,
@@ -675,7 +676,7 @@ export class PcapngParser {
       caplen,
       len,
       interfaceId,
-      data: buf.subarray(dataStart, dataEnd),
+      data: bufferView(buf, dataStart, dataEnd - dataStart),
       noTimestamp: undefined,
       options,
       fcsLength: iface.fcsLength,
@@ -699,7 +700,7 @@ export class PcapngParser {
       caplen,
       len,
       interfaceId: 0,
-      data: buf.subarray(dataStart, dataStart + caplen),
+      data: bufferView(buf, dataStart, caplen),
       noTimestamp: true,
       options: undefined,
       fcsLength: iface.fcsLength,
@@ -732,7 +733,7 @@ export class PcapngParser {
       caplen,
       len,
       interfaceId,
-      data: buf.subarray(dataStart, dataEnd),
+      data: bufferView(buf, dataStart, dataEnd - dataStart),
       noTimestamp: undefined,
       options,
       fcsLength: iface.fcsLength,
