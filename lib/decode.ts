@@ -257,7 +257,7 @@ function decodeTransport(t: NetworkLayers, protocol: number, buf: Buffer, off: n
       if (tcp.headerTruncated) { t.errors.push(tcp.headerTruncated); return; }
       // A first fragment's payload is incomplete, but its start is decoded (like tshark does): the
       // headers and DNS questions usually fit; records cut short become failures when read.
-      if (depth < DecodeDepth.ALL || tcp.payload.length === 0) return;
+      if (depth < DecodeDepth.ALL || tcp.capturedPayloadLength === 0) return;
       decodeTcpPayload(t, tcp);
       return;
     }

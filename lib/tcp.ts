@@ -76,10 +76,12 @@ export class TcpHeader implements TcpLayer {
   readonly window: number;
   readonly checksum: number;
   readonly urgentPointer: number;
-  readonly payload: Buffer;
   readonly payloadLength: number;
   /** Offset of the payload in the frame. */
   readonly payloadOffset: number;
+  /** End of the captured payload in the frame (payloadOffset when nothing was captured). */
+  readonly payloadEnd: number;
+  private _payload: Buffer | undefined;
   /** Set when the snaplen cut the options: the fixed 20 bytes are valid, options are read as far as captured. */
   headerTruncated?: Failure;
   private _options: TcpOption[] | undefined;
@@ -100,9 +102,17 @@ export class TcpHeader implements TcpLayer {
     this.checksum = u16(buf, off + 16);
     this.urgentPointer = u16(buf, off + 18);
     this.payloadOffset = off + headerLength;
-    this.payload = this.payloadOffset < end ? buf.subarray(this.payloadOffset, end) : buf.subarray(end, end);
+    this.payloadEnd = Math.max(this.payloadOffset, end);
     this.payloadLength = Math.max(0, impliedEnd - this.payloadOffset);
   }
+
+  /** Captured payload bytes (a view, made on first access), bounded by the IP length. */
+  get payload(): Buffer {
+    return this._payload ??= this.buf.subarray(Math.min(this.payloadOffset, this.buf.length), Math.min(this.payloadEnd, this.buf.length));
+  }
+
+  /** Bytes of payload actually captured (payload.length without making the view). */
+  get capturedPayloadLength(): number { return Math.max(0, Math.min(this.payloadEnd, this.buf.length) - this.payloadOffset); }
 
   get flagNames(): string[] { return tcpFlagNames(this.flags); }
 
