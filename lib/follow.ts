@@ -31,6 +31,13 @@ export interface FollowDirection extends FollowDirectionSummary {
 export interface FollowChunk {
   direction: TcpDirection;
   bytes: Buffer;
+  /** Set on a marker for bytes never captured: `bytes` is then tshark's "[N bytes missing in capture file]" text. */
+  missing?: number;
+}
+
+/** The text tshark's follow shows in place of a hole (with its trailing NUL). */
+function missingMarker(n: number): Buffer {
+  return Buffer.from(`[${n} bytes missing in capture file]\0`, 'latin1');
 }
 
 export interface FollowConnection {
@@ -81,7 +88,11 @@ export class FollowCollector {
       this.opts.onData?.(conn, ev);
     } else {
       dir.gaps += ev.length;
-      if (ev.reason === 'snaplen') dir.snaplenBytes += ev.length; else dir.missingBytes += ev.length;
+      if (ev.reason === 'snaplen') dir.snaplenBytes += ev.length;
+      else {
+        dir.missingBytes += ev.length;
+        if (this.opts.keepBytes) conn.chunks.push({ direction: ev.direction, bytes: missingMarker(ev.length), missing: ev.length });
+      }
     }
   }
 
@@ -102,6 +113,11 @@ export class FollowCollector {
     return this.conns.get(connection);
   }
 
+  /** Forgets a connection (after printing it), so memory stays bounded by the connections alive. */
+  delete(connection: number): void {
+    this.conns.delete(connection);
+  }
+
   /** Every connection seen, by connection number. */
   connections(): FollowConnection[] {
     return [...this.conns.values()].sort((a, b) => a.connection - b.connection);
@@ -109,7 +125,7 @@ export class FollowCollector {
 
   /** The bytes of one direction, concatenated (a copy). */
   static bytesOf(conn: FollowConnection, direction: TcpDirection): Buffer {
-    return Buffer.concat(conn.chunks.filter((c) => c.direction === direction).map((c) => c.bytes));
+    return Buffer.concat(conn.chunks.filter((c) => c.direction === direction && c.missing === undefined).map((c) => c.bytes));
   }
 }
 
@@ -143,6 +159,7 @@ export function formatFollowHex(conn: FollowConnection): string {
   let out = header('hex', conn);
   const offsets = { 'client-to-server': 0, 'server-to-client': 0 };
   for (const c of conn.chunks) {
+    if (c.missing !== undefined) continue; // tshark's hex mode shows nothing for a hole
     const indent = c.direction === 'server-to-client' ? '\t' : '';
     for (let i = 0; i < c.bytes.length; i += 16) {
       const line = c.bytes.subarray(i, i + 16);
