@@ -116,6 +116,8 @@ interface RequestLine {
   method: string;
   url: string;
   version: string;
+  /** Not a valid request-line (missing or bad version, missing target), but clearly meant as one. */
+  malformed?: true;
 }
 interface StatusLine {
   kind: 'response';
@@ -152,11 +154,16 @@ const KNOWN_METHODS = [
   'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH',
   'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'REPORT', 'SEARCH', 'PURGE',
   'MKCALENDAR', 'ACL', 'BIND', 'UNBIND', 'REBIND', 'MKACTIVITY', 'CHECKOUT', 'MERGE', 'NOTIFY',
-  'SUBSCRIBE', 'UNSUBSCRIBE', 'M-SEARCH', 'LINK', 'UNLINK', 'QUERY',
+  'SUBSCRIBE', 'UNSUBSCRIBE', 'M-SEARCH', 'M-POST', 'LINK', 'UNLINK', 'QUERY', 'POLL', 'BPROPFIND',
+  'BPROPPATCH', 'BCOPY', 'BDELETE', 'BMOVE', 'RPC_CONNECT', 'RPC_IN_DATA', 'RPC_OUT_DATA', 'CCM_POST',
+  'PRI', 'VERSION-CONTROL', 'LABEL', 'UPDATE', 'BASELINE-CONTROL', 'ORDERPATCH',
 ];
+const KNOWN_METHOD_SET = new Set(KNOWN_METHODS);
 const LONGEST_METHOD = Math.max(...KNOWN_METHODS.map((m) => m.length));
 
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) +([^ \x00-\x1f\x7f]+) +HTTP\/(\d)\.(\d) *$/;
+/** What clients send in practice when they get it wrong: a known method, then up to two words. */
+const LENIENT_REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+)(?: +([^ \x00-\x1f\x7f]+))?(?: +([^ \x00-\x1f\x7f]+))? *$/;
 const STATUS_LINE = /^HTTP\/(\d)\.(\d) +(\d{3})(?: (.*))?$/;
 
 const HTTP_1_DOT = Buffer.from('HTTP/1.');
@@ -168,6 +175,12 @@ function parseStartLine(line: string): StartLine | undefined {
   if (req) return { kind: 'request', method: req[1]!, url: req[2]!, version: `HTTP/${req[3]}.${req[4]}` };
   const res = STATUS_LINE.exec(line);
   if (res) return { kind: 'response', version: `HTTP/${res[1]}.${res[2]}`, status: Number(res[3]), reason: (res[4] ?? '').trim() };
+  // "GET /path" (HTTP/0.9 style), "GET / HTTP/1.", "OPTIONS": servers answer these, so show them
+  // (flagged), as tshark does; requiring a known method keeps arbitrary text lines out.
+  const lenient = LENIENT_REQUEST_LINE.exec(line);
+  if (lenient && KNOWN_METHOD_SET.has(lenient[1]!)) {
+    return { kind: 'request', method: lenient[1]!, url: lenient[2] ?? '', version: lenient[3] ?? '', malformed: true };
+  }
   return undefined;
 }
 
@@ -453,6 +466,9 @@ export class HttpConnectionParser {
     const { fields, bad } = parseFields(lines);
     for (const line of bad) this.error(d, at, 'HTTP_BAD_HEADER', `malformed header line ignored: ${JSON.stringify(line.slice(0, 80))}`);
     this.synced(d, start!.kind, at);
+    if (start!.kind === 'request' && start!.malformed) {
+      this.error(d, at, 'HTTP_BAD_START_LINE', `malformed request line: ${JSON.stringify(blockLines(block.subarray(0, end))[0]!.slice(0, 80))}`);
+    }
     if (start!.kind === 'request') return this.onRequestHead(d, start as RequestLine, fields, startAt, at, rest);
     return this.onResponseHead(d, start as StatusLine, fields, startAt, at, rest);
   }

@@ -338,12 +338,6 @@ class WsDirectionParser {
     };
     this._header = header;
     const isControl = (header.opcode & 0x08) !== 0;
-    if (isControl && header.length > MAX_CONTROL_PAYLOAD) {
-      // Covers 126/127 too: a control frame cannot have an extended length. The length cannot be
-      // trusted, so the framing is lost (websocket-oversized-close-frame announces ~2^62 bytes).
-      this.stop('WS_CONTROL_FRAME', `control frame (opcode ${header.opcode}) announces an extended length`);
-      return;
-    }
     this.checkHeader(header, isControl);
     if (header.length === 126) this._state = FrameState.Length16;
     else if (header.length === 127) this._state = FrameState.Length64;
@@ -361,6 +355,12 @@ class WsDirectionParser {
       else if (isControl || header.opcode === 0) {
         this.error('WS_RSV', 'RSV1 set on a control or continuation frame', false);
       }
+    }
+    if (isControl && header.length > MAX_CONTROL_PAYLOAD) {
+      // 126/127 announce an extended length, which a control frame may not have. The frame is still
+      // read by its length like tshark does (websocket-oversized-close-frame: a 258-byte close); only
+      // a length past maxMessageSize stops the direction, in haveLength.
+      this.error('WS_CONTROL_FRAME', `control frame (opcode ${header.opcode}) with an extended length`, false);
     }
     if (header.masked !== this._expectMasked) {
       this.error('WS_MASK', header.masked ? 'server frame is masked' : 'client frame is not masked', false);

@@ -6,6 +6,7 @@
 import { HttpConnectionParser } from '../lib/http.js';
 import type { HttpParserOptions } from '../lib/http.js';
 import type { CaptureAt, Direction, HttpParserEvent } from '../lib/http-events.js';
+import { runFile } from './helpers/tcp-run.js';
 
 /** mulberry32: small, seeded, good enough to pick split points reproducibly. */
 export function prng(seed: number): () => number {
@@ -145,4 +146,34 @@ export function wsHandshake(accept: string, key: string, extensions?: string): {
       `${extensions ? `Sec-WebSocket-Extensions: ${extensions}\r\n` : ''}\r\n`,
   );
   return { request, response };
+}
+
+/** HTTP/WebSocket events of one connection of a capture, in order. */
+export interface ConnectionEvents {
+  connection: number;
+  client: string;
+  server: string;
+  events: HttpParserEvent[];
+}
+
+/**
+ * Runs a capture through decode → defrag → TCP reassembly (test/helpers/tcp-run) → one
+ * HttpConnectionParser per connection: the same wiring a stream wrapper does.
+ */
+export function runHttpCapture(file: string, opts?: Partial<HttpParserOptions>): ConnectionEvents[] {
+  const conns = new Map<number, { parser: HttpConnectionParser; out: ConnectionEvents }>();
+  for (const ev of runFile(file)) {
+    if (ev.type === 'start') {
+      const out: ConnectionEvents = { connection: ev.connection, client: ev.client, server: ev.server, events: [] };
+      conns.set(ev.connection, { parser: new HttpConnectionParser((e) => out.events.push(e), opts), out });
+      continue;
+    }
+    const conn = conns.get(ev.connection);
+    if (!conn) continue;
+    if (ev.type === 'data') conn.parser.data(ev.from, ev.bytes, ev);
+    else if (ev.type === 'gap') conn.parser.gap(ev.from, ev.length, ev);
+    else if (ev.type === 'reset') conn.parser.reset(ev);
+    else if (ev.type === 'end') conn.parser.end(ev);
+  }
+  return [...conns.values()].map((c) => c.out).sort((a, b) => a.connection - b.connection);
 }
