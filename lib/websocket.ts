@@ -213,6 +213,7 @@ interface FrameHeader {
   opcode: number;
   masked: boolean;
   length: number;
+  lengthEncoding: 7 | 16 | 64;
   maskKey?: Buffer;
 }
 
@@ -245,7 +246,7 @@ class WsDirectionParser {
   private readonly _inflater: PerMessageInflater | undefined;
   private readonly _queue = new ChunkQueue();
   private _state: FrameState = FrameState.Header;
-  private _header: FrameHeader = { fin: false, rsv1: false, rsv2: false, rsv3: false, opcode: 0, masked: false, length: 0 };
+  private _header: FrameHeader = { fin: false, rsv1: false, rsv2: false, rsv3: false, opcode: 0, masked: false, length: 0, lengthEncoding: 7 };
   private _message: MessageInProgress | undefined;
   private _at: CaptureAt = { ts: '', tsSec: 0, tsNsec: 0, frame: 0 };
 
@@ -335,12 +336,18 @@ class WsDirectionParser {
       opcode: b0 & 0x0f,
       masked: (b1 & 0x80) !== 0,
       length: b1 & 0x7f,
+      lengthEncoding: 7,
     };
     this._header = header;
     const isControl = (header.opcode & 0x08) !== 0;
     this.checkHeader(header, isControl);
-    if (header.length === 126) this._state = FrameState.Length16;
-    else if (header.length === 127) this._state = FrameState.Length64;
+    if (header.length === 126) {
+      header.lengthEncoding = 16;
+      this._state = FrameState.Length16;
+    } else if (header.length === 127) {
+      header.lengthEncoding = 64;
+      this._state = FrameState.Length64;
+    }
     else this.haveLength();
   }
 
@@ -415,6 +422,7 @@ class WsDirectionParser {
       masked: header.masked,
       ...(header.maskKey !== undefined ? { maskKey: header.maskKey } : {}),
       length: header.length,
+      lengthEncoding: header.lengthEncoding,
       data,
     });
     if (header.opcode === 0x8) this.onClose(data);

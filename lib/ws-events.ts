@@ -33,6 +33,8 @@ export interface WsFrameEvent extends WsEventBase {
   maskKey?: Buffer;
   /** Payload length from the frame header. */
   length: number;
+  /** How the length was encoded: the 7-bit field alone, or 126 + 16 bits, or 127 + 64 bits. */
+  lengthEncoding: 7 | 16 | 64;
   /** This frame's payload after unmasking (a copy when masked); still compressed when rsv1 is set. */
   data: Buffer;
 }
