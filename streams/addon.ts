@@ -98,6 +98,8 @@ export interface NativeBpfProgram {
   matches(data: Buffer, wireLength: number): boolean;
   /** Number of BPF instructions. */
   readonly length: number;
+  /** The program as text, one instruction a line (like `tcpdump -d`). */
+  dump(): string[];
 }
 
 export interface PcapAddon {

@@ -31,6 +31,8 @@ import {
 
 /** Records buffered in the stream before it stops polling (one batch may overshoot by its size). */
 export const DEFAULT_CAPTURE_HIGH_WATER_MARK = 1024;
+/** In batch mode: arrays buffered before polling stops (each holds up to batchPackets / batchBytes). */
+export const DEFAULT_BATCH_HIGH_WATER_MARK = 8;
 export const DEFAULT_SNAPLEN = 262144;
 export const DEFAULT_TIMEOUT_MS = 1000;
 
@@ -58,8 +60,13 @@ export interface CaptureOptions {
   batchPackets?: number;
   /** Most bytes per batch (default 1 MiB). */
   batchBytes?: number;
-  /** Records buffered before polling stops (default 1024). */
+  /** Records (arrays in batch mode) buffered before polling stops (default 1024; 8 in batch mode). */
   highWaterMark?: number;
+  /**
+   * Emit one PacketRecord[] per addon batch instead of single records: one stream chunk per wake-up, the
+   * fast mode for long pipelines (pcap-pipe's stages accept arrays, as with readCapture's batch mode).
+   */
+  batch?: boolean;
 }
 
 export interface CaptureStats extends LiveStats {
@@ -80,6 +87,9 @@ export class CaptureStream extends Readable {
 
   private readonly handle: NativeLiveHandle;
   private readonly batchContext: BatchContext;
+  private readonly batchMode: boolean;
+  private readonly batchArray: PacketRecord[] = [];
+  private readonly collectRecord = (rec: PacketRecord): void => { this.batchArray.push(rec); };
   private captured = 0;
   private started = false;
   private ended = false;
@@ -93,7 +103,8 @@ export class CaptureStream extends Readable {
   };
 
   constructor(opts: CaptureOptions = {}) {
-    super({ objectMode: true, highWaterMark: opts.highWaterMark ?? DEFAULT_CAPTURE_HIGH_WATER_MARK });
+    super({ objectMode: true, highWaterMark: opts.highWaterMark ?? (opts.batch ? DEFAULT_BATCH_HIGH_WATER_MARK : DEFAULT_CAPTURE_HIGH_WATER_MARK) });
+    this.batchMode = opts.batch ?? false;
     const device = opts.device ?? defaultDevice()?.name;
     if (device === undefined) {
       throw new CaptureError('PCAP_LIVE', 'no capture device given and no interface is up with an address; name one (see `pcap-pipe devices`)');
@@ -207,7 +218,16 @@ export class CaptureStream extends Readable {
   }
 
   private pushBatch(batch: Buffer): void {
-    splitBatch(batch, this.batchContext, this.captured + 1, this.pushRecord);
+    if (!this.batchMode) {
+      splitBatch(batch, this.batchContext, this.captured + 1, this.pushRecord);
+      return;
+    }
+    if (this.ended || this.destroyed) return;
+    this.batchArray.length = 0;
+    splitBatch(batch, this.batchContext, this.captured + 1, this.collectRecord);
+    if (this.batchArray.length === 0) return;
+    this.captured += this.batchArray.length;
+    if (!this.push(this.batchArray.slice())) this.full = true;
   }
 
   private endStream(): void {

@@ -4,7 +4,8 @@
  * each record with pcap_offline_filter, so `filter('tcp port 80')` keeps exactly what `tcpdump -r FILE
  * 'tcp port 80'` keeps. One compiled program per link type is cached (pcapng files can mix link types).
  *
- * Chunks that are not PacketRecords (events of other stages) pass through unchanged. An expression that
+ * Chunks that are not PacketRecords (events of other stages) pass through unchanged; arrays of records
+ * (batch mode) come out as arrays of the kept records. An expression that
  * does not compile for a link type (e.g. `vlan` on raw IP) errors the stream with a LiveCaptureError
  * (code BPF_SYNTAX), as tcpdump refuses it; the constructor compiles for Ethernet first so a plain
  * syntax error surfaces at once.
@@ -76,6 +77,10 @@ export class FilterStream extends Transform {
   }
 
   override _transform(chunk: unknown, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (Array.isArray(chunk)) {
+      this.transformBatch(chunk, cb);
+      return;
+    }
     if (!isPacketRecord(chunk)) {
       cb(null, chunk);
       return;
@@ -94,6 +99,22 @@ export class FilterStream extends Transform {
     } else {
       cb();
     }
+  }
+
+  /** Arrays (batch mode of readCapture/capture) stay arrays: the kept records, or nothing. */
+  private transformBatch(chunk: unknown[], cb: TransformCallback): void {
+    const out: unknown[] = [];
+    try {
+      for (const item of chunk) {
+        if (!isPacketRecord(item)) { out.push(item); continue; }
+        this.seen++;
+        if (this.bpf.matches(item) !== this.invert) { this.kept++; out.push(item); }
+      }
+    } catch (e) {
+      cb(e as Error);
+      return;
+    }
+    cb(null, out.length > 0 ? out : undefined);
   }
 }
 

@@ -1,0 +1,177 @@
+/**
+ * `pcap-pipe capture`: live capture with libpcap, like `tcpdump -w -`. Classic pcap to stdout (or -w FILE);
+ * on a terminal, one line per packet instead. Ends after -c COUNT packets or on SIGINT/SIGTERM, flushing
+ * everything captured, then prints tcpdump's three-line summary on stderr.
+ */
+import * as fs from 'node:fs';
+import { Transform, type TransformCallback, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { intOption, parseArgs, printUsage, safeStdout, UsageError, type ParsedArgs } from './cli';
+import type { PacketRecord } from '../lib/record';
+import { capture, DEFAULT_SNAPLEN, type CaptureStream } from '../streams/capture';
+import type { CaptureDirection, LiveStats } from '../streams/addon';
+import { decode } from '../streams/decode';
+import { print } from '../streams/print';
+import { writePcap } from '../streams/write';
+
+export const USAGE = `usage: pcap-pipe capture [-i DEV] [-c COUNT] [-s SNAPLEN] [-B MIB] [-p] [--immediate]
+                         [-Q in|out|inout] [-w FILE|-] [-Z USER] [--micro] [EXPR...]
+  Captures packets with libpcap and writes classic pcap to stdout (or FILE). When stdout is a
+  terminal and there is no -w, prints one line per packet instead. Stops after COUNT packets or
+  on Ctrl-C, then prints "captured / received by filter / dropped by kernel" on stderr.
+  -i DEV       interface (default: the first up, non-loopback one with an address; pcap-pipe devices)
+  -c COUNT     stop after COUNT packets
+  -s SNAPLEN   bytes kept of each packet (default 262144; 0 = the default)
+  -B MIB       kernel buffer size in MiB (default: libpcap's, 2 MiB on Linux)
+  -p           do not put the interface into promiscuous mode
+  --immediate  hand packets over as they arrive, not per kernel buffer block
+  -Q DIR       capture only packets received (in), sent (out) or both (inout, the default)
+  -w FILE      write pcap to FILE ('-' = stdout, also on a terminal)
+  -Z USER      once the device is open, drop root privileges to USER (its uid, gid and groups)
+  --micro      microsecond timestamps in the file (default nanosecond)
+  EXPR         a tcpdump filter expression (the remaining arguments, joined by spaces)`;
+
+const MAX_BUFFER_MIB = 2047;
+
+/**
+ * The filter expression from the positional arguments, as typed: minimist turns "010" or "0x10" into
+ * numbers, which would change their meaning in BPF (octal, hex), so each is taken back from argv.
+ */
+export function expressionFrom(argv: string[], args: ParsedArgs): string {
+  const words: string[] = [];
+  let j = 0;
+  for (const v of args._) {
+    while (j < argv.length && !(argv[j] === String(v) || (typeof v === 'number' && argv[j] !== '' && Number(argv[j]) === v))) j++;
+    words.push(j < argv.length ? (argv[j] as string) : String(v));
+    j++;
+  }
+  return words.join(' ');
+}
+
+/** uid and gid of a user from /etc/passwd (a name or a numeric uid). */
+function passwdEntry(user: string): { name: string; uid: number; gid: number } | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync('/etc/passwd', 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n')) {
+    const [name, , uid, gid] = line.split(':');
+    if (name === undefined || uid === undefined || gid === undefined) continue;
+    if (name === user || uid === user) return { name, uid: Number(uid), gid: Number(gid) };
+  }
+  return undefined;
+}
+
+/**
+ * Drops root privileges for good (as tcpdump -Z): supplementary groups, then gid, then uid — in that
+ * order, because after setuid the process may no longer change its groups. Does nothing (with a
+ * warning) when not running as root.
+ */
+export function dropPrivileges(user: string): void {
+  // @types/node leaves initgroups out of Process; it exists on POSIX.
+  const initgroups = (process as unknown as { initgroups?: (user: string, extraGroup: number) => void }).initgroups;
+  if (!process.getuid || !process.setuid || !process.setgid || !initgroups) {
+    throw new Error('-Z is not supported on this platform');
+  }
+  if (process.getuid() !== 0) {
+    process.stderr.write(`pcap-pipe capture: not running as root; -Z ${user} ignored\n`);
+    return;
+  }
+  const entry = passwdEntry(user);
+  if (!entry) throw new Error(`-Z: unknown user ${JSON.stringify(user)}`);
+  initgroups(entry.name, entry.gid);
+  process.setgid(entry.gid);
+  process.setuid(entry.uid);
+  if (process.getuid() !== entry.uid || (process.getgid && process.getgid() !== entry.gid)) {
+    throw new Error(`-Z: could not become ${entry.name}`);
+  }
+}
+
+/** Passes the first `limit` records, then stops the capture (so the pipeline ends and flushes). */
+class TakeRecords extends Transform {
+  passed = 0;
+  constructor(private readonly limit: number, private readonly source: CaptureStream) {
+    super({ objectMode: true, highWaterMark: 64 });
+  }
+
+  override _transform(rec: PacketRecord, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.passed >= this.limit) { cb(); return; }
+    this.passed++;
+    if (this.passed === this.limit) this.source.close();
+    cb(null, rec);
+  }
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** tcpdump's end-of-capture summary. */
+export function captureSummary(captured: number, stats: LiveStats): string {
+  let s = `${plural(captured, 'packet')} captured\n` +
+    `${plural(stats.received, 'packet')} received by filter\n` +
+    `${plural(stats.dropped, 'packet')} dropped by kernel\n`;
+  if (stats.ifDropped > 0) s += `${plural(stats.ifDropped, 'packet')} dropped by interface\n`;
+  return s;
+}
+
+function direction(value: unknown): CaptureDirection | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'in' || value === 'out' || value === 'inout') return value;
+  throw new UsageError(`-Q must be in, out or inout, not ${JSON.stringify(value)}`, USAGE);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, {
+    string: ['i', 'c', 's', 'B', 'w', 'Z', 'Q'],
+    boolean: ['p', 'immediate', 'micro'],
+  }, USAGE);
+  if (!args) return printUsage(USAGE);
+  const count = intOption(args, 'c', USAGE, 1);
+  const snaplen = intOption(args, 's', USAGE, 0);
+  if (snaplen !== undefined && snaplen > DEFAULT_SNAPLEN) throw new UsageError(`-s must be at most ${DEFAULT_SNAPLEN}`, USAGE);
+  const bufferMiB = intOption(args, 'B', USAGE, 1);
+  if (bufferMiB !== undefined && bufferMiB > MAX_BUFFER_MIB) throw new UsageError(`-B must be at most ${MAX_BUFFER_MIB} (MiB)`, USAGE);
+  const out = args.w as string | undefined;
+  const expression = expressionFrom(argv, args);
+
+  const cap = capture({
+    device: args.i as string | undefined,
+    filter: expression || undefined,
+    snaplen: snaplen || DEFAULT_SNAPLEN,
+    bufferSize: bufferMiB !== undefined ? bufferMiB * 1024 * 1024 : undefined,
+    promiscuous: !args.p,
+    immediate: Boolean(args.immediate),
+    direction: direction(args.Q),
+  });
+  cap.on('warning', (w: string) => process.stderr.write(`pcap-pipe capture: warning: ${w}\n`));
+
+  // Privileges go before any output file is created, so the file belongs to USER (as with tcpdump).
+  try {
+    if (args.Z !== undefined) dropPrivileges(String(args.Z));
+  } catch (e) {
+    cap.close();
+    throw e;
+  }
+
+  const lines = out === undefined && process.stdout.isTTY === true;
+  process.stderr.write(`pcap-pipe capture: listening on ${cap.device}, link-type ${cap.linkTypeName}, snapshot length ${cap.snaplen} bytes\n`);
+
+  const onSignal = (): void => cap.stop();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const take = new TakeRecords(count ?? Infinity, cap);
+  try {
+    const sink: Writable = out !== undefined && out !== '-' ? fs.createWriteStream(out) : safeStdout();
+    if (lines) await pipeline(cap, take, decode(), print(), sink);
+    else await pipeline(cap, take, writePcap({ nanosecond: !args.micro, snaplen: cap.snaplen }), sink);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    cap.close();
+  }
+  process.stderr.write(captureSummary(take.passed, cap.stats()));
+  return 0;
+}

@@ -1,0 +1,48 @@
+/**
+ * `pcap-pipe filter EXPR`: a capture on stdin (pcap or pcapng), the packets matching a tcpdump filter
+ * expression on stdout, in the same format (a classic pcap input keeps its exact file header).
+ */
+import { pipeline } from 'node:stream/promises';
+import { describeError, intOption, openCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
+import { expressionFrom } from './cmd-capture';
+import { filter } from '../streams/filter';
+import { CaptureWriter } from '../streams/write';
+
+export const USAGE = `usage: pcap-pipe filter [-v] [-r FILE] [-s SNAPLEN] [-O] [-d] EXPR...
+  Reads a capture (pcap or pcapng) from stdin (or -r FILE) and writes the packets that match the
+  tcpdump filter expression EXPR to stdout, in the input's format. Uses libpcap's compiler, so it
+  keeps exactly what \`tcpdump -r FILE EXPR\` keeps.
+  -v          keep the packets that do NOT match
+  -r FILE     read FILE instead of stdin
+  -s SNAPLEN  snapshot length the filter is compiled for (default 262144)
+  -O          do not run libpcap's optimizer
+  -d          print the compiled program for Ethernet (like tcpdump -d) and exit`;
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { string: ['r', 's'], boolean: ['v', 'O', 'd'] }, USAGE);
+  if (!args) return printUsage(USAGE);
+  const expression = expressionFrom(argv, args);
+  if (expression.trim() === '') throw new UsageError('give a filter expression', USAGE);
+  const snaplen = intOption(args, 's', USAGE, 1);
+  const stage = filter(expression, { invert: Boolean(args.v), snaplen, optimize: !args.O });
+  if (args.d) {
+    process.stdout.write(stage.bpf.program(1).dump().join('\n') + '\n');
+    return 0;
+  }
+  let failed = false;
+  const reader = openCapture(args.r as string | undefined, {
+    onError: (e) => {
+      failed = true;
+      process.stderr.write(`pcap-pipe filter: ${describeError(e)}; filtered its ${reader.packets} complete packets\n`);
+    },
+  });
+  const writer = new CaptureWriter({
+    configure: () => ({
+      format: reader.format ?? 'pcap',
+      sourceHeader: reader.pcapHeader ?? undefined,
+      interfaces: reader.interfaces,
+    }),
+  });
+  await pipeline(reader, stage, writer, safeStdout());
+  return failed ? 1 : 0;
+}
