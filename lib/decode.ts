@@ -70,25 +70,78 @@ export interface DecodeOptions {
   depth?: 'link' | 'network' | 'transport' | 'all';
 }
 
+// Declared fields, all set in the constructor in one order: one store each, and every packet (and every
+// quoted packet) keeps one hidden class whatever layers it has, so the decoders' property accesses stay
+// monomorphic.
 class PacketValue implements Packet {
-  eth: EthernetHeader | undefined = undefined;
-  llc: LlcLayer | undefined = undefined;
-  vlan: VlanTag[] | undefined = undefined;
-  sll: SllLayer | undefined = undefined;
-  null: NullLayer | undefined = undefined;
-  arp: ArpLayer | undefined = undefined;
-  ipv4: IPv4Header | undefined = undefined;
-  ipv6: IPv6Header | undefined = undefined;
-  icmp: IcmpLayer | undefined = undefined;
-  icmpv6: Icmpv6Layer | undefined = undefined;
-  igmp: IgmpLayer | undefined = undefined;
-  tcp: TcpHeader | undefined = undefined;
-  udp: UdpHeader | undefined = undefined;
-  dns: DnsMessage | undefined = undefined;
-  tls: TlsLayer | undefined = undefined;
-  layers: LayerName[] = [];
-  errors: DecodeFailure[] = [];
-  constructor(readonly record: PacketRecord) {}
+  declare readonly record: PacketRecord;
+  declare eth: EthernetHeader | undefined;
+  declare llc: LlcLayer | undefined;
+  declare vlan: VlanTag[] | undefined;
+  declare sll: SllLayer | undefined;
+  declare null: NullLayer | undefined;
+  declare arp: ArpLayer | undefined;
+  declare ipv4: IPv4Header | undefined;
+  declare ipv6: IPv6Header | undefined;
+  declare icmp: IcmpLayer | undefined;
+  declare icmpv6: Icmpv6Layer | undefined;
+  declare igmp: IgmpLayer | undefined;
+  declare tcp: TcpHeader | undefined;
+  declare udp: UdpHeader | undefined;
+  declare dns: DnsMessage | undefined;
+  declare tls: TlsLayer | undefined;
+  declare layers: LayerName[];
+  declare errors: DecodeFailure[];
+  declare reassembledFrom: number[] | undefined;
+  constructor(record: PacketRecord) {
+    this.record = record;
+    this.eth = undefined;
+    this.llc = undefined;
+    this.vlan = undefined;
+    this.sll = undefined;
+    this.null = undefined;
+    this.arp = undefined;
+    this.ipv4 = undefined;
+    this.ipv6 = undefined;
+    this.icmp = undefined;
+    this.icmpv6 = undefined;
+    this.igmp = undefined;
+    this.tcp = undefined;
+    this.udp = undefined;
+    this.dns = undefined;
+    this.tls = undefined;
+    this.layers = [];
+    this.errors = [];
+    this.reassembledFrom = undefined;
+  }
+}
+
+/** The packet an ICMP error quotes: the network-and-above part of a packet. */
+class QuotedLayers implements NetworkLayers {
+  declare ipv4: IPv4Header | undefined;
+  declare ipv6: IPv6Header | undefined;
+  declare icmp: IcmpLayer | undefined;
+  declare icmpv6: Icmpv6Layer | undefined;
+  declare igmp: IgmpLayer | undefined;
+  declare tcp: TcpHeader | undefined;
+  declare udp: UdpHeader | undefined;
+  declare dns: DnsMessage | undefined;
+  declare tls: TlsLayer | undefined;
+  declare layers: LayerName[];
+  declare errors: DecodeFailure[];
+  constructor() {
+    this.ipv4 = undefined;
+    this.ipv6 = undefined;
+    this.icmp = undefined;
+    this.icmpv6 = undefined;
+    this.igmp = undefined;
+    this.tcp = undefined;
+    this.udp = undefined;
+    this.dns = undefined;
+    this.tls = undefined;
+    this.layers = [];
+    this.errors = [];
+  }
 }
 
 function depthOf(opts: DecodeOptions | undefined): number {
@@ -310,7 +363,7 @@ function decodeTransport(t: NetworkLayers, protocol: number, buf: Buffer, off: n
  * quotes 8 bytes of the transport header), so its failures stay in its own `errors`, not the packet's.
  */
 function decodeQuotedPacket(buf: Buffer, off: number, end: number): NetworkLayers {
-  const q: NetworkLayers = { layers: [], errors: [] };
+  const q = new QuotedLayers();
   const version = buf[off] >> 4;
   if (version === 4) decodeIPv4Layer(q, buf, off, end, DecodeDepth.ALL);
   else if (version === 6) decodeIPv6Layer(q, buf, off, end, DecodeDepth.ALL);

@@ -22,13 +22,21 @@ export const EtherType = {
 } as const;
 
 export class EthernetHeader implements EthernetLayer {
+  // Fields are declared (no class-field initialisers) and all set in the constructor, in one order: one
+  // store each, and every header has the same hidden class whichever getter runs first.
   /** EtherType, or the 802.3 length field when <= 1500. */
-  readonly type: number;
-  private _src: string | undefined;
-  private _dst: string | undefined;
+  declare readonly type: number;
+  private declare readonly buf: Buffer;
+  private declare readonly off: number;
+  private declare _src: string | undefined;
+  private declare _dst: string | undefined;
 
-  constructor(private readonly buf: Buffer, private readonly off: number) {
-    this.type = u16(buf, off + 12);
+  constructor(buf: Buffer, off: number) {
+    this.type = (buf[off + 12] << 8) | buf[off + 13];
+    this.buf = buf;
+    this.off = off;
+    this._src = undefined;
+    this._dst = undefined;
   }
 
   get dst(): string { return this._dst ??= formatMac(this.buf, this.off); }

@@ -4,6 +4,7 @@
  */
 import type { IPv4Layer } from './packet';
 import { formatIPv4 } from './addresses';
+import { bufferView } from './buffer-view';
 import { Failure, malformed, truncated, u16 } from './failure';
 
 export const IPV4_MIN_HEADER_LENGTH = 20;
@@ -23,46 +24,57 @@ const IPV4_OPTION_NAMES: Record<number, string> = {
 };
 
 export class IPv4Header implements IPv4Layer {
-  readonly version = 4 as const;
-  readonly headerLength: number;
-  readonly tos: number;
-  readonly totalLength: number;
-  readonly id: number;
-  readonly flags: number;
-  readonly moreFragments: boolean;
-  readonly dontFragment: boolean;
-  readonly fragmentOffset: number;
-  readonly ttl: number;
-  readonly protocol: number;
-  readonly checksum: number;
+  // Declared fields, all set in the constructor in this order: one store each and one hidden class.
+  declare readonly version: 4;
+  declare readonly headerLength: number;
+  declare readonly tos: number;
+  declare readonly totalLength: number;
+  declare readonly id: number;
+  declare readonly flags: number;
+  declare readonly moreFragments: boolean;
+  declare readonly dontFragment: boolean;
+  declare readonly fragmentOffset: number;
+  declare readonly ttl: number;
+  declare readonly protocol: number;
+  declare readonly checksum: number;
   /** Offset where the payload starts in the frame. */
-  readonly payloadOffset: number;
+  declare readonly payloadOffset: number;
   /** End of the payload bytes actually captured (bounded by total length). */
-  readonly payloadEnd: number;
+  declare readonly payloadEnd: number;
   /** Where the payload ends according to the total length (may lie past the captured bytes). */
-  readonly impliedEnd: number;
-  private _src: string | undefined;
-  private _dst: string | undefined;
-  private _options: IPv4Option[] | undefined;
+  declare readonly impliedEnd: number;
+  /** Offset of the header in the frame (public: the defragmenter rebuilds frames from it). */
+  declare readonly off: number;
+  private declare readonly buf: Buffer;
+  private declare _src: string | undefined;
+  private declare _dst: string | undefined;
+  private declare _options: IPv4Option[] | undefined;
 
   /** @param off offset of the header in the frame (public: the defragmenter rebuilds frames from it). */
-  constructor(private readonly buf: Buffer, readonly off: number, headerLength: number, totalLength: number, capturedEnd: number) {
+  constructor(buf: Buffer, off: number, headerLength: number, totalLength: number, capturedEnd: number) {
+    const flagsFrag = (buf[off + 6] << 8) | buf[off + 7];
+    // Total length 0 is what TCP segmentation offload leaves in captures: use what was captured.
+    const impliedEnd = totalLength === 0 ? capturedEnd : off + totalLength;
+    this.version = 4;
     this.headerLength = headerLength;
     this.tos = buf[off + 1];
     this.totalLength = totalLength;
-    this.id = u16(buf, off + 4);
-    const flagsFrag = u16(buf, off + 6);
+    this.id = (buf[off + 4] << 8) | buf[off + 5];
     this.flags = flagsFrag >> 13;
     this.moreFragments = (flagsFrag & 0x2000) !== 0;
     this.dontFragment = (flagsFrag & 0x4000) !== 0;
     this.fragmentOffset = (flagsFrag & 0x1fff) * 8;
     this.ttl = buf[off + 8];
     this.protocol = buf[off + 9];
-    this.checksum = u16(buf, off + 10);
+    this.checksum = (buf[off + 10] << 8) | buf[off + 11];
     this.payloadOffset = off + headerLength;
-    // Total length 0 is what TCP segmentation offload leaves in captures: use what was captured.
-    this.impliedEnd = totalLength === 0 ? capturedEnd : off + totalLength;
-    this.payloadEnd = Math.min(capturedEnd, this.impliedEnd);
+    this.payloadEnd = capturedEnd < impliedEnd ? capturedEnd : impliedEnd;
+    this.impliedEnd = impliedEnd;
+    this.off = off;
+    this.buf = buf;
+    this._src = undefined;
+    this._dst = undefined;
+    this._options = undefined;
   }
 
   get src(): string { return this._src ??= formatIPv4(this.buf, this.off + 12); }
@@ -72,14 +84,17 @@ export class IPv4Header implements IPv4Layer {
   get isFragment(): boolean { return this.moreFragments || this.fragmentOffset > 0; }
 
   /** The header bytes (a view). */
-  get header(): Buffer { return this.buf.subarray(this.off, this.off + this.headerLength); }
+  get header(): Buffer { return bufferView(this.buf, this.off, this.headerLength); }
 
   /** Captured payload bytes (a view). */
-  get payload(): Buffer { return this.buf.subarray(this.payloadOffset, this.payloadEnd); }
+  get payload(): Buffer { return bufferView(this.buf, this.payloadOffset, this.payloadEnd - this.payloadOffset); }
 
   /** Options, parsed on first access. A malformed option list ends the list (see `parseIPv4Options`). */
   get options(): IPv4Option[] {
-    return this._options ??= parseIPv4Options(this.buf, this.off + IPV4_MIN_HEADER_LENGTH, this.off + this.headerLength).options;
+    if (this._options !== undefined) return this._options;
+    // Almost every header has no options: skip the parser and its result object.
+    return this._options = this.headerLength === IPV4_MIN_HEADER_LENGTH ? []
+      : parseIPv4Options(this.buf, this.off + IPV4_MIN_HEADER_LENGTH, this.off + this.headerLength).options;
   }
 
   toJSON(): Record<string, unknown> {

@@ -4,6 +4,7 @@
  */
 import type { DecodeFailure, TcpLayer } from './packet';
 import { Failure, malformed, truncated, u16, u32 } from './failure';
+import { bufferView } from './buffer-view';
 
 export const TCP_MIN_HEADER_LENGTH = 20;
 
@@ -11,6 +12,15 @@ export const TCP_FLAG_NAMES: readonly string[] = ['FIN', 'SYN', 'RST', 'PSH', 'A
 
 /** Names of the set flags, lowest bit first: 0x012 → ["SYN", "ACK"]. Reserved bits 9-11 are "RES". */
 export function tcpFlagNames(flags: number): string[] {
+  // Only the low 12 bits name anything: the names of each of the 4096 values are listed once, then copied.
+  const key = flags & 0xfff;
+  const names = FLAG_NAMES_BY_VALUE[key] ??= listFlagNames(key);
+  return names.slice();
+}
+
+const FLAG_NAMES_BY_VALUE: Array<readonly string[] | undefined> = new Array<readonly string[] | undefined>(0x1000).fill(undefined);
+
+function listFlagNames(flags: number): readonly string[] {
   const names: string[] = [];
   for (let i = 0; i < TCP_FLAG_NAMES.length; i++) if (flags & (1 << i)) names.push(TCP_FLAG_NAMES[i]);
   if (flags & 0xe00) names.push('RES');
@@ -29,86 +39,115 @@ export type TcpOption =
   | { kind: 34; name: 'TFO'; cookie: Buffer }
   | { kind: number; name: 'UNKNOWN'; data: Buffer };
 
-const OPTION_FIXED_LENGTH: Record<number, number> = { 2: 4, 3: 3, 4: 2, 8: 10 };
+/** The length a fixed-size option must have (MSS 4, WS 3, SACK_PERM 2, TS 10), or 0 when it varies. */
+function fixedOptionLength(kind: number): number {
+  switch (kind) {
+    case 2: return 4;
+    case 3: return 3;
+    case 4: return 2;
+    case 8: return 10;
+    default: return 0;
+  }
+}
 
 export function parseTcpOptions(buf: Buffer, off: number, end: number): { options: TcpOption[]; error?: Failure } {
   const options: TcpOption[] = [];
+  const error = readTcpOptions(buf, off, end, options);
+  return error === undefined ? { options } : { options, error };
+}
+
+/** Appends the options in [off, end) to `options`; returns the failure that ended a broken list. */
+function readTcpOptions(buf: Buffer, off: number, end: number, options: TcpOption[]): Failure | undefined {
   let p = off;
   while (p < end) {
     const kind = buf[p];
     if (kind === 0) { options.push({ kind: 0, name: 'EOL' }); break; }
     if (kind === 1) { options.push({ kind: 1, name: 'NOP' }); p++; continue; }
-    if (p + 1 >= end) return { options, error: malformed('tcp.options', p, `option ${kind} has no length octet`) };
+    if (p + 1 >= end) return malformed('tcp.options', p, `option ${kind} has no length octet`);
     const len = buf[p + 1];
-    if (len < 2 || p + len > end) return { options, error: malformed('tcp.options', p, `option ${kind} length ${len} does not fit`) };
-    const fixed = OPTION_FIXED_LENGTH[kind];
-    if (fixed !== undefined && len !== fixed) {
-      return { options, error: malformed('tcp.options', p, `option ${kind} length ${len}, expected ${fixed}`) };
-    }
+    if (len < 2 || p + len > end) return malformed('tcp.options', p, `option ${kind} length ${len} does not fit`);
+    const fixed = fixedOptionLength(kind);
+    if (fixed !== 0 && len !== fixed) return malformed('tcp.options', p, `option ${kind} length ${len}, expected ${fixed}`);
     switch (kind) {
       case 2: options.push({ kind: 2, name: 'MSS', mss: u16(buf, p + 2) }); break;
       case 3: options.push({ kind: 3, name: 'WS', shift: buf[p + 2] }); break;
       case 4: options.push({ kind: 4, name: 'SACK_PERM' }); break;
       case 5: {
-        if ((len - 2) % 8 !== 0) return { options, error: malformed('tcp.options', p, `SACK length ${len} is not 2 + 8n`) };
+        if ((len - 2) % 8 !== 0) return malformed('tcp.options', p, `SACK length ${len} is not 2 + 8n`);
         const blocks: Array<[number, number]> = [];
         for (let q = p + 2; q < p + len; q += 8) blocks.push([u32(buf, q), u32(buf, q + 4)]);
         options.push({ kind: 5, name: 'SACK', blocks });
         break;
       }
       case 8: options.push({ kind: 8, name: 'TS', tsval: u32(buf, p + 2), tsecr: u32(buf, p + 6) }); break;
-      case 30: options.push({ kind: 30, name: 'MPTCP', data: buf.subarray(p + 2, p + len) }); break;
-      case 34: options.push({ kind: 34, name: 'TFO', cookie: buf.subarray(p + 2, p + len) }); break;
-      default: options.push({ kind, name: 'UNKNOWN', data: buf.subarray(p + 2, p + len) });
+      case 30: options.push({ kind: 30, name: 'MPTCP', data: bufferView(buf, p + 2, len - 2) }); break;
+      case 34: options.push({ kind: 34, name: 'TFO', cookie: bufferView(buf, p + 2, len - 2) }); break;
+      default: options.push({ kind, name: 'UNKNOWN', data: bufferView(buf, p + 2, len - 2) });
     }
     p += len;
   }
-  return { options };
+  return undefined;
 }
 
 export class TcpHeader implements TcpLayer {
-  readonly srcPort: number;
-  readonly dstPort: number;
-  readonly seq: number;
-  readonly ack: number;
-  readonly headerLength: number;
-  readonly flags: number;
-  readonly window: number;
-  readonly checksum: number;
-  readonly urgentPointer: number;
-  readonly payloadLength: number;
+  // Declared fields, all set in the constructor in this order: one store each and one hidden class
+  // (a header whose options were cut by the snaplen included).
+  declare readonly srcPort: number;
+  declare readonly dstPort: number;
+  declare readonly seq: number;
+  declare readonly ack: number;
+  declare readonly headerLength: number;
+  declare readonly flags: number;
+  declare readonly window: number;
+  declare readonly checksum: number;
+  declare readonly urgentPointer: number;
+  declare readonly payloadLength: number;
   /** Offset of the payload in the frame. */
-  readonly payloadOffset: number;
+  declare readonly payloadOffset: number;
   /** End of the captured payload in the frame (payloadOffset when nothing was captured). */
-  readonly payloadEnd: number;
-  private _payload: Buffer | undefined;
+  declare readonly payloadEnd: number;
   /** Set when the snaplen cut the options: the fixed 20 bytes are valid, options are read as far as captured. */
-  headerTruncated?: Failure;
-  private _options: TcpOption[] | undefined;
+  declare headerTruncated?: Failure;
+  private declare readonly buf: Buffer;
+  private declare readonly off: number;
+  private declare readonly errors: DecodeFailure[] | undefined;
+  private declare _payload: Buffer | undefined;
+  private declare _options: TcpOption[] | undefined;
 
   /**
    * @param end end of the captured IP payload; @param impliedEnd where the IP length says it ends.
    * @param errors where an option-list failure is appended when options are first read.
    */
-  constructor(private readonly buf: Buffer, private readonly off: number, headerLength: number, end: number, impliedEnd: number,
-    private readonly errors: DecodeFailure[] | undefined) {
-    this.srcPort = u16(buf, off);
-    this.dstPort = u16(buf, off + 2);
+  constructor(buf: Buffer, off: number, headerLength: number, end: number, impliedEnd: number,
+    errors: DecodeFailure[] | undefined) {
+    const payloadOffset = off + headerLength;
+    this.srcPort = (buf[off] << 8) | buf[off + 1];
+    this.dstPort = (buf[off + 2] << 8) | buf[off + 3];
     this.seq = u32(buf, off + 4);
     this.ack = u32(buf, off + 8);
     this.headerLength = headerLength;
-    this.flags = u16(buf, off + 12) & 0x0fff;
-    this.window = u16(buf, off + 14);
-    this.checksum = u16(buf, off + 16);
-    this.urgentPointer = u16(buf, off + 18);
-    this.payloadOffset = off + headerLength;
-    this.payloadEnd = Math.max(this.payloadOffset, end);
-    this.payloadLength = Math.max(0, impliedEnd - this.payloadOffset);
+    this.flags = ((buf[off + 12] << 8) | buf[off + 13]) & 0x0fff;
+    this.window = (buf[off + 14] << 8) | buf[off + 15];
+    this.checksum = (buf[off + 16] << 8) | buf[off + 17];
+    this.urgentPointer = (buf[off + 18] << 8) | buf[off + 19];
+    this.payloadLength = impliedEnd > payloadOffset ? impliedEnd - payloadOffset : 0;
+    this.payloadOffset = payloadOffset;
+    this.payloadEnd = end > payloadOffset ? end : payloadOffset;
+    this.headerTruncated = undefined;
+    this.buf = buf;
+    this.off = off;
+    this.errors = errors;
+    this._payload = undefined;
+    this._options = undefined;
   }
 
   /** Captured payload bytes (a view, made on first access), bounded by the IP length. */
   get payload(): Buffer {
-    return this._payload ??= this.buf.subarray(Math.min(this.payloadOffset, this.buf.length), Math.min(this.payloadEnd, this.buf.length));
+    if (this._payload !== undefined) return this._payload;
+    const captured = this.buf.length;
+    const start = this.payloadOffset < captured ? this.payloadOffset : captured;
+    const stop = this.payloadEnd < captured ? this.payloadEnd : captured;
+    return this._payload = bufferView(this.buf, start, stop - start);
   }
 
   /** Bytes of payload actually captured (payload.length without making the view). */
@@ -118,10 +157,11 @@ export class TcpHeader implements TcpLayer {
 
   get options(): TcpOption[] {
     if (this._options === undefined) {
+      const options: TcpOption[] = [];
+      this._options = options;
       const optionsEnd = Math.min(this.off + this.headerLength, this.buf.length);
-      const r = parseTcpOptions(this.buf, this.off + TCP_MIN_HEADER_LENGTH, optionsEnd);
-      this._options = r.options;
-      if (r.error && this.errors) this.errors.push(r.error);
+      const error = readTcpOptions(this.buf, this.off + TCP_MIN_HEADER_LENGTH, optionsEnd, options);
+      if (error !== undefined && this.errors) this.errors.push(error);
     }
     return this._options;
   }
