@@ -168,8 +168,8 @@ class HalfStream {
 class Connection {
   readonly id: number;
   readonly key: string;
-  readonly clientIp: string;
-  readonly clientPort: number;
+  /** True when the client is the first endpoint of the key (the key orders the endpoints). */
+  readonly clientFirst: boolean;
   readonly client: string;
   readonly server: string;
   readonly c2s = new HalfStream('client-to-server', 'client');
@@ -193,11 +193,10 @@ class Connection {
   next: Connection | null = null;
 
   constructor(id: number, key: string, clientIp: string, clientPort: number, serverIp: string, serverPort: number,
-    state: HandshakeState, now: number, clock: number) {
+    clientFirst: boolean, state: HandshakeState, now: number, clock: number) {
     this.id = id;
     this.key = key;
-    this.clientIp = clientIp;
-    this.clientPort = clientPort;
+    this.clientFirst = clientFirst;
     this.client = endpoint(clientIp, clientPort);
     this.server = endpoint(serverIp, serverPort);
     this.state = state;
@@ -206,14 +205,27 @@ class Connection {
     this.lastTouch = clock;
   }
 
-  isFromClient(srcIp: string, srcPort: number): boolean {
-    return srcPort === this.clientPort && srcIp === this.clientIp;
-  }
-
   /** FIN delivered in exactly one direction. */
   halfClosed(): boolean {
     return this.c2s.finished !== this.s2c.finished;
   }
+}
+
+/**
+ * An IPv4 address of the packet as an unsigned number, read from the frame bytes when the header object
+ * tells where it is (checked against its total length field), else parsed from the dotted text.
+ */
+function ipv4Number(pkt: DecodedPacket, ip: NonNullable<DecodedPacket['ipv4']>, at: 12 | 16): number {
+  const off = (ip as { off?: unknown }).off;
+  const data = pkt.record.data;
+  if (typeof off === 'number' && off + 20 <= data.length && (data[off] >> 4) === 4
+    && ((data[off + 2] << 8) | data[off + 3]) === ip.totalLength && data[off + 9] === ip.protocol) {
+    return data.readUInt32BE(off + at);
+  }
+  const text = at === 12 ? ip.src : ip.dst;
+  let n = 0;
+  for (const part of text.split('.')) n = n * 256 + (Number(part) & 0xff);
+  return n >>> 0;
 }
 
 /** "ip:port", IPv6 as "[addr]:port". */
@@ -267,15 +279,26 @@ export class TcpReassembler {
   packet(pkt: DecodedPacket): void {
     const tcp = pkt.tcp;
     if (tcp === undefined) return;
-    let srcIp: string, dstIp: string;
-    if (pkt.ipv4 !== undefined) {
+    const srcPort = tcp.srcPort, dstPort = tcp.dstPort;
+    // The connection key orders the two endpoints, so both directions find the same entry; `srcFirst`
+    // says which one sent this packet. IPv4 keys are 6 UTF-16 units (addresses and ports as numbers),
+    // built without formatting the addresses as text: cheap to build and to hash.
+    let key: string, srcFirst: boolean;
+    const v4 = pkt.ipv4;
+    if (v4 !== undefined) {
       // a fragment carries part of a segment only: the defragmenter must rebuild it first
-      if (pkt.ipv4.moreFragments || pkt.ipv4.fragmentOffset !== 0) { this.fragmentsIgnored++; return; }
-      srcIp = pkt.ipv4.src; dstIp = pkt.ipv4.dst;
+      if (v4.moreFragments || v4.fragmentOffset !== 0) { this.fragmentsIgnored++; return; }
+      const a = ipv4Number(pkt, v4, 12), b = ipv4Number(pkt, v4, 16);
+      srcFirst = a < b || (a === b && srcPort <= dstPort);
+      key = srcFirst
+        ? String.fromCharCode(a >>> 16, a & 0xffff, b >>> 16, b & 0xffff, srcPort, dstPort)
+        : String.fromCharCode(b >>> 16, b & 0xffff, a >>> 16, a & 0xffff, dstPort, srcPort);
     } else if (pkt.ipv6 !== undefined) {
       const frag = pkt.ipv6.fragment;
       if (frag !== undefined && (frag.moreFragments || frag.offset !== 0)) { this.fragmentsIgnored++; return; }
-      srcIp = pkt.ipv6.src; dstIp = pkt.ipv6.dst;
+      const srcIp = pkt.ipv6.src, dstIp = pkt.ipv6.dst;
+      srcFirst = srcIp < dstIp || (srcIp === dstIp && srcPort <= dstPort);
+      key = srcFirst ? `${srcIp}/${srcPort}/${dstIp}/${dstPort}` : `${dstIp}/${dstPort}/${srcIp}/${srcPort}`;
     } else {
       return;
     }
@@ -289,26 +312,24 @@ export class TcpReassembler {
     this.tsText = null;
     if (this.clock - this.lastSweep >= SWEEP_INTERVAL_NS) this.sweep();
 
-    const srcPort = tcp.srcPort, dstPort = tcp.dstPort;
-    const key = srcIp < dstIp || (srcIp === dstIp && srcPort <= dstPort)
-      ? `${srcIp}/${srcPort}/${dstIp}/${dstPort}` : `${dstIp}/${dstPort}/${srcIp}/${srcPort}`;
     const flags = tcp.flags;
     let conn = this.table.get(key);
     if (conn !== undefined && (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
-      const sender = conn.isFromClient(srcIp, srcPort) ? conn.c2s : conn.s2c;
+      const sender = srcFirst === conn.clientFirst ? conn.c2s : conn.s2c;
       if (sender.baseSeqSet && tcp.seq !== sender.baseSeq) {
         // a new ISN on a known 4-tuple: a new connection, never a "retry" (tshark does the same)
         const previous = conn;
         this.release(previous, 'port-reuse');
         this.remove(previous);
-        conn = this.create(key, srcIp, srcPort, dstIp, dstPort, flags, now);
+        conn = this.create(key, pkt, srcFirst, now);
         this.sink({ type: 'port-reuse', ...this.stamp(conn), previous: previous.id, seq: tcp.seq });
       }
     }
-    if (conn === undefined) conn = this.create(key, srcIp, srcPort, dstIp, dstPort, flags, now);
-    else this.touch(conn);
+    if (conn === undefined) conn = this.create(key, pkt, srcFirst, now);
+    else if (this.lruTail !== conn) this.touch(conn);
+    else conn.lastTouch = this.clock;
     conn.lastTime = now;
-    this.process(conn, tcp, conn.isFromClient(srcIp, srcPort), now);
+    this.process(conn, tcp, srcFirst === conn.clientFirst, now);
   }
 
   /** End of input: deliver what is buffered (skipping holes as gaps) and end every connection. */
@@ -321,17 +342,20 @@ export class TcpReassembler {
 
   // ---------------------------------------------------------------- connections
 
-  private create(key: string, srcIp: string, srcPort: number, dstIp: string, dstPort: number, flags: number,
-    now: number): Connection {
+  private create(key: string, pkt: DecodedPacket, srcFirst: boolean, now: number): Connection {
     if (this.table.size >= this.limits.maxConnections) this.evictOldest();
+    const tcp = pkt.tcp as TcpLayer;
+    const ip = (pkt.ipv4 ?? pkt.ipv6) as { src: string; dst: string };
+    const srcIp = ip.src, dstIp = ip.dst, srcPort = tcp.srcPort, dstPort = tcp.dstPort;
+    const flags = tcp.flags;
     const synOnly = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
     const synAck = (flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK);
     // client: SYN sender; SYN-ACK receiver; else the higher port; equal ports: the first sender
     const srcIsClient = synOnly || (!synAck && srcPort >= dstPort);
     const state = synOnly ? HandshakeState.SynSent : synAck ? HandshakeState.SynReceived : HandshakeState.Established;
     const conn = srcIsClient
-      ? new Connection(this.nextId++, key, srcIp, srcPort, dstIp, dstPort, state, now, this.clock)
-      : new Connection(this.nextId++, key, dstIp, dstPort, srcIp, srcPort, state, now, this.clock);
+      ? new Connection(this.nextId++, key, srcIp, srcPort, dstIp, dstPort, srcFirst, state, now, this.clock)
+      : new Connection(this.nextId++, key, dstIp, dstPort, srcIp, srcPort, !srcFirst, state, now, this.clock);
     this.table.set(key, conn);
     this.lruAppend(conn);
     if (state === HandshakeState.Established && (flags & TCP_RST) === 0) this.start(conn, true);
