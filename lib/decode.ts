@@ -70,54 +70,30 @@ export interface DecodeOptions {
   depth?: 'link' | 'network' | 'transport' | 'all';
 }
 
-// Declared fields, all set in the constructor in one order: one store each, and every packet (and every
-// quoted packet) keeps one hidden class whatever layers it has, so the decoders' property accesses stay
-// monomorphic.
-class PacketValue implements Packet {
-  declare readonly record: PacketRecord;
-  declare eth: EthernetHeader | undefined;
-  declare llc: LlcLayer | undefined;
-  declare vlan: VlanTag[] | undefined;
-  declare sll: SllLayer | undefined;
-  declare null: NullLayer | undefined;
-  declare arp: ArpLayer | undefined;
-  declare ipv4: IPv4Header | undefined;
-  declare ipv6: IPv6Header | undefined;
-  declare icmp: IcmpLayer | undefined;
-  declare icmpv6: Icmpv6Layer | undefined;
-  declare igmp: IgmpLayer | undefined;
-  declare tcp: TcpHeader | undefined;
-  declare udp: UdpHeader | undefined;
-  declare dns: DnsMessage | undefined;
-  declare tls: TlsLayer | undefined;
-  declare layers: LayerName[];
-  declare errors: DecodeFailure[];
-  declare reassembledFrom: number[] | undefined;
-  constructor(record: PacketRecord) {
-    this.record = record;
-    this.eth = undefined;
-    this.llc = undefined;
-    this.vlan = undefined;
-    this.sll = undefined;
-    this.null = undefined;
-    this.arp = undefined;
-    this.ipv4 = undefined;
-    this.ipv6 = undefined;
-    this.icmp = undefined;
-    this.icmpv6 = undefined;
-    this.igmp = undefined;
-    this.tcp = undefined;
-    this.udp = undefined;
-    this.dns = undefined;
-    this.tls = undefined;
-    this.layers = [];
-    this.errors = [];
-    this.reassembledFrom = undefined;
-  }
+/** Every layer name, in code order: a layer's code is its index + 1 (0 means "no layer"). */
+const LAYER_NAMES: readonly LayerName[] = [
+  'eth', 'llc', 'vlan', 'sll', 'null', 'raw', 'arp', 'ipv4', 'ipv6', 'icmp', 'icmpv6', 'igmp',
+  'tcp', 'udp', 'dns', 'tls', 'fragment', 'data',
+];
+const enum Layer {
+  ETH = 1, LLC, VLAN, SLL, NULL, RAW, ARP, IPV4, IPV6, ICMP, ICMPV6, IGMP, TCP, UDP, DNS, TLS, FRAGMENT, DATA,
 }
+/** Bits per packed layer code (18 names fit in 5) and how many codes fit a small integer (31-bit Smi). */
+const LAYER_CODE_BITS = 5;
+const PACKED_LAYERS_MAX = 6;
 
-/** The packet an ICMP error quotes: the network-and-above part of a packet. */
-class QuotedLayers implements NetworkLayers {
+/**
+ * The network-and-above layers of a packet, or of the packet an ICMP error quotes. The `layers` list is
+ * kept packed in one small integer while decoding (5 bits a layer, outermost lowest) and made into an
+ * array only when someone reads it: most consumers (TCP reassembly, grep, counters) never do, and an
+ * array per packet, grown by pushes, was a tenth of the decode time. Past six layers (deep 802.3/VLAN
+ * nests) or once read, the array is the list itself.
+ *
+ * Fields are declared (no class-field initialisers) and all set in the constructor in one order: one store
+ * each, and one hidden class per kind of value whatever layers it holds, so the decoders' property
+ * accesses stay monomorphic.
+ */
+class LayerSet implements NetworkLayers {
   declare ipv4: IPv4Header | undefined;
   declare ipv6: IPv6Header | undefined;
   declare icmp: IcmpLayer | undefined;
@@ -127,8 +103,12 @@ class QuotedLayers implements NetworkLayers {
   declare udp: UdpHeader | undefined;
   declare dns: DnsMessage | undefined;
   declare tls: TlsLayer | undefined;
-  declare layers: LayerName[];
   declare errors: DecodeFailure[];
+  /** Packed layer codes, while `layerList` is undefined. */
+  private declare packedLayers: number;
+  private declare packedCount: number;
+  private declare layerList: LayerName[] | undefined;
+
   constructor() {
     this.ipv4 = undefined;
     this.ipv6 = undefined;
@@ -139,9 +119,61 @@ class QuotedLayers implements NetworkLayers {
     this.udp = undefined;
     this.dns = undefined;
     this.tls = undefined;
-    this.layers = [];
     this.errors = [];
+    this.packedLayers = 0;
+    this.packedCount = 0;
+    this.layerList = undefined;
   }
+
+  /** Protocols found, outermost first. */
+  get layers(): LayerName[] {
+    return this.layerList ??= this.unpackLayers();
+  }
+
+  set layers(list: LayerName[]) {
+    this.layerList = list;
+  }
+
+  addLayer(code: Layer): void {
+    if (this.layerList !== undefined) { this.layerList.push(LAYER_NAMES[code - 1]); return; }
+    if (this.packedCount === PACKED_LAYERS_MAX) { this.layerList = this.unpackLayers(); this.layerList.push(LAYER_NAMES[code - 1]); return; }
+    this.packedLayers |= code << (LAYER_CODE_BITS * this.packedCount);
+    this.packedCount++;
+  }
+
+  private unpackLayers(): LayerName[] {
+    const list: LayerName[] = [];
+    for (let i = 0; i < this.packedCount; i++) list.push(LAYER_NAMES[((this.packedLayers >> (LAYER_CODE_BITS * i)) & 31) - 1]);
+    return list;
+  }
+}
+
+class PacketValue extends LayerSet implements Packet {
+  declare readonly record: PacketRecord;
+  declare eth: EthernetHeader | undefined;
+  declare llc: LlcLayer | undefined;
+  declare vlan: VlanTag[] | undefined;
+  declare sll: SllLayer | undefined;
+  declare null: NullLayer | undefined;
+  declare arp: ArpLayer | undefined;
+  declare reassembledFrom: number[] | undefined;
+  constructor(record: PacketRecord) {
+    super();
+    this.record = record;
+    this.eth = undefined;
+    this.llc = undefined;
+    this.vlan = undefined;
+    this.sll = undefined;
+    this.null = undefined;
+    this.arp = undefined;
+    this.reassembledFrom = undefined;
+  }
+}
+
+/** Adds a layer to any NetworkLayers (the exported decoders accept plain objects too). */
+function addLayer(t: NetworkLayers, code: Layer): void {
+  if (t instanceof LayerSet) t.addLayer(code);
+  else t.layers.push(LAYER_NAMES[code - 1]);
 }
 
 function depthOf(opts: DecodeOptions | undefined): number {
@@ -175,7 +207,7 @@ function decodeLink(pkt: PacketValue, rec: PacketRecord, depth: number): void {
       const eth = decodeEthernet(buf, 0, end);
       if (eth instanceof Failure) { pkt.errors.push(eth); return; }
       pkt.eth = eth;
-      pkt.layers.push('eth');
+      pkt.addLayer(Layer.ETH);
       if (depth <= DecodeDepth.LINK) return;
       if (eth.type <= ETHERNET_MAX_LENGTH_FIELD) {
         decodeIeee8023(pkt, buf, ETHERNET_HEADER_LENGTH, Math.min(end, ETHERNET_HEADER_LENGTH + eth.type), depth);
@@ -189,7 +221,7 @@ function decodeLink(pkt: PacketValue, rec: PacketRecord, depth: number): void {
       const sll = rec.linkType === LinkType.LINUX_SLL ? decodeSll(buf, 0, end) : decodeSll2(buf, 0, end);
       if (sll instanceof Failure) { pkt.errors.push(sll); return; }
       pkt.sll = sll;
-      pkt.layers.push('sll');
+      pkt.addLayer(Layer.SLL);
       if (depth <= DecodeDepth.LINK) return;
       const off = sll.version === 1 ? SLL_HEADER_LENGTH : SLL2_HEADER_LENGTH;
       if (sll.protocol === SllProtocol.LLC_8022) { decodeIeee8023(pkt, buf, off, end, depth); return; }
@@ -205,7 +237,7 @@ function decodeLink(pkt: PacketValue, rec: PacketRecord, depth: number): void {
       const nul = decodeNull(buf, 0, end, rec.linkType === LinkType.LOOP);
       if (nul instanceof Failure) { pkt.errors.push(nul); return; }
       pkt.null = nul;
-      pkt.layers.push('null');
+      pkt.addLayer(Layer.NULL);
       if (depth <= DecodeDepth.LINK) return;
       if (nul.family === AF_INET) decodeIPv4Layer(pkt, buf, NULL_HEADER_LENGTH, end, depth);
       else if (isInet6Family(nul.family)) decodeIPv6Layer(pkt, buf, NULL_HEADER_LENGTH, end, depth);
@@ -215,7 +247,7 @@ function decodeLink(pkt: PacketValue, rec: PacketRecord, depth: number): void {
     case LinkType.RAW:
     case LinkType.RAW_DLT12:
     case LinkType.RAW_DLT14: {
-      pkt.layers.push('raw');
+      pkt.addLayer(Layer.RAW);
       if (depth <= DecodeDepth.LINK) return;
       if (end < 1) { pkt.errors.push(new Failure('raw', 'truncated', 0, 'empty raw IP packet')); return; }
       const version = buf[0] >> 4;
@@ -225,11 +257,11 @@ function decodeLink(pkt: PacketValue, rec: PacketRecord, depth: number): void {
       return;
     }
     case LinkType.IPV4:
-      pkt.layers.push('raw');
+      pkt.addLayer(Layer.RAW);
       if (depth > DecodeDepth.LINK) decodeIPv4Layer(pkt, buf, 0, end, depth);
       return;
     case LinkType.IPV6:
-      pkt.layers.push('raw');
+      pkt.addLayer(Layer.RAW);
       if (depth > DecodeDepth.LINK) decodeIPv6Layer(pkt, buf, 0, end, depth);
       return;
     default:
@@ -242,7 +274,7 @@ function decodeIeee8023(pkt: PacketValue, buf: Buffer, off: number, end: number,
   const llc = decodeLlc(buf, off, end);
   if (llc instanceof Failure) { pkt.errors.push(llc); return; }
   pkt.llc = llc;
-  pkt.layers.push('llc');
+  pkt.addLayer(Layer.LLC);
   if (llc.oui === 0 && llc.pid !== undefined) decodeEtherType(pkt, llc.pid, buf, off + llc.headerLength, end, depth);
 }
 
@@ -251,7 +283,7 @@ function decodeEtherType(pkt: PacketValue, type: number, buf: Buffer, off: numbe
   while (isVlanTpid(type)) {
     const tag = decodeVlanTag(type, buf, off, end);
     if (tag instanceof Failure) { pkt.errors.push(tag); return; }
-    if (pkt.vlan === undefined) { pkt.vlan = []; pkt.layers.push('vlan'); }
+    if (pkt.vlan === undefined) { pkt.vlan = []; pkt.addLayer(Layer.VLAN); }
     pkt.vlan.push(tag);
     type = tag.type;
     off += VLAN_TAG_LENGTH;
@@ -264,12 +296,12 @@ function decodeEtherType(pkt: PacketValue, type: number, buf: Buffer, off: numbe
       const arp = decodeArp(buf, off, end);
       if (arp instanceof Failure) { pkt.errors.push(arp); return; }
       pkt.arp = arp;
-      pkt.layers.push('arp');
+      pkt.addLayer(Layer.ARP);
       return;
     }
     default:
       if (type <= ETHERNET_MAX_LENGTH_FIELD) { decodeIeee8023(pkt, buf, off, Math.min(end, off + type), depth); return; }
-      if (off < end) pkt.layers.push('data');
+      if (off < end) pkt.addLayer(Layer.DATA);
   }
 }
 
@@ -278,9 +310,9 @@ export function decodeIPv4Layer(t: NetworkLayers, buf: Buffer, off: number, end:
   const ip = decodeIPv4(buf, off, end);
   if (ip instanceof Failure) { t.errors.push(ip); return; }
   t.ipv4 = ip;
-  t.layers.push('ipv4');
+  addLayer(t, Layer.IPV4);
   if (depth <= DecodeDepth.NETWORK) return;
-  if (ip.fragmentOffset > 0) { t.layers.push('fragment'); return; }
+  if (ip.fragmentOffset > 0) { addLayer(t, Layer.FRAGMENT); return; }
   decodeTransport(t, ip.protocol, buf, ip.payloadOffset, ip.payloadEnd, ip.impliedEnd, depth);
 }
 
@@ -288,10 +320,10 @@ export function decodeIPv6Layer(t: NetworkLayers, buf: Buffer, off: number, end:
   const ip = decodeIPv6(buf, off, end);
   if (ip instanceof Failure) { t.errors.push(ip); return; }
   t.ipv6 = ip;
-  t.layers.push('ipv6');
+  addLayer(t, Layer.IPV6);
   if (ip.extensionError) { t.errors.push(ip.extensionError); return; }
   if (depth <= DecodeDepth.NETWORK) return;
-  if (ip.isLaterFragment) { t.layers.push('fragment'); return; }
+  if (ip.isLaterFragment) { addLayer(t, Layer.FRAGMENT); return; }
   decodeTransport(t, ip.protocol, buf, ip.payloadOffset, ip.payloadEnd, ip.impliedEnd, depth);
 }
 
@@ -306,7 +338,7 @@ function decodeTransport(t: NetworkLayers, protocol: number, buf: Buffer, off: n
       const tcp = decodeTcp(buf, off, end, impliedEnd, t.errors);
       if (tcp instanceof Failure) { t.errors.push(tcp); return; }
       t.tcp = tcp;
-      t.layers.push('tcp');
+      addLayer(t, Layer.TCP);
       if (tcp.headerTruncated) { t.errors.push(tcp.headerTruncated); return; }
       // A first fragment's payload is incomplete, but its start is decoded (like tshark does): the
       // headers and DNS questions usually fit; records cut short become failures when read.
@@ -318,7 +350,7 @@ function decodeTransport(t: NetworkLayers, protocol: number, buf: Buffer, off: n
       const udp = decodeUdp(buf, off, end);
       if (udp instanceof Failure) { t.errors.push(udp); return; }
       t.udp = udp;
-      t.layers.push('udp');
+      addLayer(t, Layer.UDP);
       const problem = udpLengthProblem(udp, off);
       if (problem) { t.errors.push(problem); return; }
       if (depth < DecodeDepth.ALL || udp.payload.length === 0) return;
@@ -326,7 +358,7 @@ function decodeTransport(t: NetworkLayers, protocol: number, buf: Buffer, off: n
         const dns = decodeDns(udp.payload, udp.payloadOffset, t.errors);
         if (dns instanceof Failure) { t.errors.push(dns); return; }
         t.dns = dns;
-        t.layers.push('dns');
+        addLayer(t, Layer.DNS);
       }
       return;
     }
@@ -334,27 +366,27 @@ function decodeTransport(t: NetworkLayers, protocol: number, buf: Buffer, off: n
       const icmp = decodeIcmp(buf, off, end, decodeQuotedPacket);
       if (icmp instanceof Failure) { t.errors.push(icmp); return; }
       t.icmp = icmp;
-      t.layers.push('icmp');
+      addLayer(t, Layer.ICMP);
       return;
     }
     case IpProto.ICMPV6: {
       const icmp = decodeIcmpv6(buf, off, end, decodeQuotedPacket);
       if (icmp instanceof Failure) { t.errors.push(icmp); return; }
       t.icmpv6 = icmp;
-      t.layers.push('icmpv6');
+      addLayer(t, Layer.ICMPV6);
       return;
     }
     case IpProto.IGMP: {
       const igmp = decodeIgmp(buf, off, end);
       if (igmp instanceof Failure) { t.errors.push(igmp); return; }
       t.igmp = igmp;
-      t.layers.push('igmp');
+      addLayer(t, Layer.IGMP);
       return;
     }
     case IpProto.NONE:
       return;
     default:
-      if (off < end) t.layers.push('data');
+      if (off < end) addLayer(t, Layer.DATA);
   }
 }
 
@@ -363,7 +395,7 @@ function decodeTransport(t: NetworkLayers, protocol: number, buf: Buffer, off: n
  * quotes 8 bytes of the transport header), so its failures stay in its own `errors`, not the packet's.
  */
 function decodeQuotedPacket(buf: Buffer, off: number, end: number): NetworkLayers {
-  const q = new QuotedLayers();
+  const q = new LayerSet();
   const version = buf[off] >> 4;
   if (version === 4) decodeIPv4Layer(q, buf, off, end, DecodeDepth.ALL);
   else if (version === 6) decodeIPv6Layer(q, buf, off, end, DecodeDepth.ALL);
@@ -382,7 +414,7 @@ function decodeTcpPayload(t: NetworkLayers, tcp: TcpHeader): void {
           tcp.payloadOffset + DNS_TCP_LENGTH_PREFIX, t.errors);
         if (dns instanceof Failure) { t.errors.push(dns); return; }
         t.dns = dns;
-        t.layers.push('dns');
+        addLayer(t, Layer.DNS);
       }
     }
     return;
@@ -390,6 +422,6 @@ function decodeTcpPayload(t: NetworkLayers, tcp: TcpHeader): void {
   const tls = decodeTlsClientHello(payload);
   if (tls !== undefined) {
     t.tls = tls;
-    t.layers.push('tls');
+    addLayer(t, Layer.TLS);
   }
 }
