@@ -201,33 +201,66 @@ function findBlockEnd(buf: Buffer, from: number): number {
 }
 
 /** The lines of a header block (without the terminating empty line), CR stripped. latin1 keeps bytes 1:1. */
-function blockLines(block: Buffer): string[] {
-  const lines = block.toString('latin1').split('\n');
-  const out: string[] = [];
-  for (const line of lines) out.push(line.endsWith('\r') ? line.slice(0, -1) : line);
-  while (out.length > 0 && out[out.length - 1] === '') out.pop();
-  return out;
+function blockLines(block: Buffer, end = block.length): string[] {
+  const lines = block.toString('latin1', 0, end).split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.charCodeAt(line.length - 1) === 0x0d) lines[i] = line.slice(0, -1);
+  }
+  while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  return lines;
 }
 
-/** Header fields from lines; obs-fold continuation lines join the previous value (RFC 9112 5.2). */
-function parseFields(lines: string[]): { fields: HeaderField[]; bad: string[] } {
+/** The header fields the parser itself needs (framing, codings, upgrade), lower-case names. */
+const KNOWN_FIELDS = new Set([
+  'content-length', 'transfer-encoding', 'content-encoding', 'upgrade',
+  'sec-websocket-key', 'sec-websocket-accept', 'sec-websocket-extensions',
+]);
+
+interface ParsedFields {
+  fields: HeaderField[];
+  /** Values of KNOWN_FIELDS by lower-case name, repeated fields joined with ", ". */
+  known: Map<string, string>;
+  /** Lines that are not fields (reported, ignored). */
+  bad: string[];
+}
+
+function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) if (TOKEN_CHAR[s.charCodeAt(i)] !== 1) return false;
+  return true;
+}
+
+/** Header fields from lines[from..]; obs-fold continuation lines join the previous value (RFC 9112 5.2). */
+function parseFields(lines: string[], from: number): ParsedFields {
   const fields: HeaderField[] = [];
+  const known = new Map<string, string>();
   const bad: string[] = [];
-  for (const line of lines) {
-    if ((line.startsWith(' ') || line.startsWith('\t')) && fields.length > 0) {
+  for (let i = from; i < lines.length; i++) {
+    const line = lines[i]!;
+    const first = line.charCodeAt(0);
+    if ((first === 0x20 || first === 0x09) && fields.length > 0) {
       const last = fields[fields.length - 1]!;
       last[1] = `${last[1]} ${line.trim()}`.trim();
+      const lower = last[0].toLowerCase();
+      if (KNOWN_FIELDS.has(lower)) known.set(lower, last[1]); // (a folded known field: rare enough to keep simple)
       continue;
     }
     const colon = line.indexOf(':');
     const name = colon > 0 ? line.slice(0, colon) : '';
-    if (name === '' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) {
+    if (!isToken(name)) {
       bad.push(line);
       continue;
     }
-    fields.push([name, line.slice(colon + 1).trim()]);
+    const value = line.slice(colon + 1).trim();
+    fields.push([name, value]);
+    const lower = name.toLowerCase();
+    if (KNOWN_FIELDS.has(lower)) {
+      const previous = known.get(lower);
+      known.set(lower, previous === undefined ? value : `${previous}, ${value}`);
+    }
   }
-  return { fields, bad };
+  return { fields, known, bad };
 }
 
 /** All values of a header (case-insensitive name) joined with ", ", or undefined. */
@@ -246,9 +279,9 @@ function hasToken(value: string | undefined, token: string): boolean {
 }
 
 /** Content-Length: undefined when absent, null when invalid or contradictory (RFC 9112 6.3 item 5). */
-function contentLength(headers: readonly HeaderField[]): number | undefined | null {
-  const value = headerValue(headers, 'content-length');
+function contentLength(value: string | undefined): number | undefined | null {
   if (value === undefined) return undefined;
+  if (/^\d{1,15}$/.test(value)) return Number(value); // the usual case
   const values = new Set(value.split(',').map((v) => v.trim()));
   if (values.size !== 1) return null;
   const [only] = values;
@@ -274,6 +307,8 @@ class DirectionState {
   pending: Buffer = EMPTY;
   /** Where to resume the search for the end of the block in `pending`. */
   scanFrom = 0;
+  /** The start line of the head being gathered was already found valid. */
+  startLineChecked = false;
   message: Message | undefined;
   /** Bytes left in the current Content-Length body or chunk. */
   remaining = 0;
@@ -300,6 +335,7 @@ class DirectionState {
   resetPending(): void {
     this.pending = EMPTY;
     this.scanFrom = 0;
+    this.startLineChecked = false;
   }
 }
 
@@ -433,21 +469,20 @@ export class HttpConnectionParser {
     }
     d.gather(bytes);
     const end = findBlockEnd(d.pending, Math.max(0, d.scanFrom - 3));
-    const firstLineEnd = d.pending.indexOf(0x0a);
-    if (firstLineEnd < 0 && d.pending.length > MAX_START_LINE) {
-      return this.lostSync(d, at, 'HTTP_BAD_START_LINE', `no line end within ${MAX_START_LINE} bytes`, d.pending.subarray(1));
-    }
-    let start: StartLine | undefined;
-    if (firstLineEnd >= 0) {
-      const line = d.pending.subarray(0, firstLineEnd).toString('latin1').replace(/\r$/, '');
-      start = parseStartLine(line);
-      const wrongRole = start !== undefined && d.role !== undefined && start.kind !== d.role;
-      if (start === undefined || wrongRole) {
-        const what = `not a ${d.role ?? 'request or status'} line: ${JSON.stringify(line.slice(0, 80))}`;
-        return this.lostSync(d, at, 'HTTP_BAD_START_LINE', what, d.pending.subarray(1));
-      }
-    }
     if (end < 0) {
+      // Incomplete head: judge the start line as soon as it is complete, so garbage is not gathered
+      // up to maxHeaderBytes before resynchronising.
+      if (!d.startLineChecked) {
+        const firstLineEnd = d.pending.indexOf(0x0a);
+        if (firstLineEnd < 0 && d.pending.length > MAX_START_LINE) {
+          return this.lostSync(d, at, 'HTTP_BAD_START_LINE', `no line end within ${MAX_START_LINE} bytes`, d.pending.subarray(1));
+        }
+        if (firstLineEnd >= 0) {
+          const problem = this.startLineProblem(d, blockLines(d.pending, firstLineEnd + 1)[0] ?? '');
+          if (problem !== undefined) return this.lostSync(d, at, 'HTTP_BAD_START_LINE', problem, d.pending.subarray(1));
+          d.startLineChecked = true;
+        }
+      }
       if (d.pending.length > this._opts.maxHeaderBytes) {
         return this.lostSync(d, at, 'HTTP_HEADER_OVERFLOW', `header block longer than maxHeaderBytes ${this._opts.maxHeaderBytes}`, d.pending.subarray(1));
       }
@@ -459,18 +494,30 @@ export class HttpConnectionParser {
       return this.lostSync(d, at, 'HTTP_HEADER_OVERFLOW', `header block longer than maxHeaderBytes ${this._opts.maxHeaderBytes}`, d.pending.subarray(1));
     }
     const block = d.pending;
+    const lines = blockLines(block, end);
+    const firstLine = lines[0] ?? '';
+    const start = parseStartLine(firstLine);
+    if (start === undefined || (d.role !== undefined && start.kind !== d.role)) {
+      return this.lostSync(d, at, 'HTTP_BAD_START_LINE', this.startLineProblem(d, firstLine) ?? 'bad start line', block.subarray(1));
+    }
     const rest = block.subarray(end);
     const startAt = d.headAt ?? at;
     d.resetPending();
-    const lines = blockLines(block.subarray(0, end)).slice(1);
-    const { fields, bad } = parseFields(lines);
-    for (const line of bad) this.error(d, at, 'HTTP_BAD_HEADER', `malformed header line ignored: ${JSON.stringify(line.slice(0, 80))}`);
-    this.synced(d, start!.kind, at);
-    if (start!.kind === 'request' && start!.malformed) {
-      this.error(d, at, 'HTTP_BAD_START_LINE', `malformed request line: ${JSON.stringify(blockLines(block.subarray(0, end))[0]!.slice(0, 80))}`);
+    const head = parseFields(lines, 1);
+    for (const line of head.bad) this.error(d, at, 'HTTP_BAD_HEADER', `malformed header line ignored: ${JSON.stringify(line.slice(0, 80))}`);
+    this.synced(d, start.kind, at);
+    if (start.kind === 'request' && start.malformed) {
+      this.error(d, at, 'HTTP_BAD_START_LINE', `malformed request line: ${JSON.stringify(firstLine.slice(0, 80))}`);
     }
-    if (start!.kind === 'request') return this.onRequestHead(d, start as RequestLine, fields, startAt, at, rest);
-    return this.onResponseHead(d, start as StatusLine, fields, startAt, at, rest);
+    if (start.kind === 'request') return this.onRequestHead(d, start, head, startAt, at, rest);
+    return this.onResponseHead(d, start, head, startAt, at, rest);
+  }
+
+  /** Why `line` cannot start a message in this direction, or undefined when it can. */
+  private startLineProblem(d: DirectionState, line: string): string | undefined {
+    const start = parseStartLine(line);
+    if (start !== undefined && (d.role === undefined || start.kind === d.role)) return undefined;
+    return `not a ${d.role ?? 'request or status'} line: ${JSON.stringify(line.slice(0, 80))}`;
   }
 
   /** A message start was recognised: note the role, report bytes skipped to get here. */
@@ -578,10 +625,11 @@ export class HttpConnectionParser {
   // ---------------------------------------------------------------------------------------------
   // Requests and responses
 
-  private onRequestHead(d: DirectionState, line: RequestLine, headers: HeaderField[], startAt: CaptureAt, at: CaptureAt, rest: Buffer): Buffer {
-    const upgrade = headerValue(headers, 'upgrade');
+  private onRequestHead(d: DirectionState, line: RequestLine, head: ParsedFields, startAt: CaptureAt, at: CaptureAt, rest: Buffer): Buffer {
+    const { fields: headers, known } = head;
+    const upgrade = known.get('upgrade');
     const isConnect = line.method.toUpperCase() === 'CONNECT';
-    const wsKey = headerValue(headers, 'sec-websocket-key');
+    const wsKey = known.get('sec-websocket-key');
     const entry: PendingRequest = {
       method: line.method,
       url: line.url,
@@ -596,9 +644,9 @@ export class HttpConnectionParser {
       this.error(d, at, 'HTTP_UNPAIRED', `more than ${this._opts.maxPendingRequests} requests without a response: forgot request #${dropped.index}`);
     }
     this._pending.push(entry);
-    d.message = this.newMessage(line, headers, startAt, entry);
+    d.message = this.newMessage(line, head, startAt, entry);
     // Request framing (RFC 9112 6.3): Transfer-Encoding (chunked last) or Content-Length, else no body.
-    const te = headerValue(headers, 'transfer-encoding');
+    const te = known.get('transfer-encoding');
     if (te !== undefined) {
       const codings = te.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '');
       if (codings[codings.length - 1] !== 'chunked') {
@@ -606,19 +654,20 @@ export class HttpConnectionParser {
       }
       return this.startChunked(d, rest);
     }
-    const length = contentLength(headers);
-    if (length === null) return this.lostSync(d, at, 'HTTP_BAD_CONTENT_LENGTH', `bad Content-Length "${headerValue(headers, 'content-length')}"`, rest);
+    const length = contentLength(known.get('content-length'));
+    if (length === null) return this.lostSync(d, at, 'HTTP_BAD_CONTENT_LENGTH', `bad Content-Length "${known.get('content-length')}"`, rest);
     return this.startLength(d, length ?? 0, rest, at);
   }
 
-  private onResponseHead(d: DirectionState, line: StatusLine, headers: HeaderField[], startAt: CaptureAt, at: CaptureAt, rest: Buffer): Buffer {
+  private onResponseHead(d: DirectionState, line: StatusLine, head: ParsedFields, startAt: CaptureAt, at: CaptureAt, rest: Buffer): Buffer {
+    const known = head.known;
     const request = this._pending[0];
     const interim = line.status >= 100 && line.status < 200 && line.status !== 101;
     if (request === undefined && this.other(d).role === 'request') {
       this.error(d, at, 'HTTP_UNPAIRED', `response ${line.status} with no request waiting for it`);
     }
     if (!interim && request !== undefined) this._pending.shift();
-    d.message = this.newMessage(line, headers, startAt, request);
+    d.message = this.newMessage(line, head, startAt, request);
     if (interim) {
       this.completeMessage(d, at);
       return rest;
@@ -626,21 +675,21 @@ export class HttpConnectionParser {
     const method = request?.method.toUpperCase();
     if (line.status === 101 || (method === 'CONNECT' && line.status >= 200 && line.status < 300)) {
       this.completeMessage(d, at);
-      this.switchProtocols(d, line, headers, request, rest, at);
+      this.switchProtocols(d, line, known, request, rest, at);
       return EMPTY;
     }
     if (request?.switching) this.releaseHeld(at);
     // Response framing (RFC 9112 6.3).
     if (method === 'HEAD' || line.status === 204 || line.status === 304) return this.startLength(d, 0, rest, at);
-    const te = headerValue(headers, 'transfer-encoding');
+    const te = known.get('transfer-encoding');
     if (te !== undefined) {
       const codings = te.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '');
       if (codings[codings.length - 1] === 'chunked') return this.startChunked(d, rest);
       d.mode = Mode.BodyUntilClose;
       return rest;
     }
-    const length = contentLength(headers);
-    if (length === null) return this.lostSync(d, at, 'HTTP_BAD_CONTENT_LENGTH', `bad Content-Length "${headerValue(headers, 'content-length')}"`, rest);
+    const length = contentLength(known.get('content-length'));
+    if (length === null) return this.lostSync(d, at, 'HTTP_BAD_CONTENT_LENGTH', `bad Content-Length "${known.get('content-length')}"`, rest);
     if (length === undefined) {
       d.mode = Mode.BodyUntilClose;
       return rest;
@@ -648,11 +697,12 @@ export class HttpConnectionParser {
     return this.startLength(d, length, rest, at);
   }
 
-  private newMessage(start: StartLine, headers: HeaderField[], startAt: CaptureAt, pending: PendingRequest | undefined): Message {
-    const codings = this._opts.decodeContent ? parseContentEncoding(headerValue(headers, 'content-encoding')) : [];
+  private newMessage(start: StartLine, head: ParsedFields, startAt: CaptureAt, pending: PendingRequest | undefined): Message {
+    const encoding = head.known.get('content-encoding');
+    const codings = this._opts.decodeContent && encoding !== undefined ? parseContentEncoding(encoding) : [];
     const message: Message = {
       start,
-      headers,
+      headers: head.fields,
       startAt,
       bodyLength: 0,
       missingBytes: 0,
@@ -768,7 +818,7 @@ export class HttpConnectionParser {
     }
     const block = d.pending;
     d.resetPending();
-    const { fields, bad } = parseFields(blockLines(block.subarray(0, end)));
+    const { fields, bad } = parseFields(blockLines(block, end), 0);
     for (const line of bad) this.error(d, at, 'HTTP_BAD_HEADER', `malformed trailer line ignored: ${JSON.stringify(line.slice(0, 80))}`);
     if (fields.length > 0 && d.message) d.message.trailers = fields;
     this.completeMessage(d, at);
@@ -883,8 +933,8 @@ export class HttpConnectionParser {
       if (result.limitExceeded) decodeLimitExceeded = true;
       if (decodeError !== undefined && result.data === undefined) decodedLength = 0;
     } else {
+      // One piece: a view of the captured bytes (zero-copy; copy it to keep it beyond the event).
       decoded = message.kept.length === 1 ? message.kept[0]! : Buffer.concat(message.kept, message.keptLength);
-      if (message.kept.length === 1) decoded = Buffer.from(decoded); // do not pin the captured segment
     }
     let bodyTruncated = false;
     if (decoded && decodedLength > this._opts.maxBody) {
@@ -894,20 +944,17 @@ export class HttpConnectionParser {
       bodyTruncated = true;
     }
     if (decodeError !== undefined) this.error(d, at, 'HTTP_DECODE', decodeError);
-    return {
-      bodyLength: message.bodyLength,
-      decodedLength,
-      ...(message.bodyLength > 0 && decoded ? { body: decoded } : {}),
-      ...(bodyTruncated ? { bodyTruncated: true as const } : {}),
-      ...(message.codings.length > 0 ? { contentEncoding: message.codings } : {}),
-      ...(decodeError !== undefined ? { decodeError } : {}),
-      ...(decodeLimitExceeded ? { decodeLimitExceeded: true as const } : {}),
-      ...(message.missingBytes > 0 ? { missingBytes: message.missingBytes } : {}),
-      ...(message.trailers ? { trailers: message.trailers } : {}),
-      ...(incomplete ? { incomplete: true as const } : {}),
-      startTs: message.startAt.ts,
-      startFrame: message.startAt.frame,
-    };
+    // Optional fields are set only when they apply (hot path: plain assignments, no spreads).
+    const info: HttpBodyInfo = { bodyLength: message.bodyLength, decodedLength, startTs: message.startAt.ts, startFrame: message.startAt.frame };
+    if (message.bodyLength > 0 && decoded) info.body = decoded;
+    if (bodyTruncated) info.bodyTruncated = true;
+    if (message.codings.length > 0) info.contentEncoding = message.codings;
+    if (decodeError !== undefined) info.decodeError = decodeError;
+    if (decodeLimitExceeded) info.decodeLimitExceeded = true;
+    if (message.missingBytes > 0) info.missingBytes = message.missingBytes;
+    if (message.trailers) info.trailers = message.trailers;
+    if (incomplete) info.incomplete = true;
+    return info;
   }
 
   /** A message whose framing is lost: emit what was seen of it, flagged incomplete. */
@@ -921,11 +968,11 @@ export class HttpConnectionParser {
   // ---------------------------------------------------------------------------------------------
   // Switching protocols
 
-  private switchProtocols(d: DirectionState, line: StatusLine, headers: HeaderField[], request: PendingRequest | undefined, rest: Buffer, at: CaptureAt): void {
+  private switchProtocols(d: DirectionState, line: StatusLine, known: Map<string, string>, request: PendingRequest | undefined, rest: Buffer, at: CaptureAt): void {
     const requestSide = this.other(d);
-    const protocol = line.status === 101 ? headerValue(headers, 'upgrade') ?? '' : 'CONNECT';
-    const wsReason = line.status === 101 ? this.websocketRefusal(headers, request) : 'CONNECT tunnel';
-    const extensions = headerValue(headers, 'sec-websocket-extensions');
+    const protocol = line.status === 101 ? known.get('upgrade') ?? '' : 'CONNECT';
+    const wsReason = line.status === 101 ? this.websocketRefusal(known, request) : 'CONNECT tunnel';
+    const extensions = known.get('sec-websocket-extensions');
     this._emit({
       type: 'http-upgrade',
       ts: at.ts,
@@ -959,11 +1006,11 @@ export class HttpConnectionParser {
   }
 
   /** Why a 101 is not a WebSocket handshake we can follow, or undefined when it is one. */
-  private websocketRefusal(headers: HeaderField[], request: PendingRequest | undefined): string | undefined {
-    if (!hasToken(headerValue(headers, 'upgrade'), 'websocket')) return 'not a websocket upgrade';
+  private websocketRefusal(known: Map<string, string>, request: PendingRequest | undefined): string | undefined {
+    if (!hasToken(known.get('upgrade'), 'websocket')) return 'not a websocket upgrade';
     if (!request || !hasToken(request.upgrade, 'websocket')) return 'no websocket upgrade request seen';
     if (request.wsKey === undefined) return 'request has no Sec-WebSocket-Key';
-    const accept = headerValue(headers, 'sec-websocket-accept');
+    const accept = known.get('sec-websocket-accept');
     if (accept === undefined) return 'response has no Sec-WebSocket-Accept';
     if (accept.trim() !== websocketAccept(request.wsKey)) return 'Sec-WebSocket-Accept does not match Sec-WebSocket-Key';
     return undefined;
