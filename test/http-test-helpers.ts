@@ -3,6 +3,7 @@
  * made-up capture positions, split strategies, an event normaliser that removes what legitimately
  * depends on segmentation, and a WebSocket framer.
  */
+import * as net from 'node:net';
 import { HttpConnectionParser } from '../lib/http.js';
 import type { HttpParserOptions } from '../lib/http.js';
 import type { CaptureAt, Direction, HttpParserEvent } from '../lib/http-events.js';
@@ -177,3 +178,41 @@ export function runHttpCapture(file: string, opts?: Partial<HttpParserOptions>):
   }
   return [...conns.values()].map((c) => c.out).sort((a, b) => a.connection - b.connection);
 }
+
+export interface Relay {
+  port: number;
+  segments: Segment[];
+  close(): Promise<void>;
+}
+
+/** A TCP relay on 127.0.0.1 that records every chunk in arrival order, tagged with its direction. */
+export async function startRelay(targetPort: number): Promise<Relay> {
+  const segments: Segment[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    const pipe = (from: net.Socket, to: net.Socket, dir: Direction) => {
+      from.on('data', (d: Buffer) => {
+        segments.push([dir, Buffer.from(d)]);
+        to.write(d);
+      });
+      from.on('end', () => to.end());
+      from.on('error', () => to.destroy());
+    };
+    pipe(client, upstream, 'client');
+    pipe(upstream, client, 'server');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    segments,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+

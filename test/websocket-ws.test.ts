@@ -8,51 +8,13 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import * as zlib from 'node:zlib';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { PerMessageDeflateOptions } from 'ws';
-import type { Direction } from '../lib/http-events.js';
 import type { WsCloseEvent, WsFrameEvent, WsMessageEvent } from '../lib/ws-events.js';
-import { ofType, prng, randomSplit, runSegments } from './http-test-helpers.js';
+import { ofType, prng, randomSplit, runSegments, startRelay } from './http-test-helpers.js';
 import type { Segment } from './http-test-helpers.js';
-
-interface Relay {
-  port: number;
-  segments: Segment[];
-  close(): Promise<void>;
-}
-
-/** A TCP relay on 127.0.0.1 that records every chunk in arrival order, tagged with its direction. */
-async function startRelay(targetPort: number): Promise<Relay> {
-  const segments: Segment[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    sockets.add(client).add(upstream);
-    const pipe = (from: net.Socket, to: net.Socket, dir: Direction) => {
-      from.on('data', (d: Buffer) => {
-        segments.push([dir, Buffer.from(d)]);
-        to.write(d);
-      });
-      from.on('end', () => to.end());
-      from.on('error', () => to.destroy());
-    };
-    pipe(client, upstream, 'client');
-    pipe(upstream, client, 'server');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    port,
-    segments,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 type Sent = { data: Buffer; binary: boolean };
 
