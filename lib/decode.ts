@@ -21,7 +21,7 @@ import { decodeIcmp, type IcmpLayer } from './icmp';
 import { decodeIcmpv6, type Icmpv6Layer } from './icmpv6';
 import { decodeIgmp, type IgmpLayer } from './igmp';
 import { decodeDns, DnsMessage, isDnsPort, DNS_TCP_LENGTH_PREFIX } from './dns';
-import { decodeTlsClientHello, type TlsLayer } from './tls-sni';
+import { decodeTlsClientHello, mayStartTlsClientHello, type TlsLayer } from './tls-sni';
 
 export type LayerName =
   | 'eth' | 'llc' | 'vlan' | 'sll' | 'null' | 'raw' | 'arp' | 'ipv4' | 'ipv6' | 'icmp' | 'icmpv6' | 'igmp'
@@ -343,7 +343,7 @@ function decodeTransport(t: NetworkLayers, protocol: number, buf: Buffer, off: n
       // A first fragment's payload is incomplete, but its start is decoded (like tshark does): the
       // headers and DNS questions usually fit; records cut short become failures when read.
       if (depth < DecodeDepth.ALL || tcp.capturedPayloadLength === 0) return;
-      decodeTcpPayload(t, tcp);
+      decodeTcpPayload(t, tcp, buf);
       return;
     }
     case IpProto.UDP: {
@@ -403,10 +403,13 @@ function decodeQuotedPacket(buf: Buffer, off: number, end: number): NetworkLayer
   return q;
 }
 
-function decodeTcpPayload(t: NetworkLayers, tcp: TcpHeader): void {
+function decodeTcpPayload(t: NetworkLayers, tcp: TcpHeader, buf: Buffer): void {
+  // Most segments are neither DNS nor a ClientHello: look at the bytes in the frame, make no payload view.
+  const dnsPort = isDnsPort(tcp.srcPort) || isDnsPort(tcp.dstPort);
+  if (!dnsPort && !mayStartTlsClientHello(buf, tcp.payloadOffset, Math.min(tcp.payloadEnd, buf.length))) return;
   const payload = tcp.payload;
   // DNS over TCP: a 2-byte length, then the message. Decoded per segment when the segment holds it all.
-  if (isDnsPort(tcp.srcPort) || isDnsPort(tcp.dstPort)) {
+  if (dnsPort) {
     if (payload.length >= DNS_TCP_LENGTH_PREFIX + 12) {
       const msgLen = (payload[0] << 8) | payload[1];
       if (msgLen >= 12 && msgLen <= payload.length - DNS_TCP_LENGTH_PREFIX) {

@@ -5,6 +5,7 @@
  */
 import type { IPv6Layer } from './packet';
 import { formatIPv6 } from './addresses';
+import { bufferView } from './buffer-view';
 import { Failure, malformed, truncated, u16, u32 } from './failure';
 
 export const IPV6_HEADER_LENGTH = 40;
@@ -33,43 +34,58 @@ function isExtensionHeader(nh: number): boolean {
 }
 
 export class IPv6Header implements IPv6Layer {
-  readonly version = 6 as const;
-  readonly trafficClass: number;
-  readonly flowLabel: number;
-  readonly payloadLength: number;
-  readonly nextHeader: number;
-  readonly hopLimit: number;
+  // Declared fields, all set in the constructor in this order: one store each, one hidden class.
+  declare readonly version: 6;
+  declare readonly trafficClass: number;
+  declare readonly flowLabel: number;
+  declare readonly payloadLength: number;
+  declare readonly nextHeader: number;
+  declare readonly hopLimit: number;
   /** Upper-layer protocol after the extension headers (59 = none). */
-  protocol: number;
-  fragment?: IPv6Fragment;
-  readonly extensions: IPv6Extension[] = [];
+  declare protocol: number;
+  declare fragment?: IPv6Fragment;
+  declare readonly extensions: IPv6Extension[];
   /** Offset of the upper-layer header. */
-  payloadOffset: number;
+  declare payloadOffset: number;
   /** End of the captured payload (bounded by the payload length). */
-  readonly payloadEnd: number;
+  declare readonly payloadEnd: number;
   /** End of the payload according to the payload length (may lie past the captured bytes). */
-  readonly impliedEnd: number;
+  declare readonly impliedEnd: number;
   /** Set when the extension-header chain is broken: the fixed header stays valid. */
-  extensionError?: Failure;
-  private _src: string | undefined;
-  private _dst: string | undefined;
+  declare extensionError?: Failure;
+  /** Offset of the header in the frame. */
+  declare readonly off: number;
+  private declare readonly buf: Buffer;
+  private declare _src: string | undefined;
+  private declare _dst: string | undefined;
 
   /** @param off offset of the header in the frame. */
-  constructor(private readonly buf: Buffer, readonly off: number, capturedEnd: number) {
+  constructor(buf: Buffer, off: number, capturedEnd: number) {
     const w = u32(buf, off);
-    this.trafficClass = (w >>> 20) & 0xff;
-    this.flowLabel = w & 0xfffff;
-    this.payloadLength = u16(buf, off + 4);
-    this.nextHeader = buf[off + 6];
-    this.hopLimit = buf[off + 7];
+    const payloadLength = (buf[off + 4] << 8) | buf[off + 5];
+    const nextHeader = buf[off + 6];
     // Payload length 0 with a Hop-by-Hop header is a jumbogram (RFC 2675): the real length is in the
     // Jumbo Payload option; we take what was captured. Otherwise 0 means no payload (like tshark).
-    const jumbo = this.payloadLength === 0 && this.nextHeader === IpProto.HOPOPTS;
-    this.impliedEnd = jumbo ? capturedEnd : off + IPV6_HEADER_LENGTH + this.payloadLength;
-    this.payloadEnd = Math.min(capturedEnd, this.impliedEnd);
-    this.protocol = this.nextHeader;
+    const jumbo = payloadLength === 0 && nextHeader === IpProto.HOPOPTS;
+    const impliedEnd = jumbo ? capturedEnd : off + IPV6_HEADER_LENGTH + payloadLength;
+    this.version = 6;
+    this.trafficClass = (w >>> 20) & 0xff;
+    this.flowLabel = w & 0xfffff;
+    this.payloadLength = payloadLength;
+    this.nextHeader = nextHeader;
+    this.hopLimit = buf[off + 7];
+    this.protocol = nextHeader;
+    this.fragment = undefined;
+    this.extensions = [];
     this.payloadOffset = off + IPV6_HEADER_LENGTH;
-    this.walkExtensions();
+    this.payloadEnd = capturedEnd < impliedEnd ? capturedEnd : impliedEnd;
+    this.impliedEnd = impliedEnd;
+    this.extensionError = undefined;
+    this.off = off;
+    this.buf = buf;
+    this._src = undefined;
+    this._dst = undefined;
+    if (isExtensionHeader(nextHeader)) this.walkExtensions();
   }
 
   get src(): string { return this._src ??= formatIPv6(this.buf, this.off + 8); }
@@ -78,7 +94,11 @@ export class IPv6Header implements IPv6Layer {
   /** True when the upper layer is a non-first fragment: its header is not in this packet. */
   get isLaterFragment(): boolean { return this.fragment !== undefined && this.fragment.offset > 0; }
 
-  get payload(): Buffer { return this.buf.subarray(this.payloadOffset, this.payloadEnd); }
+  get payload(): Buffer {
+    // After a broken extension chain the payload offset can lie past the captured end: empty, like subarray.
+    const start = this.payloadOffset < this.payloadEnd ? this.payloadOffset : this.payloadEnd;
+    return bufferView(this.buf, start, this.payloadEnd - start);
+  }
 
   private walkExtensions(): void {
     const buf = this.buf;

@@ -156,14 +156,22 @@ export class TcpHeader implements TcpLayer {
   get flagNames(): string[] { return tcpFlagNames(this.flags); }
 
   get options(): TcpOption[] {
-    if (this._options === undefined) {
-      const options: TcpOption[] = [];
-      this._options = options;
-      const optionsEnd = Math.min(this.off + this.headerLength, this.buf.length);
-      const error = readTcpOptions(this.buf, this.off + TCP_MIN_HEADER_LENGTH, optionsEnd, options);
-      if (error !== undefined && this.errors) this.errors.push(error);
+    if (this._options !== undefined) return this._options;
+    const buf = this.buf;
+    const start = this.off + TCP_MIN_HEADER_LENGTH;
+    const optionsEnd = Math.min(this.off + this.headerLength, buf.length);
+    if (optionsEnd <= start) return this._options = [];
+    // NOP, NOP, Timestamps is what nearly every segment of a Linux/BSD connection carries: an
+    // exact-size array, no parser loop. The same list the parser makes.
+    if (optionsEnd - start === 12 && buf[start] === 1 && buf[start + 1] === 1 && buf[start + 2] === 8 && buf[start + 3] === 10) {
+      return this._options = [{ kind: 1, name: 'NOP' }, { kind: 1, name: 'NOP' },
+        { kind: 8, name: 'TS', tsval: u32(buf, start + 4), tsecr: u32(buf, start + 8) }];
     }
-    return this._options;
+    const options: TcpOption[] = [];
+    this._options = options;
+    const error = readTcpOptions(buf, start, optionsEnd, options);
+    if (error !== undefined && this.errors) this.errors.push(error);
+    return options;
   }
 
   toJSON(): Record<string, unknown> {

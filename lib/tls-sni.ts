@@ -23,10 +23,18 @@ export interface TlsLayer {
   complete: boolean;
 }
 
+/**
+ * True when the bytes [off, end) of `buf` could start a ClientHello: the test `decodeTlsClientHello`
+ * begins with, without a Buffer view of the payload (most segments fail it at the first byte).
+ */
+export function mayStartTlsClientHello(buf: Uint8Array, off: number, end: number): boolean {
+  return end - off >= TLS_RECORD_HEADER_LENGTH + 4 && buf[off] === TLS_CONTENT_HANDSHAKE && buf[off + 1] === 3 &&
+    buf[off + 2] <= 4 && buf[off + 5] === TLS_HANDSHAKE_CLIENT_HELLO;
+}
+
 /** Returns the ClientHello summary, or undefined when the payload does not start a TLS ClientHello. */
 export function decodeTlsClientHello(p: Buffer): TlsLayer | undefined {
-  if (p.length < TLS_RECORD_HEADER_LENGTH + 4) return undefined;
-  if (p[0] !== TLS_CONTENT_HANDSHAKE || p[1] !== 3 || p[2] > 4 || p[5] !== TLS_HANDSHAKE_CLIENT_HELLO) return undefined;
+  if (!mayStartTlsClientHello(p, 0, p.length)) return undefined;
   const layer: TlsLayer = { recordVersion: u16(p, 1), complete: false };
   const recordEnd = Math.min(p.length, TLS_RECORD_HEADER_LENGTH + u16(p, 3));
   const helloLen = (p[6] << 16) | (p[7] << 8) | p[8];

@@ -1,27 +1,31 @@
 /** UDP header (RFC 768). The payload is bounded by the UDP length and by the IP payload. */
 import type { UdpLayer } from './packet';
-import { Failure, malformed, truncated, u16 } from './failure';
+import { Failure, malformed, truncated } from './failure';
+import { bufferView } from './buffer-view';
 
 export const UDP_HEADER_LENGTH = 8;
 
 export class UdpHeader implements UdpLayer {
-  readonly srcPort: number;
-  readonly dstPort: number;
-  readonly length: number;
-  readonly checksum: number;
-  readonly payload: Buffer;
+  // Declared fields, all set in the constructor in this order: one store each, one hidden class.
+  declare readonly srcPort: number;
+  declare readonly dstPort: number;
+  declare readonly length: number;
+  declare readonly checksum: number;
+  declare readonly payload: Buffer;
   /** Offset of the payload in the frame. */
-  readonly payloadOffset: number;
+  declare readonly payloadOffset: number;
 
   constructor(buf: Buffer, off: number, end: number) {
-    this.srcPort = u16(buf, off);
-    this.dstPort = u16(buf, off + 2);
-    this.length = u16(buf, off + 4);
-    this.checksum = u16(buf, off + 6);
-    this.payloadOffset = off + UDP_HEADER_LENGTH;
+    const length = (buf[off + 4] << 8) | buf[off + 5];
+    const payloadOffset = off + UDP_HEADER_LENGTH;
     // Length 0 happens for IPv6 jumbograms; otherwise the smaller of UDP length and IP payload wins.
-    const udpEnd = this.length === 0 ? end : Math.min(end, off + Math.max(this.length, UDP_HEADER_LENGTH));
-    this.payload = buf.subarray(this.payloadOffset, udpEnd);
+    const udpEnd = length === 0 ? end : Math.min(end, off + Math.max(length, UDP_HEADER_LENGTH));
+    this.srcPort = (buf[off] << 8) | buf[off + 1];
+    this.dstPort = (buf[off + 2] << 8) | buf[off + 3];
+    this.length = length;
+    this.checksum = (buf[off + 6] << 8) | buf[off + 7];
+    this.payload = bufferView(buf, payloadOffset, udpEnd - payloadOffset);
+    this.payloadOffset = payloadOffset;
   }
 
   toJSON(): Record<string, unknown> {
