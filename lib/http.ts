@@ -558,8 +558,9 @@ export class HttpConnectionParser {
       d.mode = Mode.Head;
       return buf.subarray(found);
     }
-    // Keep a tail long enough to hold the beginning of a start line cut by the segment boundary.
-    const keep = Math.min(buf.length, MAX_START_LINE);
+    // Keep what may begin a start line cut by the segment boundary: a start line has no LF in it, so
+    // only the bytes after the last LF (at most MAX_START_LINE of them) can be part of one.
+    const keep = Math.min(buf.length - (buf.lastIndexOf(0x0a) + 1), MAX_START_LINE);
     const dropped = buf.length - keep;
     d.skipped += dropped;
     if (!d.everSynced) {
