@@ -418,7 +418,7 @@ export class HttpConnectionParser {
           rest = this.readHead(d, rest, at);
           break;
         case Mode.Hunt:
-          rest = this.hunt(d, rest, at);
+          rest = this.hunt(d, rest);
           break;
         case Mode.BodyLength:
           rest = this.readBodyLength(d, rest, at);
@@ -548,7 +548,7 @@ export class HttpConnectionParser {
   // ---------------------------------------------------------------------------------------------
   // Hunting: find the next request line or status line in arbitrary bytes.
 
-  private hunt(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
+  private hunt(d: DirectionState, bytes: Buffer): Buffer {
     d.gather(bytes);
     const buf = d.pending;
     const found = this.findMessageStart(buf, d.role);
@@ -627,7 +627,7 @@ export class HttpConnectionParser {
   // Requests and responses
 
   private onRequestHead(d: DirectionState, line: RequestLine, head: ParsedFields, startAt: CaptureAt, at: CaptureAt, rest: Buffer): Buffer {
-    const { fields: headers, known } = head;
+    const known = head.known;
     const upgrade = known.get('upgrade');
     const isConnect = line.method.toUpperCase() === 'CONNECT';
     const wsKey = known.get('sec-websocket-key');

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as zlib from 'node:zlib';
-import { HttpConnectionParser } from '../lib/http.js';
 import { WebSocketConnection, parsePerMessageDeflate, websocketAccept, isValidCloseCode } from '../lib/websocket.js';
 import type { HttpParserEvent } from '../lib/http-events.js';
 import type { WsEvent } from '../lib/ws-events.js';
