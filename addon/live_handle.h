@@ -1,6 +1,6 @@
 // The JS face of a LiveSession.
 //
-// JS: new LiveHandle(options, onBatch(batch: Buffer), onError(message: string))
+// JS: new LiveHandle(options, onBatch(batch: Buffer, count: number), onError(message: string))
 //     .start() .pause() .resume() .close()          (close is idempotent and safe inside onBatch)
 //     .readBatch(): Buffer                          (synchronous bounded drain; empty when nothing waits)
 //     .stats(): { received, dropped, ifDropped }

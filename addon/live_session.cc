@@ -10,8 +10,6 @@ namespace {
 
 constexpr int kMinTimerIntervalMs = 10;
 
-size_t Pad4(size_t n) { return (n + 3) & ~static_cast<size_t>(3); }
-
 void WriteU32LE(uint8_t* out, uint32_t v) {
   out[0] = static_cast<uint8_t>(v);
   out[1] = static_cast<uint8_t>(v >> 8);
@@ -114,7 +112,7 @@ LiveSession::LiveSession(napi_env env, pcap_t* handle, const LiveOptions& option
 
   // The staging buffer always has room for at least two records of maximal size, so a packet taken out
   // of the ring is never lost for lack of space (AppendRecord stops the batch before that can happen).
-  maxRecordBytes_ = kBatchRecordHeader + Pad4(static_cast<size_t>(snaplen_));
+  maxRecordBytes_ = kBatchRecordHeader + static_cast<size_t>(snaplen_);
   staging_.resize(std::max(options.batchBytes, 2 * maxRecordBytes_));
 
   // With TPACKET_V3 and immediate mode off, packets become readable when a ring block is full or its
@@ -195,7 +193,7 @@ void LiveSession::AppendRecord(const pcap_pkthdr* header, const u_char* bytes) {
   size_t caplen = header->caplen;
   size_t room = staging_.size() - stagingUsed_ - kBatchRecordHeader;
   if (caplen > room) {  // cannot happen while caplen <= snaplen; keep the record, cut to fit
-    caplen = room & ~static_cast<size_t>(3);
+    caplen = room;
     truncatedRecords_++;
   }
   uint8_t* out = staging_.data() + stagingUsed_;
@@ -205,9 +203,7 @@ void LiveSession::AppendRecord(const pcap_pkthdr* header, const u_char* bytes) {
   WriteU32LE(out + 8, static_cast<uint32_t>(caplen));
   WriteU32LE(out + 12, header->len);
   std::memcpy(out + kBatchRecordHeader, bytes, caplen);
-  size_t padded = Pad4(caplen);
-  std::memset(out + kBatchRecordHeader + caplen, 0, padded - caplen);
-  stagingUsed_ += kBatchRecordHeader + padded;
+  stagingUsed_ += kBatchRecordHeader + caplen;
   batchCount_++;
 
   if (staging_.size() - stagingUsed_ < maxRecordBytes_) {
@@ -250,7 +246,7 @@ void LiveSession::DrainAndDeliver() {
   Napi::Env env(env_);
   Napi::HandleScope scope(env);
   Napi::Buffer<uint8_t> batch = Napi::Buffer<uint8_t>::Copy(env, staging_.data(), stagingUsed_);
-  CallJs(onBatch_, {batch});
+  CallJs(onBatch_, {batch, Napi::Number::New(env, batchCount_)});
   // JS may have closed or paused us; the level-triggered poll brings us back for anything left.
 }
 

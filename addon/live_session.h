@@ -27,7 +27,8 @@
 namespace pcap_pipe {
 
 // Size of the per-record header in a batch: u32 tsSec, u32 tsNsec, u32 caplen, u32 wireLength (all
-// little-endian), followed by caplen bytes and zero padding to a multiple of 4.
+// little-endian), followed by caplen bytes. That is exactly a classic pcap record (little-endian,
+// nanosecond magic), so a batch can be appended as is to a pcap file written with that header.
 constexpr size_t kBatchRecordHeader = 16;
 // Default and hard limits for one batch (one JS call).
 constexpr uint32_t kDefaultBatchPackets = 1024;
@@ -71,7 +72,7 @@ class LiveSession {
   static LiveSession* Open(napi_env env, const LiveOptions& options, std::vector<std::string>* warnings,
                            OpenFailure* failure);
 
-  // Keeps `owner` alive while open and calls onBatch(buffer) / onError(message, reason) on it.
+  // Keeps `owner` alive while open and calls onBatch(buffer, count) / onError(message) on it.
   void Bind(Napi::Object owner, Napi::Function onBatch, Napi::Function onError);
 
   void Start();   // begin polling (and the flush timer)

@@ -4,11 +4,10 @@
  * everything captured, then prints tcpdump's three-line summary on stderr.
  */
 import * as fs from 'node:fs';
-import { Transform, type TransformCallback, type Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { intOption, parseArgs, printUsage, safeStdout, UsageError, type ParsedArgs } from './cli';
-import type { PacketRecord } from '../lib/record';
-import { capture, DEFAULT_SNAPLEN, type CaptureStream } from '../streams/capture';
+import { capture, DEFAULT_SNAPLEN, pcapFileHeader, type CaptureStream } from '../streams/capture';
 import type { CaptureDirection, LiveStats } from '../streams/addon';
 import { decode } from '../streams/decode';
 import { print } from '../streams/print';
@@ -89,19 +88,12 @@ export function dropPrivileges(user: string): void {
   }
 }
 
-/** Passes the first `limit` records, then stops the capture (so the pipeline ends and flushes). */
-class TakeRecords extends Transform {
-  passed = 0;
-  constructor(private readonly limit: number, private readonly source: CaptureStream) {
-    super({ objectMode: true, highWaterMark: 64 });
-  }
-
-  override _transform(rec: PacketRecord, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.passed >= this.limit) { cb(); return; }
-    this.passed++;
-    if (this.passed === this.limit) this.source.close();
-    cb(null, rec);
-  }
+/** The pcap file header, then the capture's pcapRecords chunks as they come. */
+function withFileHeader(cap: CaptureStream): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
+  return async function* prefixed(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    yield pcapFileHeader(cap.linkType, cap.snaplen);
+    yield* source;
+  };
 }
 
 function plural(n: number, word: string): string {
@@ -137,7 +129,13 @@ export async function main(argv: string[]): Promise<number> {
   const out = args.w as string | undefined;
   const expression = expressionFrom(argv, args);
 
+  const lines = out === undefined && process.stdout.isTTY === true;
+  // Nanosecond pcap is written straight from the addon's batches (they are pcap records already);
+  // terminal lines and microsecond files go through PacketRecord objects.
+  const direct = !lines && !args.micro;
   const cap = capture({
+    pcapRecords: direct,
+    maxPackets: count,
     device: args.i as string | undefined,
     filter: expression || undefined,
     snaplen: snaplen || DEFAULT_SNAPLEN,
@@ -156,22 +154,22 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
 
-  const lines = out === undefined && process.stdout.isTTY === true;
   process.stderr.write(`pcap-pipe capture: listening on ${cap.device}, link-type ${cap.linkTypeName}, snapshot length ${cap.snaplen} bytes\n`);
 
   const onSignal = (): void => cap.stop();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const take = new TakeRecords(count ?? Infinity, cap);
   try {
     const sink: Writable = out !== undefined && out !== '-' ? fs.createWriteStream(out) : safeStdout();
-    if (lines) await pipeline(cap, take, decode(), print(), sink);
-    else await pipeline(cap, take, writePcap({ nanosecond: !args.micro, snaplen: cap.snaplen }), sink);
+    if (lines) await pipeline(cap, decode(), print(), sink);
+    else if (direct) await pipeline(cap, withFileHeader(cap), sink);
+    else await pipeline(cap, writePcap({ nanosecond: false, snaplen: cap.snaplen }), sink);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     cap.close();
   }
-  process.stderr.write(captureSummary(take.passed, cap.stats()));
+  const stats = cap.stats();
+  process.stderr.write(captureSummary(stats.captured, stats));
   return 0;
 }

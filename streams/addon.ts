@@ -105,7 +105,7 @@ export interface NativeBpfProgram {
 export interface PcapAddon {
   devices(): Device[];
   libVersion(): string;
-  LiveHandle: new (options: NativeLiveOptions, onBatch: (batch: Buffer) => void, onError: (message: string) => void) => NativeLiveHandle;
+  LiveHandle: new (options: NativeLiveOptions, onBatch: (batch: Buffer, count: number) => void, onError: (message: string) => void) => NativeLiveHandle;
   BpfProgram: new (expression: string, linkType: number, snaplen: number, optimize?: boolean) => NativeBpfProgram;
   /** Bytes before each record's data in a batch buffer (16). */
   batchRecordHeaderBytes: number;
@@ -236,7 +236,7 @@ export function libVersion(): string {
 }
 
 /** Opens and activates a live handle (not yet polling: call start()). Throws LiveCaptureError. */
-export function openLive(options: NativeLiveOptions, onBatch: (batch: Buffer) => void, onError: (message: string) => void): NativeLiveHandle {
+export function openLive(options: NativeLiveOptions, onBatch: (batch: Buffer, count: number) => void, onError: (message: string) => void): NativeLiveHandle {
   const addon = loadAddon();
   return callNative(() => new addon.LiveHandle(options, onBatch, onError));
 }
@@ -250,7 +250,11 @@ export function compileBpf(expression: string, linkType: number, snaplen: number
 // ---------------------------------------------------------------------------------------------------
 // The batch layout
 
-/** Bytes before each record's data in a batch: u32 tsSec, u32 tsNsec, u32 caplen, u32 len (LE). */
+/**
+ * Bytes before each record's data in a batch: u32 tsSec, u32 tsNsec, u32 caplen, u32 len (LE), then
+ * caplen bytes. That is a classic pcap record (little-endian, nanosecond magic): a batch appended after
+ * `PCAP_NS_LE_MAGIC`'s file header is a valid capture file.
+ */
 export const BATCH_RECORD_HEADER = 16;
 
 /** Fields of a batch that every record of it shares. */
@@ -263,12 +267,12 @@ export interface BatchContext {
  * Splits one batch buffer into PacketRecords, calling `emit` for each. `data` of each record is a view
  * into the batch (a fresh buffer per batch, never reused by the addon). Returns the number of records.
  * Frames are numbered from `firstFrame`. A batch that ends inside a record (cannot happen with this
- * addon) stops the walk there.
+ * addon) stops the walk there. `limit` stops after that many records.
  */
-export function splitBatch(batch: Buffer, ctx: BatchContext, firstFrame: number, emit: (rec: PacketRecord) => void): number {
+export function splitBatch(batch: Buffer, ctx: BatchContext, firstFrame: number, emit: (rec: PacketRecord) => void, limit = Infinity): number {
   let off = 0;
   let n = 0;
-  while (off + BATCH_RECORD_HEADER <= batch.length) {
+  while (n < limit && off + BATCH_RECORD_HEADER <= batch.length) {
     const caplen = batch.readUInt32LE(off + 8);
     const dataStart = off + BATCH_RECORD_HEADER;
     if (dataStart + caplen > batch.length) break;
@@ -284,8 +288,35 @@ export function splitBatch(batch: Buffer, ctx: BatchContext, firstFrame: number,
       nanoPrecision: ctx.nanoPrecision,
     };
     n++;
-    off = dataStart + ((caplen + 3) & ~3);
+    off = dataStart + caplen;
     emit(rec);
+  }
+  return n;
+}
+
+/**
+ * Byte length of the first `count` records of a batch (all of it when it holds fewer): where to cut a
+ * batch so that it keeps exactly `count` packets, without building records.
+ */
+export function batchPrefixLength(batch: Buffer, count: number): number {
+  let off = 0;
+  for (let n = 0; n < count && off + BATCH_RECORD_HEADER <= batch.length; n++) {
+    const next = off + BATCH_RECORD_HEADER + batch.readUInt32LE(off + 8);
+    if (next > batch.length) break;
+    off = next;
+  }
+  return off;
+}
+
+/** Number of complete records in a batch. */
+export function countBatchRecords(batch: Buffer): number {
+  let off = 0;
+  let n = 0;
+  while (off + BATCH_RECORD_HEADER <= batch.length) {
+    const next = off + BATCH_RECORD_HEADER + batch.readUInt32LE(off + 8);
+    if (next > batch.length) break;
+    off = next;
+    n++;
   }
   return n;
 }

@@ -17,8 +17,11 @@
  */
 import { Readable } from 'node:stream';
 import { CaptureError } from '../lib/errors';
+import { PCAP_MAGIC_NS } from '../lib/pcap';
 import type { PacketRecord } from '../lib/record';
 import {
+  batchPrefixLength,
+  countBatchRecords,
   defaultDevice,
   fromNativeError,
   openLive,
@@ -67,6 +70,14 @@ export interface CaptureOptions {
    * fast mode for long pipelines (pcap-pipe's stages accept arrays, as with readCapture's batch mode).
    */
   batch?: boolean;
+  /**
+   * Emit each addon batch as one Buffer of classic pcap records (little-endian, nanosecond timestamps)
+   * and build no PacketRecord at all: after `pcapFileHeader()` they make a capture file. The fastest way
+   * to write what is captured (`pcap-pipe capture -w`).
+   */
+  pcapRecords?: boolean;
+  /** Stop (close) after this many packets, like tcpdump -c. */
+  maxPackets?: number;
 }
 
 export interface CaptureStats extends LiveStats {
@@ -88,6 +99,8 @@ export class CaptureStream extends Readable {
   private readonly handle: NativeLiveHandle;
   private readonly batchContext: BatchContext;
   private readonly batchMode: boolean;
+  private readonly pcapMode: boolean;
+  private readonly maxPackets: number;
   private readonly batchArray: PacketRecord[] = [];
   private readonly collectRecord = (rec: PacketRecord): void => { this.batchArray.push(rec); };
   private captured = 0;
@@ -105,6 +118,8 @@ export class CaptureStream extends Readable {
   constructor(opts: CaptureOptions = {}) {
     super({ objectMode: true, highWaterMark: opts.highWaterMark ?? (opts.batch ? DEFAULT_BATCH_HIGH_WATER_MARK : DEFAULT_CAPTURE_HIGH_WATER_MARK) });
     this.batchMode = opts.batch ?? false;
+    this.pcapMode = opts.pcapRecords ?? false;
+    this.maxPackets = opts.maxPackets ?? Infinity;
     const device = opts.device ?? defaultDevice()?.name;
     if (device === undefined) {
       throw new CaptureError('PCAP_LIVE', 'no capture device given and no interface is up with an address; name one (see `pcap-pipe devices`)');
@@ -125,7 +140,7 @@ export class CaptureStream extends Readable {
         batchPackets: opts.batchPackets,
         batchBytes: opts.batchBytes,
       },
-      (batch) => this.onBatch(batch),
+      (batch, count) => this.onBatch(batch, count),
       (message) => this.destroy(fromNativeError({ code: 'PCAP_LIVE', message: `${device}: ${message}`, reason: 'ERROR' })),
     );
     this.linkType = this.handle.linkType;
@@ -184,7 +199,8 @@ export class CaptureStream extends Readable {
   stop(): void {
     if (!this.handle.closed && !this.destroyed) {
       try {
-        this.pushBatch(this.handle.readBatch());
+        const tail = this.handle.readBatch();
+        this.pushBatch(tail, countBatchRecords(tail));
       } catch (e) {
         this.handle.close();
         this.destroy(fromNativeError(e));
@@ -209,25 +225,30 @@ export class CaptureStream extends Readable {
     cb(err);
   }
 
-  private onBatch(batch: Buffer): void {
+  private onBatch(batch: Buffer, count: number): void {
     if (this.ended || this.destroyed) return;
     this.full = false;
-    this.pushBatch(batch);
+    this.pushBatch(batch, count);
     // The whole batch is kept (it was already taken from the kernel); polling stops until _read.
     if (this.full && !this.handle.closed) this.handle.pause();
   }
 
-  private pushBatch(batch: Buffer): void {
-    if (!this.batchMode) {
-      splitBatch(batch, this.batchContext, this.captured + 1, this.pushRecord);
-      return;
+  private pushBatch(batch: Buffer, count: number): void {
+    if (this.ended || this.destroyed || count === 0) return;
+    const room = this.maxPackets - this.captured;
+    if (this.pcapMode) {
+      const take = Math.min(count, room);
+      this.captured += take;
+      if (!this.push(take < count ? batch.subarray(0, batchPrefixLength(batch, take)) : batch)) this.full = true;
+    } else if (this.batchMode) {
+      this.batchArray.length = 0;
+      splitBatch(batch, this.batchContext, this.captured + 1, this.collectRecord, room);
+      this.captured += this.batchArray.length;
+      if (!this.push(this.batchArray.slice())) this.full = true;
+    } else {
+      splitBatch(batch, this.batchContext, this.captured + 1, this.pushRecord, room);
     }
-    if (this.ended || this.destroyed) return;
-    this.batchArray.length = 0;
-    splitBatch(batch, this.batchContext, this.captured + 1, this.collectRecord);
-    if (this.batchArray.length === 0) return;
-    this.captured += this.batchArray.length;
-    if (!this.push(this.batchArray.slice())) this.full = true;
+    if (this.captured >= this.maxPackets) this.close();
   }
 
   private endStream(): void {
@@ -235,6 +256,20 @@ export class CaptureStream extends Readable {
     this.ended = true;
     if (!this.destroyed) this.push(null);
   }
+}
+
+/**
+ * The classic pcap file header that makes the `pcapRecords` chunks of this stream a capture file
+ * (little-endian, nanosecond magic, the stream's link type and snapshot length).
+ */
+export function pcapFileHeader(linkType: number, snaplen: number): Buffer {
+  const b = Buffer.alloc(24);
+  b.writeUInt32LE(PCAP_MAGIC_NS, 0);
+  b.writeUInt16LE(2, 4);
+  b.writeUInt16LE(4, 6);
+  b.writeUInt32LE(snaplen, 16);
+  b.writeUInt32LE(linkType, 20);
+  return b;
 }
 
 /** Opens a live capture (synchronously: a bad device or filter throws LiveCaptureError here). */

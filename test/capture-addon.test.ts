@@ -10,7 +10,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isCaptureError } from '../lib/errors';
-import { addonCandidates, loadAddonFrom, splitBatch } from '../streams/addon';
+import { parseCaptureBuffer } from '../lib/capture';
+import { addonCandidates, batchPrefixLength, countBatchRecords, loadAddonFrom, splitBatch } from '../streams/addon';
+import { pcapFileHeader } from '../streams/capture';
 import { fixture } from './helpers/oracle';
 
 const PCAP_PIPE = path.join(__dirname, '..', 'bin', 'pcap-pipe.js');
@@ -68,7 +70,7 @@ test('without the addon: capture exits 1 with the clear message; read and print 
   assert.ok(read.stdout.equals(input), 'offline tools work without the addon');
 });
 
-test('splitBatch walks the addon batch layout: 16-byte headers, data padded to 4', () => {
+test('the addon batch layout is classic pcap records: splitBatch, countBatchRecords, batchPrefixLength', () => {
   const frames = [Buffer.from('abcde'), Buffer.alloc(0), Buffer.from('0123456789ab')];
   const parts: Buffer[] = [];
   frames.forEach((f, i) => {
@@ -77,13 +79,25 @@ test('splitBatch walks the addon batch layout: 16-byte headers, data padded to 4
     h.writeUInt32LE(999_999_999 - i, 4);
     h.writeUInt32LE(f.length, 8);
     h.writeUInt32LE(f.length + 100, 12);
-    parts.push(h, f, Buffer.alloc((4 - (f.length % 4)) % 4));
+    parts.push(h, f);
   });
   const batch = Buffer.concat(parts);
+  const ctx = { linkType: 1, nanoPrecision: true };
   const got: { frame: number; tsSec: number; tsNsec: number; len: number; data: string }[] = [];
-  const n = splitBatch(batch, { linkType: 1, nanoPrecision: true }, 7, (r) => got.push({ frame: r.frame, tsSec: r.tsSec, tsNsec: r.tsNsec, len: r.len, data: r.data.toString() }));
+  const n = splitBatch(batch, ctx, 7, (r) => got.push({ frame: r.frame, tsSec: r.tsSec, tsNsec: r.tsNsec, len: r.len, data: r.data.toString() }));
+  const expected = frames.map((f, i) => ({ frame: 7 + i, tsSec: 1_700_000_000 + i, tsNsec: 999_999_999 - i, len: f.length + 100, data: f.toString() }));
   assert.equal(n, 3);
-  assert.deepEqual(got, frames.map((f, i) => ({ frame: 7 + i, tsSec: 1_700_000_000 + i, tsNsec: 999_999_999 - i, len: f.length + 100, data: f.toString() })));
+  assert.deepEqual(got, expected);
+  assert.equal(countBatchRecords(batch), 3);
+  assert.equal(splitBatch(batch, ctx, 1, () => {}, 2), 2, 'limit');
+  assert.equal(batchPrefixLength(batch, 2), 16 + 5 + 16);
+  assert.equal(batchPrefixLength(batch, 9), batch.length);
   // A batch cut inside a record stops before it rather than reading past the end.
-  assert.equal(splitBatch(batch.subarray(0, batch.length - 3), { linkType: 1, nanoPrecision: true }, 1, () => {}), 2);
+  assert.equal(splitBatch(batch.subarray(0, batch.length - 3), ctx, 1, () => {}), 2);
+  assert.equal(countBatchRecords(batch.subarray(0, batch.length - 3)), 2);
+
+  // With the nanosecond pcap file header in front, the pcap reader sees the same packets.
+  const file = Buffer.concat([pcapFileHeader(1, 65535), batch]);
+  const parsed = parseCaptureBuffer(file).map((r) => ({ frame: r.frame + 6, tsSec: r.tsSec, tsNsec: r.tsNsec, len: r.len, data: r.data.toString() }));
+  assert.deepEqual(parsed, expected);
 });

@@ -14,7 +14,8 @@ import { isCaptureError } from '../lib/errors';
 import { LinkType, type PacketRecord } from '../lib/record';
 import { TCP_ACK, TCP_SYN } from '../lib/packet';
 import { devices, defaultDevice, libVersion, LiveCaptureError } from '../streams/addon';
-import { capture, type CaptureStream } from '../streams/capture';
+import { parseCaptureBuffer } from '../lib/capture';
+import { capture, pcapFileHeader, type CaptureStream } from '../streams/capture';
 import { LOOPBACK, liveSkipReason, sendUdp, sleep, udpSink } from './helpers/live';
 
 const skip = liveSkipReason();
@@ -119,6 +120,37 @@ test('an HTTP exchange on 127.0.0.1 is captured and decodes to the exchange; the
   assert.equal(stats.captured, records.length);
   assert.equal(stats.dropped, 0);
   assert.ok(stats.received >= records.length);
+});
+
+test('batch, pcapRecords and maxPackets modes deliver the same packets as record mode', { skip }, async () => {
+  const sink = await udpSink();
+  const filterExpr = `udp dst port ${sink.port}`;
+  const records = capture({ device: LOOPBACK, immediate: true, filter: filterExpr });
+  const arrays = capture({ device: LOOPBACK, immediate: true, filter: filterExpr, batch: true });
+  const pcap = capture({ device: LOOPBACK, immediate: true, filter: filterExpr, pcapRecords: true, maxPackets: 12 });
+  const got = { records: [] as PacketRecord[], arrays: [] as PacketRecord[][], pcap: [] as Buffer[] };
+  records.on('data', (r: PacketRecord) => got.records.push(r));
+  arrays.on('data', (a: PacketRecord[]) => got.arrays.push(a));
+  pcap.on('data', (b: Buffer) => got.pcap.push(b));
+  const pcapEnded = once(pcap, 'end');
+  await sleep(20);
+  await sendUdp(sink.port, 30, 80, 1);
+  await pcapEnded; // maxPackets closes it by itself
+  await sleep(100);
+  records.stop();
+  arrays.stop();
+  sink.close();
+
+  const payloadIndex = (data: Buffer): number => data.readUInt32BE(42); // Ethernet 14 + IPv4 20 + UDP 8
+  assert.deepEqual(got.records.map((r) => payloadIndex(r.data)), [...Array(30).keys()]);
+  const flat = got.arrays.flat();
+  assert.deepEqual(flat.map((r) => payloadIndex(r.data)), [...Array(30).keys()]);
+  assert.deepEqual(flat.map((r) => r.frame), [...Array(30).keys()].map((i) => i + 1));
+  const fromPcap = parseCaptureBuffer(Buffer.concat([pcapFileHeader(pcap.linkType, pcap.snaplen), ...got.pcap]));
+  assert.deepEqual(fromPcap.map((r) => payloadIndex(r.data)), [...Array(12).keys()]);
+  assert.deepEqual(fromPcap.map((r) => Buffer.from(r.data).toString('hex')), got.records.slice(0, 12).map((r) => r.data.toString('hex')));
+  assert.equal(pcap.stats().captured, 12);
+  assert.equal(pcap.capturing, false);
 });
 
 test('close() inside a data handler, twice, ends the stream; later calls are safe', { skip }, async () => {
