@@ -1,0 +1,63 @@
+/**
+ * pcap-pipe: packet capture and analysis on Node streams. This module is the public API: the stream stages
+ * (sources, transforms, writers), the pure functions under them, and the types of every chunk and event.
+ */
+
+// Records, timestamps, errors
+export { formatTimestamp, recordTimestamp, timestampNs, timestampSeconds, compareTimestamps, LinkType, linkTypeName } from './lib/record';
+export type { PacketRecord, PacketOptions } from './lib/record';
+export { CaptureError, isCaptureError } from './lib/errors';
+export type { CaptureErrorCode } from './lib/errors';
+export type { CaptureFormat, InterfaceInfo, SectionInfo, InterfaceStats, NameRecord, ParserSink } from './lib/format';
+
+// Capture files
+export { CaptureParser, parseCapture, parseCaptureBuffer, detectFormat } from './lib/capture';
+export type { ParsedCapture } from './lib/capture';
+export { PcapParser, PcapWriter } from './lib/pcap';
+export type { PcapFileHeader, PcapWriterOptions } from './lib/pcap';
+export { PcapngParser, PcapngWriter } from './lib/pcapng';
+export { readCapture, readCaptureFile, CaptureReader, PrefetchFileReader } from './streams/read';
+export type { ReadCaptureOptions } from './streams/read';
+export { writeCapture, writePcap, writePcapng, writeCaptureFile, CaptureWriter } from './streams/write';
+export type { WriteCaptureOptions } from './streams/write';
+
+// Decoding
+export { decodePacket } from './lib/decode';
+export type { Packet, DecodeOptions, LayerName } from './lib/decode';
+export type { DecodedPacket, DecodeFailure, EthernetLayer, VlanTag, IPv4Layer, IPv6Layer, TcpLayer, UdpLayer } from './lib/packet';
+export { Defragmenter } from './lib/defrag';
+export type { DefragOptions } from './lib/defrag';
+export { formatPacketLine, packetToJson, hexDump, escapeControl } from './lib/print';
+export { decode, DecodeStream } from './streams/decode';
+export type { DecodeStreamOptions } from './streams/decode';
+export { print, PrintStream } from './streams/print';
+
+// TCP
+export { TcpReassembler, DEFAULT_TCP_LIMITS } from './lib/tcp-reassembly';
+export type { TcpLimits } from './lib/tcp-reassembly';
+export { tcpEventToJson, isTcpEvent } from './lib/tcp-events';
+export type * from './lib/tcp-events';
+export { FollowCollector } from './lib/follow';
+export { tcp, TcpStream } from './streams/tcp';
+export type { TcpStreamOptions } from './streams/tcp';
+
+// HTTP and WebSocket
+export { HttpConnectionParser, DEFAULT_HTTP_OPTIONS, headerValue } from './lib/http';
+export type { HttpParserOptions } from './lib/http';
+export type * from './lib/http-events';
+export { WebSocketConnection, websocketAccept, parsePerMessageDeflate } from './lib/websocket';
+export type * from './lib/ws-events';
+
+// grep
+export { compileMatcher, parseHexPattern, PacketGrep, StreamGrep, GrepPatternError } from './lib/grep';
+export type { GrepMatch, GrepOptions, Matcher } from './lib/grep';
+export { grep, GrepStream } from './streams/grep';
+export type { GrepStreamOptions } from './streams/grep';
+
+// Live capture and BPF (the addon is loaded on first use; without it these throw ADDON_UNAVAILABLE)
+export { capture, CaptureStream } from './streams/capture';
+export type { CaptureOptions, CaptureStats } from './streams/capture';
+export { filter, FilterStream, BpfFilter } from './streams/filter';
+export type { FilterOptions } from './streams/filter';
+export { devices, defaultDevice, libVersion, addonAvailable } from './streams/addon';
+export type { Device, DeviceAddress, LiveStats } from './streams/addon';
