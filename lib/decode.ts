@@ -21,6 +21,7 @@ import { decodeIcmp, type IcmpLayer } from './icmp';
 import { decodeIcmpv6, type Icmpv6Layer } from './icmpv6';
 import { decodeIgmp, type IgmpLayer } from './igmp';
 import { decodeDns, DnsMessage, isDnsPort, DNS_TCP_LENGTH_PREFIX } from './dns';
+import { bufferView } from './buffer-view';
 import { decodeTlsClientHello, mayStartTlsClientHello, type TlsLayer } from './tls-sni';
 
 export type LayerName =
@@ -413,7 +414,7 @@ function decodeTcpPayload(t: NetworkLayers, tcp: TcpHeader, buf: Buffer): void {
     if (payload.length >= DNS_TCP_LENGTH_PREFIX + 12) {
       const msgLen = (payload[0] << 8) | payload[1];
       if (msgLen >= 12 && msgLen <= payload.length - DNS_TCP_LENGTH_PREFIX) {
-        const dns = decodeDns(payload.subarray(DNS_TCP_LENGTH_PREFIX, DNS_TCP_LENGTH_PREFIX + msgLen),
+        const dns = decodeDns(bufferView(payload, DNS_TCP_LENGTH_PREFIX, msgLen),
           tcp.payloadOffset + DNS_TCP_LENGTH_PREFIX, t.errors);
         if (dns instanceof Failure) { t.errors.push(dns); return; }
         t.dns = dns;

@@ -8,6 +8,7 @@
  */
 import type { DecodeFailure } from './packet';
 import { formatIPv4, formatIPv6 } from './addresses';
+import { bufferView } from './buffer-view';
 import { Failure, malformed, truncated, u16, u32 } from './failure';
 
 export const DNS_HEADER_LENGTH = 12;
@@ -81,6 +82,13 @@ interface Sections { answers: DnsRecord[]; authorities: DnsRecord[]; additionals
 let nameNext = 0;
 
 /**
+ * A name's text is assembled here (labels and dots, byte for byte) and turned into a string once: one
+ * Latin-1 decode per name instead of one per label plus the joins. A name's text is shorter than its
+ * wire form, which is bounded by DNS_MAX_NAME_LENGTH.
+ */
+const nameText = Buffer.alloc(DNS_MAX_NAME_LENGTH);
+
+/**
  * Reads a (possibly compressed) name at `off` in `msg`. Returns the text, or a Failure; on success the
  * offset after the name (in the original position, not after a pointer target) is in `nameNext`.
  */
@@ -89,7 +97,7 @@ function readName(msg: Buffer, off: number, base: number): string | Failure {
   let next = -1;
   let jumps = 0;
   let wireLength = 1;
-  let name = '';
+  let textLength = 0;
   // Pointers may only go backwards, to before the label run that holds them: no loop is possible.
   let limit = off;
   for (;;) {
@@ -111,54 +119,66 @@ function readName(msg: Buffer, off: number, base: number): string | Failure {
     if (p + 1 + len > msg.length) return truncated('dns', base + p, 1 + len, msg.length - p);
     wireLength += len + 1;
     if (wireLength > DNS_MAX_NAME_LENGTH) return malformed('dns', base + p, `name longer than ${DNS_MAX_NAME_LENGTH} bytes`);
-    const label = msg.toString('latin1', p + 1, p + 1 + len);
-    name = name.length === 0 ? label : name + '.' + label;
+    if (textLength > 0) nameText[textLength++] = 0x2e; // '.'
+    for (let i = p + 1; i <= p + len; i++) nameText[textLength++] = msg[i];
     p += 1 + len;
   }
   nameNext = next >= 0 ? next : p;
-  return name.length === 0 ? DNS_ROOT_NAME : name;
+  return textLength === 0 ? DNS_ROOT_NAME : nameText.toString('latin1', 0, textLength);
 }
 
 export class DnsMessage {
-  readonly id: number;
+  // Declared fields, all set in the constructor in this order: one store each, one hidden class.
+  declare readonly message: Buffer;
+  declare readonly id: number;
   /** The 16-bit flags word. */
-  readonly flags: number;
+  declare readonly flags: number;
   /** True for responses. */
-  readonly qr: boolean;
-  readonly opcode: number;
-  readonly aa: boolean;
-  readonly tc: boolean;
-  readonly rd: boolean;
-  readonly ra: boolean;
-  readonly ad: boolean;
-  readonly cd: boolean;
-  readonly rcode: number;
-  readonly questionCount: number;
-  readonly answerCount: number;
-  readonly authorityCount: number;
-  readonly additionalCount: number;
-  readonly questions: DnsQuestion[] = [];
+  declare readonly qr: boolean;
+  declare readonly opcode: number;
+  declare readonly aa: boolean;
+  declare readonly tc: boolean;
+  declare readonly rd: boolean;
+  declare readonly ra: boolean;
+  declare readonly ad: boolean;
+  declare readonly cd: boolean;
+  declare readonly rcode: number;
+  declare readonly questionCount: number;
+  declare readonly answerCount: number;
+  declare readonly authorityCount: number;
+  declare readonly additionalCount: number;
+  declare readonly questions: DnsQuestion[];
   /** Offset (in the message) after the question section, or -1 when it could not be read. */
-  private readonly recordsOffset: number;
-  private sections: Sections | undefined;
+  private declare recordsOffset: number;
+  private declare sections: Sections | undefined;
+  private declare readonly base: number;
+  private declare readonly errors: DecodeFailure[] | undefined;
 
-  constructor(readonly message: Buffer, private readonly base: number, private readonly errors: DecodeFailure[] | undefined) {
+  constructor(message: Buffer, base: number, errors: DecodeFailure[] | undefined) {
     const m = message;
+    const flags = u16(m, 2);
+    this.message = message;
     this.id = u16(m, 0);
-    this.flags = u16(m, 2);
-    this.qr = (this.flags & 0x8000) !== 0;
-    this.opcode = (this.flags >> 11) & 0xf;
-    this.aa = (this.flags & 0x0400) !== 0;
-    this.tc = (this.flags & 0x0200) !== 0;
-    this.rd = (this.flags & 0x0100) !== 0;
-    this.ra = (this.flags & 0x0080) !== 0;
-    this.ad = (this.flags & 0x0020) !== 0;
-    this.cd = (this.flags & 0x0010) !== 0;
-    this.rcode = this.flags & 0xf;
+    this.flags = flags;
+    this.qr = (flags & 0x8000) !== 0;
+    this.opcode = (flags >> 11) & 0xf;
+    this.aa = (flags & 0x0400) !== 0;
+    this.tc = (flags & 0x0200) !== 0;
+    this.rd = (flags & 0x0100) !== 0;
+    this.ra = (flags & 0x0080) !== 0;
+    this.ad = (flags & 0x0020) !== 0;
+    this.cd = (flags & 0x0010) !== 0;
+    this.rcode = flags & 0xf;
     this.questionCount = u16(m, 4);
     this.answerCount = u16(m, 6);
     this.authorityCount = u16(m, 8);
     this.additionalCount = u16(m, 10);
+    this.questions = [];
+    this.recordsOffset = -1;
+    this.sections = undefined;
+    this.base = base;
+    this.errors = errors;
+    // Set last: the question reader uses the fields above (the -1 above only fixes the field order).
     this.recordsOffset = this.readQuestions();
   }
 
@@ -202,19 +222,23 @@ export class DnsMessage {
     const s: Sections = { answers: [], authorities: [], additionals: [] };
     this.sections = s;
     if (this.recordsOffset < 0) return s;
-    let p = this.recordsOffset;
-    const plan: Array<[DnsRecord[], number]> = [[s.answers, this.answerCount], [s.authorities, this.authorityCount], [s.additionals, this.additionalCount]];
-    for (const [list, total] of plan) {
-      const count = Math.min(total, DNS_MAX_RECORDS_PER_SECTION);
-      for (let i = 0; i < count; i++) {
-        const r = this.readRecord(p);
-        if (r instanceof Failure) { this.fail(r); return s; }
-        list.push(r);
-        p = nameNext;
-      }
-      if (count < total) { this.fail(malformed('dns', this.base + 6, `record count ${total} above the limit`)); return s; }
-    }
+    let p = this.readSection(s.answers, this.answerCount, this.recordsOffset);
+    if (p >= 0) p = this.readSection(s.authorities, this.authorityCount, p);
+    if (p >= 0) this.readSection(s.additionals, this.additionalCount, p);
     return s;
+  }
+
+  /** Reads `total` records at `p` into `list`; returns the offset after them, or -1 after a failure. */
+  private readSection(list: DnsRecord[], total: number, p: number): number {
+    const count = Math.min(total, DNS_MAX_RECORDS_PER_SECTION);
+    for (let i = 0; i < count; i++) {
+      const r = this.readRecord(p);
+      if (r instanceof Failure) { this.fail(r); return -1; }
+      list.push(r);
+      p = nameNext;
+    }
+    if (count < total) { this.fail(malformed('dns', this.base + 6, `record count ${total} above the limit`)); return -1; }
+    return p;
   }
 
   /** Reads one resource record at `p`; sets `nameNext` to the offset after it. */
@@ -234,58 +258,64 @@ export class DnsMessage {
     const data = this.readRdata(type, cls, ttl, rdStart, rdEnd);
     if (data instanceof Failure) return data;
     nameNext = rdEnd;
-    return { name, type, typeName: dnsTypeName(type), class: cls, ttl, data, rdata: m.subarray(rdStart, rdEnd) };
+    return { name, type, typeName: dnsTypeName(type), class: cls, ttl, data, rdata: bufferView(m, rdStart, rdlength) };
+  }
+
+  /** The failure for rdata that does not fit its type. */
+  private badRdata(type: number, start: number, end: number): Failure {
+    return malformed('dns', this.base + start, `${dnsTypeName(type)} rdata of ${end - start} bytes`);
+  }
+
+  /** A name inside rdata [.., end): a failure when it runs past the rdata. Sets `nameNext`. */
+  private rdataName(type: number, at: number, start: number, end: number): string | Failure {
+    const n = readName(this.message, at, this.base);
+    if (n instanceof Failure) return n;
+    if (nameNext > end) return this.badRdata(type, start, end);
+    return n;
   }
 
   private readRdata(type: number, cls: number, ttl: number, start: number, end: number): DnsRecordData | Failure {
     const m = this.message;
     const len = end - start;
-    const bad = (): Failure => malformed('dns', this.base + start, `${dnsTypeName(type)} rdata of ${len} bytes`);
-    const nameIn = (at: number): string | Failure => {
-      const n = readName(m, at, this.base);
-      if (n instanceof Failure) return n;
-      if (nameNext > end) return bad();
-      return n;
-    };
     switch (type) {
-      case 1: return len === 4 ? formatIPv4(m, start) : bad();
-      case 28: return len === 16 ? formatIPv6(m, start) : bad();
-      case 2: case 5: case 12: case 39: return nameIn(start);
+      case 1: return len === 4 ? formatIPv4(m, start) : this.badRdata(type, start, end);
+      case 28: return len === 16 ? formatIPv6(m, start) : this.badRdata(type, start, end);
+      case 2: case 5: case 12: case 39: return this.rdataName(type, start, start, end);
       case 15: {
-        if (len < 3) return bad();
-        const exchange = nameIn(start + 2);
+        if (len < 3) return this.badRdata(type, start, end);
+        const exchange = this.rdataName(type, start + 2, start, end);
         return exchange instanceof Failure ? exchange : { preference: u16(m, start), exchange };
       }
       case 16: case 99: {
         const strings: string[] = [];
         for (let q = start; q < end; ) {
           const l = m[q];
-          if (q + 1 + l > end) return bad();
+          if (q + 1 + l > end) return this.badRdata(type, start, end);
           strings.push(m.toString('latin1', q + 1, q + 1 + l));
           q += 1 + l;
         }
         return strings;
       }
       case 6: {
-        const mname = nameIn(start);
+        const mname = this.rdataName(type, start, start, end);
         if (mname instanceof Failure) return mname;
-        const rname = nameIn(nameNext);
+        const rname = this.rdataName(type, nameNext, start, end);
         if (rname instanceof Failure) return rname;
         const q = nameNext;
-        if (end - q !== 20) return bad();
+        if (end - q !== 20) return this.badRdata(type, start, end);
         return { mname, rname, serial: u32(m, q), refresh: u32(m, q + 4), retry: u32(m, q + 8), expire: u32(m, q + 12), minimum: u32(m, q + 16) };
       }
       case 33: {
-        if (len < 7) return bad();
-        const target = nameIn(start + 6);
+        if (len < 7) return this.badRdata(type, start, end);
+        const target = this.rdataName(type, start + 6, start, end);
         return target instanceof Failure ? target : { priority: u16(m, start), weight: u16(m, start + 2), port: u16(m, start + 4), target };
       }
       case 41: {
         const options: Array<{ code: number; data: string }> = [];
         for (let q = start; q < end; ) {
-          if (end - q < 4) return bad();
+          if (end - q < 4) return this.badRdata(type, start, end);
           const ol = u16(m, q + 2);
-          if (q + 4 + ol > end) return bad();
+          if (q + 4 + ol > end) return this.badRdata(type, start, end);
           options.push({ code: u16(m, q), data: m.toString('hex', q + 4, q + 4 + ol) });
           q += 4 + ol;
         }
