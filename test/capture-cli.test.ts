@@ -135,6 +135,17 @@ test('capture: a missing device and a bad filter exit 1 with the reason; an unkn
   assert.equal(usage.code, 2);
 });
 
+/** The unprivileged test runs the build as "nobody": it needs runuser and a build that user can read. */
+const nobodyCanRun = spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-r', PCAP_PIPE]).status === 0;
+
+test('capture without privileges says so, with the CAP_NET_RAW hint', { skip: skip || (!nobodyCanRun && 'cannot run the build as nobody (runuser, permissions)') }, () => {
+  const r = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, PCAP_PIPE, 'capture', '-i', 'lo', '-c', '1'], { encoding: 'utf8', cwd: os.tmpdir() });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /lo: You don't have permission to perform this capture/);
+  assert.match(r.stderr, /run as root or give the binary CAP_NET_RAW/);
+  assert.match(r.stderr, /\[PCAP_LIVE\]/);
+});
+
 test('pcap-pipe filter keeps what tcpdump keeps, in the input format', { skip: !addonAvailable() ? 'libpcap addon not built' : !hasTcpdump && 'tcpdump not installed' }, async () => {
   for (const [name, expression] of [['dns-edns-ecs-udp-tcp-v4-v6.pcap', 'udp and src port 53'], ['pcapng-2if-tsresol9-dns.pcapng', 'src host 1.1.1.1'], ['tcp-handshake-synthetic.pcap', 'tcp[tcpflags] & tcp-syn != 0']] as const) {
     const input = fs.readFileSync(fixture(name));
