@@ -8,6 +8,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { decodePacket } from '../lib/decode';
 import { isCaptureError } from '../lib/errors';
@@ -250,6 +251,8 @@ test('inject() sends a frame that a second capture sees byte for byte', { skip }
 
 test('a worker that captures and is terminated without close() cleans up (env cleanup hook)', { skip }, async () => {
   const captureModule = path.join(__dirname, '..', 'streams', 'capture.js');
+  const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
+  const before = openFds();
   for (let i = 0; i < 3; i++) {
     const worker = new Worker(
       `const { parentPort } = require('node:worker_threads');
@@ -264,4 +267,6 @@ test('a worker that captures and is terminated without close() cleans up (env cl
     await sleep(30);
     await worker.terminate();
   }
+  await sleep(100);
+  assert.equal(openFds(), before, 'every capture socket the workers opened was closed');
 });
