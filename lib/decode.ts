@@ -354,7 +354,7 @@ function decodeTransport(t: NetworkLayers, protocol: number, buf: Buffer, off: n
       addLayer(t, Layer.UDP);
       const problem = udpLengthProblem(udp, off);
       if (problem) { t.errors.push(problem); return; }
-      if (depth < DecodeDepth.ALL || udp.payload.length === 0) return;
+      if (depth < DecodeDepth.ALL || udp.capturedPayloadLength === 0) return;
       if (isDnsPort(udp.srcPort) || isDnsPort(udp.dstPort)) {
         const dns = decodeDns(udp.payload, udp.payloadOffset, t.errors);
         if (dns instanceof Failure) { t.errors.push(dns); return; }

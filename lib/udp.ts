@@ -11,22 +11,33 @@ export class UdpHeader implements UdpLayer {
   declare readonly dstPort: number;
   declare readonly length: number;
   declare readonly checksum: number;
-  declare readonly payload: Buffer;
   /** Offset of the payload in the frame. */
   declare readonly payloadOffset: number;
+  /** End of the payload in the frame: bounded by the UDP length and by the captured IP payload. */
+  declare readonly payloadEnd: number;
+  private declare readonly buf: Buffer;
+  private declare _payload: Buffer | undefined;
 
   constructor(buf: Buffer, off: number, end: number) {
     const length = (buf[off + 4] << 8) | buf[off + 5];
-    const payloadOffset = off + UDP_HEADER_LENGTH;
-    // Length 0 happens for IPv6 jumbograms; otherwise the smaller of UDP length and IP payload wins.
-    const udpEnd = length === 0 ? end : Math.min(end, off + Math.max(length, UDP_HEADER_LENGTH));
     this.srcPort = (buf[off] << 8) | buf[off + 1];
     this.dstPort = (buf[off + 2] << 8) | buf[off + 3];
     this.length = length;
     this.checksum = (buf[off + 6] << 8) | buf[off + 7];
-    this.payload = bufferView(buf, payloadOffset, udpEnd - payloadOffset);
-    this.payloadOffset = payloadOffset;
+    this.payloadOffset = off + UDP_HEADER_LENGTH;
+    // Length 0 happens for IPv6 jumbograms; otherwise the smaller of UDP length and IP payload wins.
+    this.payloadEnd = length === 0 ? end : Math.min(end, off + Math.max(length, UDP_HEADER_LENGTH));
+    this.buf = buf;
+    this._payload = undefined;
   }
+
+  /** The payload bytes (a view, made on first access: making a view costs more than the whole header). */
+  get payload(): Buffer {
+    return this._payload ??= bufferView(this.buf, this.payloadOffset, this.payloadEnd - this.payloadOffset);
+  }
+
+  /** payload.length without making the view. */
+  get capturedPayloadLength(): number { return this.payloadEnd - this.payloadOffset; }
 
   toJSON(): Record<string, unknown> {
     return { srcPort: this.srcPort, dstPort: this.dstPort, length: this.length, checksum: this.checksum };
