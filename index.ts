@@ -55,9 +55,9 @@ export { grep, GrepStream } from './streams/grep';
 export type { GrepStreamOptions } from './streams/grep';
 
 // Live capture and BPF (the addon is loaded on first use; without it these throw ADDON_UNAVAILABLE)
-export { capture, CaptureStream } from './streams/capture';
+export { capture, CaptureStream, pcapFileHeader } from './streams/capture';
 export type { CaptureOptions, CaptureStats } from './streams/capture';
 export { filter, FilterStream, BpfFilter } from './streams/filter';
 export type { FilterOptions } from './streams/filter';
-export { devices, defaultDevice, libVersion, addonAvailable } from './streams/addon';
-export type { Device, DeviceAddress, LiveStats } from './streams/addon';
+export { devices, defaultDevice, libVersion, addonAvailable, compileBpf, LiveCaptureError } from './streams/addon';
+export type { Device, DeviceAddress, LiveStats, CaptureDirection } from './streams/addon';
