@@ -1,0 +1,40 @@
+/**
+ * `pcap-pipe ws [--json] [FILE]`: only the WebSocket traffic of a capture on stdin (or FILE): the
+ * upgrades, messages (text as text, JSON pretty-printed, binary summarised), pings/pongs and closes; with
+ * --json every ws-frame, ws-message and ws-close (and ws-error, http-upgrade) as NDJSON.
+ */
+import { describeError, intOption, parseArgs, printUsage, UsageError } from './cli';
+import { openTraceSource, runTrace, type TraceSource } from './http_trace';
+import { DEFAULT_MAX_BODY } from '../lib/http-json';
+import { emptyFilterSpec } from '../lib/http-filter';
+
+const NAME = 'pcap-pipe ws';
+
+export const USAGE = `usage: pcap-pipe ws [--json] [--max-body BYTES] [--no-color] [FILE]
+  Reads a capture (pcap or pcapng) from stdin (or FILE) and prints its WebSocket traffic (RFC 6455,
+  permessage-deflate inflated): the upgrade, then each message (text as text, JSON pretty-printed,
+  binary as "[N bytes binary]"), ping, pong and close, with time and direction.
+  --json             NDJSON: every ws-frame (from, opcode, fin, rsv1, rsv2, rsv3, masked, length, data),
+                     ws-message (from, opcode, length, compressed, frames, data) and ws-close (from,
+                     closeCode, closeReason), plus http-upgrade and ws-error; "data" is text when valid
+                     UTF-8, else base64 with "dataEncoding": "base64"
+  --max-body BYTES   payload bytes printed per frame or message (default ${DEFAULT_MAX_BODY}); longer is cut
+  --no-color         no colours (they are only used on a terminal anyway)`;
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { boolean: ['json', 'color'], string: ['max-body'], default: { color: true } }, USAGE);
+  if (!args) return printUsage(USAGE);
+  if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
+  const maxBody = intOption(args, 'max-body', USAGE, 0) ?? DEFAULT_MAX_BODY;
+  let src: TraceSource;
+  try {
+    src = openTraceSource({ file: args._.length ? String(args._[0]) : '-', name: NAME });
+  } catch (e) {
+    process.stderr.write(`${NAME}: ${describeError(e)}\n`);
+    return 1;
+  }
+  return runTrace(src, {
+    json: Boolean(args.json), headers: false, bodies: false, maxBody, tcpVerbose: false,
+    color: args.color !== false, filter: emptyFilterSpec(), websocketOnly: true,
+  }, NAME);
+}

@@ -1,0 +1,171 @@
+/**
+ * `http()`: TCP connection events in, HTTP and WebSocket events out (object mode), a thin wrapper over
+ * lib/http.ts. One HttpConnectionParser per TCP connection: made on `start`, fed `data` / `gap`, told
+ * about `reset` and `end` (then dropped). Each parser event gets the connection's number and endpoints.
+ *
+ * The TCP events themselves pass through unchanged (unless `tcpEvents: false`), in order with the HTTP
+ * events they caused, so one stream carries TCP + HTTP + WebSocket events. Arrays (batch mode) come out
+ * as arrays; chunks that are not TCP events pass through in place.
+ *
+ *   httpEvents(readCaptureFile('x.pcap')).on('data', (ev) => { if (ev.type === 'request') ... })
+ */
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { DEFAULT_HTTP_OPTIONS, HttpConnectionParser, type HttpParserOptions } from '../lib/http';
+import type { CaptureAt, HttpParserEvent } from '../lib/http-events';
+import type { HttpConnectionFields, HttpStreamEvent } from '../lib/http-json';
+import { isTcpEvent, type TcpEvent } from '../lib/tcp-events';
+import { decode } from './decode';
+import { tcp, type TcpStreamOptions } from './tcp';
+
+export { DEFAULT_HTTP_OPTIONS };
+export type { HttpParserOptions, HttpConnectionFields, HttpStreamEvent };
+
+/** What an http() stream emits: its own events and, unless dropped, the TCP events. */
+export type HttpStreamOutput = HttpStreamEvent | TcpEvent;
+
+export interface HttpStreamOptions {
+  /** Parser options and limits (maxBody, maxHeaderBytes, maxDecodedLength, bodyEvents, ...; see DEFAULT_HTTP_OPTIONS). */
+  parser?: Partial<HttpParserOptions>;
+  /** Pass the TCP events through (default true). False: only HTTP/WebSocket events (and foreign chunks). */
+  tcpEvents?: boolean;
+  /** Objects buffered on the readable side (default 256). */
+  highWaterMark?: number;
+}
+
+interface ConnectionState {
+  parser: HttpConnectionParser;
+  fields: HttpConnectionFields;
+}
+
+const HTTP_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'request', 'response', 'body', 'http-upgrade', 'http-error', 'ws-frame', 'ws-message', 'ws-close', 'ws-error',
+]);
+
+/** True for the events an http() stream adds (not its pass-through TCP events). */
+export function isHttpStreamEvent(x: unknown): x is HttpStreamEvent {
+  return typeof x === 'object' && x !== null && HTTP_EVENT_TYPES.has((x as { type?: unknown }).type as string)
+    && typeof (x as { connection?: unknown }).connection === 'number';
+}
+
+export class HttpStream extends Transform {
+  private readonly parserOptions: Partial<HttpParserOptions>;
+  private readonly passTcp: boolean;
+  private readonly connections = new Map<number, ConnectionState>();
+  /** Where parser callbacks put their events: the output list of the chunk being handled. */
+  private out: unknown[] = [];
+  /** Capture position of the last TCP event: where connections still open at the end are closed. */
+  private lastAt: CaptureAt = { ts: '0.000000000', tsSec: 0, tsNsec: 0, frame: 0 };
+
+  constructor(opts: HttpStreamOptions = {}) {
+    super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 256 });
+    this.parserOptions = opts.parser ?? {};
+    this.passTcp = opts.tcpEvents ?? true;
+  }
+
+  /** Connections with a live parser. */
+  get openConnections(): number {
+    return this.connections.size;
+  }
+
+  override _transform(chunk: unknown, _enc: BufferEncoding, done: TransformCallback): void {
+    if (Array.isArray(chunk)) {
+      for (const item of chunk) this.handle(item);
+      if (this.out.length > 0) {
+        const batch = this.out;
+        this.out = [];
+        this.push(batch);
+      }
+    } else {
+      this.handle(chunk);
+      this.pushEach();
+    }
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    // tcp() ends every connection at the end of input; this only matters when fed by something else.
+    for (const [id, conn] of this.connections) {
+      conn.parser.end(this.lastAt);
+      this.connections.delete(id);
+    }
+    this.pushEach();
+    done();
+  }
+
+  private handle(item: unknown): void {
+    if (!isTcpEvent(item)) {
+      this.out.push(item);
+      return;
+    }
+    // The TCP event goes first: a consumer sees `start` before the connection's HTTP events and the
+    // data event before what it completed.
+    if (this.passTcp) this.out.push(item);
+    this.feed(item);
+  }
+
+  private feed(ev: TcpEvent): void {
+    this.lastAt = ev;
+    if (ev.type === 'start') {
+      this.connections.set(ev.connection, this.newConnection(ev));
+      return;
+    }
+    const conn = this.connections.get(ev.connection);
+    if (conn === undefined) return;
+    switch (ev.type) {
+      case 'data': conn.parser.data(ev.from, ev.bytes, ev); break;
+      case 'gap': conn.parser.gap(ev.from, ev.length, ev); break;
+      case 'reset': conn.parser.reset(ev); break;
+      case 'end':
+        conn.parser.end(ev);
+        this.connections.delete(ev.connection);
+        break;
+      default: break;
+    }
+  }
+
+  private newConnection(ev: TcpEvent): ConnectionState {
+    const fields: HttpConnectionFields = { connection: ev.connection, client: ev.client, server: ev.server };
+    const parser = new HttpConnectionParser((e: HttpParserEvent) => {
+      // Fields added in place: the event is fresh from the parser, and a spread per event costs.
+      const out = e as HttpStreamEvent;
+      out.connection = fields.connection;
+      out.client = fields.client;
+      out.server = fields.server;
+      this.out.push(out);
+    }, this.parserOptions);
+    return { parser, fields };
+  }
+
+  private pushEach(): void {
+    const events = this.out;
+    this.out = [];
+    for (const ev of events) this.push(ev);
+  }
+}
+
+export function http(opts: HttpStreamOptions = {}): HttpStream {
+  return new HttpStream(opts);
+}
+
+export interface HttpEventsOptions extends HttpStreamOptions {
+  /** TCP reassembler options. */
+  tcp?: TcpStreamOptions;
+  /** Reassemble IP fragments before TCP (default true). */
+  defragment?: boolean;
+}
+
+/**
+ * The whole chain on a Readable of PacketRecord (single or arrays: readCapture's / capture()'s batch
+ * mode): decode → tcp → http. Errors of any stage destroy the returned stream.
+ */
+export function httpEvents(source: Readable, opts: HttpEventsOptions = {}): HttpStream {
+  const decoder = decode({ depth: 'transport', defragment: opts.defragment ?? true });
+  const reassembler = tcp(opts.tcp);
+  const out = http(opts);
+  const fail = (e: Error): void => { out.destroy(e); };
+  source.on('error', fail);
+  decoder.on('error', fail);
+  reassembler.on('error', fail);
+  source.pipe(decoder).pipe(reassembler).pipe(out);
+  return out;
+}
