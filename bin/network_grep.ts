@@ -136,7 +136,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     const cap = live;
     source = cap;
-    stop = () => cap.stop();
+    // -n reached: close at once (stop() would first take what the kernel holds, which we do not want)
+    stop = () => cap.close();
     header.push(`interface: ${cap.device}`);
   }
   if (bpf !== undefined) header.push(`filter: ${bpf}`);
@@ -144,7 +145,7 @@ export async function main(argv: string[]): Promise<number> {
   if (args.O !== undefined) header.push(`output: ${args.O}`);
   if (!quiet) stdout.write(header.join('\n') + '\n');
 
-  const onSignal = (): void => stop();
+  const onSignal = (): void => { if (live !== undefined) live.stop(); };
   if (live !== undefined) {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);

@@ -15,6 +15,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { parseCapture } from '../lib/capture';
 import { DEFAULT_CONTEXT_BYTES } from '../lib/grep';
+import { addonAvailable } from '../streams/addon';
 import { fixture, REPO_ROOT } from './helpers/oracle';
 
 const PCAP_PIPE = path.join(REPO_ROOT, 'dist', 'bin', 'pcap-pipe.js');
@@ -136,6 +137,44 @@ test('live loopback: a pattern split over two TCP segments is found in stream mo
   // and ngrep itself, per packet, does not see it either
   const ngrep = spawnSync('ngrep', ['-q', '-I', file, PATTERN], { encoding: 'latin1' });
   assert.doesNotMatch(ngrep.stdout, /s3cr3t-Hunter2/);
+});
+
+test('network_grep -d lo --stream -n 1: live capture with our libpcap addon finds the split secret and stops', { skip: (!addonAvailable() || process.getuid?.() !== 0) && 'needs root and the libpcap addon' }, async () => {
+  const server = net.createServer((sock) => { sock.resume(); sock.on('end', () => sock.end()); });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  const saved = path.join(TMP, 'ng-live.pcap');
+  const ng = spawn(process.execPath, [NETWORK_GREP, '-d', 'lo', '-n', '1', '--stream', '-O', saved, PATTERN, `tcp port ${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  ng.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  ng.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  const exited = new Promise<number | null>((resolve) => ng.on('exit', (code) => resolve(code)));
+  try {
+    // the header is printed once the capture is open
+    for (let i = 0; i < 200 && !out.includes('interface: lo'); i++) await sleep(20);
+    assert.match(out, /^interface: lo$/m, err);
+    const client = net.connect(port, '127.0.0.1');
+    await once(client, 'connect');
+    client.setNoDelay(true);
+    client.write(PART1);
+    await sleep(50);
+    client.write(PART2);
+    await sleep(50);
+    client.end();
+    client.resume();
+    const code = await Promise.race([exited, sleep(5000).then(() => 'timeout')]);
+    assert.strictEqual(code, 0, `network_grep: ${code} ${err}`);
+  } finally {
+    if (ng.exitCode === null) ng.kill('SIGKILL');
+    server.close();
+  }
+  assert.match(out, /stream 0 127\.0\.0\.1:\d+ > 127\.0\.0\.1:\d+ client-to-server offset \d+ length 23 frames \d+,\d+/);
+  assert.match(out, /\[password=s3cr3t-Hunter2\]/);
+  // the saved capture holds exactly the two segments that carry the secret
+  assert.strictEqual(tsharkFramesWith(saved, 'user=bob&pass').length, 1);
+  assert.strictEqual(tsharkFramesWith(saved, 'word=s3cr3t').length, 1);
+  assert.strictEqual(tsharkTimes(saved).length, 2);
 });
 
 test('a pattern that never matches: exit 1 and a valid empty capture with the input link type', () => {
