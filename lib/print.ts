@@ -161,11 +161,22 @@ function plain(layer: unknown): unknown {
 
 function networkJson(t: NetworkLayers): Record<string, unknown> {
   const o: Record<string, unknown> = { layers: t.layers };
-  for (const name of ['ipv4', 'ipv6', 'icmp', 'icmpv6', 'igmp', 'tcp', 'udp', 'dns', 'tls'] as const) {
-    if (t[name] !== undefined) o[name] = plain(t[name]);
-  }
+  addNetworkJson(o, t);
   if (t.errors.length) o.errors = t.errors.map(plain);
   return o;
+}
+
+/** The network-and-above layers of `t` into `o`, in the documented order (named fields: no keyed lookups). */
+function addNetworkJson(o: Record<string, unknown>, t: NetworkLayers): void {
+  if (t.ipv4 !== undefined) o.ipv4 = plain(t.ipv4);
+  if (t.ipv6 !== undefined) o.ipv6 = plain(t.ipv6);
+  if (t.icmp !== undefined) o.icmp = plain(t.icmp);
+  if (t.icmpv6 !== undefined) o.icmpv6 = plain(t.icmpv6);
+  if (t.igmp !== undefined) o.igmp = plain(t.igmp);
+  if (t.tcp !== undefined) o.tcp = plain(t.tcp);
+  if (t.udp !== undefined) o.udp = plain(t.udp);
+  if (t.dns !== undefined) o.dns = plain(t.dns);
+  if (t.tls !== undefined) o.tls = plain(t.tls);
 }
 
 /**
@@ -189,10 +200,7 @@ export function packetToJson(pkt: Packet): Record<string, unknown> {
   if (pkt.sll) o.sll = plain(pkt.sll);
   if (pkt.null) o.null = plain(pkt.null);
   if (pkt.arp) o.arp = plain(pkt.arp);
-  const net = networkJson(pkt);
-  delete net.layers;
-  delete net.errors;
-  Object.assign(o, net);
+  addNetworkJson(o, pkt);
   if (pkt.tcp) (o.tcp as Record<string, unknown>).flagNames = tcpFlagNames(pkt.tcp.flags);
   if (pkt.reassembledFrom) o.reassembledFrom = pkt.reassembledFrom;
   o.errors = pkt.errors.map(plain);

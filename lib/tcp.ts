@@ -184,6 +184,12 @@ export class TcpHeader implements TcpLayer {
 }
 
 export function tcpOptionToJson(o: TcpOption): Record<string, unknown> {
+  // The options the parser makes most: the same object Object.entries would copy, without the pairs.
+  if (o.name === 'NOP' || o.name === 'EOL' || o.name === 'SACK_PERM') {
+    if (Object.keys(o).length === 2) return { kind: o.kind, name: o.name };
+  } else if (o.name === 'TS') {
+    if (Object.keys(o).length === 4) return { kind: o.kind, name: o.name, tsval: o.tsval, tsecr: o.tsecr };
+  }
   const r: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) r[k] = Buffer.isBuffer(v) ? v.toString('hex') : v;
   return r;
