@@ -5,6 +5,7 @@
  */
 import type { NetworkLayers } from './decode';
 import { formatIPv4 } from './addresses';
+import { bufferView } from './buffer-view';
 import { Failure, truncated, u16 } from './failure';
 
 export const ICMP_HEADER_LENGTH = 8;
@@ -51,7 +52,7 @@ export function decodeIcmp(buf: Buffer, off: number, end: number, decodeQuoted?:
   const code = buf[off + 1];
   const layer: IcmpLayer = {
     type, code, typeName: ICMP_TYPE_NAMES[type] ?? `type${type}`, checksum: u16(buf, off + 2),
-    payload: buf.subarray(off + ICMP_HEADER_LENGTH, end),
+    payload: bufferView(buf, off + ICMP_HEADER_LENGTH, end - off - ICMP_HEADER_LENGTH),
   };
   switch (type) {
     case 0: case 8: case 13: case 14: case 15: case 16: case 17: case 18:

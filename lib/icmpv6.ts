@@ -4,6 +4,7 @@
  * MLD (RFC 2710 / RFC 3810) message shapes.
  */
 import { formatHexColons, formatIPv6, formatMac } from './addresses';
+import { bufferView } from './buffer-view';
 import { Failure, truncated, u16, u32 } from './failure';
 import type { QuotedDecoder, QuotedPacket } from './icmp';
 
@@ -82,7 +83,7 @@ export function decodeIcmpv6(buf: Buffer, off: number, end: number, decodeQuoted
   const type = buf[off];
   const layer: Icmpv6Layer = {
     type, code: buf[off + 1], typeName: ICMPV6_TYPE_NAMES[type] ?? `type${type}`, checksum: u16(buf, off + 2),
-    payload: buf.subarray(Math.min(end, off + 8), end),
+    payload: bufferView(buf, Math.min(end, off + 8), end - Math.min(end, off + 8)),
   };
   if (type < 128) {
     if (have < 8) return truncated('icmpv6', off, 8, have);

@@ -113,7 +113,7 @@ export function parseIPv4Options(buf: Buffer, off: number, end: number): { optio
   while (p < end) {
     const type = buf[p];
     if (type === 0 || type === 1) {
-      options.push({ type, name: IPV4_OPTION_NAMES[type], length: 1, data: buf.subarray(p + 1, p + 1) });
+      options.push({ type, name: IPV4_OPTION_NAMES[type], length: 1, data: bufferView(buf, p + 1, 0) });
       p++;
       if (type === 0) break; // End of Option List: the rest is padding
       continue;
@@ -123,7 +123,7 @@ export function parseIPv4Options(buf: Buffer, off: number, end: number): { optio
     if (length < 2 || p + length > end) {
       return { options, error: malformed('ipv4', p, `option ${type} length ${length} does not fit the header`) };
     }
-    options.push({ type, name: IPV4_OPTION_NAMES[type] ?? `opt${type}`, length, data: buf.subarray(p + 2, p + length) });
+    options.push({ type, name: IPV4_OPTION_NAMES[type] ?? `opt${type}`, length, data: bufferView(buf, p + 2, length - 2) });
     p += length;
   }
   return { options };
