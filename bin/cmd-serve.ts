@@ -1,0 +1,65 @@
+/**
+ * `pcap-pipe serve [--port N] [--host ADDR] [FILE]`: a live view of the HTTP and WebSocket traffic of a
+ * capture (stdin by default) in the browser. Prints the URL, then keeps serving after the input ends so
+ * the page can still be looked at, until Ctrl-C.
+ *
+ *   pcap-pipe capture -i lo | pcap-pipe serve
+ *   pcap-pipe read big.pcap | pcap-pipe serve --port 8080
+ */
+import { intOption, openCapture, parseArgs, printUsage, describeError, UsageError } from './cli';
+import { DEFAULT_WEB_HOST, startWebView, type WebView, type WebViewOptions } from '../streams/web';
+
+export { startWebView };
+export type { WebView, WebViewOptions };
+
+export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [FILE]
+  Reads a capture (pcap or pcapng) from stdin (or FILE) and shows its HTTP exchanges, WebSocket
+  messages and TCP trouble live in a web page: prints the URL to open. Keeps serving after the
+  input ends, until Ctrl-C.
+    pcap-pipe capture -i lo | pcap-pipe serve
+    pcap-pipe read big.pcap | pcap-pipe serve
+  --port N     TCP port to listen on (default 0: any free port; the URL printed says which)
+  --host ADDR  address to bind (default ${DEFAULT_WEB_HOST}: only this machine can see the page,
+               which shows other people's traffic). Only pages from this server's own origin may
+               connect to its WebSocket.`;
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { string: ['port', 'host'] }, USAGE);
+  if (!args) return printUsage(USAGE);
+  if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
+  const port = intOption(args, 'port', USAGE) ?? 0;
+  if (port > 65535) throw new UsageError(`option --port needs a port number 0..65535, got ${port}`, USAGE);
+  const host = args.host === undefined || args.host === '' ? DEFAULT_WEB_HOST : String(args.host);
+  const file = args._.length ? String(args._[0]) : undefined;
+  if (file === undefined && process.stdin.isTTY) throw new UsageError('reads a capture on stdin: pipe one in (pcap-pipe capture | pcap-pipe serve) or name a FILE', USAGE);
+
+  let failed = false;
+  const reader = openCapture(file, {
+    batch: true,
+    onError: (e) => {
+      failed = true;
+      process.stderr.write(`pcap-pipe serve: ${describeError(e)}; used the ${reader.packets} complete packets\n`);
+    },
+  });
+  const view = await startWebView(reader, { port, host, title: file ?? 'stdin' });
+  process.stdout.write(`pcap-pipe serve: open ${view.url}  (Ctrl-C to stop)\n`);
+  view.done.then(
+    () => process.stderr.write(`pcap-pipe serve: input ended after ${view.model.snapshot().counters.packets} packets; still serving ${view.url}\n`),
+    (e: unknown) => {
+      failed = true;
+      process.stderr.write(`pcap-pipe serve: ${describeError(e)}; still serving ${view.url}\n`);
+    },
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await view.close();
+  reader.destroy();
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,332 @@
+/**
+ * The live web view: a small HTTP server that serves its own page (web/ at the package root) and
+ * nothing else, plus a WebSocket endpoint (`/ws`) that sends the page the model (lib/web-model.ts):
+ * a snapshot of the recent history when a page connects, then batched updates every ~200 ms.
+ *
+ * This page shows other people's traffic, so: it binds 127.0.0.1 unless told otherwise, the WebSocket
+ * only accepts pages from its own origin (the `Origin` header; a foreign page — or a DNS-rebinding one,
+ * whose Origin names the attacker's host — is refused with 403), the assets are read once at start
+ * from a fixed list (no path ever reaches the file system), and the page gets a strict CSP.
+ *
+ *   const view = await startWebView(readCaptureFile('x.pcap'), { port: 0 });
+ *   console.log(view.url);  // http://127.0.0.1:PORT/
+ */
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { PacketRecord } from '../lib/record';
+import { WebModel, type CaptureCounters, type WebModelEvent, type WebModelLimits } from '../lib/web-model';
+import { decode } from './decode';
+import { http as httpStream } from './http';
+import { tcp } from './tcp';
+
+export const DEFAULT_WEB_HOST = '127.0.0.1';
+/** How often changes are sent to the pages. */
+export const DEFAULT_UPDATE_INTERVAL_MS = 200;
+/** A page that has this much unsent data is skipped until it catches up, then resynchronised. */
+export const MAX_CLIENT_BACKLOG_BYTES = 8 * 1024 * 1024;
+/** Messages from the page are tiny requests ({type:'detail', id}). */
+const MAX_PAGE_MESSAGE_BYTES = 4096;
+/** Pages connected at once. */
+export const MAX_PAGES = 32;
+export const WS_PATH = '/ws';
+
+/** The page's files: URL path → file under web/ and its content type. Nothing else is served. */
+const ASSETS: Record<string, [file: string, type: string]> = {
+  '/': ['index.html', 'text/html; charset=utf-8'],
+  '/index.html': ['index.html', 'text/html; charset=utf-8'],
+  '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
+  '/style.css': ['style.css', 'text/css; charset=utf-8'],
+  '/favicon.svg': ['favicon.svg', 'image/svg+xml'],
+};
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-store',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+/**
+ * The directory of the page's files: web/ at the package root, found by walking up from this file
+ * (it runs from dist/streams/ after tsc, and web/ is plain files that tsc does not copy).
+ */
+export function findWebAssets(from: string = __dirname): string {
+  let dir = from;
+  for (;;) {
+    const candidate = path.join(dir, 'web');
+    if (fs.existsSync(path.join(candidate, 'index.html')) && fs.existsSync(path.join(dir, 'package.json'))) return candidate;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`web view assets (web/index.html) not found above ${from}`);
+    dir = parent;
+  }
+}
+
+interface Asset {
+  body: Buffer;
+  type: string;
+}
+
+function loadAssets(dir: string): Map<string, Asset> {
+  const out = new Map<string, Asset>();
+  for (const [urlPath, [file, type]] of Object.entries(ASSETS)) {
+    const full = path.join(dir, file);
+    if (fs.existsSync(full)) out.set(urlPath, { body: fs.readFileSync(full), type });
+  }
+  return out;
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Origins a page of this server can have: the bound address (every local address when bound to all) and localhost. */
+export function allowedOrigins(host: string, port: number): Set<string> {
+  const hosts = new Set<string>([host]);
+  const loopback = host === '127.0.0.1' || host === '::1' || host === 'localhost';
+  const unspecified = host === '0.0.0.0' || host === '::';
+  if (loopback || unspecified) for (const h of ['127.0.0.1', '::1', 'localhost']) hosts.add(h);
+  if (unspecified) {
+    for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) hosts.add(a.address.replace(/%.*$/, ''));
+    const name = os.hostname();
+    if (name) hosts.add(name);
+  }
+  const out = new Set<string>();
+  for (const h of hosts) out.add(`http://${hostForUrl(h)}:${port}`);
+  return out;
+}
+
+export interface WebServerOptions {
+  /** TCP port (0: any free port). Default 0. */
+  port?: number;
+  /** Address to bind. Default 127.0.0.1. */
+  host?: string;
+  /** Milliseconds between updates. Default 200. */
+  updateIntervalMs?: number;
+  /** Live capture counters (kernel drops), read every update. */
+  stats?: () => CaptureCounters;
+  /** Directory of the page's files (default: findWebAssets()). */
+  assetsDir?: string;
+  /** Shown in the page's title bar: what is being watched. */
+  title?: string;
+}
+
+/** Serves the page and keeps every connected page up to date with `model`. */
+export class WebViewServer {
+  readonly model: WebModel;
+  private readonly server: http.Server;
+  private readonly wss: WebSocketServer;
+  private readonly assets: Map<string, Asset>;
+  private readonly opts: WebServerOptions;
+  private readonly sockets = new Set<Socket>();
+  /** Pages whose backlog grew too large: they get a fresh snapshot once it drains. */
+  private readonly stale = new Set<WebSocket>();
+  private origins = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private _url = '';
+
+  constructor(model: WebModel, opts: WebServerOptions = {}) {
+    this.model = model;
+    this.opts = opts;
+    this.assets = loadAssets(opts.assetsDir ?? findWebAssets());
+    if (!this.assets.has('/')) throw new Error('web view assets: index.html missing');
+    this.server = http.createServer((req, res) => this.serveAsset(req, res));
+    this.server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAGE_MESSAGE_BYTES, perMessageDeflate: false });
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
+    this.wss.on('connection', (ws: WebSocket) => this.pageConnected(ws));
+  }
+
+  /** The page's URL (after listen). */
+  get url(): string {
+    return this._url;
+  }
+
+  /** Pages connected now. */
+  get pages(): number {
+    return this.wss.clients.size;
+  }
+
+  async listen(): Promise<string> {
+    const host = this.opts.host ?? DEFAULT_WEB_HOST;
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port ?? 0, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const port = (this.server.address() as AddressInfo).port;
+    this.origins = allowedOrigins(host, port);
+    const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+    this._url = `http://${hostForUrl(shown)}:${port}/`;
+    this.timer = setInterval(() => this.sendUpdates(), this.opts.updateIntervalMs ?? DEFAULT_UPDATE_INTERVAL_MS);
+    return this._url;
+  }
+
+  /** Sends what changed now (also done by the timer). */
+  sendUpdates(): void {
+    if (this.opts.stats) {
+      try {
+        this.model.setCaptureCounters(this.opts.stats());
+      } catch {
+        // a closed capture handle keeps its last counters
+      }
+    }
+    this.model.tick(Date.now());
+    const update = this.model.takeUpdate();
+    for (const ws of this.wss.clients) {
+      if (ws.readyState !== WebSocket.OPEN) continue;
+      if (this.stale.has(ws)) {
+        if (ws.bufferedAmount === 0) {
+          this.stale.delete(ws);
+          this.sendSnapshot(ws);
+        }
+        continue;
+      }
+      if (update === null) continue;
+      if (ws.bufferedAmount > MAX_CLIENT_BACKLOG_BYTES) {
+        this.stale.add(ws);
+        continue;
+      }
+      ws.send(JSON.stringify({ type: 'update', ...update }));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    for (const ws of this.wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  private serveAsset(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const urlPath = (req.url ?? '').split('?')[0] as string;
+    const asset = this.assets.get(urlPath);
+    if (!asset) {
+      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', ...SECURITY_HEADERS });
+      res.end('not found\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8', ...SECURITY_HEADERS });
+      res.end('method not allowed\n');
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': asset.type, 'Content-Length': asset.body.length, ...SECURITY_HEADERS });
+    res.end(req.method === 'HEAD' ? undefined : asset.body);
+  }
+
+  private upgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
+    const refuse = (status: number, text: string): void => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if ((req.url ?? '').split('?')[0] !== WS_PATH) return refuse(404, 'Not Found');
+    const origin = req.headers.origin;
+    if (origin === undefined || !this.origins.has(origin)) return refuse(403, 'Forbidden');
+    if (this.wss.clients.size >= MAX_PAGES) return refuse(503, 'Service Unavailable');
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+  }
+
+  private pageConnected(ws: WebSocket): void {
+    this.sendSnapshot(ws);
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (isBinary) return;
+      let msg: unknown;
+      try {
+        msg = JSON.parse(data.toString('utf8'));
+      } catch {
+        return;
+      }
+      const m = msg as { type?: unknown; id?: unknown };
+      if (m.type === 'detail' && typeof m.id === 'number') {
+        const detail = this.model.detail(m.id);
+        ws.send(JSON.stringify({ type: 'detail', id: m.id, detail: detail ?? null }));
+      }
+    });
+    ws.on('close', () => this.stale.delete(ws));
+    ws.on('error', () => ws.terminate());
+  }
+
+  private sendSnapshot(ws: WebSocket): void {
+    ws.send(JSON.stringify({ type: 'snapshot', title: this.opts.title ?? null, ...this.model.snapshot() }));
+  }
+}
+
+/** Counts every packet record (single or arrays) into the model, passing it on unchanged. */
+export class PacketCounter extends Transform {
+  constructor(private readonly model: WebModel) {
+    super({ objectMode: true, highWaterMark: 16 });
+  }
+
+  override _transform(chunk: PacketRecord | PacketRecord[], _enc: BufferEncoding, done: TransformCallback): void {
+    if (Array.isArray(chunk)) for (const rec of chunk) this.model.packet(rec);
+    else this.model.packet(chunk);
+    done(null, chunk);
+  }
+}
+
+/** The end of the chain: TCP and HTTP/WebSocket events (single or arrays) into the model. */
+export class WebModelSink extends Writable {
+  constructor(private readonly model: WebModel) {
+    super({ objectMode: true, highWaterMark: 16 });
+  }
+
+  override _write(chunk: unknown, _enc: BufferEncoding, done: (e?: Error | null) => void): void {
+    if (Array.isArray(chunk)) for (const ev of chunk) this.model.event(ev as WebModelEvent);
+    else this.model.event(chunk as WebModelEvent);
+    done();
+  }
+}
+
+export interface WebViewOptions extends WebServerOptions {
+  /** Model limits (rows kept, body bytes, ...). */
+  limits?: Partial<WebModelLimits>;
+}
+
+export interface WebView {
+  url: string;
+  model: WebModel;
+  server: WebViewServer;
+  /** Settles when the source ended (or failed); the server keeps running until close(). */
+  done: Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the live view of `source` (a Readable of PacketRecord, single or arrays): packets are counted,
+ * decoded, reassembled and parsed (HTTP, WebSocket), and the page follows along. The server stays up
+ * after the source ends, so the page can still be looked at; close() stops it.
+ */
+export async function startWebView(source: Readable, opts: WebViewOptions = {}): Promise<WebView> {
+  const model = new WebModel(opts.limits);
+  const server = new WebViewServer(model, opts);
+  const url = await server.listen();
+  const done = pipeline(
+    source,
+    new PacketCounter(model),
+    decode({ depth: 'transport', defragment: true }),
+    tcp(),
+    // Bodies are kept only as far as the page shows them; piecewise body events are not needed.
+    httpStream({ parser: { maxBody: model.limits.maxBodyBytes, bodyEvents: false } }),
+    new WebModelSink(model),
+  ).finally(() => {
+    model.end();
+    server.sendUpdates();
+  });
+  // The caller decides what a failed source means; unobserved, it must not crash the process.
+  done.catch(() => undefined);
+  return { url, model, server, done, close: () => server.close() };
+}

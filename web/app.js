@@ -1,0 +1,671 @@
+// pcap-pipe live view: the page. Plain JS, no build step, no dependencies.
+// The server sends a snapshot on connect, then batched updates; the page mirrors them (bounded by the
+// server's limits) and renders incrementally. Captured content is only ever inserted as text (or as an
+// image through a blob URL), never as HTML.
+'use strict';
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    limits: { maxRows: 2000, maxWsMessages: 2000, maxTcpEvents: 1000 },
+    rows: new Map(), // id → row, insertion order = age
+    rowsTotal: 0,
+    wsConnections: new Map(),
+    wsMessages: [],
+    tcpEvents: [],
+    series: new Map(), // second → point
+    counters: null,
+    ended: false,
+    connected: false,
+    paused: false,
+    pendingWhilePaused: 0,
+    selected: null,
+    wsFilter: null, // connection number or null for all
+    filter: [],
+    title: null,
+  };
+  const rowEls = new Map(); // id → <tr>
+  let socket = null;
+  let reconnectDelay = 500;
+  let blobUrl = null;
+
+  // ------------------------------------------------------------------------------------------
+  // formatting
+
+  function pad(n, w) { return String(n).padStart(w, '0'); }
+  function clock(t) {
+    const d = new Date(t * 1000);
+    return `${pad(d.getHours(), 2)}:${pad(d.getMinutes(), 2)}:${pad(d.getSeconds(), 2)}.${pad(d.getMilliseconds(), 3)}`;
+  }
+  function bytes(n) {
+    if (n === null || n === undefined) return '';
+    if (n < 1024) return `${n} B`;
+    if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10240 ? 1 : 0)} kB`;
+    if (n < 1024 * 1024 * 1024) return `${(n / 1048576).toFixed(1)} MB`;
+    return `${(n / 1073741824).toFixed(2)} GB`;
+  }
+  function count(n) {
+    if (n < 10000) return String(n);
+    if (n < 1e6) return `${(n / 1000).toFixed(1)}k`;
+    return `${(n / 1e6).toFixed(2)}M`;
+  }
+  function ms(sec) {
+    if (sec === null || sec === undefined) return '';
+    const v = sec * 1000;
+    return v < 10 ? `${v.toFixed(2)} ms` : v < 1000 ? `${v.toFixed(1)} ms` : `${(v / 1000).toFixed(2)} s`;
+  }
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // filter: words match method, host, URL or status; method:, host:, url:, status: (4xx) narrow a field
+
+  function parseFilter(text) {
+    const out = [];
+    for (const word of text.trim().toLowerCase().split(/\s+/)) {
+      if (!word) continue;
+      const m = /^(method|host|url|status|client|server):(.*)$/.exec(word);
+      out.push(m ? { field: m[1], value: m[2] } : { field: null, value: word });
+    }
+    return out;
+  }
+  function statusMatches(status, value) {
+    if (status === null) return value === 'pending' || value === '-';
+    const s = String(status);
+    if (/^[1-5]xx$/.test(value)) return s[0] === value[0];
+    return s.startsWith(value);
+  }
+  function rowMatches(row) {
+    for (const f of state.filter) {
+      const method = (row.method || '').toLowerCase();
+      const host = (row.host || '').toLowerCase();
+      const url = (row.url || '').toLowerCase();
+      let ok;
+      switch (f.field) {
+        case 'method': ok = method === f.value || method.startsWith(f.value); break;
+        case 'host': ok = host.includes(f.value); break;
+        case 'url': ok = url.includes(f.value); break;
+        case 'status': ok = statusMatches(row.status, f.value); break;
+        case 'client': ok = row.client.includes(f.value); break;
+        case 'server': ok = row.server.includes(f.value); break;
+        default:
+          ok = method === f.value || host.includes(f.value) || url.includes(f.value) || statusMatches(row.status, f.value);
+      }
+      if (!ok) return false;
+    }
+    return true;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // exchanges table
+
+  function fillRow(tr, row) {
+    tr.textContent = '';
+    tr.dataset.id = String(row.id);
+    tr.classList.toggle('trouble', row.tcp.length > 0);
+    tr.appendChild(el('td', 'c-time', clock(row.time)));
+    tr.appendChild(el('td', 'c-client', row.client));
+    tr.appendChild(el('td', 'c-server', row.server));
+    tr.appendChild(el('td', 'method', row.method || '—'));
+    tr.appendChild(el('td', 'c-host', row.host));
+    const url = el('td', 'url', row.url || '—');
+    url.title = row.url || '';
+    tr.appendChild(url);
+    let statusText = '…';
+    let statusCls = 'pending';
+    if (row.status !== null) {
+      statusText = `${row.status} ${row.reason || ''}`.trim();
+      statusCls = `s${String(row.status)[0]}`;
+    } else if (row.state === 'incomplete') {
+      statusText = 'incomplete';
+    }
+    tr.appendChild(el('td', statusCls, statusText));
+    tr.appendChild(el('td', 'num', row.requestBytes ? bytes(row.requestBytes) : ''));
+    const resp = el('td', 'num', bytes(row.responseDecodedBytes !== null && row.responseDecodedBytes !== row.responseBytes ? row.responseDecodedBytes : row.responseBytes));
+    if (row.responseDecodedBytes !== null && row.responseDecodedBytes !== row.responseBytes) resp.title = `${bytes(row.responseBytes)} on the wire`;
+    tr.appendChild(resp);
+    tr.appendChild(el('td', 'num', ms(row.responseTime)));
+    const tcp = el('td', 'c-tcp');
+    if (row.websocket) tcp.appendChild(el('span', 'badge ws', 'ws'));
+    for (const f of row.tcp) tcp.appendChild(el('span', `badge ${f}`, f));
+    tr.appendChild(tcp);
+    tr.hidden = !rowMatches(row);
+    tr.classList.toggle('selected', state.selected === row.id);
+  }
+
+  function renderRow(row, fresh) {
+    let tr = rowEls.get(row.id);
+    const isNew = !tr;
+    if (isNew) {
+      tr = document.createElement('tr');
+      rowEls.set(row.id, tr);
+    }
+    fillRow(tr, row);
+    if (isNew) {
+      if (fresh) tr.classList.add('fresh');
+      $('rows').appendChild(tr);
+    }
+  }
+
+  function removeRowEl(id) {
+    const tr = rowEls.get(id);
+    if (tr) tr.remove();
+    rowEls.delete(id);
+  }
+
+  function storeRows(rows) {
+    for (const row of rows) state.rows.set(row.id, row);
+    while (state.rows.size > state.limits.maxRows) {
+      const oldest = state.rows.keys().next().value;
+      state.rows.delete(oldest);
+      if (!state.paused) removeRowEl(oldest);
+    }
+  }
+
+  function rebuildTable() {
+    $('rows').textContent = '';
+    rowEls.clear();
+    for (const row of state.rows.values()) renderRow(row, false);
+    tableFooter();
+  }
+
+  function atBottom(wrap) { return wrap.scrollHeight - wrap.scrollTop - wrap.clientHeight < 40; }
+
+  function tableFooter() {
+    let shown = 0;
+    for (const row of state.rows.values()) if (rowMatches(row)) shown++;
+    $('shown').textContent = state.filter.length ? `${shown} of ${state.rows.size} exchanges match` : `${state.rows.size} exchanges`;
+    const dropped = state.rowsTotal - state.rows.size;
+    $('dropped').textContent = dropped > 0 ? `${dropped} older rows dropped` : '';
+    $('paused-note').textContent = state.paused ? `paused${state.pendingWhilePaused ? ` — ${state.pendingWhilePaused} updates waiting` : ''}` : '';
+    $('empty').hidden = state.rows.size > 0;
+  }
+
+  function applyFilter() {
+    state.filter = parseFilter($('filter').value);
+    for (const [id, tr] of rowEls) tr.hidden = !rowMatches(state.rows.get(id));
+    tableFooter();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // detail pane
+
+  function select(id) {
+    if (state.selected !== null) rowEls.get(state.selected)?.classList.remove('selected');
+    state.selected = id;
+    rowEls.get(id)?.classList.add('selected');
+    const row = state.rows.get(id);
+    $('detail').hidden = false;
+    $('middle').classList.add('narrow');
+    $('detail-title').textContent = row ? `${row.method || '?'} ${row.url || ''}` : `#${id}`;
+    $('detail-body').textContent = '';
+    $('detail-body').appendChild(el('div', 'muted', 'loading…'));
+    send({ type: 'detail', id });
+  }
+
+  function closeDetail() {
+    if (state.selected !== null) rowEls.get(state.selected)?.classList.remove('selected');
+    state.selected = null;
+    $('detail').hidden = true;
+    $('middle').classList.remove('narrow');
+    if (blobUrl) { URL.revokeObjectURL(blobUrl); blobUrl = null; }
+  }
+
+  function headerValue(headers, name) {
+    for (const [n, v] of headers || []) if (n.toLowerCase() === name) return v;
+    return undefined;
+  }
+
+  function kvTable(pairs) {
+    const t = el('table', 'kv');
+    for (const [k, v] of pairs) {
+      const tr = el('tr');
+      tr.appendChild(el('td', null, k));
+      tr.appendChild(el('td', null, v));
+      t.appendChild(tr);
+    }
+    return t;
+  }
+
+  function fromBase64(b64) {
+    const bin = atob(b64);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  function hexDump(data) {
+    const lines = [];
+    const n = Math.min(data.length, 4096);
+    for (let off = 0; off < n; off += 16) {
+      const chunk = data.subarray(off, Math.min(off + 16, n));
+      const hex = Array.from(chunk, (b) => b.toString(16).padStart(2, '0')).join(' ');
+      const text = Array.from(chunk, (b) => (b >= 32 && b < 127 ? String.fromCharCode(b) : '.')).join('');
+      lines.push(`${off.toString(16).padStart(6, '0')}  ${hex.padEnd(47)}  ${text}`);
+    }
+    if (data.length > n) lines.push(`… ${data.length - n} more bytes`);
+    return lines.join('\n');
+  }
+
+  /** A body as the best view for it: image, pretty JSON, text, or a hex dump. */
+  function bodyView(msg) {
+    const box = document.createDocumentFragment();
+    const type = (headerValue(msg.headers, 'content-type') || '').toLowerCase();
+    if (msg.bodyDropped) box.appendChild(el('div', 'note', 'body dropped to stay within the memory limit'));
+    if (msg.decodeError) box.appendChild(el('div', 'note', `content decoding: ${msg.decodeError}`));
+    if (msg.body === undefined) {
+      if (!msg.bodyDropped) box.appendChild(el('div', 'muted', msg.bodyLength ? 'body not kept' : 'no body'));
+      return box;
+    }
+    const data = fromBase64(msg.body);
+    if (msg.bodyTruncated) box.appendChild(el('div', 'note', `showing the first ${bytes(data.length)} of ${bytes(msg.decodedLength)}`));
+    if (type.startsWith('image/') && !msg.bodyTruncated) {
+      if (blobUrl) URL.revokeObjectURL(blobUrl);
+      blobUrl = URL.createObjectURL(new Blob([data], { type: type.split(';')[0] }));
+      const img = el('img', 'body');
+      img.alt = type;
+      img.src = blobUrl;
+      box.appendChild(img);
+      return box;
+    }
+    let text = null;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(data);
+    } catch {
+      text = null;
+    }
+    if (text !== null && (type.includes('json') || /^\s*[[{]/.test(text))) {
+      try {
+        box.appendChild(el('pre', 'body json', JSON.stringify(JSON.parse(text), null, 2)));
+        return box;
+      } catch {
+        // not JSON after all (e.g. the article's unquoted {foo:): shown as text
+      }
+    }
+    box.appendChild(el('pre', 'body', text !== null ? text : hexDump(data)));
+    return box;
+  }
+
+  function renderDetail(id, d) {
+    if (id !== state.selected) return;
+    const body = $('detail-body');
+    body.textContent = '';
+    if (!d) {
+      body.appendChild(el('div', 'muted', 'This exchange dropped off the server’s history.'));
+      return;
+    }
+    const row = d.row;
+    const title = `${row.method || '?'} ${row.url || ''}${row.status !== null ? ` → ${row.status} ${row.reason || ''}` : ''}`;
+    $('detail-title').textContent = title;
+    body.appendChild(kvTable([
+      ['connection', `#${row.connection}  ${row.client} → ${row.server}`],
+      ['time', clock(row.time)],
+    ]));
+    if (d.response && d.response.timing) {
+      const t = d.response.timing;
+      const parts = [];
+      if (t.wait !== undefined) parts.push(`wait ${ms(t.wait)}`);
+      parts.push(`transfer ${ms(t.transfer)}`);
+      if (t.total !== undefined) parts.push(`total ${ms(t.total)}`);
+      body.appendChild(el('div', 'timing', parts.join(' · ')));
+    }
+    if (row.tcp.length) body.appendChild(el('div', 'note', `TCP on this connection: ${row.tcp.join(', ')}`));
+    if (d.request) {
+      body.appendChild(el('h4', null, `Request · ${d.request.method} ${d.request.version}`));
+      body.appendChild(el('div', 'timing', d.request.url));
+      body.appendChild(kvTable(d.request.headers));
+      if (d.request.body !== undefined || d.request.bodyLength) {
+        body.appendChild(el('h4', null, `Request body · ${bytes(d.request.bodyLength)}`));
+        body.appendChild(bodyView(d.request));
+      }
+    } else {
+      body.appendChild(el('div', 'note', 'the request was not seen'));
+    }
+    if (d.response) {
+      body.appendChild(el('h4', null, `Response · ${d.response.status} ${d.response.reason}`));
+      body.appendChild(kvTable(d.response.headers));
+      if (d.response.trailers) {
+        body.appendChild(el('h4', null, 'Trailers'));
+        body.appendChild(kvTable(d.response.trailers));
+      }
+      const enc = d.response.contentEncoding ? ` · ${d.response.contentEncoding.join(', ')} ${bytes(d.response.bodyLength)} → ${bytes(d.response.decodedLength)}` : ` · ${bytes(d.response.bodyLength)}`;
+      body.appendChild(el('h4', null, `Response body${enc}`));
+      body.appendChild(bodyView(d.response));
+    } else {
+      body.appendChild(el('h4', null, 'Response'));
+      body.appendChild(el('div', 'muted', row.state === 'incomplete' ? 'the connection ended first' : 'waiting…'));
+    }
+    if (row.websocket) {
+      body.appendChild(el('h4', null, 'WebSocket messages'));
+      const msgs = state.wsMessages.filter((m) => m.connection === row.connection);
+      const t = el('table', 'list');
+      for (const m of msgs.slice(-200)) t.appendChild(wsRow(m));
+      body.appendChild(msgs.length ? t : el('div', 'muted', 'none yet'));
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // WebSocket and TCP panels
+
+  function wsRow(m) {
+    const tr = el('tr', m.kind === 'close' ? 'close' : '');
+    tr.dataset.conn = String(m.connection);
+    tr.appendChild(el('td', 't', clock(m.time)));
+    tr.appendChild(el('td', 'conn', `#${m.connection}`));
+    const dir = el('td', `dir ${m.from}`, m.from === 'client' ? '→' : '←');
+    dir.title = m.from === 'client' ? 'client to server' : 'server to client';
+    tr.appendChild(dir);
+    tr.appendChild(el('td', 'kind', m.kind + (m.compressed ? ' (z)' : '')));
+    tr.appendChild(el('td', 'len', m.kind === 'close' ? '' : bytes(m.length)));
+    let preview = m.preview;
+    if (m.kind === 'binary') preview = hexPreview(m.preview);
+    const p = el('td', 'preview', preview + (m.truncated ? ' …' : ''));
+    p.title = preview;
+    tr.appendChild(p);
+    return tr;
+  }
+
+  function hexPreview(b64) {
+    const data = fromBase64(b64);
+    return Array.from(data.subarray(0, 64), (b) => b.toString(16).padStart(2, '0')).join(' ') + (data.length > 64 ? ' …' : '');
+  }
+
+  function renderWsConnections() {
+    const box = $('ws-conns');
+    box.textContent = '';
+    if (state.wsConnections.size === 0) return;
+    const all = el('span', `chip${state.wsFilter === null ? ' active' : ''}`, 'all');
+    all.addEventListener('click', () => { state.wsFilter = null; renderWsConnections(); renderWsMessages(); });
+    box.appendChild(all);
+    for (const c of state.wsConnections.values()) {
+      const chip = el('span', `chip${state.wsFilter === c.connection ? ' active' : ''}${c.closed ? ' closed' : ''}`, `#${c.connection} ${c.url || ''} (${c.messages})`);
+      chip.title = `${c.client} → ${c.server}${c.closed ? ' (closed)' : ''}`;
+      chip.addEventListener('click', () => { state.wsFilter = c.connection; renderWsConnections(); renderWsMessages(); });
+      box.appendChild(chip);
+    }
+  }
+
+  function renderWsMessages() {
+    const body = $('ws-messages');
+    const wrap = $('ws-wrap');
+    const stick = atBottom(wrap);
+    body.textContent = '';
+    const list = state.wsFilter === null ? state.wsMessages : state.wsMessages.filter((m) => m.connection === state.wsFilter);
+    for (const m of list.slice(-500)) body.appendChild(wsRow(m));
+    $('ws-empty').hidden = state.wsMessages.length > 0;
+    $('ws-count').textContent = state.wsMessages.length ? `${state.wsMessages.length} messages on ${state.wsConnections.size} connections` : '';
+    if (stick) wrap.scrollTop = wrap.scrollHeight;
+  }
+
+  function tcpRow(e) {
+    const tr = el('tr', e.type);
+    tr.appendChild(el('td', 't', clock(e.time)));
+    tr.appendChild(el('td', 'ev', e.type));
+    tr.appendChild(el('td', 'conn', `#${e.connection}`));
+    tr.appendChild(el('td', 'ends', `${e.client} → ${e.server}`));
+    tr.appendChild(el('td', null, e.info));
+    return tr;
+  }
+
+  function renderTcpEvents(added) {
+    const body = $('tcp-events');
+    const wrap = $('tcp-wrap');
+    const stick = atBottom(wrap);
+    if (added === null) {
+      body.textContent = '';
+      for (const e of state.tcpEvents.slice(-500)) body.appendChild(tcpRow(e));
+    } else {
+      for (const e of added) body.appendChild(tcpRow(e));
+      while (body.childElementCount > 500) body.firstElementChild.remove();
+    }
+    $('tcp-empty').hidden = state.tcpEvents.length > 0;
+    const dropped = state.dropped ? state.dropped.tcpEvents : 0;
+    $('tcp-count').textContent = state.tcpEvents.length ? `${state.tcpEvents.length}${dropped ? ` (+${dropped} older dropped)` : ''}` : '';
+    if (stick) wrap.scrollTop = wrap.scrollHeight;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // header counters
+
+  function renderCounters() {
+    const c = state.counters;
+    if (!c) return;
+    $('c-pps').textContent = count(c.packetsPerSecond);
+    $('c-bps').textContent = bytes(c.bytesPerSecond);
+    $('c-packets').textContent = count(c.packets);
+    $('c-conns').textContent = `${c.openConnections} / ${c.connections}`;
+    $('c-conns').title = 'open / total';
+    $('c-requests').textContent = count(c.requests);
+    const drops = c.kernelDrops === null ? '–' : count(c.kernelDrops + (c.ifDrops || 0));
+    $('c-drops').textContent = drops;
+    $('c-drops').title = c.kernelDrops === null ? 'unknown (not a live capture, no pcapng drop counts)' : `kernel ${c.kernelDrops}, interface ${c.ifDrops ?? '–'}`;
+    $('c-drops').classList.toggle('bad', (c.kernelDrops || 0) > 0);
+    const dot = $('status-dot');
+    dot.className = `dot ${!state.connected ? 'down' : state.ended ? 'ended' : 'live'}`;
+    dot.title = !state.connected ? 'disconnected from pcap-pipe' : state.ended ? 'capture ended' : 'live';
+    $('state-label').textContent = !state.connected ? 'disconnected' : state.ended ? 'input ended' : '';
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // plot: requests/s as bars, average and maximum response time as lines, over capture time
+
+  let plotQueued = false;
+  function queuePlot() {
+    if (plotQueued) return;
+    plotQueued = true;
+    requestAnimationFrame(() => { plotQueued = false; drawPlot(); });
+  }
+
+  function niceMax(v) {
+    if (v <= 0) return 1;
+    const p = Math.pow(10, Math.floor(Math.log10(v)));
+    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+    return 10 * p;
+  }
+
+  function drawPlot() {
+    const canvas = $('plot');
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth;
+    const h = canvas.clientHeight;
+    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+      canvas.width = Math.round(w * dpr);
+      canvas.height = Math.round(h * dpr);
+    }
+    const g = canvas.getContext('2d');
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, w, h);
+    const css = getComputedStyle(document.documentElement);
+    const muted = css.getPropertyValue('--muted').trim();
+    const line = css.getPropertyValue('--line').trim();
+    const warn = css.getPropertyValue('--warn').trim();
+    const left = 44, right = 54, top = 24, bottom = 20;
+    const pw = w - left - right;
+    const ph = h - top - bottom;
+    const points = [...state.series.values()].filter((p) => p.requests > 0 || p.responses > 0 || p.packets > 0).sort((a, b) => a.t - b.t);
+    g.font = '10px system-ui, sans-serif';
+    g.fillStyle = muted;
+    if (points.length === 0 || pw < 50) {
+      g.fillText('requests/s and response time will show here', left, top + ph / 2);
+      return;
+    }
+    const tMax = points[points.length - 1].t;
+    const span = Math.max(30, Math.min(state.limits.maxSeriesSeconds || 600, tMax - points[0].t + 1));
+    const tMin = tMax - span + 1;
+    const shown = points.filter((p) => p.t >= tMin);
+    const reqMax = niceMax(Math.max(...shown.map((p) => p.requests)));
+    const rtMax = niceMax(Math.max(...shown.map((p) => p.responseTimeMax * 1000)));
+    const x = (t) => left + ((t - tMin) / span) * pw;
+    const bw = Math.max(1, pw / span - 1);
+    // grid and axes
+    g.strokeStyle = line;
+    g.lineWidth = 1;
+    g.textAlign = 'right';
+    for (let i = 0; i <= 4; i++) {
+      const y = top + ph - (ph * i) / 4;
+      g.beginPath(); g.moveTo(left, Math.round(y) + 0.5); g.lineTo(left + pw, Math.round(y) + 0.5); g.stroke();
+      g.fillStyle = '#6f9fcc';
+      g.fillText(String(+(reqMax * i / 4).toFixed(2)), left - 6, y + 3);
+      g.fillStyle = warn;
+      g.textAlign = 'left';
+      g.fillText(`${+(rtMax * i / 4).toFixed(1)} ms`, left + pw + 6, y + 3);
+      g.textAlign = 'right';
+    }
+    g.fillStyle = muted;
+    g.textAlign = 'center';
+    const step = span <= 60 ? 10 : span <= 180 ? 30 : span <= 600 ? 60 : 300;
+    for (let t = Math.ceil(tMin / step) * step; t <= tMax; t += step) g.fillText(clock(t).slice(0, 8), x(t), h - 5);
+    // bars: requests per second
+    g.fillStyle = '#3f7fb8';
+    for (const p of shown) {
+      if (!p.requests) continue;
+      const bh = (p.requests / reqMax) * ph;
+      g.fillRect(x(p.t), top + ph - bh, bw, bh);
+    }
+    // lines: response time (avg, max)
+    const rtPoints = shown.filter((p) => p.responses > 0);
+    const yrt = (v) => top + ph - (v * 1000 / rtMax) * ph;
+    const pathOf = (value, color, width) => {
+      g.strokeStyle = color; g.lineWidth = width; g.beginPath();
+      rtPoints.forEach((p, i) => { const px = x(p.t) + bw / 2; const py = yrt(value(p)); if (i === 0) g.moveTo(px, py); else g.lineTo(px, py); });
+      g.stroke();
+      g.fillStyle = color;
+      for (const p of rtPoints) { g.beginPath(); g.arc(x(p.t) + bw / 2, yrt(value(p)), width + 0.5, 0, Math.PI * 2); g.fill(); }
+    };
+    pathOf((p) => p.responseTimeMax, '#ff6b6b88', 1);
+    pathOf((p) => p.responseTimeSum / p.responses, warn, 2);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // messages from the server
+
+  function applySnapshot(m) {
+    state.limits = m.limits;
+    state.title = m.title;
+    $('title').textContent = m.title ? `· ${m.title}` : '';
+    state.rows.clear();
+    storeRows(m.rows);
+    state.rowsTotal = m.rowsTotal;
+    state.wsConnections = new Map(m.wsConnections.map((c) => [c.connection, c]));
+    state.wsMessages = m.wsMessages;
+    state.tcpEvents = m.tcpEvents;
+    state.series = new Map(m.series.map((p) => [p.t, p]));
+    state.counters = m.counters;
+    state.dropped = m.dropped;
+    state.ended = m.ended;
+    state.pendingWhilePaused = 0;
+    if (!state.paused) rebuildTable();
+    renderWsConnections();
+    renderWsMessages();
+    renderTcpEvents(null);
+    renderCounters();
+    queuePlot();
+    const wrap = $('table-wrap');
+    wrap.scrollTop = wrap.scrollHeight;
+  }
+
+  function applyUpdate(m) {
+    const wrap = $('table-wrap');
+    const stick = atBottom(wrap);
+    storeRows(m.rows);
+    state.rowsTotal = m.rowsTotal;
+    if (state.paused) {
+      state.pendingWhilePaused += m.rows.length;
+    } else {
+      for (const row of m.rows) renderRow(row, true);
+    }
+    if (m.rows.length || state.paused) tableFooter();
+    if (stick && !state.paused && m.rows.length) wrap.scrollTop = wrap.scrollHeight;
+    if (state.selected !== null && m.rows.some((r) => r.id === state.selected) && !state.paused) send({ type: 'detail', id: state.selected });
+
+    for (const c of m.wsConnections) state.wsConnections.set(c.connection, c);
+    if (m.wsMessages.length) {
+      state.wsMessages.push(...m.wsMessages);
+      if (state.wsMessages.length > state.limits.maxWsMessages) state.wsMessages.splice(0, state.wsMessages.length - state.limits.maxWsMessages);
+    }
+    if ((m.wsConnections.length || m.wsMessages.length) && !state.paused) { renderWsConnections(); renderWsMessages(); }
+    if (m.tcpEvents.length) {
+      state.tcpEvents.push(...m.tcpEvents);
+      if (state.tcpEvents.length > state.limits.maxTcpEvents) state.tcpEvents.splice(0, state.tcpEvents.length - state.limits.maxTcpEvents);
+    }
+    state.dropped = m.dropped;
+    if (m.tcpEvents.length && !state.paused) renderTcpEvents(m.tcpEvents);
+    for (const p of m.series) state.series.set(p.t, p);
+    const max = state.limits.maxSeriesSeconds || 600;
+    if (state.series.size > max) {
+      const keys = [...state.series.keys()].sort((a, b) => a - b);
+      for (const k of keys.slice(0, keys.length - max)) state.series.delete(k);
+    }
+    if (m.series.length && !state.paused) queuePlot();
+    state.counters = m.counters;
+    state.ended = m.ended;
+    renderCounters();
+  }
+
+  function onMessage(ev) {
+    let m;
+    try { m = JSON.parse(ev.data); } catch { return; }
+    if (m.type === 'snapshot') applySnapshot(m);
+    else if (m.type === 'update') applyUpdate(m);
+    else if (m.type === 'detail') renderDetail(m.id, m.detail);
+  }
+
+  function send(obj) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(obj));
+  }
+
+  function connect() {
+    socket = new WebSocket(`${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`);
+    socket.addEventListener('open', () => { state.connected = true; reconnectDelay = 500; renderCounters(); });
+    socket.addEventListener('message', onMessage);
+    socket.addEventListener('close', () => {
+      state.connected = false;
+      renderCounters();
+      setTimeout(connect, reconnectDelay);
+      reconnectDelay = Math.min(reconnectDelay * 2, 10000);
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // controls
+
+  function setPaused(p) {
+    state.paused = p;
+    const b = $('pause');
+    b.textContent = p ? 'Resume' : 'Pause';
+    b.classList.toggle('on', p);
+    if (!p) {
+      state.pendingWhilePaused = 0;
+      rebuildTable();
+      renderWsConnections();
+      renderWsMessages();
+      renderTcpEvents(null);
+      queuePlot();
+      const wrap = $('table-wrap');
+      wrap.scrollTop = wrap.scrollHeight;
+    }
+    tableFooter();
+  }
+
+  document.addEventListener('DOMContentLoaded', () => {
+    $('rows').addEventListener('click', (e) => {
+      const tr = e.target.closest('tr');
+      if (tr && tr.dataset.id) select(Number(tr.dataset.id));
+    });
+    $('filter').addEventListener('input', applyFilter);
+    $('pause').addEventListener('click', () => setPaused(!state.paused));
+    $('detail-close').addEventListener('click', closeDetail);
+    document.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') closeDetail();
+    });
+    window.addEventListener('resize', queuePlot);
+    tableFooter();
+    queuePlot();
+    connect();
+  });
+})();
