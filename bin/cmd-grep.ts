@@ -95,7 +95,8 @@ class GrepSink extends Writable {
     const t = this.text;
     if (t === undefined) return;
     if (t.json) t.out.write(JSON.stringify(grepMatchToJson(m)) + '\n');
-    else if (this.streamMode) t.out.write(formatStreamMatch(m, t.color) + '\n');
+    // TCP stream matches; a UDP/ICMP match in stream mode is printed with its packet, as per packet
+    else if (this.streamMode && m.stream !== undefined) t.out.write(formatStreamMatch(m, t.color) + '\n');
   }
 
   private textOf(v: PacketVerdict): string {
