@@ -324,7 +324,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${NAME}: ${describeError(e)}\n`);
     return 1;
   }
-  if (src.live && !opts.json) process.stderr.write(`${NAME}: listening on ${src.live.device} (filter: ${(args.f as string | undefined) ?? 'tcp'})\n`);
+  if (src.live) process.stderr.write(`${NAME}: listening on ${src.live.device} (filter: ${(args.f as string | undefined) ?? 'tcp'})\n`);
   return runTrace(src, opts, NAME);
 }
 
