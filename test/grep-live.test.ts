@@ -5,7 +5,7 @@
  * tshark); per-packet mode does not find it (exit 1, a valid empty capture) — as documented.
  * Also the CLI's exit codes and messages: no match (1), invalid regex / bad hex / bad options (2).
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import * as assert from 'node:assert';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -21,6 +21,7 @@ import { fixture, REPO_ROOT } from './helpers/oracle';
 const PCAP_PIPE = path.join(REPO_ROOT, 'dist', 'bin', 'pcap-pipe.js');
 const NETWORK_GREP = path.join(REPO_ROOT, 'dist', 'bin', 'network_grep.js');
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'grep-live-'));
+after(() => fs.rmSync(TMP, { recursive: true, force: true }));
 const PART1 = 'POST /login HTTP/1.1\r\nContent-Length: 26\r\n\r\nuser=bob&pass';
 const PART2 = 'word=s3cr3t-Hunter2&x=1';
 const PATTERN = 'password=s3cr3t-[A-Za-z0-9]+';

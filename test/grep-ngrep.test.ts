@@ -10,7 +10,7 @@
  *    from the first extension header on; we search the upper-layer payload.
  * A frame in one set and not the other must match one of these rules (ngrep searched other bytes).
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import * as assert from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -25,6 +25,7 @@ import { fixture, REPO_ROOT } from './helpers/oracle';
 const PCAP_PIPE = path.join(REPO_ROOT, 'dist', 'bin', 'pcap-pipe.js');
 const NETWORK_GREP = path.join(REPO_ROOT, 'dist', 'bin', 'network_grep.js');
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'grep-ngrep-'));
+after(() => fs.rmSync(TMP, { recursive: true, force: true }));
 const IPV6_FRAGMENT = 44;
 
 /** Captures ngrep can read (its link types) and filters with its default "ip or ip6 (one VLAN tag)". */
