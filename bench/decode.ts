@@ -180,6 +180,9 @@ if (require.main === module) {
     for (const [name, m] of Object.entries(r.modes)) {
       process.stdout.write(`  ${name.padEnd(10)} ${m.seconds.toFixed(3)} s  ${(m.pps / 1e6).toFixed(2)} M packets/s\n`);
     }
+    // What the decoder itself adds per packet on top of reading (the reader is the floor of every mode).
+    const perPacketNs = (mode: string): string => ((r.modes[mode].seconds - r.modes.read.seconds) / r.packets * 1e9).toFixed(0);
+    process.stdout.write(`  decoding adds: transport ${perPacketNs('transport')} ns/packet, full ${perPacketNs('full')} ns/packet over read\n`);
     if (r.ratios) process.stdout.write(`  × node_pcap: transport ${r.ratios.transport}, full ${r.ratios.full} (targets 3 and 2)\n`);
     else process.stdout.write('  node_pcap not found (set NODE_PCAP_PATH): no ratio\n');
     if (sink === -1) process.stdout.write('');
