@@ -2,7 +2,7 @@
  * TCP header (RFC 9293) with every option. The fixed header is read at once; options are parsed on first
  * access. Unknown option kinds are kept raw; a broken option list ends the list with a failure value.
  */
-import type { DecodeFailure, TcpLayer } from './packet';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, type DecodeFailure, type TcpLayer } from './packet';
 import { Failure, malformed, truncated, u16, u32 } from './failure';
 import { bufferView } from './buffer-view';
 
@@ -14,6 +14,14 @@ export const TCP_FLAG_NAMES: readonly string[] = ['FIN', 'SYN', 'RST', 'PSH', 'A
 export function tcpFlagNames(flags: number): string[] {
   // Only the low 12 bits name anything: the names of each of the 4096 values are listed once, then copied.
   const key = flags & 0xfff;
+  // The combinations nearly every segment carries: a literal is cheaper than copying the listed names.
+  switch (key) {
+    case TCP_ACK: return ['ACK'];
+    case TCP_PSH | TCP_ACK: return ['PSH', 'ACK'];
+    case TCP_SYN: return ['SYN'];
+    case TCP_SYN | TCP_ACK: return ['SYN', 'ACK'];
+    case TCP_FIN | TCP_ACK: return ['FIN', 'ACK'];
+  }
   const names = FLAG_NAMES_BY_VALUE[key] ??= listFlagNames(key);
   return names.slice();
 }
