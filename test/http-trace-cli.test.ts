@@ -218,3 +218,57 @@ for (const file of corpus) {
     }
   });
 }
+
+test('a 100 Continue that completes before its request is held until the request decides', () => {
+  const file = fixture('http-100-continue-chunked.pcap');
+  const types = (...args: string[]): string[] => ndjson(run(HTTP_TRACE, ['-r', file, '--json', ...args]).stdout)
+    .map((e) => `${e.type} ${e.type === 'request' ? e.method : e.status}${e.interim ? ' interim' : ''}`);
+  assert.deepEqual(types(), ['response 100 interim', 'request POST', 'response 200'], 'unfiltered: in capture order');
+  assert.deepEqual(types('--method', 'POST'), ['request POST', 'response 100 interim', 'response 200']);
+  assert.deepEqual(types('--method', 'GET'), []);
+  assert.deepEqual(types('--url-ignore', '^/$'), []);
+});
+
+test('colours on a terminal only, and not with --no-color', { skip: spawnSync('script', ['--version']).status === 0 ? false : 'script(1) not installed' }, () => {
+  const env = { ...process.env };
+  delete env.NO_COLOR;
+  const onTty = (extra: string): string => spawnSync('script', ['-qefc', `${JSON.stringify(process.execPath)} ${JSON.stringify(HTTP_TRACE)} -r ${JSON.stringify(SAMPLE)} ${extra}`, '/dev/null'],
+    { env, encoding: 'utf8' }).stdout;
+  const coloured = onTty('');
+  assert.ok(coloured.includes('\x1b[32mGET\x1b[0m'), JSON.stringify(coloured.slice(0, 300)));
+  const plain = onTty('--no-color');
+  assert.ok(plain.includes(' GET /'));
+  assert.ok(!plain.includes('\x1b['));
+});
+
+test('captured control characters are escaped in human output', () => {
+  // escapeControl is applied to every captured string: a URL with ESC cannot drive the terminal
+  const { formatHttpEvent } = require('../lib/http-json.js') as typeof import('../lib/http-json.js');
+  const line = formatHttpEvent({
+    type: 'request', ts: '0.000000000', frame: 1, from: 'client', connection: 0, client: '10.0.0.1:1', server: '10.0.0.2:80',
+    method: 'GET', url: '/\x1b[2Jx', version: 'HTTP/1.1', headers: [['X-Evil', 'a\x07b']], index: 1,
+    bodyLength: 3, decodedLength: 3, body: Buffer.from('\x1b]0;t\n'), startTs: '0.000000000', startFrame: 1,
+  }, { color: false, headers: true, bodies: true, maxBody: 100, tcp: false });
+  assert.ok(line !== null && !line.includes('\x1b') && !line.includes('\x07'), line ?? '');
+  assert.ok(line.includes('/\\x1b[2Jx') && line.includes('a\\x07b'));
+});
+
+test('live mode warns on stderr when the kernel drops packets (watchDrops)', async () => {
+  const { watchDrops } = require('../bin/http_trace.js') as typeof import('../bin/http_trace.js');
+  let dropped = 0;
+  const fake = { stats: () => ({ received: 100, dropped, ifDropped: 0, captured: 100 - dropped }) };
+  const written: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((s: string) => { written.push(s); return true; }) as typeof process.stderr.write;
+  try {
+    const stop = watchDrops(fake as never, 'http_trace', 10);
+    await new Promise((r) => setTimeout(r, 40));
+    dropped = 7;
+    await new Promise((r) => setTimeout(r, 40));
+    dropped = 9;
+    stop();
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.deepEqual(written.map((s) => /dropped (\d+) packets \((\d+) so far\)/.exec(s)?.slice(1).join('/')), ['7/7', '2/9']);
+});
