@@ -47,6 +47,12 @@ export type { HttpParserOptions } from './lib/http';
 export type * from './lib/http-events';
 export { WebSocketConnection, websocketAccept, parsePerMessageDeflate } from './lib/websocket';
 export type * from './lib/ws-events';
+export { http, httpEvents, HttpStream, isHttpStreamEvent } from './streams/http';
+export type { HttpStreamOptions, HttpEventsOptions, HttpStreamEvent, HttpStreamOutput, HttpConnectionFields } from './streams/http';
+export { httpEventToJson, formatHttpEvent, DEFAULT_MAX_BODY } from './lib/http-json';
+export type { HttpTraceEvent, HttpJsonOptions, HttpFormatOptions } from './lib/http-json';
+export { HttpRequestFilter, emptyFilterSpec } from './lib/http-filter';
+export type { HttpFilterSpec } from './lib/http-filter';
 
 // grep
 export { compileMatcher, parseHexPattern, PacketGrep, StreamGrep, GrepPatternError } from './lib/grep';
