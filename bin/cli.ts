@@ -110,6 +110,35 @@ export function openCapture(path: string | undefined, opts: ReadCaptureOptions =
   return readCaptureFile(path, opts);
 }
 
+/** A capture input whose damage is reported on stderr instead of failing the pipeline. */
+export interface ReportedCapture {
+  reader: CaptureReader;
+  /** True once the input was found damaged (its complete packets were still used): exit with 1. */
+  readonly damaged: boolean;
+}
+
+/**
+ * Opens a capture input for a command. A damaged input (truncated, malformed) is reported on stderr as
+ * "COMMAND: [LABEL: ]ERROR; VERB the N complete packets" and ends the reader normally, so the stages after
+ * it finish their work with every complete packet; the command then exits with status 1.
+ */
+export function openReportedCapture(
+  path: string | undefined,
+  how: { command: string; verb: string; label?: string },
+  opts: Omit<ReadCaptureOptions, 'onError'> = {},
+): ReportedCapture {
+  const input = { damaged: false } as { reader: CaptureReader; damaged: boolean };
+  input.reader = openCapture(path, {
+    ...opts,
+    onError: (e) => {
+      input.damaged = true;
+      const label = how.label === undefined ? '' : `${how.label}: `;
+      process.stderr.write(`${how.command}: ${label}${describeError(e)}; ${how.verb} the ${input.reader.packets} complete packets\n`);
+    },
+  });
+  return input;
+}
+
 /**
  * Several captures merged in timestamp order (a k-way merge on each reader's next record), as one
  * Readable of PacketRecord objects. Frames are renumbered 1..n in merged order.

@@ -3,7 +3,7 @@
  * expression on stdout, in the same format (a classic pcap input keeps its exact file header).
  */
 import { pipeline } from 'node:stream/promises';
-import { describeError, intOption, openCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
+import { intOption, openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
 import { expressionFrom } from './cmd-capture';
 import { filter } from '../streams/filter';
 import { CaptureWriter } from '../streams/write';
@@ -29,13 +29,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(stage.bpf.program(1).dump().join('\n') + '\n');
     return 0;
   }
-  let failed = false;
-  const reader = openCapture(args.r as string | undefined, {
-    onError: (e) => {
-      failed = true;
-      process.stderr.write(`pcap-pipe filter: ${describeError(e)}; filtered its ${reader.packets} complete packets\n`);
-    },
-  });
+  const input = openReportedCapture(args.r as string | undefined, { command: 'pcap-pipe filter', verb: 'filtered' });
+  const reader = input.reader;
   const writer = new CaptureWriter({
     configure: () => ({
       format: reader.format ?? 'pcap',
@@ -44,5 +39,5 @@ export async function main(argv: string[]): Promise<number> {
     }),
   });
   await pipeline(reader, stage, writer, safeStdout());
-  return failed ? 1 : 0;
+  return input.damaged ? 1 : 0;
 }

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { describeError, intOption, openCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
+import { intOption, openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
 import { decode } from '../streams/decode';
 import { tcp } from '../streams/tcp';
 import { FollowCollector, formatFollowAscii, formatFollowHex, type FollowConnection, type FollowDirectionSummary } from '../lib/follow';
@@ -142,19 +142,12 @@ export async function main(argv: string[]): Promise<number> {
   const stream = intOption(args, 'stream', USAGE, 0);
   const dir = args.o === undefined || args.o === '' ? undefined : String(args.o);
   const file = args._.length ? String(args._[0]) : undefined;
-  let failed = false;
-  const reader = openCapture(file, {
-    batch: true,
-    onError: (e) => {
-      failed = true;
-      process.stderr.write(`pcap-pipe follow: ${describeError(e)}; used the ${reader.packets} complete packets\n`);
-    },
-  });
+  const input = openReportedCapture(file, { command: 'pcap-pipe follow', verb: 'used' }, { batch: true });
   await pipeline(
-    reader,
+    input.reader,
     decode({ depth: 'transport', defragment: Boolean(args.defragment) }),
     tcp(),
     new FollowSink(modes[0] ?? 'ascii', dir, stream, safeStdout()),
   );
-  return failed ? 1 : 0;
+  return input.damaged ? 1 : 0;
 }

@@ -7,7 +7,7 @@
  */
 import { type Readable, Writable, type Writable as WritableType } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { describeError, intOption, openCapture, parseArgs, printUsage, safeStdout, UsageError, type ParsedArgs } from './cli';
+import { describeError, intOption, openReportedCapture, parseArgs, printUsage, safeStdout, UsageError, type ParsedArgs } from './cli';
 import { CaptureError } from '../lib/errors';
 import {
   compileMatcher, formatPayload, formatStreamMatch, grepMatchToJson, GrepPatternError, MATCH_EVERYTHING,
@@ -218,14 +218,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const stdout = safeStdout();
   const textOut = args.json || args.text || process.stdout.isTTY === true;
-  let failed = false;
-  const reader = openCapture(file, {
-    batch: true,
-    onError: (e) => {
-      failed = true;
-      process.stderr.write(`pcap-pipe grep: ${describeError(e)}; searched the ${reader.packets} complete packets\n`);
-    },
-  });
+  const input = openReportedCapture(file, { command: 'pcap-pipe grep', verb: 'searched' }, { batch: true });
+  const reader = input.reader;
   try {
     const result = await runGrep({
       matcher, invert: !!args.v, stream: !!args.stream, after, maxMatches, lookBehind,
@@ -235,7 +229,7 @@ export async function main(argv: string[]): Promise<number> {
       stop: () => stopReader(reader),
       name: 'pcap-pipe grep',
     });
-    if (failed) return EXIT_ERROR;
+    if (input.damaged) return EXIT_ERROR;
     return result.selected > 0 ? 0 : EXIT_NO_MATCH;
   } catch (e) {
     if (e instanceof GrepPatternError || e instanceof CaptureError || (e as NodeJS.ErrnoException)?.code === 'ENOENT') {

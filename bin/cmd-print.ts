@@ -1,6 +1,6 @@
 /** `pcap-pipe print [-x] [--json] [--defragment] [FILE]`: one line (or JSON object) per packet. */
 import { pipeline } from 'node:stream/promises';
-import { describeError, openCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
+import { openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
 import { decode } from '../streams/decode';
 import { print } from '../streams/print';
 
@@ -17,19 +17,12 @@ export async function main(argv: string[]): Promise<number> {
   if (!args) return printUsage(USAGE);
   if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
   const file = args._.length ? String(args._[0]) : undefined;
-  let failed = false;
-  const reader = openCapture(file, {
-    batch: true,
-    onError: (e) => {
-      failed = true;
-      process.stderr.write(`pcap-pipe print: ${describeError(e)}; printed the ${reader.packets} complete packets\n`);
-    },
-  });
+  const input = openReportedCapture(file, { command: 'pcap-pipe print', verb: 'printed' }, { batch: true });
   await pipeline(
-    reader,
+    input.reader,
     decode({ defragment: Boolean(args.defragment) }),
     print({ json: Boolean(args.json), hex: Boolean(args.x), link: Boolean(args.link) }),
     safeStdout(),
   );
-  return failed ? 1 : 0;
+  return input.damaged ? 1 : 0;
 }

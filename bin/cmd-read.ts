@@ -1,6 +1,6 @@
 /** `pcap-pipe read FILE...`: captures (pcap or pcapng, '-' = stdin) to classic pcap on stdout. */
 import { pipeline } from 'node:stream/promises';
-import { describeError, mergeCaptures, openCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
+import { mergeCaptures, openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
 import { CaptureWriter, type WriteCaptureOptions } from '../streams/write';
 import type { CaptureReader } from '../streams/read';
 import type { PacketRecord } from '../lib/record';
@@ -21,18 +21,10 @@ export async function main(argv: string[]): Promise<number> {
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('stdin (-) can be read only once', USAGE);
 
   // A damaged input must not stop the others: report it, keep its complete packets, exit 1 at the end.
-  let failures = 0;
-  const readers: CaptureReader[] = files.map((f) => {
-    const reader: CaptureReader = openCapture(f, {
-      onError: (e) => {
-        failures++;
-        process.stderr.write(`pcap-pipe read: ${f}: ${describeError(e)}; wrote its ${reader.packets} complete packets\n`);
-      },
-    });
-    return reader;
-  });
+  const inputs = files.map((f) => openReportedCapture(f, { command: 'pcap-pipe read', label: f, verb: 'wrote' }));
+  const readers = inputs.map((i) => i.reader);
   await pipeline(mergeCaptures(readers), chooseOutput(readers, format as 'pcap' | 'pcapng' | undefined), safeStdout());
-  return failures ? 1 : 0;
+  return inputs.some((i) => i.damaged) ? 1 : 0;
 }
 
 /**

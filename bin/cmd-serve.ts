@@ -12,7 +12,7 @@ import { DEFAULT_WEB_HOST, startWebView, type WebView, type WebViewOptions } fro
 export { startWebView };
 export type { WebView, WebViewOptions };
 
-export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [FILE]
+export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [--max-rows N] [FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and shows its HTTP exchanges, WebSocket
   messages and TCP trouble live in a web page: prints the URL to open. Keeps serving after the
   input ends, until Ctrl-C.
@@ -21,14 +21,16 @@ export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [FILE]
   --port N     TCP port to listen on (default 0: any free port; the URL printed says which)
   --host ADDR  address to bind (default ${DEFAULT_WEB_HOST}: only this machine can see the page,
                which shows other people's traffic). Only pages from this server's own origin may
-               connect to its WebSocket.`;
+               connect to its WebSocket.
+  --max-rows N HTTP exchanges kept (default 2000); older ones drop off and are counted.`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { string: ['port', 'host'] }, USAGE);
+  const args = parseArgs(argv, { string: ['port', 'host', 'max-rows'] }, USAGE);
   if (!args) return printUsage(USAGE);
   if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
   const port = intOption(args, 'port', USAGE) ?? 0;
   if (port > 65535) throw new UsageError(`option --port needs a port number 0..65535, got ${port}`, USAGE);
+  const maxRows = intOption(args, 'max-rows', USAGE, 1);
   const host = args.host === undefined || args.host === '' ? DEFAULT_WEB_HOST : String(args.host);
   const file = args._.length ? String(args._[0]) : undefined;
   if (file === undefined && process.stdin.isTTY) throw new UsageError('reads a capture on stdin: pipe one in (pcap-pipe capture | pcap-pipe serve) or name a FILE', USAGE);
@@ -41,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`pcap-pipe serve: ${describeError(e)}; used the ${reader.packets} complete packets\n`);
     },
   });
-  const view = await startWebView(reader, { port, host, title: file ?? 'stdin' });
+  const view = await startWebView(reader, { port, host, title: file ?? 'stdin', limits: maxRows === undefined ? {} : { maxRows } });
   process.stdout.write(`pcap-pipe serve: open ${view.url}  (Ctrl-C to stop)\n`);
   view.done.then(
     () => process.stderr.write(`pcap-pipe serve: input ended after ${view.model.snapshot().counters.packets} packets; still serving ${view.url}\n`),

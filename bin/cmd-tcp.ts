@@ -1,7 +1,7 @@
 /** `pcap-pipe tcp [--json] [--no-data] [--no-defragment] [FILE]`: TCP connection events, one per line. */
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { describeError, openCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
+import { openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
 import { decode } from '../streams/decode';
 import { tcp } from '../streams/tcp';
 import { isTcpEvent, tcpEventToJson, type TcpEvent } from '../lib/tcp-events';
@@ -62,20 +62,13 @@ export async function main(argv: string[]): Promise<number> {
   if (!args) return printUsage(USAGE);
   if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
   const file = args._.length ? String(args._[0]) : undefined;
-  let failed = false;
-  const reader = openCapture(file, {
-    batch: true,
-    onError: (e) => {
-      failed = true;
-      process.stderr.write(`pcap-pipe tcp: ${describeError(e)}; used the ${reader.packets} complete packets\n`);
-    },
-  });
+  const input = openReportedCapture(file, { command: 'pcap-pipe tcp', verb: 'used' }, { batch: true });
   await pipeline(
-    reader,
+    input.reader,
     decode({ depth: 'transport', defragment: Boolean(args.defragment) }),
     tcp(),
     new EventPrinter(Boolean(args.json), Boolean(args.data)),
     safeStdout(),
   );
-  return failed ? 1 : 0;
+  return input.damaged ? 1 : 0;
 }

@@ -1,7 +1,7 @@
 /** `pcap-pipe write FILE [--format pcap|pcapng]`: a capture on stdin written to a file. */
 import * as fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { describeError, openCapture, parseArgs, printUsage, UsageError } from './cli';
+import { openReportedCapture, parseArgs, printUsage, UsageError } from './cli';
 import { CaptureWriter } from '../streams/write';
 
 export const USAGE = `usage: pcap-pipe write FILE [--format pcap|pcapng]
@@ -16,14 +16,9 @@ export async function main(argv: string[]): Promise<number> {
   const path = String(args._[0]);
   const format = (args.format as string | undefined) ?? (/\.pcapng$/i.test(path) ? 'pcapng' : 'pcap');
   if (format !== 'pcap' && format !== 'pcapng') throw new UsageError(`--format must be pcap or pcapng, not ${format}`, USAGE);
-  let failed = false;
-  const reader = openCapture('-', {
-    onError: (e) => {
-      failed = true;
-      process.stderr.write(`pcap-pipe write: stdin: ${describeError(e)}; wrote its ${reader.packets} complete packets\n`);
-    },
-  });
+  const input = openReportedCapture('-', { command: 'pcap-pipe write', label: 'stdin', verb: 'wrote' });
+  const reader = input.reader;
   const writer = new CaptureWriter({ format, configure: () => ({ interfaces: reader.interfaces }) });
   await pipeline(reader, writer, fs.createWriteStream(path));
-  return failed ? 1 : 0;
+  return input.damaged ? 1 : 0;
 }

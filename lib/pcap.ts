@@ -6,7 +6,7 @@
  * byte order and whether ts_frac is microseconds (a1b2c3d4) or nanoseconds (a1b23c4d). The rare Kuznetzov
  * "modified" format (a1b2cd34) has 8 more bytes per record header, which we skip.
  */
-import { bufferView } from './buffer-view';
+import { bufferViewOf } from './buffer-view';
 import { CaptureError } from './errors';
 import { DEFAULT_MAX_RECORD_BYTES, type InterfaceInfo, type ParserSink, type SectionInfo } from './format';
 import type { PacketRecord } from './record';
@@ -166,12 +166,14 @@ export class PcapParser {
     const le = h.littleEndian;
     const hl = this.recordHeaderLength;
     const end = chunk.length;
+    const ab = chunk.buffer as ArrayBuffer; // read once: `.buffer` is not free
+    const base = chunk.byteOffset;
     while (end - off >= hl) {
       const caplen = le ? chunk.readUInt32LE(off + 8) : chunk.readUInt32BE(off + 8);
       if (caplen > this.recordLimit) this.tooLarge(caplen);
       const total = hl + caplen;
       if (end - off < total) break;
-      this.emitRecord(chunk, off, bufferView(chunk, off + hl, caplen));
+      this.emitRecord(chunk, off, bufferViewOf(ab, base + off + hl, caplen));
       off += total;
       this.consumed += total;
     }
