@@ -189,10 +189,28 @@ test('pcap-pipe serve: stdin capture, URL printed, keeps serving after the input
   }
 });
 
+test('pcap-pipe serve --max-rows keeps the newest rows and counts the rest', { skip }, async () => {
+  const fd = fs.openSync(SAMPLE, 'r');
+  const serve = await startServe(fd, ['--max-rows', '3']);
+  fs.closeSync(fd);
+  try {
+    await waitFor('input end', () => serve.stderr().includes('input ended'));
+    const ws = await openPage(serve.url, new URL(serve.url).origin);
+    const snap = await waitFor('snapshot', () => ws.messages.find((m): m is { type: 'snapshot' } & WebSnapshot => m.type === 'snapshot'));
+    const oracle = tsharkHttp(SAMPLE);
+    assert.deepEqual(snap.rows.map((r) => r.url), oracle.requests.slice(-3).map((r) => r.uri));
+    assert.equal(snap.rowsTotal, oracle.requests.length);
+    assert.equal(snap.dropped.rows, oracle.requests.length - 3);
+    ws.ws?.close();
+  } finally {
+    assert.equal(await serve.stop(), 0);
+  }
+});
+
 test('pcap-pipe serve rejects unknown options and bad ports with usage (exit 2)', async () => {
   const { spawnSync } = await import('node:child_process');
   const { PCAP_PIPE } = await import('./web-test-helpers.js');
-  for (const args of [['--bogus'], ['--port', 'x'], ['--port', '70000'], ['a', 'b']]) {
+  for (const args of [['--bogus'], ['--port', 'x'], ['--port', '70000'], ['--max-rows', '0'], ['a', 'b']]) {
     const r = spawnSync(process.execPath, [PCAP_PIPE, 'serve', ...args], { encoding: 'utf8', input: '' });
     assert.equal(r.status, 2, args.join(' '));
     assert.match(r.stderr, /usage: pcap-pipe serve/);

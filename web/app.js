@@ -495,7 +495,7 @@
       return;
     }
     const tMax = points[points.length - 1].t;
-    const span = Math.max(30, Math.min(state.limits.maxSeriesSeconds || 600, tMax - points[0].t + 1));
+    const span = Math.max(20, Math.min(state.limits.maxSeriesSeconds || 600, tMax - points[0].t + 1));
     const tMin = tMax - span + 1;
     const shown = points.filter((p) => p.t >= tMin);
     const reqMax = niceMax(Math.max(...shown.map((p) => p.requests)));
