@@ -6,11 +6,14 @@
  *   pcap-pipe capture -i lo | pcap-pipe serve
  *   pcap-pipe read big.pcap | pcap-pipe serve --port 8080
  */
-import { intOption, openCapture, parseArgs, printUsage, describeError, UsageError } from './cli';
+import type { Readable } from 'node:stream';
+import { intOption, openReportedCapture, parseArgs, printUsage, describeError, UsageError } from './cli';
 import { DEFAULT_WEB_HOST, startWebView, type WebView, type WebViewOptions } from '../streams/web';
 
 export { startWebView };
 export type { WebView, WebViewOptions };
+
+const NAME = 'pcap-pipe serve';
 
 export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [--max-rows N] [FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and shows its HTTP exchanges, WebSocket
@@ -35,21 +38,25 @@ export async function main(argv: string[]): Promise<number> {
   const file = args._.length ? String(args._[0]) : undefined;
   if (file === undefined && process.stdin.isTTY) throw new UsageError('reads a capture on stdin: pipe one in (pcap-pipe capture | pcap-pipe serve) or name a FILE', USAGE);
 
-  let failed = false;
-  const reader = openCapture(file, {
-    batch: true,
-    onError: (e) => {
-      failed = true;
-      process.stderr.write(`pcap-pipe serve: ${describeError(e)}; used the ${reader.packets} complete packets\n`);
-    },
-  });
-  const view = await startWebView(reader, { port, host, title: file ?? 'stdin', limits: maxRows === undefined ? {} : { maxRows } });
-  process.stdout.write(`pcap-pipe serve: open ${view.url}  (Ctrl-C to stop)\n`);
+  const input = openReportedCapture(file, { command: NAME, verb: 'used' }, { batch: true });
+  const ok = await serveUntilInterrupted(input.reader, { port, host, title: file ?? 'stdin', limits: maxRows === undefined ? {} : { maxRows } }, NAME);
+  input.reader.destroy();
+  return ok && !input.damaged ? 0 : 1;
+}
+
+/**
+ * Starts the web view on `source`, prints the URL, and serves until Ctrl-C (also after the input ended, so
+ * the page can still be looked at). Returns false when the source failed. Shared with `http_trace --web`.
+ */
+export async function serveUntilInterrupted(source: Readable, opts: WebViewOptions, name: string): Promise<boolean> {
+  let ok = true;
+  const view = await startWebView(source, opts);
+  process.stdout.write(`${name}: open ${view.url}  (Ctrl-C to stop)\n`);
   view.done.then(
-    () => process.stderr.write(`pcap-pipe serve: input ended after ${view.model.snapshot().counters.packets} packets; still serving ${view.url}\n`),
+    () => process.stderr.write(`${name}: input ended after ${view.model.snapshot().counters.packets} packets; still serving ${view.url}\n`),
     (e: unknown) => {
-      failed = true;
-      process.stderr.write(`pcap-pipe serve: ${describeError(e)}; still serving ${view.url}\n`);
+      ok = false;
+      process.stderr.write(`${name}: ${describeError(e)}; still serving ${view.url}\n`);
     },
   );
   await new Promise<void>((resolve) => {
@@ -62,6 +69,5 @@ export async function main(argv: string[]): Promise<number> {
     process.on('SIGTERM', stop);
   });
   await view.close();
-  reader.destroy();
-  return failed ? 1 : 0;
+  return ok;
 }

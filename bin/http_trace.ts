@@ -11,8 +11,9 @@
 import * as fs from 'node:fs';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { describeError, intOption, openCapture, parseArgs, printUsage, runCommand, safeStdout, UsageError, type ParsedArgs } from './cli';
+import { describeError, intOption, openReportedCapture, parseArgs, printUsage, runCommand, safeStdout, UsageError, type ParsedArgs } from './cli';
 import { colorFor } from './cmd-grep';
+import { serveUntilInterrupted } from './cmd-serve';
 import { HttpRequestFilter, emptyFilterSpec, type HttpFilterSpec } from '../lib/http-filter';
 import { DEFAULT_MAX_BODY, formatHttpEvent, httpEventToJson, isTcpTraceEvent, type HttpTraceEvent } from '../lib/http-json';
 import type { TcpLimits } from '../lib/tcp-reassembly';
@@ -27,7 +28,7 @@ const NAME = 'http_trace';
 export const USAGE = `usage: http_trace [-i DEV | -r FILE] [-f FILTER] [-b MB] [--method RE] [--host RE] [--url RE]
                   [--user-agent RE] [--method-ignore RE] [--host-ignore RE] [--url-ignore RE]
                   [--user-agent-ignore RE] [--headers] [--show-header RE] [--bodies] [--max-body BYTES]
-                  [--tcp-verbose] [--no-color] [--json]
+                  [--tcp-verbose] [--no-color] [--json] [--web [PORT]]
   Prints HTTP/1.x requests and responses (and WebSocket messages after an upgrade) seen on the network
   or in a capture: time, client → server, #N (request number on its connection), method and URL;
   status, body size, content type and response time (wait: server think time).
@@ -49,6 +50,8 @@ export const USAGE = `usage: http_trace [-i DEV | -r FILE] [-f FILTER] [-b MB] [
   --max-body BYTES   body bytes kept and printed per message (default ${DEFAULT_MAX_BODY}); longer is cut
   --tcp-verbose      also print TCP events: start, end, reset, retransmit, syn-retry, gap, out-of-order, ...
   --no-color         no colours (they are only used on a terminal anyway)
+  --web [PORT]       show the traffic live in a web page instead (http://127.0.0.1:PORT/; default: any
+                     free port, printed); serves until Ctrl-C
   --json             NDJSON, one object per event (request, response, http-upgrade, ws-frame, ws-message,
                      ws-close, http-error, ws-error; TCP events with --tcp-verbose)`;
 
@@ -227,21 +230,15 @@ export interface TraceSourceOptions {
 export function openTraceSource(opts: TraceSourceOptions): TraceSource {
   if (opts.file !== undefined) {
     if (opts.file !== '-' && !fs.existsSync(opts.file)) throw new Error(`${opts.file}: no such file`);
-    let damaged = false;
-    const reader = openCapture(opts.file, {
-      batch: true,
-      onError: (e) => {
-        damaged = true;
-        process.stderr.write(`${opts.name}: ${describeError(e)}; used the ${reader.packets} complete packets\n`);
-      },
-    });
+    const input = openReportedCapture(opts.file, { command: opts.name, verb: 'used' }, { batch: true });
+    const reader = input.reader;
     let source: Readable = reader;
     if (opts.bpf !== undefined) {
       const f = filter(opts.bpf);
       reader.on('error', (e) => f.destroy(e));
       source = reader.pipe(f);
     }
-    return { source, stop: () => { reader.destroy(); }, failed: () => damaged };
+    return { source, stop: () => { reader.destroy(); }, failed: () => input.damaged };
   }
   const live = capture({ device: opts.device, filter: opts.bpf ?? 'tcp', immediate: true, batch: true, bufferSize: opts.bufferSize });
   return { source: live, live, stop: () => live.stop(), failed: () => false };
@@ -299,7 +296,23 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   return src.failed() ? 1 : 0;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** `--web [PORT]` / `--web=PORT`: the port is optional, which minimist cannot express; take it out first. */
+function takeWebOption(argv: string[]): { argv: string[]; web: number | undefined } {
+  const rest: string[] = [];
+  let web: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const eq = /^--web=(.*)$/.exec(a);
+    if (a !== '--web' && !eq) { rest.push(a); continue; }
+    const value = eq ? eq[1] as string : /^\d+$/.test(argv[i + 1] ?? '') ? argv[++i] as string : '0';
+    web = Number(value);
+    if (!/^\d+$/.test(value) || web > 65535) throw new UsageError(`--web takes a port number 0..65535, got ${JSON.stringify(value)}`, USAGE);
+  }
+  return { argv: rest, web };
+}
+
+export async function main(argvIn: string[]): Promise<number> {
+  const { argv, web } = takeWebOption(argvIn);
   const args = parseArgs(argv, {
     boolean: DISPLAY_BOOLEANS,
     string: ['i', 'r', 'f', 'b', ...DISPLAY_STRINGS],
@@ -325,6 +338,13 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (src.live) process.stderr.write(`${NAME}: listening on ${src.live.device} (filter: ${(args.f as string | undefined) ?? 'tcp'})\n`);
+  if (web !== undefined) {
+    // The page has its own filter box; the display options are for the terminal.
+    const live = src.live;
+    const ok = await serveUntilInterrupted(src.source, { port: web, title: (args.r as string | undefined) ?? live?.device, stats: live ? () => live.stats() : undefined }, NAME);
+    src.stop();
+    return ok && !src.failed() ? 0 : 1;
+  }
   return runTrace(src, opts, NAME);
 }
 

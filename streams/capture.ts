@@ -38,6 +38,12 @@ export const DEFAULT_CAPTURE_HIGH_WATER_MARK = 1024;
 export const DEFAULT_BATCH_HIGH_WATER_MARK = 8;
 export const DEFAULT_SNAPLEN = 262144;
 export const DEFAULT_TIMEOUT_MS = 1000;
+/**
+ * Immediate mode makes libpcap use a ring of one frame per packet, each frame as large as the snaplen (or
+ * the MTU: 64 KiB on loopback), so libpcap's 2 MB default holds only ~32 packets and a small burst is
+ * dropped. In immediate mode the default buffer is this instead.
+ */
+export const IMMEDIATE_BUFFER_SIZE = 32 * 1024 * 1024;
 
 export interface CaptureOptions {
   /** Interface name; default: the first up, non-loopback interface with an address. */
@@ -52,7 +58,10 @@ export interface CaptureOptions {
   immediate?: boolean;
   /** Longest a packet waits in a kernel buffer block, ms (default 1000; immediate mode off). */
   timeout?: number;
-  /** Kernel buffer in bytes (default: libpcap's, 2 MB on Linux). Absorbs bursts while the consumer is slow. */
+  /**
+   * Kernel buffer in bytes (default: libpcap's, 2 MB on Linux; in immediate mode IMMEDIATE_BUFFER_SIZE).
+   * Absorbs bursts while the consumer is slow.
+   */
   bufferSize?: number;
   /** 802.11 monitor mode. */
   monitor?: boolean;
@@ -132,7 +141,7 @@ export class CaptureStream extends Readable {
         promiscuous: opts.promiscuous ?? true,
         immediate: opts.immediate ?? false,
         timeout: opts.timeout ?? DEFAULT_TIMEOUT_MS,
-        bufferSize: opts.bufferSize ?? 0,
+        bufferSize: opts.bufferSize ?? (opts.immediate ? IMMEDIATE_BUFFER_SIZE : 0),
         monitor: opts.monitor ?? false,
         nanosecond: opts.nanosecond ?? true,
         direction: opts.direction ?? 'inout',
