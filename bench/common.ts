@@ -2,6 +2,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { readCaptureFile } from '../streams/read';
+import type { PacketRecord } from '../lib/record';
 
 export const BENCH_DIR = process.env.BENCH_DIR ?? path.join(process.env.TMPDIR ?? '/tmp', 'pcap-pipe-bench');
 export const BENCH_PACKETS = Number(process.env.BENCH_PACKETS ?? 1_000_000);
@@ -71,4 +75,36 @@ export function printTable(title: string, rows: { name: string; seconds: number;
     const ratio = ref ? ((ref.seconds / r.seconds)).toFixed(2) + '×' : '';
     process.stdout.write(`| ${r.name} | ${r.seconds.toFixed(3)} | ${rate(r.packets, r.seconds)} | ${mbs} | ${ratio} |${r.extra !== undefined ? ` ${r.extra} |` : rows.some((x) => x.extra) ? ' |' : ''}\n`);
   }
+}
+
+/**
+ * Reads a capture the way a user's pipeline does (readCaptureFile in batch mode) and calls `each` per
+ * record inside the consuming stage; returns the packet count. Every benchmark reads through this, so
+ * the rows differ only in the work they add.
+ */
+export async function forEachRecord(file: string, each: (rec: PacketRecord) => void): Promise<number> {
+  let n = 0;
+  await pipeline(readCaptureFile(file, { batch: true }), new Writable({
+    objectMode: true,
+    write(batch: PacketRecord[], _enc, cb) {
+      for (let i = 0; i < batch.length; i++) { n++; each(batch[i] as PacketRecord); }
+      cb();
+    },
+  }));
+  return n;
+}
+
+/** A node_modules folder holding node_pcap (pcap@3.1.0), the baseline; see bench/setup-node-pcap.sh. */
+export function nodePcapPath(): string | undefined {
+  const tmp = process.env.TMPDIR ?? '/tmp';
+  const candidates = [process.env.NODE_PCAP_PATH, ...(process.env.NODE_PATH ?? '').split(path.delimiter),
+    path.join(tmp, 'pcap-pipe-bench', 'node_pcap', 'node_modules'), path.join(tmp, 'pcap-bench-scratch', 'node_modules')];
+  return candidates.find((d) => d && fs.existsSync(path.join(d, 'pcap', 'package.json')));
+}
+
+/** Runs a node_pcap script (argv[1] = the capture) with NODE_PATH at node_pcap; parses its last JSON line. */
+export function runNodePcapScript<T>(script: string, file: string, modules: string): T {
+  const r = spawnSync(process.execPath, ['-e', script, file], { env: { ...process.env, NODE_PATH: modules }, encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.status !== 0) throw new Error(`node_pcap failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() as string) as T;
 }

@@ -1,7 +1,7 @@
 /**
  * Decode throughput (packets/s) on a capture file, against node_pcap 3.1.0's decoder on the same file in
  * the same run:
- *   - read:      reading and splitting records only (the floor under every mode below)
+ *   - read:      readCaptureFile() in batch mode, records only (the floor under every mode below)
  *   - transport: read + decodePacket(depth 'transport'): link, IP, TCP/UDP header; lazy parts untouched
  *   - full:      read + decodePacket() + every lazy getter (addresses, IP/TCP options, DNS records)
  *   - transport-only / full-only: the same decoding on records already in memory (the first
@@ -15,33 +15,12 @@
  * Run: node dist/bench/decode.js [FILE]   (BENCH_REPEATS=n, default 3, median of alternated runs)
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { CaptureParser } from '../lib/capture';
 import { decodePacket, type NetworkLayers, type Packet } from '../lib/decode';
 import type { PacketRecord } from '../lib/record';
-import { benchCapture } from './common';
+import { benchCapture, forEachRecord, median, nodePcapPath, runNodePcapScript } from './common';
 
-const CHUNK = 4 << 20;
-
-/** Reads the file in 4 MiB chunks through the capture parser, calling `each` per record. */
-function readRecords(file: string, each: (rec: PacketRecord) => void): number {
-  let n = 0;
-  const parser = new CaptureParser({ packet(rec) { n++; each(rec); } });
-  const fd = fs.openSync(file, 'r');
-  try {
-    for (;;) {
-      const buf = Buffer.allocUnsafe(CHUNK); // records are views: a chunk is never reused
-      const got = fs.readSync(fd, buf, 0, CHUNK, null);
-      if (got === 0) break;
-      parser.write(buf.subarray(0, got));
-    }
-    parser.end();
-  } finally {
-    fs.closeSync(fd);
-  }
-  return n;
-}
+const CHUNK = 4 << 20; // for preloading records into memory
 
 let sink = 0;
 
@@ -61,13 +40,13 @@ function touchAll(p: Packet): void {
   sink += p.errors.length;
 }
 
-const MODES: Record<string, (file: string) => number> = {
-  read: (file) => readRecords(file, (rec) => { sink += rec.caplen; }),
-  transport: (file) => readRecords(file, (rec) => {
+const MODES: Record<string, (file: string) => Promise<number>> = {
+  read: (file) => forEachRecord(file, (rec) => { sink += rec.caplen; }),
+  transport: (file) => forEachRecord(file, (rec) => {
     const p = decodePacket(rec, { depth: 'transport' });
     if (p.tcp) sink += p.tcp.seq + p.tcp.payloadLength;
   }),
-  full: (file) => readRecords(file, (rec) => touchAll(decodePacket(rec))),
+  full: (file) => forEachRecord(file, (rec) => touchAll(decodePacket(rec))),
 };
 
 const NODE_PCAP_SCRIPT = `
@@ -85,21 +64,8 @@ session.on('complete', () => {
   console.log(JSON.stringify({ packets, tcp, seconds: s }));
 });`;
 
-function nodePcapPath(): string | undefined {
-  const candidates = [process.env.NODE_PCAP_PATH, ...(process.env.NODE_PATH ?? '').split(path.delimiter),
-    path.join(process.env.TMPDIR ?? '/tmp', 'pcap-bench-scratch', 'node_modules')];
-  return candidates.find((d) => d && fs.existsSync(path.join(d, 'pcap', 'package.json')));
-}
-
 function runNodePcap(file: string, modules: string): { packets: number; seconds: number } {
-  const r = spawnSync(process.execPath, ['-e', NODE_PCAP_SCRIPT, file], { env: { ...process.env, NODE_PATH: modules }, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`node_pcap failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop() as string);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  return runNodePcapScript(NODE_PCAP_SCRIPT, file, modules);
 }
 
 /** The first `limit` records, read once and kept (views into 4 MiB chunks). */
@@ -147,7 +113,7 @@ export async function benchDecode(file: string = benchCapture()): Promise<Decode
   for (let i = 0; i < repeats; i++) {
     for (const [name, fn] of Object.entries(MODES)) {
       const t0 = process.hrtime.bigint();
-      packets = fn(file);
+      packets = await fn(file);
       (times[name] ??= []).push(Number(process.hrtime.bigint() - t0) / 1e9);
     }
     if (modules) {

@@ -9,12 +9,9 @@
  *
  * Run: node dist/bench/http.js [FILE]   (env: BENCH_REPEATS, default 3; NODE_PCAP_PATH; BENCH_NO_TSHARK=1)
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CaptureParser } from '../lib/capture';
 import { decodePacket } from '../lib/decode';
 import { HttpConnectionParser } from '../lib/http';
 import type { HttpParserEvent } from '../lib/http-events';
@@ -24,17 +21,16 @@ import { decode } from '../streams/decode';
 import { http } from '../streams/http';
 import { readCaptureFile } from '../streams/read';
 import { tcp } from '../streams/tcp';
-import { benchCapture, median } from './common';
+import { benchCapture, forEachRecord, median, nodePcapPath, runNodePcapScript } from './common';
 
-const CHUNK = 4 << 20;
 const TRANSPORT = { depth: 'transport' } as const;
 /** Bench parser options: no per-piece body events, no bodies kept (lengths and decoding still done). */
 const PARSER = { bodyEvents: false, maxBody: 0 } as const;
 
 interface RunResult { packets: number; seconds: number; requests: number; responses: number; connections: number }
 
-function runLib(file: string): RunResult {
-  let packets = 0, requests = 0, responses = 0, connections = 0;
+async function runLib(file: string): Promise<RunResult> {
+  let requests = 0, responses = 0, connections = 0;
   const parsers = new Map<number, HttpConnectionParser>();
   const onHttp = (ev: HttpParserEvent): void => {
     if (ev.type === 'request') requests++;
@@ -50,21 +46,9 @@ function runLib(file: string): RunResult {
       default: break;
     }
   });
-  const parser = new CaptureParser({ packet(rec) { packets++; r.packet(decodePacket(rec, TRANSPORT)); } });
   const t0 = process.hrtime.bigint();
-  const fd = fs.openSync(file, 'r');
-  try {
-    for (;;) {
-      const buf = Buffer.allocUnsafe(CHUNK); // records are views: a chunk is never reused
-      const got = fs.readSync(fd, buf, 0, CHUNK, null);
-      if (got === 0) break;
-      parser.write(buf.subarray(0, got));
-    }
-    parser.end();
-    r.flush();
-  } finally {
-    fs.closeSync(fd);
-  }
+  const packets = await forEachRecord(file, (rec) => r.packet(decodePacket(rec, TRANSPORT)));
+  r.flush();
   return { packets, seconds: Number(process.hrtime.bigint() - t0) / 1e9, requests, responses, connections };
 }
 
@@ -126,17 +110,8 @@ session.on('complete', () => {
   console.log(JSON.stringify({ packets, requests, responses, connections, seconds: Number(process.hrtime.bigint() - t0) / 1e9 }));
 });`;
 
-function nodePcapPath(): string | undefined {
-  const candidates = [process.env.NODE_PCAP_PATH, ...(process.env.NODE_PATH ?? '').split(path.delimiter),
-    path.join(process.env.TMPDIR ?? '/tmp', 'pcap-pipe-bench', 'node_pcap', 'node_modules'),
-    path.join(process.env.TMPDIR ?? '/tmp', 'pcap-bench-scratch', 'node_modules')];
-  return candidates.find((d) => d && fs.existsSync(path.join(d, 'pcap', 'package.json')));
-}
-
 function runNodePcap(file: string, modules: string): RunResult {
-  const r = spawnSync(process.execPath, ['-e', NODE_PCAP_SCRIPT, file], { env: { ...process.env, NODE_PATH: modules }, encoding: 'utf8', maxBuffer: 1 << 20 });
-  if (r.status !== 0) throw new Error(`node_pcap failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop() as string) as RunResult;
+  return runNodePcapScript<RunResult>(NODE_PCAP_SCRIPT, file, modules);
 }
 
 function runTshark(file: string, packets: number): RunResult | undefined {
@@ -168,7 +143,7 @@ export async function benchHttp(file: string = benchCapture()): Promise<HttpBenc
   const streams: RunResult[] = [];
   const theirs: RunResult[] = [];
   for (let i = 0; i < repeats; i++) {
-    lib.push(runLib(file));
+    lib.push(await runLib(file));
     streams.push(await runStreams(file));
     if (modules) theirs.push(runNodePcap(file, modules));
   }

@@ -9,41 +9,24 @@
  * $TMPDIR/pcap-bench-scratch/node_modules; see bench/setup-node-pcap.sh); without it that row is skipped.
  * Run: node dist/bench/tcp.js [FILE]
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { CaptureParser } from '../lib/capture';
 import { decodePacket } from '../lib/decode';
 import { TcpReassembler } from '../lib/tcp-reassembly';
 import type { TcpEvent } from '../lib/tcp-events';
-import { benchCapture } from './common';
+import { benchCapture, forEachRecord, median, nodePcapPath, runNodePcapScript } from './common';
 
-const CHUNK = 4 << 20;
 const TRANSPORT = { depth: 'transport' } as const;
 
 interface RunResult { packets: number; seconds: number; payloadBytes: number; connections: number }
 
-function runOurs(file: string): RunResult {
-  let packets = 0, payloadBytes = 0, connections = 0;
+async function runOurs(file: string): Promise<RunResult> {
+  let payloadBytes = 0, connections = 0;
   const r = new TcpReassembler((ev: TcpEvent) => {
     if (ev.type === 'data') payloadBytes += ev.bytes.length;
     else if (ev.type === 'start') connections++;
   });
-  const parser = new CaptureParser({ packet(rec) { packets++; r.packet(decodePacket(rec, TRANSPORT)); } });
   const t0 = process.hrtime.bigint();
-  const fd = fs.openSync(file, 'r');
-  try {
-    for (;;) {
-      const buf = Buffer.allocUnsafe(CHUNK); // records are views: a chunk is never reused
-      const got = fs.readSync(fd, buf, 0, CHUNK, null);
-      if (got === 0) break;
-      parser.write(buf.subarray(0, got));
-    }
-    parser.end();
-    r.flush();
-  } finally {
-    fs.closeSync(fd);
-  }
+  const packets = await forEachRecord(file, (rec) => r.packet(decodePacket(rec, TRANSPORT)));
+  r.flush();
   return { packets, seconds: Number(process.hrtime.bigint() - t0) / 1e9, payloadBytes, connections };
 }
 
@@ -63,22 +46,8 @@ session.on('complete', () => {
   console.log(JSON.stringify({ packets, payloadBytes, connections, seconds: Number(process.hrtime.bigint() - t0) / 1e9 }));
 });`;
 
-function nodePcapPath(): string | undefined {
-  const candidates = [process.env.NODE_PCAP_PATH, ...(process.env.NODE_PATH ?? '').split(path.delimiter),
-    path.join(process.env.TMPDIR ?? '/tmp', 'pcap-bench-scratch', 'node_modules'),
-    path.join(process.env.TMPDIR ?? '/tmp', 'pcap-pipe-bench', 'node_pcap', 'node_modules')];
-  return candidates.find((d) => d && fs.existsSync(path.join(d, 'pcap', 'package.json')));
-}
-
 function runNodePcap(file: string, modules: string): RunResult {
-  const r = spawnSync(process.execPath, ['-e', NODE_PCAP_SCRIPT, file], { env: { ...process.env, NODE_PATH: modules }, encoding: 'utf8', maxBuffer: 1 << 20 });
-  if (r.status !== 0) throw new Error(`node_pcap failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop() as string) as RunResult;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  return runNodePcapScript<RunResult>(NODE_PCAP_SCRIPT, file, modules);
 }
 
 export interface TcpBenchRow { packets: number; seconds: number; pps: number; payloadMBps: number; payloadBytes: number; connections: number }
@@ -103,7 +72,7 @@ export async function benchTcp(file: string = benchCapture()): Promise<TcpBenchR
   const ours: RunResult[] = [];
   const theirs: RunResult[] = [];
   for (let i = 0; i < repeats; i++) {
-    ours.push(runOurs(file));
+    ours.push(await runOurs(file));
     if (modules) theirs.push(runNodePcap(file, modules));
   }
   const result: TcpBenchResult = { file, ours: row(ours) };

@@ -111,6 +111,13 @@ export function readCapture(opts: ReadCaptureOptions = {}): CaptureReader {
 }
 
 /**
+ * Bytes per file read. Every chunk is a fresh buffer (records are views into it, so it cannot be reused),
+ * and fresh memory costs page faults; measured on the 1 GB benchmark capture, 512 KiB chunks read fastest
+ * (256 KiB: +2 %, 1 MiB: +23 %, 4 MiB: +33 %).
+ */
+export const DEFAULT_FILE_CHUNK = 512 * 1024;
+
+/**
  * File bytes with reads kept in flight ahead of the consumer. fs.createReadStream issues its next read only
  * after the previous chunk was consumed, so reading and parsing take turns and the CPU idles during every
  * read; here up to `depth` reads are outstanding while the parser works, and chunks are pushed in order.
@@ -126,9 +133,9 @@ export class PrefetchFileReader extends Readable {
   private readonly slots: { buf: Buffer | null; done: boolean }[] = [];
 
   constructor(path: string, opts: { chunkSize?: number; depth?: number } = {}) {
-    super({ highWaterMark: (opts.chunkSize ?? 1 << 20) * 2 });
+    super({ highWaterMark: (opts.chunkSize ?? DEFAULT_FILE_CHUNK) * 2 });
     this.path = path;
-    this.chunkSize = opts.chunkSize ?? 1 << 20;
+    this.chunkSize = opts.chunkSize ?? DEFAULT_FILE_CHUNK;
     this.depth = opts.depth ?? 3;
   }
 
