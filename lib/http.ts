@@ -19,6 +19,7 @@
  * Malformed input never throws: every problem is an `http-error` event and the direction resynchronises
  * at the next request line or status line it can recognise.
  */
+import { bufferView } from './buffer-view.js';
 import { timestampSeconds } from './record.js';
 import { ContentDecoder, DEFAULT_CONTENT_DECODING_LIMITS, parseContentEncoding } from './content-decoding.js';
 import type {
@@ -240,10 +241,7 @@ function parseFields(lines: string[], from: number): ParsedFields {
     const line = lines[i]!;
     const first = line.charCodeAt(0);
     if ((first === 0x20 || first === 0x09) && fields.length > 0) {
-      const last = fields[fields.length - 1]!;
-      last[1] = `${last[1]} ${line.trim()}`.trim();
-      const lower = last[0].toLowerCase();
-      if (KNOWN_FIELDS.has(lower)) known.set(lower, last[1]); // (a folded known field: rare enough to keep simple)
+      foldInto(fields, known, line);
       continue;
     }
     const colon = line.indexOf(':');
@@ -252,13 +250,90 @@ function parseFields(lines: string[], from: number): ParsedFields {
       bad.push(line);
       continue;
     }
-    const value = line.slice(colon + 1).trim();
-    fields.push([name, value]);
+    addField(fields, known, name, line.slice(colon + 1).trim());
+  }
+  return { fields, known, bad };
+}
+
+/** An obs-fold continuation line: its text joins the previous field's value. */
+function foldInto(fields: HeaderField[], known: Map<string, string>, line: string): void {
+  const last = fields[fields.length - 1]!;
+  last[1] = `${last[1]} ${line.trim()}`.trim();
+  const lower = last[0].toLowerCase();
+  if (KNOWN_FIELDS.has(lower)) known.set(lower, last[1]); // (a folded known field: rare enough to keep simple)
+}
+
+/** Lengths of the KNOWN_FIELDS names: a name of any other length is not lower-cased to look it up. */
+const KNOWN_FIELD_LENGTH = new Uint8Array(64);
+for (const name of KNOWN_FIELDS) KNOWN_FIELD_LENGTH[name.length] = 1;
+
+function addField(fields: HeaderField[], known: Map<string, string>, name: string, value: string): void {
+  fields.push([name, value]);
+  if (name.length < 64 && KNOWN_FIELD_LENGTH[name.length] === 1) {
     const lower = name.toLowerCase();
     if (KNOWN_FIELDS.has(lower)) {
       const previous = known.get(lower);
       known.set(lower, previous === undefined ? value : `${previous}, ${value}`);
     }
+  }
+}
+
+/** What String.prototype.trim removes, within latin1: TAB, LF, VT, FF, CR, SP, NBSP. */
+function isTrimmed(c: number): boolean {
+  return (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0xa0;
+}
+
+/** True when the lines of `text` from `p` on are all empty (a line is empty once one trailing CR is cut). */
+function restIsBlank(text: string, p: number): boolean {
+  while (p < text.length) {
+    let nl = text.indexOf('\n', p);
+    if (nl < 0) nl = text.length;
+    const length = nl - p;
+    if (length > 1 || (length === 1 && text.charCodeAt(p) !== 0x0d)) return false;
+    p = nl + 1;
+  }
+  return true;
+}
+
+/**
+ * parseFields(blockLines(text), 1) without making the lines: the header block as one latin1 string,
+ * scanned in place from `p` (the start of the second line), each field cut out once. Same results, line
+ * for line: one trailing CR cut per line, trailing empty lines dropped, names checked as tokens up to the
+ * first colon, values trimmed as String.prototype.trim trims.
+ */
+function parseFieldsText(text: string, p: number): ParsedFields {
+  const fields: HeaderField[] = [];
+  const known = new Map<string, string>();
+  const bad: string[] = [];
+  const n = text.length;
+  while (p < n) {
+    let nl = text.indexOf('\n', p);
+    if (nl < 0) nl = n;
+    let e = nl;
+    if (e > p && text.charCodeAt(e - 1) === 0x0d) e--;
+    const lineStart = p;
+    p = nl + 1;
+    if (e === lineStart) {
+      if (restIsBlank(text, p)) break;
+      bad.push('');
+      continue;
+    }
+    const first = text.charCodeAt(lineStart);
+    if ((first === 0x20 || first === 0x09) && fields.length > 0) {
+      foldInto(fields, known, text.slice(lineStart, e));
+      continue;
+    }
+    // the name: token characters up to the first colon (the colon ends the name, and is no token char)
+    let colon = lineStart;
+    while (colon < e && TOKEN_CHAR[text.charCodeAt(colon)] === 1) colon++;
+    if (colon === lineStart || colon === e || text.charCodeAt(colon) !== 0x3a) {
+      bad.push(text.slice(lineStart, e));
+      continue;
+    }
+    let vs = colon + 1, ve = e;
+    while (vs < ve && isTrimmed(text.charCodeAt(vs))) vs++;
+    while (ve > vs && isTrimmed(text.charCodeAt(ve - 1))) ve--;
+    addField(fields, known, text.slice(lineStart, colon), text.slice(vs, ve));
   }
   return { fields, known, bad };
 }
@@ -460,8 +535,8 @@ export class HttpConnectionParser {
       // RFC 9112 2.2: empty lines before a request line are ignored (also tolerated before a status line).
       let skip = 0;
       while (skip < bytes.length && (bytes[skip] === 0x0d || bytes[skip] === 0x0a)) skip++;
-      bytes = bytes.subarray(skip);
-      if (bytes.length === 0) return EMPTY;
+      if (skip === bytes.length) return EMPTY;
+      if (skip > 0) bytes = bytes.subarray(skip);
       if (TOKEN_CHAR[bytes[0]!] !== 1) {
         return this.lostSync(d, at, 'HTTP_BAD_START_LINE', 'a message must start with a method or "HTTP/"', bytes.subarray(1));
       }
@@ -494,16 +569,19 @@ export class HttpConnectionParser {
       return this.lostSync(d, at, 'HTTP_HEADER_OVERFLOW', `header block longer than maxHeaderBytes ${this._opts.maxHeaderBytes}`, d.pending.subarray(1));
     }
     const block = d.pending;
-    const lines = blockLines(block, end);
-    const firstLine = lines[0] ?? '';
+    // the block as one string, scanned in place (see parseFieldsText): cheaper than a string per line
+    const text = block.toString('latin1', 0, end);
+    let firstLineEnd = text.indexOf('\n');
+    if (firstLineEnd < 0) firstLineEnd = text.length;
+    const firstLine = text.charCodeAt(firstLineEnd - 1) === 0x0d ? text.slice(0, firstLineEnd - 1) : text.slice(0, firstLineEnd);
     const start = parseStartLine(firstLine);
     if (start === undefined || (d.role !== undefined && start.kind !== d.role)) {
       return this.lostSync(d, at, 'HTTP_BAD_START_LINE', this.startLineProblem(d, firstLine) ?? 'bad start line', block.subarray(1));
     }
-    const rest = block.subarray(end);
+    const rest = end === block.length ? EMPTY : bufferView(block, end, block.length - end);
     const startAt = d.headAt ?? at;
     d.resetPending();
-    const head = parseFields(lines, 1);
+    const head = parseFieldsText(text, firstLineEnd + 1);
     for (const line of head.bad) this.error(d, at, 'HTTP_BAD_HEADER', `malformed header line ignored: ${JSON.stringify(line.slice(0, 80))}`);
     this.synced(d, start.kind, at);
     if (start.kind === 'request' && start.malformed) {
@@ -742,10 +820,10 @@ export class HttpConnectionParser {
 
   private readBodyLength(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
     const n = Math.min(d.remaining, bytes.length);
-    this.bodyBytes(d, bytes.subarray(0, n), at);
+    this.bodyBytes(d, n === bytes.length ? bytes : bufferView(bytes, 0, n), at);
     d.remaining -= n;
     if (d.remaining === 0) this.completeMessage(d, at);
-    return bytes.subarray(n);
+    return n === bytes.length ? EMPTY : bufferView(bytes, n, bytes.length - n);
   }
 
   private readChunkSize(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
@@ -781,13 +859,13 @@ export class HttpConnectionParser {
 
   private readChunkData(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
     const n = Math.min(d.remaining, bytes.length);
-    this.bodyBytes(d, bytes.subarray(0, n), at);
+    this.bodyBytes(d, n === bytes.length ? bytes : bufferView(bytes, 0, n), at);
     d.remaining -= n;
     if (d.remaining === 0) {
       d.mode = Mode.ChunkEnd;
       d.resetPending();
     }
-    return bytes.subarray(n);
+    return n === bytes.length ? EMPTY : bufferView(bytes, n, bytes.length - n);
   }
 
   /** The CRLF after chunk data (a bare LF is tolerated). `pending` holds a CR already seen. */
@@ -863,30 +941,31 @@ export class HttpConnectionParser {
     d.mode = Mode.Head;
     d.resetPending();
     if (!message) return;
-    const body = this.bodyInfo(message, d, at, incomplete);
+    // Events are built by plain assignments in a fixed order (no spreads: this runs once per message).
     if (message.start.kind === 'request') {
       const line = message.start;
-      if (message.pending && !incomplete) message.pending.requestSent = at;
-      const event: HttpRequestEvent = {
-        type: 'request',
-        ts: at.ts,
-        frame: at.frame,
-        from: d.from,
-        method: line.method,
-        url: line.url,
-        version: line.version,
-        headers: message.headers,
-        index: message.pending?.index ?? 0,
-        ...body,
-      };
+      const pending = message.pending;
+      const event = {
+        type: 'request', ts: at.ts, frame: at.frame, from: d.from, method: line.method, url: line.url,
+        version: line.version, headers: message.headers, index: pending?.index ?? 0,
+      } as HttpRequestEvent;
+      this.fillBodyInfo(event, message, d, at, incomplete);
+      if (pending && !incomplete) pending.requestSent = at;
       this._emit(event);
-      if (message.pending?.switching && !incomplete && this._pending.includes(message.pending)) {
+      if (pending?.switching && !incomplete && this._pending.includes(pending)) {
         d.mode = Mode.AwaitUpgrade; // the server's answer decides what the next bytes are
       }
       return;
     }
     const line = message.start;
     const request = message.pending;
+    const event = {
+      type: 'response', ts: at.ts, frame: at.frame, from: d.from, status: line.status, reason: line.reason,
+      version: line.version, headers: message.headers,
+    } as HttpResponseEvent;
+    if (request) event.request = { method: request.method, url: request.url, index: request.index };
+    if (line.status >= 100 && line.status < 200 && line.status !== 101) event.interim = true;
+    this.fillBodyInfo(event, message, d, at, incomplete);
     const timing: HttpTiming = {
       firstByte: seconds(message.startAt),
       complete: seconds(at),
@@ -900,24 +979,12 @@ export class HttpConnectionParser {
         timing.wait = elapsed(request.requestSent, message.startAt);
       }
     }
-    const event: HttpResponseEvent = {
-      type: 'response',
-      ts: at.ts,
-      frame: at.frame,
-      from: d.from,
-      status: line.status,
-      reason: line.reason,
-      version: line.version,
-      headers: message.headers,
-      ...(request ? { request: { method: request.method, url: request.url, index: request.index } } : {}),
-      ...(line.status >= 100 && line.status < 200 && line.status !== 101 ? { interim: true as const } : {}),
-      ...body,
-      timing,
-    };
+    event.timing = timing;
     this._emit(event);
   }
 
-  private bodyInfo(message: Message, d: DirectionState, at: CaptureAt, incomplete: boolean): HttpBodyInfo {
+  /** Sets the HttpBodyInfo fields of a message's event (finishing its content decoding). */
+  private fillBodyInfo(info: HttpBodyInfo, message: Message, d: DirectionState, at: CaptureAt, incomplete: boolean): void {
     let decoded: Buffer | undefined;
     let decodedLength = message.bodyLength;
     let decodeError: string | undefined;
@@ -935,18 +1002,23 @@ export class HttpConnectionParser {
       if (decodeError !== undefined && result.data === undefined) decodedLength = 0;
     } else {
       // One piece: a view of the captured bytes (zero-copy; copy it to keep it beyond the event).
-      decoded = message.kept.length === 1 ? message.kept[0]! : Buffer.concat(message.kept, message.keptLength);
+      const kept = message.kept;
+      decoded = kept.length === 1 ? kept[0]! : kept.length === 0 ? EMPTY : Buffer.concat(kept, message.keptLength);
     }
     let bodyTruncated = false;
-    if (decoded && decodedLength > this._opts.maxBody) {
-      decoded = decoded.subarray(0, this._opts.maxBody);
+    const maxBody = this._opts.maxBody;
+    if (decoded && decodedLength > maxBody) {
+      if (decoded.length > maxBody) decoded = decoded.subarray(0, maxBody);
       bodyTruncated = true;
     } else if (!message.decoder && message.bodyLength > message.keptLength) {
       bodyTruncated = true;
     }
     if (decodeError !== undefined) this.error(d, at, 'HTTP_DECODE', decodeError);
-    // Optional fields are set only when they apply (hot path: plain assignments, no spreads).
-    const info: HttpBodyInfo = { bodyLength: message.bodyLength, decodedLength, startTs: message.startAt.ts, startFrame: message.startAt.frame };
+    // Optional fields are set only when they apply.
+    info.bodyLength = message.bodyLength;
+    info.decodedLength = decodedLength;
+    info.startTs = message.startAt.ts;
+    info.startFrame = message.startAt.frame;
     if (message.bodyLength > 0 && decoded) info.body = decoded;
     if (bodyTruncated) info.bodyTruncated = true;
     if (message.codings.length > 0) info.contentEncoding = message.codings;
@@ -955,7 +1027,6 @@ export class HttpConnectionParser {
     if (message.missingBytes > 0) info.missingBytes = message.missingBytes;
     if (message.trailers) info.trailers = message.trailers;
     if (incomplete) info.incomplete = true;
-    return info;
   }
 
   /** A message whose framing is lost: emit what was seen of it, flagged incomplete. */
