@@ -55,6 +55,13 @@ export interface PacketRecord {
   nanoPrecision?: boolean;
 }
 
+/** Zeros that pad a nanosecond count of `9 - i` digits to 9 (index: 9 minus its digit count). */
+const NSEC_PAD = ['', '0', '00', '000', '0000', '00000', '000000', '0000000', '00000000', '000000000'];
+// The "seconds." text of the last timestamp formatted: consecutive packets mostly share their second,
+// and this runs once per TCP event (hundreds of thousands per second), so it is formatted once per second.
+let lastSec = NaN;
+let lastSecText = '';
+
 /** Seconds with 9 decimals, exactly as tshark prints frame.time_epoch. */
 export function formatTimestamp(tsSec: number, tsNsec: number): string {
   if (tsSec < 0 && tsNsec > 0) {
@@ -63,7 +70,12 @@ export function formatTimestamp(tsSec: number, tsNsec: number): string {
     const ns = 1_000_000_000 - tsNsec;
     return `${s === 0 ? '-0' : String(s)}.${String(ns).padStart(9, '0')}`;
   }
-  return `${tsSec}.${String(tsNsec).padStart(9, '0')}`;
+  if (tsSec !== lastSec) {
+    lastSec = tsSec;
+    lastSecText = `${tsSec}.`;
+  }
+  const ns = String(tsNsec);
+  return ns.length >= 9 ? lastSecText + ns : lastSecText + NSEC_PAD[9 - ns.length] + ns;
 }
 
 export function recordTimestamp(rec: { tsSec: number; tsNsec: number }): string {
