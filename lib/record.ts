@@ -55,8 +55,8 @@ export interface PacketRecord {
   nanoPrecision?: boolean;
 }
 
-/** Zeros that pad a nanosecond count of `9 - i` digits to 9 (index: 9 minus its digit count). */
-const NSEC_PAD = ['', '0', '00', '000', '0000', '00000', '000000', '0000000', '00000000', '000000000'];
+/** "000" .. "999": nanoseconds are written three digits at a time, with no number-to-string conversion. */
+const THREE_DIGITS: readonly string[] = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
 // The "seconds." text of the last timestamp formatted: consecutive packets mostly share their second,
 // and this runs once per TCP event (hundreds of thousands per second), so it is formatted once per second.
 let lastSec = NaN;
@@ -74,8 +74,12 @@ export function formatTimestamp(tsSec: number, tsNsec: number): string {
     lastSec = tsSec;
     lastSecText = `${tsSec}.`;
   }
-  const ns = String(tsNsec);
-  return ns.length >= 9 ? lastSecText + ns : lastSecText + NSEC_PAD[9 - ns.length] + ns;
+  if (tsNsec >= 0 && tsNsec < 1_000_000_000 && Number.isInteger(tsNsec)) {
+    const ms = Math.floor(tsNsec / 1_000_000);
+    const us = Math.floor(tsNsec / 1000) % 1000;
+    return lastSecText + (THREE_DIGITS[ms]! + THREE_DIGITS[us]! + THREE_DIGITS[tsNsec % 1000]!);
+  }
+  return lastSecText + String(tsNsec).padStart(9, '0'); // not a valid nanosecond count: as it is
 }
 
 export function recordTimestamp(rec: { tsSec: number; tsNsec: number }): string {
