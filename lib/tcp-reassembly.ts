@@ -77,6 +77,11 @@ export const DEFAULT_TCP_LIMITS: Readonly<TcpLimits> = Object.freeze({
 
 /** What a buffered segment costs besides its bytes (object, array slot): counted against the limits. */
 const SEGMENT_OVERHEAD_BYTES = 64;
+/**
+ * Slots of the direct-mapped cache in front of the connection table for IPv4 4-tuples (a power of two).
+ * A hit skips building the key string and hashing it in the Map, the largest cost per packet.
+ */
+const V4_CACHE_SLOTS = 4096;
 /** Idle sweeps run at most once per this many nanoseconds of capture time. */
 const SWEEP_INTERVAL_NS = 1e9;
 /** tshark: out-of-order if within the handshake RTT (or 3 ms when unknown) of the highest segment. */
@@ -188,6 +193,12 @@ class Connection {
   /** Capture clock at the last packet: the LRU order. */
   lastTouch: number;
   bufferedBytes = 0;
+  /** True while the connection table maps `key` to this connection (the IPv4 cache checks it). */
+  inTable = false;
+  /** IPv4 only: the key's parts as numbers (lower address, higher address, ports), for the IPv4 cache. */
+  v4Lo = 0;
+  v4Hi = 0;
+  v4Ports = 0;
   // intrusive LRU list, least recently active first
   prev: Connection | null = null;
   next: Connection | null = null;
@@ -228,6 +239,13 @@ function ipv4Number(pkt: DecodedPacket, ip: NonNullable<DecodedPacket['ipv4']>, 
   return n >>> 0;
 }
 
+/** The IPv4 cache slot of a 4-tuple (addresses and ports as int32, in key order): a multiplicative hash. */
+function v4CacheSlot(lo: number, hi: number, ports: number): number {
+  let h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1) ^ Math.imul(ports, 0x85ebca6b), 0xc2b2ae35);
+  h ^= h >>> 15;
+  return h & (V4_CACHE_SLOTS - 1);
+}
+
 /** "ip:port", IPv6 as "[addr]:port". */
 export function endpoint(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
@@ -247,6 +265,8 @@ export class TcpReassembler {
   readonly limits: Readonly<TcpLimits>;
   private readonly sink: (ev: TcpEvent) => void;
   private readonly table = new Map<string, Connection>();
+  /** IPv4 connections by a hash of their 4-tuple; an entry is trusted only while it is `inTable`. */
+  private readonly v4Cache: Array<Connection | null> = new Array<Connection | null>(V4_CACHE_SLOTS).fill(null);
   private lruHead: Connection | null = null;
   private lruTail: Connection | null = null;
   private nextId = 0;
@@ -284,21 +304,34 @@ export class TcpReassembler {
     // says which one sent this packet. IPv4 keys are 6 UTF-16 units (addresses and ports as numbers),
     // built without formatting the addresses as text: cheap to build and to hash.
     let key: string, srcFirst: boolean;
+    let conn: Connection | undefined;
+    let v4Slot = -1, v4Lo = 0, v4Hi = 0, v4Ports = 0;
     const v4 = pkt.ipv4;
     if (v4 !== undefined) {
       // a fragment carries part of a segment only: the defragmenter must rebuild it first
       if (v4.moreFragments || v4.fragmentOffset !== 0) { this.fragmentsIgnored++; return; }
       const a = ipv4Number(pkt, v4, 12), b = ipv4Number(pkt, v4, 16);
       srcFirst = a < b || (a === b && srcPort <= dstPort);
-      key = srcFirst
-        ? String.fromCharCode(a >>> 16, a & 0xffff, b >>> 16, b & 0xffff, srcPort, dstPort)
-        : String.fromCharCode(b >>> 16, b & 0xffff, a >>> 16, a & 0xffff, dstPort, srcPort);
+      v4Lo = (srcFirst ? a : b) | 0;
+      v4Hi = (srcFirst ? b : a) | 0;
+      v4Ports = srcFirst ? ((srcPort << 16) | dstPort) : ((dstPort << 16) | srcPort);
+      v4Slot = v4CacheSlot(v4Lo, v4Hi, v4Ports);
+      const cached = this.v4Cache[v4Slot]!;
+      if (cached !== null && cached.inTable && cached.v4Lo === v4Lo && cached.v4Hi === v4Hi && cached.v4Ports === v4Ports) {
+        conn = cached;
+        key = cached.key;
+      } else {
+        key = String.fromCharCode(v4Lo >>> 16, v4Lo & 0xffff, v4Hi >>> 16, v4Hi & 0xffff, v4Ports >>> 16, v4Ports & 0xffff);
+        conn = this.table.get(key);
+        if (conn !== undefined) this.v4Cache[v4Slot] = conn;
+      }
     } else if (pkt.ipv6 !== undefined) {
       const frag = pkt.ipv6.fragment;
       if (frag !== undefined && (frag.moreFragments || frag.offset !== 0)) { this.fragmentsIgnored++; return; }
       const srcIp = pkt.ipv6.src, dstIp = pkt.ipv6.dst;
       srcFirst = srcIp < dstIp || (srcIp === dstIp && srcPort <= dstPort);
       key = srcFirst ? `${srcIp}/${srcPort}/${dstIp}/${dstPort}` : `${dstIp}/${dstPort}/${srcIp}/${srcPort}`;
+      conn = this.table.get(key);
     } else {
       return;
     }
@@ -313,7 +346,6 @@ export class TcpReassembler {
     if (this.clock - this.lastSweep >= SWEEP_INTERVAL_NS) this.sweep();
 
     const flags = tcp.flags;
-    let conn = this.table.get(key);
     if (conn !== undefined && (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
       const sender = srcFirst === conn.clientFirst ? conn.c2s : conn.s2c;
       if (sender.baseSeqSet && tcp.seq !== sender.baseSeq) {
@@ -322,11 +354,14 @@ export class TcpReassembler {
         this.release(previous, 'port-reuse');
         this.remove(previous);
         conn = this.create(key, pkt, srcFirst, now);
+        if (v4Slot >= 0) this.cacheV4(conn, v4Slot, v4Lo, v4Hi, v4Ports);
         this.sink({ type: 'port-reuse', ...this.stamp(conn), previous: previous.id, seq: tcp.seq });
       }
     }
-    if (conn === undefined) conn = this.create(key, pkt, srcFirst, now);
-    else if (this.lruTail !== conn) this.touch(conn);
+    if (conn === undefined) {
+      conn = this.create(key, pkt, srcFirst, now);
+      if (v4Slot >= 0) this.cacheV4(conn, v4Slot, v4Lo, v4Hi, v4Ports);
+    } else if (this.lruTail !== conn) this.touch(conn);
     else conn.lastTouch = this.clock;
     conn.lastTime = now;
     this.process(conn, tcp, srcFirst === conn.clientFirst, now);
@@ -335,7 +370,9 @@ export class TcpReassembler {
   /** End of input: deliver what is buffered (skipping holes as gaps) and end every connection. */
   flush(): void {
     for (let c = this.lruHead; c !== null; c = c.next) this.release(c, 'end-of-input');
+    for (const c of this.table.values()) c.inTable = false;
     this.table.clear();
+    this.v4Cache.fill(null);
     this.lruHead = this.lruTail = null;
     this.totalBuffered = 0;
   }
@@ -357,6 +394,7 @@ export class TcpReassembler {
       ? new Connection(this.nextId++, key, srcIp, srcPort, dstIp, dstPort, srcFirst, state, now, this.clock)
       : new Connection(this.nextId++, key, dstIp, dstPort, srcIp, srcPort, !srcFirst, state, now, this.clock);
     this.table.set(key, conn);
+    conn.inTable = true;
     this.lruAppend(conn);
     if (state === HandshakeState.Established && (flags & TCP_RST) === 0) this.start(conn, true);
     return conn;
@@ -364,6 +402,7 @@ export class TcpReassembler {
 
   private remove(conn: Connection): void {
     if (this.table.get(conn.key) === conn) this.table.delete(conn.key);
+    conn.inTable = false;
     this.lruUnlink(conn);
   }
 
@@ -814,6 +853,14 @@ export class TcpReassembler {
   private stamp(conn: Connection): { ts: string; tsSec: number; tsNsec: number; frame: number; connection: number; client: string; server: string } {
     const ts = this.tsText ?? (this.tsText = formatTimestamp(this.tsSec, this.tsNsec));
     return { ts, tsSec: this.tsSec, tsNsec: this.tsNsec, frame: this.frame, connection: conn.id, client: conn.client, server: conn.server };
+  }
+
+  /** Remembers an IPv4 connection in its cache slot (see V4_CACHE_SLOTS). */
+  private cacheV4(conn: Connection, slot: number, lo: number, hi: number, ports: number): void {
+    conn.v4Lo = lo;
+    conn.v4Hi = hi;
+    conn.v4Ports = ports;
+    if (conn.inTable) this.v4Cache[slot] = conn;
   }
 
   private touch(conn: Connection): void {
