@@ -171,7 +171,48 @@ const HTTP_1_DOT = Buffer.from('HTTP/1.');
 const SP_HTTP_1_DOT = Buffer.from(' HTTP/1.');
 const EMPTY = Buffer.alloc(0);
 
+/** Is the char a decimal digit. */
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/** "HTTP/d.d" at `at` in `line`. */
+function isHttpVersionAt(line: string, at: number): boolean {
+  return line.startsWith('HTTP/', at) && isDigit(line.charCodeAt(at + 5)) && line.charCodeAt(at + 6) === 0x2e
+    && isDigit(line.charCodeAt(at + 7));
+}
+
+/**
+ * The common shapes of a start line, without regular expressions: "METHOD target HTTP/d.d" and
+ * "HTTP/d.d nnn reason" with single spaces. Returns undefined for anything else, which then goes to the
+ * regular expressions; what this accepts, they accept with the same fields.
+ */
+function parseCommonStartLine(line: string): StartLine | undefined {
+  const n = line.length;
+  if (isHttpVersionAt(line, 0)) {
+    // STATUS_LINE with one space before the code; the reason may not hold a CR ('.' does not match it)
+    if (n < 12 || line.charCodeAt(8) !== 0x20 || !isDigit(line.charCodeAt(9)) || !isDigit(line.charCodeAt(10))
+      || !isDigit(line.charCodeAt(11))) return undefined;
+    if (n === 12) return { kind: 'response', version: line.slice(0, 8), status: Number(line.slice(9, 12)), reason: '' };
+    if (line.charCodeAt(12) !== 0x20 || line.indexOf('\r', 13) >= 0) return undefined;
+    return { kind: 'response', version: line.slice(0, 8), status: Number(line.slice(9, 12)), reason: line.slice(13).trim() };
+  }
+  // REQUEST_LINE with single spaces and nothing after the version
+  let sp1 = 0;
+  while (sp1 < n && TOKEN_CHAR[line.charCodeAt(sp1)] === 1) sp1++;
+  if (sp1 === 0 || sp1 >= n || line.charCodeAt(sp1) !== 0x20) return undefined;
+  let sp2 = sp1 + 1;
+  for (; sp2 < n; sp2++) {
+    const c = line.charCodeAt(sp2);
+    if (c <= 0x20 || c === 0x7f) break;
+  }
+  if (sp2 === sp1 + 1 || sp2 + 9 !== n || line.charCodeAt(sp2) !== 0x20 || !isHttpVersionAt(line, sp2 + 1)) return undefined;
+  return { kind: 'request', method: line.slice(0, sp1), url: line.slice(sp1 + 1, sp2), version: line.slice(sp2 + 1) };
+}
+
 function parseStartLine(line: string): StartLine | undefined {
+  const common = parseCommonStartLine(line);
+  if (common !== undefined) return common;
   const req = REQUEST_LINE.exec(line);
   if (req) return { kind: 'request', method: req[1]!, url: req[2]!, version: `HTTP/${req[3]}.${req[4]}` };
   const res = STATUS_LINE.exec(line);
@@ -346,6 +387,11 @@ export function headerValue(headers: readonly HeaderField[], name: string): stri
     if (n.toLowerCase() === lower) value = value === undefined ? v : `${value}, ${v}`;
   }
   return value;
+}
+
+/** Case-insensitive method comparison with an upper-case name; no new string in the usual (exact) case. */
+function methodIs(method: string, upper: string): boolean {
+  return method === upper || (method.length === upper.length && method.toUpperCase() === upper);
 }
 
 function hasToken(value: string | undefined, token: string): boolean {
@@ -707,7 +753,7 @@ export class HttpConnectionParser {
   private onRequestHead(d: DirectionState, line: RequestLine, head: ParsedFields, startAt: CaptureAt, at: CaptureAt, rest: Buffer): Buffer {
     const known = head.known;
     const upgrade = known.get('upgrade');
-    const isConnect = line.method.toUpperCase() === 'CONNECT';
+    const isConnect = methodIs(line.method, 'CONNECT');
     const wsKey = known.get('sec-websocket-key');
     const entry: PendingRequest = {
       method: line.method,
@@ -751,15 +797,16 @@ export class HttpConnectionParser {
       this.completeMessage(d, at);
       return rest;
     }
-    const method = request?.method.toUpperCase();
-    if (line.status === 101 || (method === 'CONNECT' && line.status >= 200 && line.status < 300)) {
+    if (line.status === 101 || (request !== undefined && methodIs(request.method, 'CONNECT') && line.status >= 200 && line.status < 300)) {
       this.completeMessage(d, at);
       this.switchProtocols(d, line, known, request, rest, at);
       return EMPTY;
     }
     if (request?.switching) this.releaseHeld(at);
     // Response framing (RFC 9112 6.3).
-    if (method === 'HEAD' || line.status === 204 || line.status === 304) return this.startLength(d, 0, rest, at);
+    if (line.status === 204 || line.status === 304 || (request !== undefined && methodIs(request.method, 'HEAD'))) {
+      return this.startLength(d, 0, rest, at);
+    }
     const te = known.get('transfer-encoding');
     if (te !== undefined) {
       const codings = te.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '');
