@@ -259,10 +259,50 @@ const KNOWN_FIELDS = new Set([
   'sec-websocket-key', 'sec-websocket-accept', 'sec-websocket-extensions',
 ]);
 
+/**
+ * Values of the KNOWN_FIELDS of one head, by lower-case name (the Map subset the parser uses, as fixed
+ * slots: one small object per message instead of a Map).
+ */
+class KnownFields {
+  private contentLength: string | undefined = undefined;
+  private transferEncoding: string | undefined = undefined;
+  private contentEncoding: string | undefined = undefined;
+  private upgrade: string | undefined = undefined;
+  private wsKey: string | undefined = undefined;
+  private wsAccept: string | undefined = undefined;
+  private wsExtensions: string | undefined = undefined;
+
+  get(name: string): string | undefined {
+    switch (name) {
+      case 'content-length': return this.contentLength;
+      case 'transfer-encoding': return this.transferEncoding;
+      case 'content-encoding': return this.contentEncoding;
+      case 'upgrade': return this.upgrade;
+      case 'sec-websocket-key': return this.wsKey;
+      case 'sec-websocket-accept': return this.wsAccept;
+      case 'sec-websocket-extensions': return this.wsExtensions;
+      default: return undefined;
+    }
+  }
+
+  set(name: string, value: string): void {
+    switch (name) {
+      case 'content-length': this.contentLength = value; break;
+      case 'transfer-encoding': this.transferEncoding = value; break;
+      case 'content-encoding': this.contentEncoding = value; break;
+      case 'upgrade': this.upgrade = value; break;
+      case 'sec-websocket-key': this.wsKey = value; break;
+      case 'sec-websocket-accept': this.wsAccept = value; break;
+      case 'sec-websocket-extensions': this.wsExtensions = value; break;
+      default: break;
+    }
+  }
+}
+
 interface ParsedFields {
   fields: HeaderField[];
   /** Values of KNOWN_FIELDS by lower-case name, repeated fields joined with ", ". */
-  known: Map<string, string>;
+  known: KnownFields;
   /** Lines that are not fields (reported, ignored). */
   bad: string[];
 }
@@ -276,7 +316,7 @@ function isToken(s: string): boolean {
 /** Header fields from lines[from..]; obs-fold continuation lines join the previous value (RFC 9112 5.2). */
 function parseFields(lines: string[], from: number): ParsedFields {
   const fields: HeaderField[] = [];
-  const known = new Map<string, string>();
+  const known = new KnownFields();
   const bad: string[] = [];
   for (let i = from; i < lines.length; i++) {
     const line = lines[i]!;
@@ -297,7 +337,7 @@ function parseFields(lines: string[], from: number): ParsedFields {
 }
 
 /** An obs-fold continuation line: its text joins the previous field's value. */
-function foldInto(fields: HeaderField[], known: Map<string, string>, line: string): void {
+function foldInto(fields: HeaderField[], known: KnownFields, line: string): void {
   const last = fields[fields.length - 1]!;
   last[1] = `${last[1]} ${line.trim()}`.trim();
   const lower = last[0].toLowerCase();
@@ -308,7 +348,7 @@ function foldInto(fields: HeaderField[], known: Map<string, string>, line: strin
 const KNOWN_FIELD_LENGTH = new Uint8Array(64);
 for (const name of KNOWN_FIELDS) KNOWN_FIELD_LENGTH[name.length] = 1;
 
-function addField(fields: HeaderField[], known: Map<string, string>, name: string, value: string): void {
+function addField(fields: HeaderField[], known: KnownFields, name: string, value: string): void {
   fields.push([name, value]);
   if (name.length < 64 && KNOWN_FIELD_LENGTH[name.length] === 1) {
     const lower = name.toLowerCase();
@@ -344,7 +384,7 @@ function restIsBlank(text: string, p: number): boolean {
  */
 function parseFieldsText(text: string, p: number): ParsedFields {
   const fields: HeaderField[] = [];
-  const known = new Map<string, string>();
+  const known = new KnownFields();
   const bad: string[] = [];
   const n = text.length;
   while (p < n) {
@@ -1087,7 +1127,7 @@ export class HttpConnectionParser {
   // ---------------------------------------------------------------------------------------------
   // Switching protocols
 
-  private switchProtocols(d: DirectionState, line: StatusLine, known: Map<string, string>, request: PendingRequest | undefined, rest: Buffer, at: CaptureAt): void {
+  private switchProtocols(d: DirectionState, line: StatusLine, known: KnownFields, request: PendingRequest | undefined, rest: Buffer, at: CaptureAt): void {
     const requestSide = this.other(d);
     const protocol = line.status === 101 ? known.get('upgrade') ?? '' : 'CONNECT';
     const wsReason = line.status === 101 ? this.websocketRefusal(known, request) : 'CONNECT tunnel';
@@ -1125,7 +1165,7 @@ export class HttpConnectionParser {
   }
 
   /** Why a 101 is not a WebSocket handshake we can follow, or undefined when it is one. */
-  private websocketRefusal(known: Map<string, string>, request: PendingRequest | undefined): string | undefined {
+  private websocketRefusal(known: KnownFields, request: PendingRequest | undefined): string | undefined {
     if (!hasToken(known.get('upgrade'), 'websocket')) return 'not a websocket upgrade';
     if (!request || !hasToken(request.upgrade, 'websocket')) return 'no websocket upgrade request seen';
     if (request.wsKey === undefined) return 'request has no Sec-WebSocket-Key';

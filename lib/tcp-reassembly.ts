@@ -223,17 +223,24 @@ class Connection {
 }
 
 /**
- * An IPv4 address of the packet as an unsigned number, read from the frame bytes when the header object
- * tells where it is (checked against its total length field), else parsed from the dotted text.
+ * The IPv4 source and destination addresses of the packet as unsigned numbers, into `out` (no result
+ * object per packet), read from the frame bytes when the header object tells where it is (checked against
+ * its total length and protocol fields), else parsed from the dotted text.
  */
-function ipv4Number(pkt: DecodedPacket, ip: NonNullable<DecodedPacket['ipv4']>, at: 12 | 16): number {
+function ipv4Numbers(pkt: DecodedPacket, ip: NonNullable<DecodedPacket['ipv4']>, out: Uint32Array): void {
   const off = (ip as { off?: unknown }).off;
   const data = pkt.record.data;
   if (typeof off === 'number' && off + 20 <= data.length && (data[off] >> 4) === 4
     && ((data[off + 2] << 8) | data[off + 3]) === ip.totalLength && data[off + 9] === ip.protocol) {
-    return data.readUInt32BE(off + at);
+    out[0] = (data[off + 12] << 24) | (data[off + 13] << 16) | (data[off + 14] << 8) | data[off + 15];
+    out[1] = (data[off + 16] << 24) | (data[off + 17] << 16) | (data[off + 18] << 8) | data[off + 19];
+    return;
   }
-  const text = at === 12 ? ip.src : ip.dst;
+  out[0] = dottedToNumber(ip.src);
+  out[1] = dottedToNumber(ip.dst);
+}
+
+function dottedToNumber(text: string): number {
   let n = 0;
   for (const part of text.split('.')) n = n * 256 + (Number(part) & 0xff);
   return n >>> 0;
@@ -266,6 +273,8 @@ export class TcpReassembler {
   private readonly sink: (ev: TcpEvent) => void;
   private readonly table = new Map<string, Connection>();
   /** IPv4 connections by a hash of their 4-tuple; an entry is trusted only while it is `inTable`. */
+  /** Scratch: the current packet's IPv4 source and destination (see ipv4Numbers). */
+  private readonly v4Addresses = new Uint32Array(2);
   private readonly v4Cache: Array<Connection | null> = new Array<Connection | null>(V4_CACHE_SLOTS).fill(null);
   private lruHead: Connection | null = null;
   private lruTail: Connection | null = null;
@@ -310,7 +319,8 @@ export class TcpReassembler {
     if (v4 !== undefined) {
       // a fragment carries part of a segment only: the defragmenter must rebuild it first
       if (v4.moreFragments || v4.fragmentOffset !== 0) { this.fragmentsIgnored++; return; }
-      const a = ipv4Number(pkt, v4, 12), b = ipv4Number(pkt, v4, 16);
+      ipv4Numbers(pkt, v4, this.v4Addresses);
+      const a = this.v4Addresses[0]!, b = this.v4Addresses[1]!;
       srcFirst = a < b || (a === b && srcPort <= dstPort);
       v4Lo = (srcFirst ? a : b) | 0;
       v4Hi = (srcFirst ? b : a) | 0;
