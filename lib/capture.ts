@@ -29,38 +29,17 @@ export function describeNonCapture(head: Buffer): string {
   return `bytes ${hex}`;
 }
 
-/**
- * Reads pcap or pcapng, whichever the first bytes say. Same interface as the two parsers.
- * Marks each record's `nanoPrecision` from its interface's resolution.
- */
+/** Reads pcap or pcapng, whichever the first bytes say. Same interface as the two parsers. */
 export class CaptureParser {
   private readonly sink: ParserSink;
   private readonly opts: CaptureParserOptions;
   private inner: PcapParser | PcapngParser | null = null;
   private head: Buffer | null = null;
-  private readonly nanoInterfaces = new Set<string>();
-  private sectionNo = 0;
   format: CaptureFormat | null = null;
 
   constructor(sink: ParserSink, opts: CaptureParserOptions = {}) {
+    this.sink = sink;
     this.opts = opts;
-    // Wrap the sink once so every record learns its precision from the interface that produced it.
-    const nano = this.nanoInterfaces;
-    const self = this;
-    this.sink = {
-      packet(rec: PacketRecord) {
-        if (self.format === 'pcapng') rec.nanoPrecision = nano.has(`${self.sectionNo}/${rec.interfaceId}`);
-        sink.packet(rec);
-      },
-      section(info: SectionInfo) { self.sectionNo = info.section; sink.section?.(info); },
-      interface(info: InterfaceInfo) {
-        if (info.tsUnitsPerSecond > 1_000_000n) nano.add(`${info.section}/${info.id}`);
-        sink.interface?.(info);
-      },
-      stats(s: InterfaceStats) { sink.stats?.(s); },
-      names(n: NameRecord[]) { sink.names?.(n); },
-      skippedBlock(t: number, l: number) { sink.skippedBlock?.(t, l); },
-    };
   }
 
   /** The classic pcap file header, when the input is classic pcap. */

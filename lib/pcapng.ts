@@ -121,6 +121,8 @@ interface InterfaceState {
   unitsPerSecond: bigint;
   tsOffsetSec: number;
   fcsLength: number | undefined;
+  /** Resolution finer than microseconds: records say so (writers then keep nanoseconds). */
+  nanoPrecision: boolean;
 }
 
 /** Timestamp result slot, reused to avoid an object per packet. */
@@ -205,6 +207,7 @@ function makeInterfaceState(info: InterfaceInfo): InterfaceState {
     unitsPerSecond: units,
     tsOffsetSec: Number(info.tsOffset),
     fcsLength: info.fcsLength,
+    nanoPrecision: units > 1_000_000n,
   };
 }
 
@@ -312,7 +315,6 @@ function formatIPv6(buf: Buffer, off: number): string {
   return `${hex(0, bestStart)}::${hex(bestStart + bestLen, 8)}`;
 }
 
-type ParserState = 'header' | 'block' | 'failed';
 
 export class PcapngParser {
   private readonly sink: ParserSink;
@@ -324,7 +326,6 @@ export class PcapngParser {
   /** The block being gathered across chunks (exactly its total length), or null. */
   private gather: Buffer | null = null;
   private gatherFilled = 0;
-  private state: ParserState = 'header';
   private failure: CaptureError | null = null;
 
   /** Offset in the stream of the next byte write() will see. */
@@ -366,7 +367,6 @@ export class PcapngParser {
       this.parse(chunk);
     } catch (e) {
       if (e instanceof CaptureError) this.failure = e;
-      this.state = 'failed';
       throw e;
     }
   }
@@ -397,7 +397,6 @@ export class PcapngParser {
     }
     if (err) {
       this.failure = err;
-      this.state = 'failed';
       throw err;
     }
   }
@@ -654,33 +653,34 @@ export class PcapngParser {
 
   private enhancedPacket(buf: Buffer, off: number, total: number, streamPos: number): void {
     if (total < EPB_FIXED_BYTES) throw this.badBlock(BlockType.ENHANCED_PACKET, streamPos, `total length ${total} < ${EPB_FIXED_BYTES}`);
+    this.timestampedPacket(buf, off, total, streamPos, BlockType.ENHANCED_PACKET, u32(buf, off + 8, this.littleEndian), -1);
+  }
+
+  private obsoletePacket(buf: Buffer, off: number, total: number, streamPos: number): void {
+    if (total < PB_FIXED_BYTES) throw this.badBlock(BlockType.PACKET, streamPos, `total length ${total} < ${PB_FIXED_BYTES}`);
     const le = this.littleEndian;
-    const interfaceId = u32(buf, off + 8, le);
-    const iface = this.interfaceFor(interfaceId, BlockType.ENHANCED_PACKET, streamPos);
+    this.timestampedPacket(buf, off, total, streamPos, BlockType.PACKET, u16(buf, off + 8, le), u16(buf, off + 10, le));
+  }
+
+  /**
+   * EPB and the obsolete PB share their layout after the interface field: timestamp high/low, captured
+   * and original length, data padded to 4, options. `drops` is the PB's drops count (-1 for an EPB).
+   */
+  private timestampedPacket(buf: Buffer, off: number, total: number, streamPos: number, type: number, interfaceId: number, drops: number): void {
+    const le = this.littleEndian;
+    const iface = this.interfaceFor(interfaceId, type, streamPos);
     const caplen = u32(buf, off + 20, le);
     const len = u32(buf, off + 24, le);
     const dataStart = off + 28;
-    const dataEnd = dataStart + caplen;
     const optionsStart = dataStart + padTo4(caplen);
     const blockEnd = off + total - 4;
-    if (dataEnd > blockEnd) {
-      throw this.badBlock(BlockType.ENHANCED_PACKET, streamPos, `captured length ${caplen} does not fit the block (${total} bytes)`);
+    if (dataStart + caplen > blockEnd) {
+      throw this.badBlock(type, streamPos, `captured length ${caplen} does not fit the block (${total} bytes)`);
     }
     this.timestamp(iface, u32(buf, off + 12, le), u32(buf, off + 16, le));
-    const options = optionsStart < blockEnd ? this.packetOptions(buf, off, optionsStart, blockEnd, streamPos, false) : undefined;
-    this.sink.packet({
-      frame: ++this.frameCount,
-      linkType: iface.linkType,
-      tsSec: this.time.sec,
-      tsNsec: this.time.nsec,
-      caplen,
-      len,
-      interfaceId,
-      data: bufferView(buf, dataStart, dataEnd - dataStart),
-      noTimestamp: undefined,
-      options,
-      fcsLength: iface.fcsLength,
-    });
+    let options = optionsStart < blockEnd ? this.packetOptions(buf, off, optionsStart, blockEnd, streamPos, drops >= 0) : undefined;
+    if (drops >= 0 && drops !== PB_DROPS_UNKNOWN) (options ??= {}).dropCount = BigInt(drops);
+    this.emitPacket(iface, interfaceId, buf, dataStart, caplen, len, options, true);
   }
 
   private simplePacket(buf: Buffer, off: number, total: number, streamPos: number): void {
@@ -691,52 +691,25 @@ export class PcapngParser {
     let caplen = total - SPB_FIXED_BYTES;
     if (len < caplen) caplen = len;
     if (iface.snaplen !== 0 && iface.snaplen < caplen) caplen = iface.snaplen;
-    const dataStart = off + 12;
-    this.sink.packet({
-      frame: ++this.frameCount,
-      linkType: iface.linkType,
-      tsSec: 0,
-      tsNsec: 0,
-      caplen,
-      len,
-      interfaceId: 0,
-      data: bufferView(buf, dataStart, caplen),
-      noTimestamp: true,
-      options: undefined,
-      fcsLength: iface.fcsLength,
-    });
+    this.emitPacket(iface, 0, buf, off + 12, caplen, len, undefined, false);
   }
 
-  private obsoletePacket(buf: Buffer, off: number, total: number, streamPos: number): void {
-    if (total < PB_FIXED_BYTES) throw this.badBlock(BlockType.PACKET, streamPos, `total length ${total} < ${PB_FIXED_BYTES}`);
-    const le = this.littleEndian;
-    const interfaceId = u16(buf, off + 8, le);
-    const drops = u16(buf, off + 10, le);
-    const iface = this.interfaceFor(interfaceId, BlockType.PACKET, streamPos);
-    const caplen = u32(buf, off + 20, le);
-    const len = u32(buf, off + 24, le);
-    const dataStart = off + 28;
-    const dataEnd = dataStart + caplen;
-    const optionsStart = dataStart + padTo4(caplen);
-    const blockEnd = off + total - 4;
-    if (dataEnd > blockEnd) {
-      throw this.badBlock(BlockType.PACKET, streamPos, `captured length ${caplen} does not fit the block (${total} bytes)`);
-    }
-    this.timestamp(iface, u32(buf, off + 12, le), u32(buf, off + 16, le));
-    let options = optionsStart < blockEnd ? this.packetOptions(buf, off, optionsStart, blockEnd, streamPos, true) : undefined;
-    if (drops !== PB_DROPS_UNKNOWN) (options ??= {}).dropCount = BigInt(drops);
+  /** One record literal for every packet block, always the same shape (fast property access downstream). */
+  private emitPacket(iface: InterfaceState, interfaceId: number, buf: Buffer, dataStart: number, caplen: number, len: number,
+    options: PacketOptions | undefined, timestamped: boolean): void {
     this.sink.packet({
       frame: ++this.frameCount,
       linkType: iface.linkType,
-      tsSec: this.time.sec,
-      tsNsec: this.time.nsec,
+      tsSec: timestamped ? this.time.sec : 0,
+      tsNsec: timestamped ? this.time.nsec : 0,
       caplen,
       len,
       interfaceId,
-      data: bufferView(buf, dataStart, dataEnd - dataStart),
-      noTimestamp: undefined,
+      data: bufferView(buf, dataStart, caplen),
+      noTimestamp: timestamped ? undefined : true,
       options,
       fcsLength: iface.fcsLength,
+      nanoPrecision: iface.nanoPrecision,
     });
   }
 
