@@ -50,11 +50,13 @@ export async function main(argv: string[]): Promise<number> {
     source = expression ? reader.pipe(filter(expression)) : reader;
     if (expression) reader.on('error', (e) => source.destroy(e));
   } else {
-    out.write(`${libVersion()}\n`);
     const list = devices();
     const chosen = (args.i as string | undefined) ?? defaultDevice(list)?.name;
-    for (const d of list) out.write(deviceLine(d, d.name === chosen) + '\n');
+    // Open (and activate) the capture before printing anything, as tcpdump prints "listening on" only
+    // once it listens: whoever reads our output may start sending as soon as the device list appears.
     const cap = capture({ device: chosen, filter: expression || undefined, immediate: true });
+    out.write(`${libVersion()}\n`);
+    for (const d of list) out.write(deviceLine(d, d.name === chosen) + '\n');
     cap.on('warning', (w: string) => process.stderr.write(`simple_capture: warning: ${w}\n`));
     source = cap;
     stopLive = () => cap.stop();

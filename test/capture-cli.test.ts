@@ -189,11 +189,14 @@ test('simple_capture on lo: device list with lo marked *, then the packets', { s
   const { child, done } = run(SIMPLE_CAPTURE, ['-i', 'lo', `udp dst port ${sink.port}`]);
   let text = '';
   child.stdout?.on('data', (d: Buffer) => { text += d.toString(); });
-  await waitFor(() => /^\* lo 127\.0\.0\.1\/255\.0\.0\.0/m.test(text), 'the device list');
-  await sleep(100);
-  await sendUdp(sink.port, 3, 64, 10);
-  await waitFor(() => (text.match(/ UDP /g) ?? []).length >= 3, 'three packet lines');
-  child.kill('SIGINT');
+  try {
+    // simple_capture prints the list once its capture is active (as tcpdump's "listening on")
+    await waitFor(() => /^\* lo 127\.0\.0\.1\/255\.0\.0\.0/m.test(text), 'the device list');
+    await sendUdp(sink.port, 3, 64, 10);
+    await waitFor(() => (text.match(/ UDP /g) ?? []).length >= 3, 'three packet lines');
+  } finally {
+    child.kill('SIGINT'); // also when a wait failed: a child left running would hang the test file
+  }
   const r = await done;
   sink.close();
   assert.equal(r.code, 0, r.stderr);
