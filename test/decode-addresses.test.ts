@@ -7,18 +7,8 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert';
 import { formatHexColons, formatIPv4, formatIPv6, formatMac } from '../lib/addresses';
+import { prng } from './helpers/prng';
 
-/** mulberry32: a tiny deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const COUNT = 20_000;
 

@@ -13,18 +13,8 @@ import { Defragmenter } from '../lib/defrag';
 import { formatPacketLine, packetToJson } from '../lib/print';
 import type { PacketRecord } from '../lib/record';
 import { captureFiles, fixture } from './helpers/oracle';
+import { prng } from './helpers/prng';
 
-/** mulberry32: a tiny deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const LINK_TYPES = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 999];
 const KINDS = new Set(['truncated', 'malformed', 'unsupported']);

@@ -9,17 +9,7 @@ import type { HttpParserOptions } from '../lib/http.js';
 import type { CaptureAt, Direction, HttpParserEvent } from '../lib/http-events.js';
 import { runFile } from './helpers/tcp-run.js';
 
-/** mulberry32: small, seeded, good enough to pick split points reproducibly. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from './helpers/prng';
 
 export function atFrame(frame: number): CaptureAt {
   return { ts: `1000.${String(frame * 1000).padStart(9, '0')}`, tsSec: 1000, tsNsec: frame * 1000, frame };
