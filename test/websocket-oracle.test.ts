@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { fixture, readOracle } from './helpers/oracle.js';
+import { fixture, readOracle, websocketOracleFrames } from './helpers/oracle.js';
 import type { WsFrameEvent, WsMessageEvent } from '../lib/ws-events.js';
 import { runHttpCapture } from './http-test-helpers.js';
 
@@ -21,34 +21,7 @@ const files = [
   'websocket-text-binary.pcap',
 ];
 
-/** One expected frame per oracle entry (multi-frame segments are ';'-joined in http.tsv). */
-function oracleFrames(file: string): Array<{ frame: number; stream: number; fin: boolean; rsv: string; opcode: number; mask: boolean; len7: number; length: number }> {
-  const out = [];
-  for (const r of readOracle(`${file}.http.tsv`)) {
-    if (r['websocket.fin'] === '') continue;
-    const col = (name: string) => r[name]!.split(';');
-    const fin = col('websocket.fin');
-    const ext16 = r['websocket.payload_length_ext_16'] === '' ? [] : col('websocket.payload_length_ext_16');
-    const ext64 = r['websocket.payload_length_ext_64'] === '' ? [] : col('websocket.payload_length_ext_64');
-    let i16 = 0;
-    let i64 = 0;
-    for (let i = 0; i < fin.length; i++) {
-      const len7 = Number(col('websocket.payload_length')[i]);
-      const length = len7 === 126 ? Number(ext16[i16++]) : len7 === 127 ? Number(ext64[i64++]) : len7;
-      out.push({
-        frame: Number(r['frame.number']),
-        stream: Number(r['tcp.stream']),
-        fin: fin[i] === '1',
-        rsv: col('websocket.rsv')[i]!,
-        opcode: Number(col('websocket.opcode')[i]),
-        mask: col('websocket.mask')[i] === '1',
-        len7,
-        length,
-      });
-    }
-  }
-  return out;
-}
+const oracleFrames = websocketOracleFrames;
 
 const rsvField = (f: WsFrameEvent): string => `0x${((f.rsv1 ? 4 : 0) | (f.rsv2 ? 2 : 0) | (f.rsv3 ? 1 : 0)).toString(16).padStart(2, '0')}`;
 const len7 = (f: WsFrameEvent): number => (f.lengthEncoding === 7 ? f.length : f.lengthEncoding === 16 ? 126 : 127);

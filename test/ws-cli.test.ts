@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { fixture, readOracle, REPO_ROOT } from './helpers/oracle.js';
+import { fixture, readOracle, REPO_ROOT, websocketOracleFrames } from './helpers/oracle.js';
 
 const PCAP_PIPE = path.join(__dirname, '..', 'bin', 'pcap-pipe.js');
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -30,24 +30,9 @@ function data(e: Json): Buffer {
   return Buffer.from(e.data as string, e.dataEncoding === 'base64' ? 'base64' : 'utf8');
 }
 
-/** One expected frame per oracle entry (several frames in one segment are ';'-joined). */
+/** One expected frame per oracle entry, as the line the test compares. */
 function oracleFrames(file: string): string[] {
-  const out: string[] = [];
-  for (const r of readOracle(`${file}.http.tsv`)) {
-    if (r['websocket.fin'] === '') continue;
-    const col = (name: string): string[] => r[name]!.split(';');
-    const fin = col('websocket.fin');
-    const ext16 = r['websocket.payload_length_ext_16'] === '' ? [] : col('websocket.payload_length_ext_16');
-    const ext64 = r['websocket.payload_length_ext_64'] === '' ? [] : col('websocket.payload_length_ext_64');
-    let i16 = 0;
-    let i64 = 0;
-    for (let i = 0; i < fin.length; i++) {
-      const len7 = Number(col('websocket.payload_length')[i]);
-      const length = len7 === 126 ? Number(ext16[i16++]) : len7 === 127 ? Number(ext64[i64++]) : len7;
-      out.push([r['frame.number'], r['tcp.stream'], fin[i] === '1', col('websocket.rsv')[i], Number(col('websocket.opcode')[i]), col('websocket.mask')[i] === '1', length].join(' '));
-    }
-  }
-  return out;
+  return websocketOracleFrames(file).map((f) => [f.frame, f.stream, f.fin, f.rsv, f.opcode, f.mask, f.length].join(' '));
 }
 
 const rsv = (e: Json): string => `0x${((e.rsv1 ? 4 : 0) | (e.rsv2 ? 2 : 0) | (e.rsv3 ? 1 : 0)).toString(16).padStart(2, '0')}`;

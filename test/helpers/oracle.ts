@@ -47,3 +47,33 @@ export function chunks(buf: Buffer, size: number): Buffer[] {
   for (let off = 0; off < buf.length; off += size) out.push(buf.subarray(off, off + size));
   return out;
 }
+
+/** One WebSocket frame as tshark saw it (websocket.* columns of C.http.tsv). */
+export interface OracleWsFrame { frame: number; stream: number; fin: boolean; rsv: string; opcode: number; mask: boolean; len7: number; length: number }
+
+/**
+ * Every WebSocket frame of a capture's http.tsv, one entry per frame: several frames in one segment are
+ * ';'-joined there, and the 7-bit length (126/127) says which extended-length column holds the real one.
+ */
+export function websocketOracleFrames(file: string): OracleWsFrame[] {
+  const out: OracleWsFrame[] = [];
+  for (const r of readOracle(`${file}.http.tsv`)) {
+    if (r['websocket.fin'] === '') continue;
+    const col = (name: string): string[] => (r[name] ?? '').split(';');
+    const fin = col('websocket.fin');
+    const ext16 = r['websocket.payload_length_ext_16'] === '' ? [] : col('websocket.payload_length_ext_16');
+    const ext64 = r['websocket.payload_length_ext_64'] === '' ? [] : col('websocket.payload_length_ext_64');
+    let i16 = 0;
+    let i64 = 0;
+    for (let i = 0; i < fin.length; i++) {
+      const len7 = Number(col('websocket.payload_length')[i]);
+      const length = len7 === 126 ? Number(ext16[i16++]) : len7 === 127 ? Number(ext64[i64++]) : len7;
+      out.push({
+        frame: Number(r['frame.number']), stream: Number(r['tcp.stream']), fin: fin[i] === '1',
+        rsv: col('websocket.rsv')[i] as string, opcode: Number(col('websocket.opcode')[i]),
+        mask: col('websocket.mask')[i] === '1', len7, length,
+      });
+    }
+  }
+  return out;
+}
