@@ -121,7 +121,8 @@ test('real loss across a veth pair: exact bytes, retransmissions, syn-retry, res
   const children: ChildProcess[] = [];
   try {
     setUp();
-    const dump = spawn('ip', ['netns', 'exec', NS_C, 'tcpdump', '-i', `${TAG}a`, '-U', '-s', '0', '-w', capture, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // --immediate-mode: without it, packets still in the kernel ring block are lost when tcpdump is stopped
+    const dump = spawn('ip', ['netns', 'exec', NS_C, 'tcpdump', '-i', `${TAG}a`, '--immediate-mode', '-B', '32768', '-U', '-s', '0', '-w', capture, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
     children.push(dump);
     await waitForOutput(dump, 'stderr', /listening on/, 10_000);
     const server = spawn('ip', ['netns', 'exec', NS_S, process.execPath, '-e', SERVER, dataFile], { stdio: ['ignore', 'pipe', 'inherit'] });
