@@ -72,6 +72,26 @@ export function parseArgs(argv: string[], spec: ArgSpec, usage: string): ParsedA
   return args;
 }
 
+/**
+ * The positional arguments exactly as typed: minimist turns "010" or "0x10" into numbers, which would change
+ * their meaning (octal and hex in BPF, bytes in a pattern), so each is taken back from argv.
+ */
+export function rawPositionals(argv: string[], args: ParsedArgs): string[] {
+  const words: string[] = [];
+  let j = 0;
+  for (const v of args._) {
+    while (j < argv.length && !(argv[j] === String(v) || (typeof v === 'number' && argv[j] !== '' && Number(argv[j]) === v))) j++;
+    words.push(j < argv.length ? (argv[j] as string) : String(v));
+    j++;
+  }
+  return words;
+}
+
+/** A filter expression from the positional arguments, as typed (see rawPositionals). */
+export function expressionFrom(argv: string[], args: ParsedArgs): string {
+  return rawPositionals(argv, args).join(' ');
+}
+
 /** A whole number option, or a usage error naming it. */
 export function intOption(args: ParsedArgs, name: string, usage: string, min = 0): number | undefined {
   const v = args[name];

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { intOption, parseArgs, printUsage, safeStdout, UsageError, type ParsedArgs } from './cli';
+import { expressionFrom, intOption, parseArgs, printUsage, safeStdout, UsageError } from './cli';
 import { capture, DEFAULT_SNAPLEN, pcapFileHeader, type CaptureStream } from '../streams/capture';
 import type { CaptureDirection, LiveStats } from '../streams/addon';
 import { decode } from '../streams/decode';
@@ -32,20 +32,6 @@ export const USAGE = `usage: pcap-pipe capture [-i DEV] [-c COUNT] [-s SNAPLEN] 
 
 const MAX_BUFFER_MIB = 2047;
 
-/**
- * The filter expression from the positional arguments, as typed: minimist turns "010" or "0x10" into
- * numbers, which would change their meaning in BPF (octal, hex), so each is taken back from argv.
- */
-export function expressionFrom(argv: string[], args: ParsedArgs): string {
-  const words: string[] = [];
-  let j = 0;
-  for (const v of args._) {
-    while (j < argv.length && !(argv[j] === String(v) || (typeof v === 'number' && argv[j] !== '' && Number(argv[j]) === v))) j++;
-    words.push(j < argv.length ? (argv[j] as string) : String(v));
-    j++;
-  }
-  return words.join(' ');
-}
 
 /** uid and gid of a user from /etc/passwd (a name or a numeric uid). */
 function passwdEntry(user: string): { name: string; uid: number; gid: number } | undefined {

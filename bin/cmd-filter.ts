@@ -4,7 +4,7 @@
  */
 import { pipeline } from 'node:stream/promises';
 import { intOption, openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
-import { expressionFrom } from './cmd-capture';
+import { expressionFrom } from './cli';
 import { filter } from '../streams/filter';
 import { CaptureWriter } from '../streams/write';
 

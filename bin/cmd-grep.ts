@@ -7,7 +7,7 @@
  */
 import { type Readable, Writable, type Writable as WritableType } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { describeError, intOption, openReportedCapture, parseArgs, printUsage, safeStdout, UsageError, type ParsedArgs } from './cli';
+import { describeError, intOption, openReportedCapture, parseArgs, rawPositionals, printUsage, safeStdout, UsageError } from './cli';
 import { CaptureError } from '../lib/errors';
 import {
   compileMatcher, formatPayload, formatStreamMatch, grepMatchToJson, GrepPatternError, MATCH_EVERYTHING,
@@ -165,17 +165,6 @@ export async function runGrep(opts: GrepRunOptions): Promise<GrepRunResult> {
   return { selected: g.selected, matches: g.matches, failed: false };
 }
 
-/** The positional arguments exactly as typed (minimist turns "010" into the number 10). */
-export function rawPositionals(argv: string[], args: ParsedArgs): string[] {
-  const words: string[] = [];
-  let j = 0;
-  for (const v of args._) {
-    while (j < argv.length && !(argv[j] === String(v) || (typeof v === 'number' && argv[j] !== '' && Number(argv[j]) === v))) j++;
-    words.push(j < argv.length ? (argv[j] as string) : String(v));
-    j++;
-  }
-  return words;
-}
 
 /** Builds the matcher, turning a bad pattern into a message and exit status 2 for the caller. */
 export function matcherFrom(pattern: string | undefined, hex: boolean, ignoreCase: boolean, word: boolean): Matcher {

@@ -6,8 +6,8 @@
  * Exit status as grep: 0 something matched, 1 nothing matched, 2 error.
  */
 import * as fs from 'node:fs';
-import { intOption, parseArgs, printUsage, runCommand, safeStdout, UsageError, describeError } from './cli';
-import { colorFor, EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, rawPositionals, runGrep, stopReader } from './cmd-grep';
+import { intOption, parseArgs, rawPositionals, printUsage, runCommand, safeStdout, UsageError, describeError } from './cli';
+import { colorFor, EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, runGrep, stopReader } from './cmd-grep';
 import { CaptureError } from '../lib/errors';
 import { DEFAULT_LOOK_BEHIND_BYTES, GrepPatternError, type Matcher } from '../lib/grep';
 import { capture, type CaptureStream } from '../streams/capture';

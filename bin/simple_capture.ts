@@ -9,7 +9,7 @@
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { describeError, openCapture, parseArgs, printUsage, runCommand, safeStdout, UsageError } from './cli';
-import { expressionFrom } from './cmd-capture';
+import { expressionFrom } from './cli';
 import { addonAvailable, defaultDevice, devices, libVersion, type Device } from '../streams/addon';
 import { capture } from '../streams/capture';
 import { decode } from '../streams/decode';
