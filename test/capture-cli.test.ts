@@ -13,6 +13,7 @@ import { parseCaptureBuffer } from '../lib/capture';
 import { addonAvailable } from '../streams/addon';
 import { fixture } from './helpers/oracle';
 import { liveSkipReason, sendUdp, sleep, udpSink } from './helpers/live';
+import { listening } from './helpers/child';
 
 const skip = liveSkipReason();
 const hasTshark = spawnSync('tshark', ['--version']).status === 0;
@@ -51,19 +52,6 @@ async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
-}
-
-/** Waits until the child says it is listening (its first stderr line). */
-async function listening(child: ReturnType<typeof spawn>): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    let text = '';
-    const onData = (d: Buffer): void => {
-      text += d.toString();
-      if (text.includes('listening on')) { child.stderr?.off('data', onData); resolve(); }
-    };
-    child.stderr?.on('data', onData);
-    child.on('exit', () => reject(new Error(`exited before listening: ${text}`)));
-  });
 }
 
 test('capture -c COUNT stops after COUNT packets and writes a pcap file tshark reads', { skip: skip || (!hasTshark && 'tshark not installed') }, async () => {

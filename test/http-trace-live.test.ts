@@ -13,9 +13,10 @@ import * as path from 'node:path';
 import * as http from 'node:http';
 import * as zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { liveSkipReason, sleep } from './helpers/live.js';
+import { listening } from './helpers/child';
 
 const DIST = path.join(__dirname, '..');
 const PCAP_PIPE = path.join(DIST, 'bin', 'pcap-pipe.js');
@@ -87,18 +88,6 @@ function listen(server: http.Server, host: string): Promise<number> {
 function curl(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('curl', ['-s', '-S', '--max-time', '20', ...args], { maxBuffer: 16 << 20, encoding: 'buffer' }, (e, out) => (e ? reject(e) : resolve(out.toString('latin1'))));
-  });
-}
-
-async function listening(child: ChildProcess): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    let text = '';
-    const onData = (d: Buffer): void => {
-      text += d.toString();
-      if (text.includes('listening on')) { child.stderr?.off('data', onData); resolve(); }
-    };
-    child.stderr?.on('data', onData);
-    child.on('exit', () => reject(new Error(`exited before listening: ${text}`)));
   });
 }
 

@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { sleep } from './helpers/live.js';
 import { addonAvailable } from '../streams/addon.js';
+import { waitForOutput } from './helpers/child';
 
 const HTTP_TRACE = path.join(__dirname, '..', 'bin', 'http_trace.js');
 const NS = `pph${process.pid % 100000}`;
@@ -44,18 +45,6 @@ http.createServer((req, res) => {
   req.on('end', () => { res.writeHead(200, { 'Content-Type': 'application/json' }); res.end(JSON.stringify({ got: body })); });
 }).listen(${PORT_OPEN}, '127.0.0.1', () => console.log('listening'));`;
 
-function waitFor(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp, ms: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => reject(new Error(`timeout waiting for ${pattern}: ${text}`)), ms);
-    child[stream]!.on('data', (d: Buffer) => {
-      text += d.toString();
-      if (pattern.test(text)) { clearTimeout(timer); resolve(); }
-    });
-    child.on('exit', () => { clearTimeout(timer); reject(new Error(`exited: ${text}`)); });
-  });
-}
-
 function collect(child: ChildProcess): { out: () => string; exited: Promise<number | null> } {
   let out = '';
   child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
@@ -80,14 +69,14 @@ test('live in a namespace: the unquoted curl -d {"foo": "bar"} shows {foo:, a fi
     sh('ip', 'netns', 'exec', NS, 'iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', String(PORT_FIREWALLED), '--syn', '-j', 'DROP');
     const server = spawn('ip', ['netns', 'exec', NS, process.execPath, '-e', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(server);
-    await waitFor(server, 'stdout', /listening/, 10_000);
+    await waitForOutput(server, 'stdout', /listening/, 10_000);
 
     const human = spawn('ip', ['netns', 'exec', NS, process.execPath, HTTP_TRACE, '-i', 'lo', '--tcp-verbose', '--bodies', '--no-color'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const json = spawn('ip', ['netns', 'exec', NS, process.execPath, HTTP_TRACE, '-i', 'lo', '-f', `tcp port ${PORT_OPEN}`, '--url', '^/api', '--json', '--bodies'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(human, json);
     const humanOut = collect(human);
     const jsonOut = collect(json);
-    await Promise.all([waitFor(human, 'stderr', /listening on lo/, 10_000), waitFor(json, 'stderr', /listening on lo/, 10_000)]);
+    await Promise.all([waitForOutput(human, 'stderr', /listening on lo/, 10_000), waitForOutput(json, 'stderr', /listening on lo/, 10_000)]);
 
     // The article's command, typed without quotes: bash makes it `curl -d '{foo:' 'bar}' URL`.
     const posted = inNs(`curl -s -d {"foo": "bar"} http://127.0.0.1:${PORT_OPEN}/`, dir);

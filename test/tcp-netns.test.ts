@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { runFile } from './helpers/tcp-run';
 import type { TcpDataEvent, TcpEvent } from '../lib/tcp-events';
+import { waitForOutput } from './helpers/child';
 
 const TAG = `pp${process.pid % 100000}`;
 const NS_C = `${TAG}c`, NS_S = `${TAG}s`;
@@ -67,17 +68,6 @@ function payload(): Buffer {
     block = createHash('sha256').update(block).digest();
   }
   return out;
-}
-
-function waitForOutput(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp, ms: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => reject(new Error(`timeout waiting for ${pattern}: ${text}`)), ms);
-    child[stream]!.on('data', (d: Buffer) => {
-      text += d.toString();
-      if (pattern.test(text)) { clearTimeout(timer); resolve(); }
-    });
-  });
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
