@@ -3,13 +3,15 @@
  * made-up capture positions, split strategies, an event normaliser that removes what legitimately
  * depends on segmentation, and a WebSocket framer.
  */
+import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { HttpConnectionParser } from '../lib/http.js';
 import type { HttpParserOptions } from '../lib/http.js';
 import type { CaptureAt, Direction, HttpParserEvent } from '../lib/http-events.js';
 import { runFile } from './helpers/tcp-run.js';
 
-export { prng } from './helpers/prng';
+import { prng } from './helpers/prng';
+export { prng };
 
 export function atFrame(frame: number): CaptureAt {
   return { ts: `1000.${String(frame * 1000).padStart(9, '0')}`, tsSec: 1000, tsNsec: frame * 1000, frame };
@@ -206,3 +208,23 @@ export async function startRelay(targetPort: number): Promise<Relay> {
   };
 }
 
+
+/**
+ * Runs the exchange whole, then split at every position of every segment, then `rounds` random splits
+ * (round r cuts into `pieces(r)` pieces): every run must give the same events. Returns the whole run's.
+ */
+export function assertSplitInvariant(segments: Segment[], seed: number, rounds: number, pieces: (round: number) => number): HttpParserEvent[] {
+  const whole = runSegments(segments);
+  const expected = normalise(whole);
+  for (let i = 0; i < segments.length; i++) {
+    for (let cut = 1; cut < segments[i]![1].length; cut++) {
+      const split = [...segments.slice(0, i), ...splitSegment(segments[i]!, [cut]), ...segments.slice(i + 1)];
+      assert.deepEqual(normalise(runSegments(split)), expected, `segment ${i} split at ${cut}`);
+    }
+  }
+  const rand = prng(seed);
+  for (let round = 0; round < rounds; round++) {
+    assert.deepEqual(normalise(runSegments(randomSplit(segments, rand, pieces(round)))), expected, `random round ${round}`);
+  }
+  return whole;
+}

@@ -4,7 +4,7 @@ import * as zlib from 'node:zlib';
 import { WebSocketConnection, parsePerMessageDeflate, websocketAccept, isValidCloseCode } from '../lib/websocket.js';
 import type { HttpParserEvent } from '../lib/http-events.js';
 import type { WsEvent } from '../lib/ws-events.js';
-import { atFrame, normalise, ofType, prng, randomSplit, runSegments, splitSegment, wsFrame, wsHandshake } from './http-test-helpers.js';
+import { assertSplitInvariant, atFrame, normalise, ofType, prng, randomSplit, runSegments, wsFrame, wsHandshake } from './http-test-helpers.js';
 import type { Segment } from './http-test-helpers.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -41,17 +41,7 @@ function wsExchange(frames: Segment[], extensions?: string): Segment[] {
 }
 
 function checkSplits(segments: Segment[], seed: number): HttpParserEvent[] {
-  const whole = runSegments(segments);
-  const expected = normalise(whole);
-  for (let i = 0; i < segments.length; i++) {
-    for (let cut = 1; cut < segments[i]![1].length; cut++) {
-      const split = [...segments.slice(0, i), ...splitSegment(segments[i]!, [cut]), ...segments.slice(i + 1)];
-      assert.deepEqual(normalise(runSegments(split)), expected, `segment ${i} split at ${cut}`);
-    }
-  }
-  const rand = prng(seed);
-  for (let round = 0; round < 10; round++) assert.deepEqual(normalise(runSegments(randomSplit(segments, rand, 1 + 3 * round))), expected);
-  return whole;
+  return assertSplitInvariant(segments, seed, 10, (round) => 1 + 3 * round);
 }
 
 test('hands the connection to WebSocket after a valid 101; frames in the 101 segment belong to it', () => {
