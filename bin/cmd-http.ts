@@ -3,8 +3,7 @@
  * FILE, so it chains: tcpdump -w - | pcap-pipe filter 'port 8080' | pcap-pipe http --bodies
  */
 import { describeError, parseArgs, printUsage, UsageError } from './cli';
-import { DISPLAY_BOOLEANS, DISPLAY_STRINGS, FILTER_OPTIONS, openTraceSource, runTrace, traceOptionsFrom, type TraceSource } from './http_trace';
-import { DEFAULT_MAX_BODY } from '../lib/http-json';
+import { DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, openTraceSource, runTrace, traceOptionsFrom, type TraceSource } from './http_trace';
 
 const NAME = 'pcap-pipe http';
 
@@ -14,18 +13,7 @@ export const USAGE = `usage: pcap-pipe http [--method RE] [--host RE] [--url RE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and prints its HTTP/1.x requests and responses
   (and WebSocket messages after an upgrade), like http_trace -r: time, client → server, #N (request
   number on its connection), method and URL; status, body size, content type and response time.
-  --method RE        show only requests whose method matches RE (repeatable: any of them)
-  --host RE          ... whose Host matches RE
-  --url RE           ... whose URL matches RE (case-sensitive; the others ignore case)
-  --user-agent RE    ... whose User-Agent matches RE
-  --method-ignore RE, --host-ignore RE, --url-ignore RE, --user-agent-ignore RE
-                     hide the requests that match (repeatable); a hidden request hides its response
-  --headers          print the header fields
-  --show-header RE   print the header fields whose name matches RE
-  --bodies           print bodies (decoded): text as text, JSON pretty-printed, binary summarised
-  --max-body BYTES   body bytes kept and printed per message (default ${DEFAULT_MAX_BODY}); longer is cut
-  --tcp-verbose      also print TCP events (start, end, reset, retransmit, syn-retry, gap, ...)
-  --no-color         no colours (they are only used on a terminal anyway)
+${DISPLAY_OPTIONS_HELP}
   --json             NDJSON, one object per event (see http_trace --help)`;
 
 export async function main(argv: string[]): Promise<number> {

@@ -25,18 +25,8 @@ import { tcp } from '../streams/tcp';
 
 const NAME = 'http_trace';
 
-export const USAGE = `usage: http_trace [-i DEV | -r FILE] [-f FILTER] [-b MB] [--method RE] [--host RE] [--url RE]
-                  [--user-agent RE] [--method-ignore RE] [--host-ignore RE] [--url-ignore RE]
-                  [--user-agent-ignore RE] [--headers] [--show-header RE] [--bodies] [--max-body BYTES]
-                  [--tcp-verbose] [--no-color] [--json] [--web [PORT]]
-  Prints HTTP/1.x requests and responses (and WebSocket messages after an upgrade) seen on the network
-  or in a capture: time, client → server, #N (request number on its connection), method and URL;
-  status, body size, content type and response time (wait: server think time).
-  -i DEV             capture live on DEV (default: the first up, non-loopback interface); Ctrl-C stops
-  -r FILE            read a capture file (pcap or pcapng) instead; "-" reads stdin
-  -f FILTER          tcpdump filter expression (default: "tcp")
-  -b MB              kernel capture buffer in MiB (live)
-  --method RE        show only requests whose method matches RE (repeatable: any of them)
+/** The selection and display options' help, shared by http_trace and `pcap-pipe http`. */
+export const DISPLAY_OPTIONS_HELP = `  --method RE        show only requests whose method matches RE (repeatable: any of them)
   --host RE          ... whose Host matches RE
   --url RE           ... whose URL matches RE (case-sensitive; the others ignore case)
   --user-agent RE    ... whose User-Agent matches RE
@@ -49,7 +39,20 @@ export const USAGE = `usage: http_trace [-i DEV | -r FILE] [-f FILTER] [-b MB] [
                      binary as "[N bytes binary]"; with --json: "body" (base64 + bodyEncoding when not UTF-8)
   --max-body BYTES   body bytes kept and printed per message (default ${DEFAULT_MAX_BODY}); longer is cut
   --tcp-verbose      also print TCP events: start, end, reset, retransmit, syn-retry, gap, out-of-order, ...
-  --no-color         no colours (they are only used on a terminal anyway)
+  --no-color         no colours (they are only used on a terminal anyway)`;
+
+export const USAGE = `usage: http_trace [-i DEV | -r FILE] [-f FILTER] [-b MB] [--method RE] [--host RE] [--url RE]
+                  [--user-agent RE] [--method-ignore RE] [--host-ignore RE] [--url-ignore RE]
+                  [--user-agent-ignore RE] [--headers] [--show-header RE] [--bodies] [--max-body BYTES]
+                  [--tcp-verbose] [--no-color] [--json] [--web [PORT]]
+  Prints HTTP/1.x requests and responses (and WebSocket messages after an upgrade) seen on the network
+  or in a capture: time, client → server, #N (request number on its connection), method and URL;
+  status, body size, content type and response time (wait: server think time).
+  -i DEV             capture live on DEV (default: the first up, non-loopback interface); Ctrl-C stops
+  -r FILE            read a capture file (pcap or pcapng) instead; "-" reads stdin
+  -f FILTER          tcpdump filter expression (default: "tcp")
+  -b MB              kernel capture buffer in MiB (live)
+${DISPLAY_OPTIONS_HELP}
   --web [PORT]       show the traffic live in a web page instead (http://127.0.0.1:PORT/; default: any
                      free port, printed); serves until Ctrl-C
   --json             NDJSON, one object per event (request, response, http-upgrade, ws-frame, ws-message,
