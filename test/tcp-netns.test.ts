@@ -27,7 +27,7 @@ function sh(...args: string[]): string {
 
 function canUseNamespaces(): string | null {
   if (process.getuid?.() !== 0) return 'needs root';
-  try { sh('ip', 'netns', 'list'); sh('iptables', '--version'); sh('tcpdump', '--version'); } catch (e) { return String(e); }
+  try { sh('ip', 'netns', 'list'); sh('iptables', '--version'); sh('tcpdump', '--version'); sh('ethtool', '--version'); } catch (e) { return String(e); }
   return null;
 }
 
@@ -42,8 +42,9 @@ function setUp(): void {
   for (const [ns, dev] of [[NS_C, `${TAG}a`], [NS_S, `${TAG}b`]]) {
     sh('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', dev, 'up');
     sh('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
-    // no segmentation offload: the capture then shows the segments that were really sent (and lost)
-    try { sh('ip', 'netns', 'exec', ns, 'ethtool', '-K', dev, 'tso', 'off', 'gso', 'off', 'gro', 'off'); } catch { /* optional */ }
+    // no segmentation offload: the capture then shows the segments that were really sent (and lost).
+    // Required: with GRO/TSO on, the retransmission assertions fail (seen on a machine without ethtool).
+    sh('ip', 'netns', 'exec', ns, 'ethtool', '-K', dev, 'tso', 'off', 'gso', 'off', 'gro', 'off');
   }
   // every 20th packet from the server is lost by the client host after tcpdump saw it (AF_PACKET taps
   // before netfilter's INPUT): the capture holds the original and its retransmission, as on a real host

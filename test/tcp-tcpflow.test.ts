@@ -135,7 +135,7 @@ test('a live loopback exchange: tcpflow and pcap-pipe follow write identical str
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
-  const dump = spawn('tcpdump', ['-i', 'lo', '--immediate-mode', '-U', '-w', capFile, `tcp port ${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const dump = spawn('tcpdump', ['-i', 'lo', '--immediate-mode', '-B', '32768', '-U', '-w', capFile, `tcp port ${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   try {
     await new Promise<void>((resolve) => dump.stderr.on('data', (d: Buffer) => { if (/listening/.test(d.toString())) resolve(); }));
     for (let c = 0; c < 3; c++) {
