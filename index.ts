@@ -4,59 +4,59 @@
  */
 
 // Records, timestamps, errors
-export { formatTimestamp, recordTimestamp, timestampNs, timestampSeconds, compareTimestamps, LinkType, linkTypeName } from './lib/record';
-export type { PacketRecord, PacketOptions } from './lib/record';
-export { CaptureError, isCaptureError } from './lib/errors';
-export type { CaptureErrorCode } from './lib/errors';
-export type { CaptureFormat, InterfaceInfo, SectionInfo, InterfaceStats, NameRecord, ParserSink } from './lib/format';
+export { formatTimestamp, recordTimestamp, timestampNs, timestampSeconds, compareTimestamps, LinkType, linkTypeName } from './lib/core/record';
+export type { PacketRecord, PacketOptions } from './lib/core/record';
+export { CaptureError, isCaptureError } from './lib/core/errors';
+export type { CaptureErrorCode } from './lib/core/errors';
+export type { CaptureFormat, InterfaceInfo, SectionInfo, InterfaceStats, NameRecord, ParserSink } from './lib/formats/format';
 
 // Capture files
-export { CaptureParser, parseCapture, parseCaptureBuffer, detectFormat } from './lib/capture';
-export type { ParsedCapture } from './lib/capture';
-export { PcapParser, PcapWriter } from './lib/pcap';
-export type { PcapFileHeader, PcapWriterOptions } from './lib/pcap';
-export { PcapngParser, PcapngWriter } from './lib/pcapng';
+export { CaptureParser, parseCapture, parseCaptureBuffer, detectFormat } from './lib/formats/detect';
+export type { ParsedCapture } from './lib/formats/detect';
+export { PcapParser, PcapWriter } from './lib/formats/pcap';
+export type { PcapFileHeader, PcapWriterOptions } from './lib/formats/pcap';
+export { PcapngParser, PcapngWriter } from './lib/formats/pcapng';
 export { readCapture, readCaptureFile, CaptureReader, PrefetchFileReader } from './streams/read';
 export type { ReadCaptureOptions } from './streams/read';
 export { writeCapture, writePcap, writePcapng, writeCaptureFile, CaptureWriter } from './streams/write';
 export type { WriteCaptureOptions } from './streams/write';
 
 // Decoding
-export { decodePacket } from './lib/decode';
-export type { Packet, DecodeOptions, LayerName } from './lib/decode';
-export type { DecodedPacket, DecodeFailure, EthernetLayer, VlanTag, IPv4Layer, IPv6Layer, TcpLayer, UdpLayer } from './lib/packet';
-export { Defragmenter } from './lib/defrag';
-export type { DefragOptions } from './lib/defrag';
-export { formatPacketLine, packetToJson, hexDump, escapeControl } from './lib/print';
+export { decodePacket } from './lib/layers/decode';
+export type { Packet, DecodeOptions, LayerName } from './lib/layers/decode';
+export type { DecodedPacket, DecodeFailure, EthernetLayer, VlanTag, IPv4Layer, IPv6Layer, TcpLayer, UdpLayer } from './lib/layers/packet';
+export { Defragmenter } from './lib/layers/defrag';
+export type { DefragOptions } from './lib/layers/defrag';
+export { formatPacketLine, packetToJson, hexDump, escapeControl } from './lib/layers/print';
 export { decode, DecodeStream } from './streams/decode';
 export type { DecodeStreamOptions } from './streams/decode';
 export { print, PrintStream } from './streams/print';
 
 // TCP
-export { TcpReassembler, DEFAULT_TCP_LIMITS } from './lib/tcp-reassembly';
-export type { TcpLimits } from './lib/tcp-reassembly';
-export { tcpEventToJson, isTcpEvent } from './lib/tcp-events';
-export type * from './lib/tcp-events';
-export { FollowCollector } from './lib/follow';
+export { TcpReassembler, DEFAULT_TCP_LIMITS } from './lib/tcp/reassembler';
+export type { TcpLimits } from './lib/tcp/reassembler';
+export { tcpEventToJson, isTcpEvent } from './lib/tcp/events';
+export type * from './lib/tcp/events';
+export { FollowCollector } from './lib/tcp/follow';
 export { tcp, TcpStream } from './streams/tcp';
 export type { TcpStreamOptions } from './streams/tcp';
 
 // HTTP and WebSocket
-export { HttpConnectionParser, DEFAULT_HTTP_OPTIONS, headerValue } from './lib/http';
-export type { HttpParserOptions } from './lib/http';
-export type * from './lib/http-events';
-export { WebSocketConnection, websocketAccept, parsePerMessageDeflate } from './lib/websocket';
-export type * from './lib/ws-events';
+export { HttpConnectionParser, DEFAULT_HTTP_OPTIONS, headerValue } from './lib/http/parser';
+export type { HttpParserOptions } from './lib/http/parser';
+export type * from './lib/http/events';
+export { WebSocketConnection, websocketAccept, parsePerMessageDeflate } from './lib/http/websocket';
+export type * from './lib/http/ws-events';
 export { http, httpEvents, HttpStream, isHttpStreamEvent } from './streams/http';
 export type { HttpStreamOptions, HttpEventsOptions, HttpStreamEvent, HttpStreamOutput, HttpConnectionFields } from './streams/http';
-export { httpEventToJson, formatHttpEvent, DEFAULT_MAX_BODY } from './lib/http-json';
-export type { HttpTraceEvent, HttpJsonOptions, HttpFormatOptions } from './lib/http-json';
-export { HttpRequestFilter, emptyFilterSpec } from './lib/http-filter';
-export type { HttpFilterSpec } from './lib/http-filter';
+export { httpEventToJson, formatHttpEvent, DEFAULT_MAX_BODY } from './lib/http/json';
+export type { HttpTraceEvent, HttpJsonOptions, HttpFormatOptions } from './lib/http/json';
+export { HttpRequestFilter, emptyFilterSpec } from './lib/http/filter';
+export type { HttpFilterSpec } from './lib/http/filter';
 
 // grep
-export { compileMatcher, parseHexPattern, PacketGrep, StreamGrep, GrepPatternError } from './lib/grep';
-export type { GrepMatch, GrepOptions, Matcher } from './lib/grep';
+export { compileMatcher, parseHexPattern, PacketGrep, StreamGrep, GrepPatternError } from './lib/grep/grep';
+export type { GrepMatch, GrepOptions, Matcher } from './lib/grep/grep';
 export { grep, GrepStream } from './streams/grep';
 export type { GrepStreamOptions } from './streams/grep';
 
@@ -65,5 +65,5 @@ export { capture, CaptureStream, pcapFileHeader } from './streams/capture';
 export type { CaptureOptions, CaptureStats } from './streams/capture';
 export { filter, FilterStream, BpfFilter } from './streams/filter';
 export type { FilterOptions } from './streams/filter';
-export { devices, defaultDevice, libVersion, addonAvailable, compileBpf, LiveCaptureError } from './streams/addon';
-export type { Device, DeviceAddress, LiveStats, CaptureDirection } from './streams/addon';
+export { devices, defaultDevice, libVersion, addonAvailable, compileBpf, LiveCaptureError } from './addon/index';
+export type { Device, DeviceAddress, LiveStats, CaptureDirection } from './addon/index';

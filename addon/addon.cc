@@ -1,4 +1,4 @@
-// Module entry: registers the libpcap functions and classes. Loaded only by streams/addon.ts.
+// Module entry: registers the libpcap functions and classes. Loaded only by addon/index.ts.
 #include <napi.h>
 
 #include "bpf_program.h"

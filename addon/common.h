@@ -8,11 +8,11 @@
 
 namespace pcap_pipe {
 
-// Error codes understood by streams/addon.ts (a subset of lib/errors.ts CaptureErrorCode).
+// Error codes understood by addon/index.ts (a subset of lib/core/errors.ts CaptureErrorCode).
 constexpr const char* kCodeLive = "PCAP_LIVE";
 constexpr const char* kCodeBpf = "BPF_SYNTAX";
 
-// Builds a JS Error carrying `code` (stable, from lib/errors.ts) and `reason` (libpcap's status name such
+// Builds a JS Error carrying `code` (stable, from lib/core/errors.ts) and `reason` (libpcap's status name such
 // as "PERM_DENIED", or nullptr) so JS can turn it into a typed CaptureError without parsing text.
 Napi::Error MakeCodedError(Napi::Env env, const char* code, const std::string& message, const char* reason);
 

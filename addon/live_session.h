@@ -52,7 +52,7 @@ struct LiveOptions {
   size_t batchBytes = kDefaultBatchBytes;
 };
 
-// Why opening failed: a lib/errors.ts code, libpcap's status name, and a message for a human.
+// Why opening failed: a lib/core/errors.ts code, libpcap's status name, and a message for a human.
 struct OpenFailure {
   const char* code = "PCAP_LIVE";
   const char* reason = "ERROR";

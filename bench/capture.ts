@@ -18,9 +18,9 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { PacketRecord } from '../lib/record';
+import type { PacketRecord } from '../lib/core/record';
 import { capture } from '../streams/capture';
-import { addonAvailable } from '../streams/addon';
+import { addonAvailable } from '../addon/index';
 
 const SECONDS = Number(process.env.BENCH_CAPTURE_SECONDS ?? 4);
 const CONNECTIONS = Number(process.env.BENCH_CAPTURE_CONNECTIONS ?? 8);

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { readCaptureFile } from '../streams/read';
-import type { PacketRecord } from '../lib/record';
+import type { PacketRecord } from '../lib/core/record';
 
 export const BENCH_DIR = process.env.BENCH_DIR ?? path.join(process.env.TMPDIR ?? '/tmp', 'pcap-pipe-bench');
 export const BENCH_PACKETS = Number(process.env.BENCH_PACKETS ?? 1_000_000);

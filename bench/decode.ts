@@ -15,9 +15,9 @@
  * Run: node dist/bench/decode.js [FILE]   (BENCH_REPEATS=n, default 3, median of alternated runs)
  */
 import * as fs from 'node:fs';
-import { CaptureParser } from '../lib/capture';
-import { decodePacket, type NetworkLayers, type Packet } from '../lib/decode';
-import type { PacketRecord } from '../lib/record';
+import { CaptureParser } from '../lib/formats/detect';
+import { decodePacket, type NetworkLayers, type Packet } from '../lib/layers/decode';
+import type { PacketRecord } from '../lib/core/record';
 import { benchCapture, forEachRecord, median, nodePcapPath, runNodePcapScript } from './common';
 
 const CHUNK = 4 << 20; // for preloading records into memory

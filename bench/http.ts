@@ -12,11 +12,11 @@
 import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { decodePacket } from '../lib/decode';
-import { HttpConnectionParser } from '../lib/http';
-import type { HttpParserEvent } from '../lib/http-events';
-import { TcpReassembler } from '../lib/tcp-reassembly';
-import type { TcpEvent } from '../lib/tcp-events';
+import { decodePacket } from '../lib/layers/decode';
+import { HttpConnectionParser } from '../lib/http/parser';
+import type { HttpParserEvent } from '../lib/http/events';
+import { TcpReassembler } from '../lib/tcp/reassembler';
+import type { TcpEvent } from '../lib/tcp/events';
 import { decode } from '../streams/decode';
 import { http } from '../streams/http';
 import { readCaptureFile } from '../streams/read';

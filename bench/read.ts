@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { readCaptureFile } from '../streams/read';
-import type { PacketRecord } from '../lib/record';
+import type { PacketRecord } from '../lib/core/record';
 import { alternate, benchCapture, printTable } from './common';
 
 /**

@@ -9,9 +9,9 @@
  * $TMPDIR/pcap-bench-scratch/node_modules; see bench/setup-node-pcap.sh); without it that row is skipped.
  * Run: node dist/bench/tcp.js [FILE]
  */
-import { decodePacket } from '../lib/decode';
-import { TcpReassembler } from '../lib/tcp-reassembly';
-import type { TcpEvent } from '../lib/tcp-events';
+import { decodePacket } from '../lib/layers/decode';
+import { TcpReassembler } from '../lib/tcp/reassembler';
+import type { TcpEvent } from '../lib/tcp/events';
 import { benchCapture, forEachRecord, median, nodePcapPath, runNodePcapScript } from './common';
 
 const TRANSPORT = { depth: 'transport' } as const;

@@ -5,8 +5,8 @@
  */
 import minimist from 'minimist';
 import { Readable, type Writable } from 'node:stream';
-import { CaptureError } from '../lib/errors';
-import { compareTimestamps, type PacketRecord } from '../lib/record';
+import { CaptureError } from '../lib/core/errors';
+import { compareTimestamps, type PacketRecord } from '../lib/core/record';
 import { CaptureReader, readCapture, readCaptureFile, type ReadCaptureOptions } from '../streams/read';
 
 export class UsageError extends Error {

@@ -8,7 +8,7 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { expressionFrom, intOption, parseArgs, printUsage, safeStdout, UsageError } from './cli';
 import { capture, DEFAULT_SNAPLEN, pcapFileHeader, type CaptureStream } from '../streams/capture';
-import type { CaptureDirection, LiveStats } from '../streams/addon';
+import type { CaptureDirection, LiveStats } from '../addon/index';
 import { decode } from '../streams/decode';
 import { print } from '../streams/print';
 import { writePcap } from '../streams/write';

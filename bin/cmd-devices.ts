@@ -1,6 +1,6 @@
 /** `pcap-pipe devices [--json]`: the interfaces libpcap can capture on, like `tcpdump -D` with addresses. */
 import { parseArgs, printUsage, UsageError } from './cli';
-import { defaultDevice, devices, type Device } from '../streams/addon';
+import { defaultDevice, devices, type Device } from '../addon/index';
 
 export const USAGE = `usage: pcap-pipe devices [--json]
   Lists the interfaces libpcap can capture on: flags, connection status and addresses.

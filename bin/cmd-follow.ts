@@ -15,8 +15,8 @@ import { pipeline } from 'node:stream/promises';
 import { intOption, openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
 import { decode } from '../streams/decode';
 import { tcp } from '../streams/tcp';
-import { FollowCollector, formatFollowAscii, formatFollowHex, type FollowConnection, type FollowDirectionSummary } from '../lib/follow';
-import { isTcpEvent, type TcpDataEvent, type TcpDirection, type TcpEvent } from '../lib/tcp-events';
+import { FollowCollector, formatFollowAscii, formatFollowHex, type FollowConnection, type FollowDirectionSummary } from '../lib/tcp/follow';
+import { isTcpEvent, type TcpDataEvent, type TcpDirection, type TcpEvent } from '../lib/tcp/events';
 
 export const USAGE = `usage: pcap-pipe follow [-o DIR] [--stream N] [--ascii|--hex|--raw] [--no-defragment] [FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and reassembles every TCP connection.

@@ -8,14 +8,14 @@
 import { type Readable, Writable, type Writable as WritableType } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { describeError, intOption, openReportedCapture, parseArgs, rawPositionals, printUsage, safeStdout, UsageError } from './cli';
-import { CaptureError } from '../lib/errors';
+import { CaptureError } from '../lib/core/errors';
 import {
   compileMatcher, formatPayload, formatStreamMatch, grepMatchToJson, GrepPatternError, MATCH_EVERYTHING,
   DEFAULT_LOOK_BEHIND_BYTES, packetPayload, type GrepMatch, type Matcher, type PacketVerdict,
-} from '../lib/grep';
-import { formatTimestamp } from '../lib/record';
-import { formatPacketLine, hexDump } from '../lib/print';
-import type { PcapFileHeader } from '../lib/pcap';
+} from '../lib/grep/grep';
+import { formatTimestamp } from '../lib/core/record';
+import { formatPacketLine, hexDump } from '../lib/layers/print';
+import type { PcapFileHeader } from '../lib/formats/pcap';
 import { decode } from '../streams/decode';
 import { grep, type GrepStream } from '../streams/grep';
 import type { CaptureReader } from '../streams/read';

@@ -1,8 +1,8 @@
 /** `pcap-pipe info FILE...`: what capinfos tells a user about capture files. */
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { formatTimestamp, linkTypeName, type PacketRecord } from '../lib/record';
-import type { CaptureError } from '../lib/errors';
+import { formatTimestamp, linkTypeName, type PacketRecord } from '../lib/core/record';
+import type { CaptureError } from '../lib/core/errors';
 import { describeError, openCapture, parseArgs, printUsage, safeStdout } from './cli';
 
 export const USAGE = `usage: pcap-pipe info [--json] FILE...

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { mergeCaptures, openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
 import { CaptureWriter, type WriteCaptureOptions } from '../streams/write';
 import type { CaptureReader } from '../streams/read';
-import type { PacketRecord } from '../lib/record';
+import type { PacketRecord } from '../lib/core/record';
 
 export const USAGE = `usage: pcap-pipe read [--format pcap|pcapng] FILE...
   Reads pcap or pcapng files ('-' or no FILE = stdin) and writes one capture to stdout:

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
 import { decode } from '../streams/decode';
 import { tcp } from '../streams/tcp';
-import { isTcpEvent, tcpEventToJson, type TcpEvent } from '../lib/tcp-events';
+import { isTcpEvent, tcpEventToJson, type TcpEvent } from '../lib/tcp/events';
 
 export const USAGE = `usage: pcap-pipe tcp [--json] [--no-data] [--no-defragment] [FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE), reassembles TCP and prints one line per event:

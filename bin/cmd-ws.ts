@@ -5,8 +5,8 @@
  */
 import { describeError, intOption, parseArgs, printUsage, UsageError } from './cli';
 import { openTraceSource, runTrace, type TraceSource } from './http_trace';
-import { DEFAULT_MAX_BODY } from '../lib/http-json';
-import { emptyFilterSpec } from '../lib/http-filter';
+import { DEFAULT_MAX_BODY } from '../lib/http/json';
+import { emptyFilterSpec } from '../lib/http/filter';
 
 const NAME = 'pcap-pipe ws';
 

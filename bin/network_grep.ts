@@ -8,8 +8,8 @@
 import * as fs from 'node:fs';
 import { intOption, parseArgs, rawPositionals, printUsage, runCommand, safeStdout, UsageError, describeError } from './cli';
 import { colorFor, EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, runGrep, stopReader } from './cmd-grep';
-import { CaptureError } from '../lib/errors';
-import { DEFAULT_LOOK_BEHIND_BYTES, GrepPatternError, type Matcher } from '../lib/grep';
+import { CaptureError } from '../lib/core/errors';
+import { DEFAULT_LOOK_BEHIND_BYTES, GrepPatternError, type Matcher } from '../lib/grep/grep';
 import { capture, type CaptureStream } from '../streams/capture';
 import { BpfFilter, filter } from '../streams/filter';
 import { readCaptureFile, type CaptureReader } from '../streams/read';

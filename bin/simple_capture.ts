@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { describeError, openCapture, parseArgs, printUsage, runCommand, safeStdout, UsageError } from './cli';
 import { expressionFrom } from './cli';
-import { addonAvailable, defaultDevice, devices, libVersion, type Device } from '../streams/addon';
+import { addonAvailable, defaultDevice, devices, libVersion, type Device } from '../addon/index';
 import { capture } from '../streams/capture';
 import { decode } from '../streams/decode';
 import { filter } from '../streams/filter';

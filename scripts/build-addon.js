@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the libpcap addon at install time. A machine without libpcap's headers (or without a compiler)
 // must still get a working install: the offline tools (files, pipes, decoders) need no addon, and live
-// capture then fails with one clear message (see streams/addon.ts). So a failed build warns and exits 0.
+// capture then fails with one clear message (see addon/index.ts). So a failed build warns and exits 0.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');

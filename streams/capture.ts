@@ -16,9 +16,9 @@
  * LiveCaptureError (code PCAP_LIVE).
  */
 import { Readable } from 'node:stream';
-import { CaptureError } from '../lib/errors';
-import { PCAP_MAGIC_NS } from '../lib/pcap';
-import type { PacketRecord } from '../lib/record';
+import { CaptureError } from '../lib/core/errors';
+import { PCAP_MAGIC_NS } from '../lib/formats/pcap';
+import type { PacketRecord } from '../lib/core/record';
 import {
   batchPrefixLength,
   countBatchRecords,
@@ -30,7 +30,7 @@ import {
   type CaptureDirection,
   type LiveStats,
   type NativeLiveHandle,
-} from './addon';
+} from '../addon/index';
 
 /** Records buffered in the stream before it stops polling (one batch may overshoot by its size). */
 export const DEFAULT_CAPTURE_HIGH_WATER_MARK = 1024;

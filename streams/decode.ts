@@ -1,13 +1,13 @@
 /**
- * `decode()`: PacketRecord in, Packet out (object mode), a thin wrapper over lib/decode.ts. Arrays of
+ * `decode()`: PacketRecord in, Packet out (object mode), a thin wrapper over lib/layers/decode.ts. Arrays of
  * records (the reader's batch mode) come out as arrays of packets, so batches stay batched.
  * With `defragment`, IP fragments are held and the reassembled datagram is emitted as one packet when
- * it completes (see lib/defrag.ts); fragments of datagrams given up come out with a 'defrag' failure.
+ * it completes (see lib/layers/defrag.ts); fragments of datagrams given up come out with a 'defrag' failure.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { decodePacket, type DecodeOptions, type Packet } from '../lib/decode';
-import { Defragmenter, type DefragOptions } from '../lib/defrag';
-import type { PacketRecord } from '../lib/record';
+import { decodePacket, type DecodeOptions, type Packet } from '../lib/layers/decode';
+import { Defragmenter, type DefragOptions } from '../lib/layers/defrag';
+import type { PacketRecord } from '../lib/core/record';
 
 export interface DecodeStreamOptions extends DecodeOptions {
   /** Reassemble IPv4/IPv6 fragments (true for the defaults, or limits). Default off. */

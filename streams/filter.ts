@@ -11,8 +11,8 @@
  * syntax error surfaces at once.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { LinkType, type PacketRecord } from '../lib/record';
-import { compileBpf, type NativeBpfProgram } from './addon';
+import { LinkType, type PacketRecord } from '../lib/core/record';
+import { compileBpf, type NativeBpfProgram } from '../addon/index';
 
 export const DEFAULT_FILTER_SNAPLEN = 262144;
 

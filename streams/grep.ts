@@ -5,15 +5,15 @@
  * Every match is also emitted as a 'match' event (GrepMatch). With `maxMatches`, the stream emits
  * 'limit' once that many matches were found and ignores the rest of its input.
  *
- * Per-packet mode follows ngrep; `stream: true` matches reassembled TCP (see lib/grep.ts).
+ * Per-packet mode follows ngrep; `stream: true` matches reassembled TCP (see lib/grep/grep.ts).
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import type { Packet } from '../lib/decode';
+import type { Packet } from '../lib/layers/decode';
 import {
   compileMatcher, PacketGrep, StreamGrep, type GrepMatch, type GrepOptions, type Matcher, type PacketVerdict,
   type StreamGrepOptions,
-} from '../lib/grep';
-import type { PacketRecord } from '../lib/record';
+} from '../lib/grep/grep';
+import type { PacketRecord } from '../lib/core/record';
 
 export interface GrepStreamOptions extends StreamGrepOptions {
   /** Match reassembled TCP streams (matches across segments) instead of each packet alone. */

@@ -1,6 +1,6 @@
 /**
  * `http()`: TCP connection events in, HTTP and WebSocket events out (object mode), a thin wrapper over
- * lib/http.ts. One HttpConnectionParser per TCP connection: made on `start`, fed `data` / `gap`, told
+ * lib/http/parser.ts. One HttpConnectionParser per TCP connection: made on `start`, fed `data` / `gap`, told
  * about `reset` and `end` (then dropped). Each parser event gets the connection's number and endpoints.
  *
  * The TCP events themselves pass through unchanged (unless `tcpEvents: false`), in order with the HTTP
@@ -10,10 +10,10 @@
  *   httpEvents(readCaptureFile('x.pcap')).on('data', (ev) => { if (ev.type === 'request') ... })
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { DEFAULT_HTTP_OPTIONS, HttpConnectionParser, type HttpParserOptions } from '../lib/http';
-import type { CaptureAt, HttpParserEvent } from '../lib/http-events';
-import type { HttpConnectionFields, HttpStreamEvent } from '../lib/http-json';
-import { isTcpEvent, type TcpEvent } from '../lib/tcp-events';
+import { DEFAULT_HTTP_OPTIONS, HttpConnectionParser, type HttpParserOptions } from '../lib/http/parser';
+import type { CaptureAt, HttpParserEvent } from '../lib/http/events';
+import type { HttpConnectionFields, HttpStreamEvent } from '../lib/http/json';
+import { isTcpEvent, type TcpEvent } from '../lib/tcp/events';
 import { decode } from './decode';
 import { tcp, type TcpStreamOptions } from './tcp';
 

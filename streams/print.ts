@@ -1,10 +1,10 @@
 /**
  * `print()`: Packet in (object mode; arrays too), text out: one summary line per packet, or NDJSON with
- * `json`. Every line ends with "\n" and is already escaped for the terminal (lib/print.ts).
+ * `json`. Every line ends with "\n" and is already escaped for the terminal (lib/layers/print.ts).
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import type { Packet } from '../lib/decode';
-import { formatPacketLine, packetToJson, type LineOptions } from '../lib/print';
+import type { Packet } from '../lib/layers/decode';
+import { formatPacketLine, packetToJson, type LineOptions } from '../lib/layers/print';
 
 export interface PrintStreamOptions extends LineOptions {
   /** NDJSON, one object per packet (see packetToJson). */

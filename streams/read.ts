@@ -1,6 +1,6 @@
 /**
  * Capture files as streams: bytes in (a file, stdin, a socket, an HTTP body — any Readable, chunks of any
- * size), PacketRecord objects out. A thin wrapper over lib/capture.ts.
+ * size), PacketRecord objects out. A thin wrapper over lib/formats/detect.ts.
  *
  * Besides 'data', the reader emits 'section', 'interface', 'stats' (pcapng ISB), 'names' (pcapng NRB) and
  * 'skipped-block' events. A damaged input ends with an 'error' (CaptureError with a code such as
@@ -8,11 +8,11 @@
  */
 import * as fs from 'node:fs';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { CaptureParser, type CaptureParserOptions } from '../lib/capture';
-import { CaptureError } from '../lib/errors';
-import type { CaptureFormat, InterfaceInfo, SectionInfo } from '../lib/format';
-import type { PcapFileHeader } from '../lib/pcap';
-import type { PacketRecord } from '../lib/record';
+import { CaptureParser, type CaptureParserOptions } from '../lib/formats/detect';
+import { CaptureError } from '../lib/core/errors';
+import type { CaptureFormat, InterfaceInfo, SectionInfo } from '../lib/formats/format';
+import type { PcapFileHeader } from '../lib/formats/pcap';
+import type { PacketRecord } from '../lib/core/record';
 
 export interface ReadCaptureOptions extends CaptureParserOptions {
   /** Objects buffered on the readable side before backpressure (default 256). */

@@ -1,14 +1,14 @@
 /**
  * `tcp()`: decoded packets in, TCP connection events out (object mode), a thin wrapper over
- * lib/tcp-reassembly.ts. Arrays of packets (batch mode) come out as arrays of events, so batches stay
+ * lib/tcp/reassembler.ts. Arrays of packets (batch mode) come out as arrays of events, so batches stay
  * batched. Chunks that are not decoded TCP packets (UDP packets, events of other stages, ...) pass
  * through in place, so one stream can carry several protocols' events. At the end of input every
  * connection is flushed (buffered data, gaps, `end`).
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import type { DecodedPacket } from '../lib/packet';
-import type { TcpEvent } from '../lib/tcp-events';
-import { TcpReassembler, type TcpLimits } from '../lib/tcp-reassembly';
+import type { DecodedPacket } from '../lib/layers/packet';
+import type { TcpEvent } from '../lib/tcp/events';
+import { TcpReassembler, type TcpLimits } from '../lib/tcp/reassembler';
 
 export interface TcpStreamOptions {
   /** Reassembler limits (see DEFAULT_TCP_LIMITS). */

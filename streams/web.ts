@@ -1,6 +1,6 @@
 /**
  * The live web view: a small HTTP server that serves its own page (web/ at the package root) and
- * nothing else, plus a WebSocket endpoint (`/ws`) that sends the page the model (lib/web-model.ts):
+ * nothing else, plus a WebSocket endpoint (`/ws`) that sends the page the model (lib/web/model.ts):
  * a snapshot of the recent history when a page connects, then batched updates every ~200 ms.
  *
  * This page shows other people's traffic, so: it binds 127.0.0.1 unless told otherwise, the WebSocket
@@ -19,8 +19,8 @@ import * as path from 'node:path';
 import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { PacketRecord } from '../lib/record';
-import { WebModel, type CaptureCounters, type WebModelEvent, type WebModelLimits } from '../lib/web-model';
+import type { PacketRecord } from '../lib/core/record';
+import { WebModel, type CaptureCounters, type WebModelEvent, type WebModelLimits } from '../lib/web/model';
 import { decode } from './decode';
 import { http as httpStream } from './http';
 import { tcp } from './tcp';

@@ -5,11 +5,11 @@
  */
 import * as fs from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
-import { CaptureError } from '../lib/errors';
-import type { InterfaceInfo } from '../lib/format';
-import { PcapWriter, type PcapFileHeader } from '../lib/pcap';
-import { PcapngWriter } from '../lib/pcapng';
-import type { PacketRecord } from '../lib/record';
+import { CaptureError } from '../lib/core/errors';
+import type { InterfaceInfo } from '../lib/formats/format';
+import { PcapWriter, type PcapFileHeader } from '../lib/formats/pcap';
+import { PcapngWriter } from '../lib/formats/pcapng';
+import type { PacketRecord } from '../lib/core/record';
 
 export interface WriteCaptureOptions {
   format?: 'pcap' | 'pcapng';

@@ -11,10 +11,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { parseCaptureBuffer } from '../lib/capture';
-import { isCaptureError } from '../lib/errors';
-import type { PacketRecord } from '../lib/record';
-import { addonAvailable, LiveCaptureError } from '../streams/addon';
+import { parseCaptureBuffer } from '../lib/formats/detect';
+import { isCaptureError } from '../lib/core/errors';
+import type { PacketRecord } from '../lib/core/record';
+import { addonAvailable, LiveCaptureError } from '../addon/index';
 import { BpfFilter, filter } from '../streams/filter';
 import { fixture } from './helpers/oracle';
 

@@ -9,9 +9,9 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { isCaptureError } from '../lib/errors';
-import { parseCaptureBuffer } from '../lib/capture';
-import { addonCandidates, batchPrefixLength, countBatchRecords, loadAddonFrom, splitBatch } from '../streams/addon';
+import { isCaptureError } from '../lib/core/errors';
+import { parseCaptureBuffer } from '../lib/formats/detect';
+import { addonCandidates, batchPrefixLength, countBatchRecords, loadAddonFrom, splitBatch } from '../addon/index';
 import { pcapFileHeader } from '../streams/capture';
 import { fixture } from './helpers/oracle';
 

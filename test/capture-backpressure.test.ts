@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
-import type { PacketRecord } from '../lib/record';
+import type { PacketRecord } from '../lib/core/record';
 import { capture } from '../streams/capture';
 import { LOOPBACK, liveSkipReason, sleep, udpFlood, udpSink } from './helpers/live';
 

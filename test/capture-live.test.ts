@@ -10,12 +10,12 @@ import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { decodePacket } from '../lib/decode';
-import { isCaptureError } from '../lib/errors';
-import { LinkType, type PacketRecord } from '../lib/record';
-import { TCP_ACK, TCP_SYN } from '../lib/packet';
-import { devices, defaultDevice, libVersion, LiveCaptureError } from '../streams/addon';
-import { parseCaptureBuffer } from '../lib/capture';
+import { decodePacket } from '../lib/layers/decode';
+import { isCaptureError } from '../lib/core/errors';
+import { LinkType, type PacketRecord } from '../lib/core/record';
+import { TCP_ACK, TCP_SYN } from '../lib/layers/packet';
+import { devices, defaultDevice, libVersion, LiveCaptureError } from '../addon/index';
+import { parseCaptureBuffer } from '../lib/formats/detect';
 import { capture, pcapFileHeader, type CaptureStream } from '../streams/capture';
 import { LOOPBACK, liveSkipReason, sendUdp, sleep, udpSink } from './helpers/live';
 

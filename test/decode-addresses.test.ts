@@ -1,12 +1,12 @@
 /**
- * Address text (lib/addresses.ts) keeps small direct-mapped caches: these tests fill them far past their
+ * Address text (lib/core/addresses.ts) keeps small direct-mapped caches: these tests fill them far past their
  * size with seeded random addresses, so slots collide and are overwritten, and check every answer against
  * an independent formatter — Node's own WHATWG URL serialiser for IPv6 (RFC 5952 compression), plain
  * joins for MACs and dotted quads — on the first call and again, in another order, after eviction.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert';
-import { formatHexColons, formatIPv4, formatIPv6, formatMac } from '../lib/addresses';
+import { formatHexColons, formatIPv4, formatIPv6, formatMac } from '../lib/core/addresses';
 import { prng } from './helpers/prng';
 
 

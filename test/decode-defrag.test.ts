@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert';
 import * as fs from 'node:fs';
-import { parseCapture } from '../lib/capture';
-import { decodePacket, type Packet } from '../lib/decode';
-import { Defragmenter } from '../lib/defrag';
+import { parseCapture } from '../lib/formats/detect';
+import { decodePacket, type Packet } from '../lib/layers/decode';
+import { Defragmenter } from '../lib/layers/defrag';
 import { fixture, readOracle } from './helpers/oracle';
 
 function run(file: string, d: Defragmenter): Packet[] {

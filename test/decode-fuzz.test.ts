@@ -7,11 +7,11 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert';
 import * as fs from 'node:fs';
-import { parseCapture } from '../lib/capture';
-import { decodePacket, type NetworkLayers, type Packet } from '../lib/decode';
-import { Defragmenter } from '../lib/defrag';
-import { formatPacketLine, packetToJson } from '../lib/print';
-import type { PacketRecord } from '../lib/record';
+import { parseCapture } from '../lib/formats/detect';
+import { decodePacket, type NetworkLayers, type Packet } from '../lib/layers/decode';
+import { Defragmenter } from '../lib/layers/defrag';
+import { formatPacketLine, packetToJson } from '../lib/layers/print';
+import type { PacketRecord } from '../lib/core/record';
 import { captureFiles, fixture } from './helpers/oracle';
 import { prng } from './helpers/prng';
 

@@ -6,8 +6,8 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert';
-import { decodePacket } from '../lib/decode';
-import type { PacketRecord } from '../lib/record';
+import { decodePacket } from '../lib/layers/decode';
+import type { PacketRecord } from '../lib/core/record';
 
 function record(data: Buffer): PacketRecord {
   return { frame: 1, linkType: 1, tsSec: 0, tsNsec: 0, caplen: data.length, len: data.length, interfaceId: 0, data };

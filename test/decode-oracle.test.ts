@@ -6,8 +6,8 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert';
 import * as fs from 'node:fs';
-import { parseCapture } from '../lib/capture';
-import { decodePacket, type NetworkLayers, type Packet } from '../lib/decode';
+import { parseCapture } from '../lib/formats/detect';
+import { decodePacket, type NetworkLayers, type Packet } from '../lib/layers/decode';
 import { captureFiles, fixture, oracleFrames } from './helpers/oracle';
 
 const hex4 = (n: number): string => '0x' + n.toString(16).padStart(4, '0');

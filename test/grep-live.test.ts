@@ -13,9 +13,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { parseCapture } from '../lib/capture';
-import { DEFAULT_CONTEXT_BYTES } from '../lib/grep';
-import { addonAvailable } from '../streams/addon';
+import { parseCapture } from '../lib/formats/detect';
+import { DEFAULT_CONTEXT_BYTES } from '../lib/grep/grep';
+import { addonAvailable } from '../addon/index';
 import { fixture, REPO_ROOT } from './helpers/oracle';
 
 const PCAP_PIPE = path.join(REPO_ROOT, 'dist', 'bin', 'pcap-pipe.js');

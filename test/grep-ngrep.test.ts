@@ -16,10 +16,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { parseCapture } from '../lib/capture';
-import { decodePacket, type Packet } from '../lib/decode';
-import { compileMatcher, PacketGrep } from '../lib/grep';
-import type { PacketRecord } from '../lib/record';
+import { parseCapture } from '../lib/formats/detect';
+import { decodePacket, type Packet } from '../lib/layers/decode';
+import { compileMatcher, PacketGrep } from '../lib/grep/grep';
+import type { PacketRecord } from '../lib/core/record';
 import { fixture, REPO_ROOT } from './helpers/oracle';
 
 const PCAP_PIPE = path.join(REPO_ROOT, 'dist', 'bin', 'pcap-pipe.js');

@@ -8,12 +8,12 @@ import { test } from 'node:test';
 import * as assert from 'node:assert';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { decodePacket, type Packet } from '../lib/decode';
+import { decodePacket, type Packet } from '../lib/layers/decode';
 import {
   compileMatcher, formatPayload, GrepPatternError, PacketGrep, parseHexPattern, StreamGrep, type GrepMatch,
   type PacketVerdict, type StreamGrepOptions,
-} from '../lib/grep';
-import { LinkType, type PacketRecord } from '../lib/record';
+} from '../lib/grep/grep';
+import { LinkType, type PacketRecord } from '../lib/core/record';
 import { grep } from '../streams/grep';
 
 const SYN = 0x02, ACK = 0x10, PSH = 0x08, FIN = 0x01;

@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { fixture } from './helpers/oracle.js';
 import { runFile } from './helpers/tcp-run.js';
-import { HttpConnectionParser } from '../lib/http.js';
-import type { Direction, HttpParserEvent } from '../lib/http-events.js';
+import { HttpConnectionParser } from '../lib/http/parser.js';
+import type { Direction, HttpParserEvent } from '../lib/http/events.js';
 import { atFrame, prng } from './http-test-helpers.js';
 
 const files = [

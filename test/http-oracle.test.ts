@@ -13,8 +13,8 @@ import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { fixture, readOracle } from './helpers/oracle.js';
 import type { OracleRow } from './helpers/oracle.js';
-import { headerValue } from '../lib/http.js';
-import type { HttpRequestEvent, HttpResponseEvent } from '../lib/http-events.js';
+import { headerValue } from '../lib/http/parser.js';
+import type { HttpRequestEvent, HttpResponseEvent } from '../lib/http/events.js';
 import { runHttpCapture } from './http-test-helpers.js';
 import type { ConnectionEvents } from './http-test-helpers.js';
 

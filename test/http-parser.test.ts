@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
-import { HttpConnectionParser } from '../lib/http.js';
-import { decodeContent, looksLikeZlibHeader, parseContentEncoding } from '../lib/content-decoding.js';
-import type { HttpParserEvent } from '../lib/http-events.js';
+import { HttpConnectionParser } from '../lib/http/parser.js';
+import { decodeContent, looksLikeZlibHeader, parseContentEncoding } from '../lib/http/content-decoding.js';
+import type { HttpParserEvent } from '../lib/http/events.js';
 import { assertSplitInvariant, atFrame, ofType, prng, randomSplit, runSegments } from './http-test-helpers.js';
 import type { Segment } from './http-test-helpers.js';
 

@@ -5,9 +5,9 @@
  */
 import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { HttpConnectionParser } from '../lib/http.js';
-import type { HttpParserOptions } from '../lib/http.js';
-import type { CaptureAt, Direction, HttpParserEvent } from '../lib/http-events.js';
+import { HttpConnectionParser } from '../lib/http/parser.js';
+import type { HttpParserOptions } from '../lib/http/parser.js';
+import type { CaptureAt, Direction, HttpParserEvent } from '../lib/http/events.js';
 import { runFile } from './helpers/tcp-run.js';
 
 import { prng } from './helpers/prng';

@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { sleep } from './helpers/live.js';
-import { addonAvailable } from '../streams/addon.js';
+import { addonAvailable } from '../addon/index.js';
 import { waitForOutput } from './helpers/child';
 
 const HTTP_TRACE = path.join(__dirname, '..', 'bin', 'http_trace.js');

@@ -8,10 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { PcapngParser, PcapngWriter, BlockType, tsresolToUnitsPerSecond } from '../lib/pcapng';
-import { CaptureError, isCaptureError, type CaptureErrorCode } from '../lib/errors';
-import type { InterfaceInfo, InterfaceStats, NameRecord, SectionInfo } from '../lib/format';
-import { formatTimestamp, type PacketRecord } from '../lib/record';
+import { PcapngParser, PcapngWriter, BlockType, tsresolToUnitsPerSecond } from '../lib/formats/pcapng';
+import { CaptureError, isCaptureError, type CaptureErrorCode } from '../lib/core/errors';
+import type { InterfaceInfo, InterfaceStats, NameRecord, SectionInfo } from '../lib/formats/format';
+import { formatTimestamp, type PacketRecord } from '../lib/core/record';
 
 const FIXTURES = path.join(__dirname, '..', '..', 'test', 'fixtures');
 const ORACLE = path.join(FIXTURES, 'oracle');

@@ -14,9 +14,9 @@ import { pipeline } from 'node:stream/promises';
 import through2 from 'through2';
 import { readCapture, readCaptureFile } from '../streams/read';
 import { writeCapture, writePcap, writePcapng } from '../streams/write';
-import { formatTimestamp, type PacketRecord } from '../lib/record';
-import { CaptureError } from '../lib/errors';
-import { parseCapture } from '../lib/capture';
+import { formatTimestamp, type PacketRecord } from '../lib/core/record';
+import { CaptureError } from '../lib/core/errors';
+import { parseCapture } from '../lib/formats/detect';
 import { captureFiles, chunks, fixture, oracleFrames, REPO_ROOT } from './helpers/oracle';
 
 const CLI = path.join(REPO_ROOT, 'dist', 'bin', 'pcap-pipe.js');

@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fixture } from './helpers/oracle';
 import { runFile } from './helpers/tcp-run';
-import type { TcpEvent } from '../lib/tcp-events';
+import type { TcpEvent } from '../lib/tcp/events';
 
 function tsharkFrames(file: string, filter: string): number[] {
   const out = execFileSync('tshark', ['-n', '-r', fixture(file), '-Y', filter, '-T', 'fields', '-e', 'frame.number'],

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { runFile } from './helpers/tcp-run';
-import type { TcpDataEvent, TcpEvent } from '../lib/tcp-events';
+import type { TcpDataEvent, TcpEvent } from '../lib/tcp/events';
 import { waitForOutput } from './helpers/child';
 
 const TAG = `pp${process.pid % 100000}`;

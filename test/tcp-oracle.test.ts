@@ -10,7 +10,7 @@ import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { captureFiles, fixture, readOracle } from './helpers/oracle';
 import { runFile } from './helpers/tcp-run';
-import { FollowCollector, type FollowConnection } from '../lib/follow';
+import { FollowCollector, type FollowConnection } from '../lib/tcp/follow';
 
 function sha256(b: Buffer): string { return createHash('sha256').update(b).digest('hex'); }
 

@@ -1,9 +1,9 @@
 /** The reassembler driven by hand-built packets: ordering, overlaps, wraparound, handshake, timeouts, limits. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { TcpReassembler, type TcpLimits } from '../lib/tcp-reassembly';
-import type { TcpEvent, TcpDataEvent } from '../lib/tcp-events';
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type DecodedPacket } from '../lib/packet';
+import { TcpReassembler, type TcpLimits } from '../lib/tcp/reassembler';
+import type { TcpEvent, TcpDataEvent } from '../lib/tcp/events';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type DecodedPacket } from '../lib/layers/packet';
 
 const S = TCP_SYN, A = TCP_ACK, F = TCP_FIN, R = TCP_RST, P = TCP_PSH;
 

@@ -18,9 +18,9 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { parseCapture } from '../lib/capture';
-import { decodePacket } from '../lib/decode';
-import { TCP_SYN } from '../lib/packet';
+import { parseCapture } from '../lib/formats/detect';
+import { decodePacket } from '../lib/layers/decode';
+import { TCP_SYN } from '../lib/layers/packet';
 import { fixture, readOracle, REPO_ROOT } from './helpers/oracle';
 
 const CLI = path.join(REPO_ROOT, 'dist', 'bin', 'pcap-pipe.js');

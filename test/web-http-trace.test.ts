@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { WebSocket } from 'ws';
 import { REPO_ROOT } from './helpers/oracle';
-import type { WebSnapshot } from '../lib/web-model';
+import type { WebSnapshot } from '../lib/web/model';
 
 const HTTP_TRACE = path.join(REPO_ROOT, 'dist', 'bin', 'http_trace.js');
 const SAMPLE = path.join(REPO_ROOT, 'samples', 'http-sample.pcap');

@@ -1,5 +1,5 @@
 /**
- * lib/web-model.ts: the live view's server-side model.
+ * lib/web/model.ts: the live view's server-side model.
  * - Against tshark (oracle/C.http.tsv, C.frames.tsv): the rows built from real captures have tshark's
  *   requests (connection, method, URI) and response codes, in order; packet counts match; WebSocket
  *   messages and closes match tshark's data/close frames.
@@ -15,9 +15,9 @@ import { decode } from '../streams/decode.js';
 import { tcp } from '../streams/tcp.js';
 import { http } from '../streams/http.js';
 import { pipeline } from 'node:stream/promises';
-import { WebModel, type WebHttpEvent, type WebModelLimits } from '../lib/web-model.js';
-import type { HttpRequestEvent, HttpResponseEvent } from '../lib/http-events.js';
-import type { TcpEvent } from '../lib/tcp-events.js';
+import { WebModel, type WebHttpEvent, type WebModelLimits } from '../lib/web/model.js';
+import type { HttpRequestEvent, HttpResponseEvent } from '../lib/http/events.js';
+import type { TcpEvent } from '../lib/tcp/events.js';
 
 async function modelOf(file: string, limits?: Partial<WebModelLimits>): Promise<WebModel> {
   const model = new WebModel(limits);

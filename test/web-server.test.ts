@@ -12,8 +12,8 @@ import { PassThrough } from 'node:stream';
 import { WebSocket } from 'ws';
 import { readCaptureFile } from '../streams/read.js';
 import { findWebAssets, startWebView, type WebView } from '../streams/web.js';
-import type { PacketRecord } from '../lib/record.js';
-import type { ExchangeDetail, WebSnapshot, WebUpdate } from '../lib/web-model.js';
+import type { PacketRecord } from '../lib/core/record.js';
+import type { ExchangeDetail, WebSnapshot, WebUpdate } from '../lib/web/model.js';
 import { SAMPLE, startServe, tsharkAvailable, tsharkHttp } from './web-test-helpers.js';
 
 const skip = tsharkAvailable() ? false : 'tshark not installed';

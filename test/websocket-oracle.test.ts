@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { fixture, readOracle, websocketOracleFrames } from './helpers/oracle.js';
-import type { WsFrameEvent, WsMessageEvent } from '../lib/ws-events.js';
+import type { WsFrameEvent, WsMessageEvent } from '../lib/http/ws-events.js';
 import { runHttpCapture } from './http-test-helpers.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

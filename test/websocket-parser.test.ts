@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as zlib from 'node:zlib';
-import { WebSocketConnection, parsePerMessageDeflate, websocketAccept, isValidCloseCode } from '../lib/websocket.js';
-import type { HttpParserEvent } from '../lib/http-events.js';
-import type { WsEvent } from '../lib/ws-events.js';
+import { WebSocketConnection, parsePerMessageDeflate, websocketAccept, isValidCloseCode } from '../lib/http/websocket.js';
+import type { HttpParserEvent } from '../lib/http/events.js';
+import type { WsEvent } from '../lib/http/ws-events.js';
 import { assertSplitInvariant, atFrame, normalise, ofType, prng, randomSplit, runSegments, wsFrame, wsHandshake } from './http-test-helpers.js';
 import type { Segment } from './http-test-helpers.js';
 

@@ -12,7 +12,7 @@ import type * as net from 'node:net';
 import * as zlib from 'node:zlib';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { PerMessageDeflateOptions } from 'ws';
-import type { WsCloseEvent, WsFrameEvent, WsMessageEvent } from '../lib/ws-events.js';
+import type { WsCloseEvent, WsFrameEvent, WsMessageEvent } from '../lib/http/ws-events.js';
 import { ofType, prng, randomSplit, runSegments, startRelay } from './http-test-helpers.js';
 import type { Segment } from './http-test-helpers.js';
 

@@ -1,7 +1,7 @@
 /** Helpers for the live-capture tests: only 127.0.0.1 traffic, on the loopback device. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
-import { addonAvailable } from '../../streams/addon';
+import { addonAvailable } from '../../addon/index';
 
 export const LOOPBACK = 'lo';
 

@@ -1,11 +1,11 @@
 /** Test helpers for the TCP reassembler: run a capture file (or packets) through decode + defrag + reassembly. */
 import * as fs from 'node:fs';
-import { parseCapture } from '../../lib/capture';
-import { decodePacket, type Packet } from '../../lib/decode';
-import { Defragmenter } from '../../lib/defrag';
-import type { TcpEvent } from '../../lib/tcp-events';
-import { TcpReassembler, type TcpLimits } from '../../lib/tcp-reassembly';
-import type { DecodedPacket } from '../../lib/packet';
+import { parseCapture } from '../../lib/formats/detect';
+import { decodePacket, type Packet } from '../../lib/layers/decode';
+import { Defragmenter } from '../../lib/layers/defrag';
+import type { TcpEvent } from '../../lib/tcp/events';
+import { TcpReassembler, type TcpLimits } from '../../lib/tcp/reassembler';
+import type { DecodedPacket } from '../../lib/layers/packet';
 
 export interface RunOptions {
   /** Rebuild IP fragments first (tshark's follow oracle was made with defragmentation on). Default true. */

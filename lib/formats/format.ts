@@ -1,0 +1,78 @@
+/**
+ * What the capture-file parsers (lib/formats/pcap.ts, lib/formats/pcapng.ts) report besides packets, and the sink
+ * interface they report through. Parsers are push-style state machines: `write(chunk)` any number of
+ * times with chunks of any size, then `end()`. They call the sink synchronously and never buffer more than
+ * one incomplete record (bounded by `maxRecordBytes`).
+ */
+import type { PacketRecord } from '../core/record';
+
+export type CaptureFormat = 'pcap' | 'pcapng';
+
+/** A capture interface: the classic pcap file header, or a pcapng Interface Description Block. */
+export interface InterfaceInfo {
+  /** Index within its section (pcapng); 0 for classic pcap. */
+  id: number;
+  /** 0-based section number (pcapng); 0 for classic pcap. */
+  section: number;
+  linkType: number;
+  snaplen: number;
+  /** Timestamp resolution: units per second as a bigint power (10^6, 10^9, 2^n...). */
+  tsUnitsPerSecond: bigint;
+  /** if_tsoffset seconds, added to every timestamp. */
+  tsOffset: bigint;
+  name?: string;
+  description?: string;
+  filter?: string;
+  os?: string;
+  fcsLength?: number;
+  speed?: bigint;
+  hardware?: string;
+  comments?: string[];
+}
+
+/** Section Header Block (pcapng) or the classic file header. */
+export interface SectionInfo {
+  format: CaptureFormat;
+  section: number;
+  littleEndian: boolean;
+  versionMajor: number;
+  versionMinor: number;
+  /** Classic pcap: true when the magic says nanoseconds. */
+  nanosecond?: boolean;
+  hardware?: string;
+  os?: string;
+  userAppl?: string;
+  comments?: string[];
+}
+
+/** pcapng Interface Statistics Block. */
+export interface InterfaceStats {
+  interfaceId: number;
+  section: number;
+  tsSec: number;
+  tsNsec: number;
+  ifRecv?: bigint;
+  ifDrop?: bigint;
+  filterAccept?: bigint;
+  osDrop?: bigint;
+  userDeliv?: bigint;
+  startTime?: { tsSec: number; tsNsec: number };
+  endTime?: { tsSec: number; tsNsec: number };
+  comments?: string[];
+}
+
+/** One pcapng Name Resolution Block entry. */
+export interface NameRecord { address: string; names: string[]; }
+
+export interface ParserSink {
+  packet(rec: PacketRecord): void;
+  section?(info: SectionInfo): void;
+  interface?(info: InterfaceInfo): void;
+  stats?(stats: InterfaceStats): void;
+  names?(records: NameRecord[]): void;
+  /** A block the parser skipped (custom, unknown, decryption secrets...), by type. */
+  skippedBlock?(blockType: number, length: number): void;
+}
+
+/** Named limits, documented defaults in one place. */
+export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024; // one record or block larger than this is an error

@@ -1,0 +1,88 @@
+/**
+ * Events of the WebSocket (RFC 6455) parser (lib/http/websocket.ts). Each carries the capture time and frame
+ * number of the segment that completed it and the direction (`from`) of the bytes.
+ */
+import type { Direction } from './events.js';
+
+export interface WsEventBase {
+  ts: string;
+  frame: number;
+  from: Direction;
+}
+
+/** Opcodes of RFC 6455 section 5.2 (others are reserved and reported as errors). */
+export const WS_OPCODE = {
+  continuation: 0x0,
+  text: 0x1,
+  binary: 0x2,
+  close: 0x8,
+  ping: 0x9,
+  pong: 0xa,
+} as const;
+
+/** Every frame, data and control. */
+export interface WsFrameEvent extends WsEventBase {
+  type: 'ws-frame';
+  opcode: number;
+  fin: boolean;
+  rsv1: boolean;
+  rsv2: boolean;
+  rsv3: boolean;
+  masked: boolean;
+  /** The 4-byte masking key (client frames). */
+  maskKey?: Buffer;
+  /** Payload length from the frame header. */
+  length: number;
+  /** How the length was encoded: the 7-bit field alone, or 126 + 16 bits, or 127 + 64 bits. */
+  lengthEncoding: 7 | 16 | 64;
+  /** This frame's payload after unmasking (a copy when masked); still compressed when rsv1 is set. */
+  data: Buffer;
+}
+
+/** A complete text or binary message: fragments reassembled and inflated. */
+export interface WsMessageEvent extends WsEventBase {
+  type: 'ws-message';
+  /** 1 (text) or 2 (binary): the opcode of the message's first frame. */
+  opcode: number;
+  /** Length of `data` (after inflation). */
+  length: number;
+  data: Buffer;
+  /** The message was compressed with permessage-deflate (RSV1 on its first frame). */
+  compressed: boolean;
+  /** Number of frames the message was carried in. */
+  frames: number;
+  /** Text messages: whether the payload is valid UTF-8. Absent for binary messages. */
+  utf8Valid?: boolean;
+}
+
+export interface WsCloseEvent extends WsEventBase {
+  type: 'ws-close';
+  /** Status code from the close frame; absent when the frame had no body (1005 "no status received"). */
+  code?: number;
+  reason: string;
+  /** The reason is valid UTF-8 (RFC 6455 requires it). */
+  reasonUtf8Valid: boolean;
+}
+
+export type WsErrorCode =
+  | 'WS_GAP' // the TCP layer reported missing bytes: this direction stops
+  | 'WS_BAD_OPCODE' // reserved opcode
+  | 'WS_RSV' // RSV bits not allowed here (RSV1 without permessage-deflate, on a continuation or control frame; RSV2/3)
+  | 'WS_BAD_LENGTH' // 64-bit length with the top bit set, or not minimally encoded
+  | 'WS_CONTROL_FRAME' // control frame longer than 125 bytes or fragmented
+  | 'WS_TOO_LARGE' // frame or message longer than maxMessageSize
+  | 'WS_FRAGMENTATION' // continuation without a message, or a new message inside a fragmented one
+  | 'WS_BAD_CLOSE' // close frame with a 1-byte body or an invalid status code
+  | 'WS_INFLATE' // permessage-deflate data that does not inflate
+  | 'WS_MASK' // client frame not masked or server frame masked
+  | 'WS_INCOMPLETE'; // the connection ended inside a frame or message
+
+export interface WsErrorEvent extends WsEventBase {
+  type: 'ws-error';
+  code: WsErrorCode;
+  message: string;
+  /** True when this direction's parser stopped (framing lost); false when parsing continues. */
+  fatal: boolean;
+}
+
+export type WsEvent = WsFrameEvent | WsMessageEvent | WsCloseEvent | WsErrorEvent;

@@ -1,0 +1,182 @@
+/**
+ * Follow TCP stream: collects the reassembler's `data` and `gap` events per connection direction, like
+ * Wireshark's "Follow TCP Stream" and tcpflow, and formats one connection the way `tshark -z
+ * follow,tcp,ascii|hex` prints it.
+ *
+ * Bytes are never invented: a `gap` adds to the direction's gap count and nothing to its bytes
+ * (tcpflow, by contrast, writes NUL bytes in place of what was never captured).
+ */
+import type { TcpDataEvent, TcpDirection, TcpEvent, TcpGapEvent, TcpStartEvent } from './events';
+
+/** One direction of one connection, as listed in follow's index.json. */
+export interface FollowDirectionSummary {
+  connection: number;
+  client: string;
+  server: string;
+  direction: TcpDirection;
+  /** Reassembled bytes delivered. */
+  bytes: number;
+  /** Bytes skipped as gaps (all reasons). */
+  gaps: number;
+}
+
+export interface FollowDirection extends FollowDirectionSummary {
+  /** Gap bytes never captured (tshark's "bytes missing in capture file"). */
+  missingBytes: number;
+  /** Gap bytes cut off by the snaplen. */
+  snaplenBytes: number;
+}
+
+/** One piece of a followed conversation, in the order the bytes were delivered. */
+export interface FollowChunk {
+  direction: TcpDirection;
+  bytes: Buffer;
+  /** Set on a marker for bytes never captured: `bytes` is then tshark's "[N bytes missing in capture file]" text. */
+  missing?: number;
+}
+
+/** The text tshark's follow shows in place of a hole (with its trailing NUL). */
+function missingMarker(n: number): Buffer {
+  return Buffer.from(`[${n} bytes missing in capture file]\0`, 'latin1');
+}
+
+export interface FollowConnection {
+  connection: number;
+  client: string;
+  server: string;
+  midStream: boolean;
+  clientToServer: FollowDirection;
+  serverToClient: FollowDirection;
+  /** Delivered data in order (only when the collector keeps bytes). */
+  chunks: FollowChunk[];
+}
+
+export interface FollowCollectorOptions {
+  /** Keep every delivered chunk (views, no copy) for formatting or hashing later. Default false. */
+  keepBytes?: boolean;
+  /** Only this connection number (e.g. `follow --stream N`). */
+  connection?: number;
+  /** Called for every `data` event kept (e.g. to write it to a file). */
+  onData?: (conn: FollowConnection, ev: TcpDataEvent) => void;
+}
+
+function emptyDirection(ev: TcpStartEvent | TcpDataEvent | TcpGapEvent, direction: TcpDirection): FollowDirection {
+  return { connection: ev.connection, client: ev.client, server: ev.server, direction, bytes: 0, gaps: 0, missingBytes: 0, snaplenBytes: 0 };
+}
+
+export class FollowCollector {
+  private readonly conns = new Map<number, FollowConnection>();
+  private readonly opts: FollowCollectorOptions;
+
+  constructor(opts: FollowCollectorOptions = {}) {
+    this.opts = opts;
+  }
+
+  /** Feed any TCP event; only start, data and gap matter. */
+  event(ev: TcpEvent): void {
+    if (ev.type !== 'start' && ev.type !== 'data' && ev.type !== 'gap') return;
+    if (this.opts.connection !== undefined && ev.connection !== this.opts.connection) return;
+    const conn = this.connectionFor(ev);
+    if (ev.type === 'start') {
+      conn.midStream = ev.midStream;
+      return;
+    }
+    const dir = ev.direction === 'client-to-server' ? conn.clientToServer : conn.serverToClient;
+    if (ev.type === 'data') {
+      dir.bytes += ev.bytes.length;
+      if (this.opts.keepBytes) conn.chunks.push({ direction: ev.direction, bytes: ev.bytes });
+      this.opts.onData?.(conn, ev);
+    } else {
+      dir.gaps += ev.length;
+      if (ev.reason === 'snaplen') dir.snaplenBytes += ev.length;
+      else {
+        dir.missingBytes += ev.length;
+        if (this.opts.keepBytes) conn.chunks.push({ direction: ev.direction, bytes: missingMarker(ev.length), missing: ev.length });
+      }
+    }
+  }
+
+  private connectionFor(ev: TcpStartEvent | TcpDataEvent | TcpGapEvent): FollowConnection {
+    let conn = this.conns.get(ev.connection);
+    if (conn === undefined) {
+      conn = {
+        connection: ev.connection, client: ev.client, server: ev.server, midStream: false,
+        clientToServer: emptyDirection(ev, 'client-to-server'), serverToClient: emptyDirection(ev, 'server-to-client'),
+        chunks: [],
+      };
+      this.conns.set(ev.connection, conn);
+    }
+    return conn;
+  }
+
+  get(connection: number): FollowConnection | undefined {
+    return this.conns.get(connection);
+  }
+
+  /** Forgets a connection (after printing it), so memory stays bounded by the connections alive. */
+  delete(connection: number): void {
+    this.conns.delete(connection);
+  }
+
+  /** Every connection seen, by connection number. */
+  connections(): FollowConnection[] {
+    return [...this.conns.values()].sort((a, b) => a.connection - b.connection);
+  }
+
+  /** The bytes of one direction, concatenated (a copy). */
+  static bytesOf(conn: FollowConnection, direction: TcpDirection): Buffer {
+    return Buffer.concat(conn.chunks.filter((c) => c.direction === direction && c.missing === undefined).map((c) => c.bytes));
+  }
+}
+
+const RULE = '===================================================================';
+
+function header(mode: string, conn: FollowConnection): string {
+  return `\n${RULE}\nFollow: tcp,${mode}\nFilter: tcp.stream eq ${conn.connection}\nNode 0: ${conn.client}\nNode 1: ${conn.server}\n`;
+}
+
+/** Printable ASCII and newlines as they are, everything else as '.', like tshark's ascii mode. */
+function asciiText(bytes: Buffer): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    out += (b >= 0x20 && b < 0x7f) || b === 0x0a || b === 0x0d || b === 0x09 ? String.fromCharCode(b) : '.';
+  }
+  return out;
+}
+
+/** `tshark -z follow,tcp,ascii,N` layout: a length line per chunk (server chunks indented by a tab), then the text. */
+export function formatFollowAscii(conn: FollowConnection): string {
+  let out = header('ascii', conn);
+  for (const c of conn.chunks) {
+    out += `${c.direction === 'server-to-client' ? '\t' : ''}${c.bytes.length}\n${asciiText(c.bytes)}\n`;
+  }
+  return out + RULE + '\n';
+}
+
+/** `tshark -z follow,tcp,hex,N` layout: 16 bytes a line, offsets counted per direction. */
+export function formatFollowHex(conn: FollowConnection): string {
+  let out = header('hex', conn);
+  const offsets = { 'client-to-server': 0, 'server-to-client': 0 };
+  for (const c of conn.chunks) {
+    if (c.missing !== undefined) continue; // tshark's hex mode shows nothing for a hole
+    const indent = c.direction === 'server-to-client' ? '\t' : '';
+    for (let i = 0; i < c.bytes.length; i += 16) {
+      const line = c.bytes.subarray(i, i + 16);
+      let hex = '';
+      let text = '';
+      for (let j = 0; j < 16; j++) {
+        if (j === 8) { hex += ' '; text += j < line.length ? ' ' : ''; }
+        if (j < line.length) {
+          hex += line[j].toString(16).padStart(2, '0') + ' ';
+          text += line[j] >= 0x20 && line[j] < 0x7f ? String.fromCharCode(line[j]) : '.';
+        } else {
+          hex += '   ';
+        }
+      }
+      out += `${indent}${(offsets[c.direction] + i).toString(16).padStart(8, '0')}  ${hex} ${text}\n`;
+    }
+    offsets[c.direction] += c.bytes.length;
+  }
+  return out + RULE + '\n';
+}

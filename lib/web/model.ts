@@ -1,0 +1,747 @@
+/**
+ * The live web view's model: what the page shows, kept on the server, bounded, and turned into small
+ * batched updates. Pure: no streams, no sockets, no clocks of its own (callers pass `now`).
+ *
+ * Inputs, in capture order:
+ *   packet(rec)   every captured packet (counters, the per-second series, pcapng drop counts)
+ *   event(ev)     TCP events and HTTP/WebSocket parser events with `connection`, `client`, `server`
+ *                 (what streams/http.ts emits); TCP `data` events are ignored
+ *   tick(now)     wall-clock milliseconds, a few times a second: rates over the last second
+ * Outputs:
+ *   snapshot()    the recent history, for a page that connects late
+ *   takeUpdate()  what changed since the last call (null when nothing did), for every connected page
+ *   detail(id)    headers and bodies of one exchange, sent only to the page that asked
+ *
+ * Everything kept has a named limit (WebModelLimits); what falls off is counted and shown on the page.
+ */
+import type { HeaderField, HttpParserEvent, HttpRequestEvent, HttpResponseEvent } from '../http/events.js';
+import type { TcpEvent } from '../tcp/events.js';
+import type { WsCloseEvent, WsMessageEvent } from '../http/ws-events.js';
+
+export interface WebModelLimits {
+  /** Exchanges (table rows) kept; older rows drop off and are counted. */
+  maxRows: number;
+  /** Bytes of each request/response body kept for the detail view (the rest is cut, flagged). */
+  maxBodyBytes: number;
+  /** Body bytes kept over all rows; past it the oldest rows lose their bodies (headers stay). */
+  maxTotalBodyBytes: number;
+  /** WebSocket messages kept (over all connections). */
+  maxWsMessages: number;
+  /** Bytes of each WebSocket message kept for display. */
+  maxWsPreviewBytes: number;
+  /** WebSocket connections listed. */
+  maxWsConnections: number;
+  /** TCP events of interest (reset, retransmit, syn-retry, gap) kept. */
+  maxTcpEvents: number;
+  /** Seconds of capture time in the requests/s and response-time series. */
+  maxSeriesSeconds: number;
+  /** Connections whose TCP trouble is remembered to flag their later exchanges. */
+  maxFlaggedConnections: number;
+}
+
+export const DEFAULT_WEB_MODEL_LIMITS: Readonly<WebModelLimits> = {
+  maxRows: 2000,
+  maxBodyBytes: 256 * 1024,
+  maxTotalBodyBytes: 64 * 1024 * 1024,
+  maxWsMessages: 2000,
+  maxWsPreviewBytes: 4096,
+  maxWsConnections: 200,
+  maxTcpEvents: 1000,
+  maxSeriesSeconds: 600,
+  maxFlaggedConnections: 10000,
+};
+
+/** Connection fields the HTTP stream adds to parser events. */
+export interface ConnectionMeta {
+  connection: number;
+  client: string;
+  server: string;
+}
+
+/** An HTTP or WebSocket parser event as streams/http.ts emits it. */
+export type WebHttpEvent = HttpParserEvent & ConnectionMeta;
+
+/** What the model accepts from the event stream. */
+export type WebModelEvent = TcpEvent | WebHttpEvent;
+
+/** TCP trouble shown on the page. */
+export type TcpFlag = 'reset' | 'retransmit' | 'syn-retry' | 'gap';
+
+/** One table row: a request and its response (either may be missing), without headers and bodies. */
+export interface ExchangeRow {
+  id: number;
+  connection: number;
+  client: string;
+  server: string;
+  /** Capture time (epoch seconds) of the request's first byte, or of the response when no request was seen. */
+  time: number;
+  method: string | null;
+  url: string | null;
+  /** Host header of the request, else the server address. */
+  host: string;
+  status: number | null;
+  reason: string | null;
+  /** Body bytes on the wire (after de-chunking, before content decoding). */
+  requestBytes: number | null;
+  responseBytes: number | null;
+  /** Response body after content decoding. */
+  responseDecodedBytes: number | null;
+  contentType: string | null;
+  /** Seconds from the request's first byte to the response's last (or first-byte-to-complete). */
+  responseTime: number | null;
+  /** 'pending': request seen, no response yet; 'incomplete': a message was cut off by the connection's end. */
+  state: 'pending' | 'complete' | 'incomplete';
+  /** The exchange switched the connection to WebSocket. */
+  websocket: boolean;
+  tcp: TcpFlag[];
+}
+
+export interface MessageDetail {
+  headers: HeaderField[];
+  /** Body in base64 (decoded content), absent when there was none or it was dropped. */
+  body?: string;
+  bodyLength: number;
+  decodedLength: number;
+  /** Only the first maxBodyBytes are in `body`. */
+  bodyTruncated?: boolean;
+  /** The body was dropped to stay under maxTotalBodyBytes. */
+  bodyDropped?: boolean;
+  contentEncoding?: string[];
+  decodeError?: string;
+  version: string;
+  trailers?: HeaderField[];
+}
+
+export interface ExchangeDetail {
+  id: number;
+  row: ExchangeRow;
+  request?: MessageDetail & { method: string; url: string };
+  response?: MessageDetail & { status: number; reason: string; timing: HttpResponseEvent['timing'] };
+}
+
+export interface WsConnectionInfo {
+  connection: number;
+  client: string;
+  server: string;
+  /** URL of the upgrade request, when seen. */
+  url: string | null;
+  messages: number;
+  closed: boolean;
+}
+
+export interface WsMessageRow {
+  id: number;
+  connection: number;
+  time: number;
+  from: 'client' | 'server';
+  kind: 'text' | 'binary' | 'close';
+  length: number;
+  /** text: the text (cut to maxWsPreviewBytes); binary: base64 of the first bytes; close: "code reason". */
+  preview: string;
+  truncated: boolean;
+  compressed: boolean;
+}
+
+export interface TcpEventRow {
+  id: number;
+  time: number;
+  type: TcpFlag;
+  connection: number;
+  client: string;
+  server: string;
+  /** A few words: who, which kind, how many bytes. */
+  info: string;
+}
+
+/** One second of capture time. */
+export interface SeriesPoint {
+  /** Whole epoch second. */
+  t: number;
+  requests: number;
+  responses: number;
+  /** Sum and maximum of the response times (seconds) of responses completed in this second. */
+  responseTimeSum: number;
+  responseTimeMax: number;
+  packets: number;
+  bytes: number;
+}
+
+export interface Counters {
+  packets: number;
+  bytes: number;
+  /** Over the last second of wall-clock time (tick). */
+  packetsPerSecond: number;
+  bytesPerSecond: number;
+  requestsPerSecond: number;
+  connections: number;
+  openConnections: number;
+  requests: number;
+  responses: number;
+  /** Packets the kernel (or libpcap's ring) dropped: from live capture stats or pcapng drop counts; null = unknown. */
+  kernelDrops: number | null;
+  /** Packets the interface dropped (live capture only). */
+  ifDrops: number | null;
+}
+
+/** How much fell off each capped list (totals since the start). */
+export interface DroppedCounts {
+  rows: number;
+  bodies: number;
+  wsMessages: number;
+  tcpEvents: number;
+  seriesPoints: number;
+}
+
+export interface WebSnapshot {
+  limits: WebModelLimits;
+  rows: ExchangeRow[];
+  /** Rows ever created (rows dropped = rowsTotal - rows kept). */
+  rowsTotal: number;
+  wsConnections: WsConnectionInfo[];
+  wsMessages: WsMessageRow[];
+  tcpEvents: TcpEventRow[];
+  series: SeriesPoint[];
+  counters: Counters;
+  dropped: DroppedCounts;
+  ended: boolean;
+}
+
+export interface WebUpdate {
+  /** New rows and rows that changed (a response arrived), in id order. */
+  rows: ExchangeRow[];
+  rowsTotal: number;
+  wsConnections: WsConnectionInfo[];
+  wsMessages: WsMessageRow[];
+  tcpEvents: TcpEventRow[];
+  /** New and changed seconds. */
+  series: SeriesPoint[];
+  counters: Counters;
+  dropped: DroppedCounts;
+  ended: boolean;
+}
+
+/** What the packet counters need of a PacketRecord. */
+export interface PacketLike {
+  tsSec: number;
+  len: number;
+  options?: { dropCount?: bigint };
+}
+
+/** Live capture counters (streams/capture.ts stats()). */
+export interface CaptureCounters {
+  dropped: number;
+  ifDropped?: number;
+}
+
+/** Kept per exchange for the detail view. */
+interface ExchangeRecord {
+  row: ExchangeRow;
+  request?: HttpRequestEvent;
+  response?: HttpResponseEvent;
+  requestBody?: Buffer;
+  responseBody?: Buffer;
+  bodiesDropped: boolean;
+}
+
+/** The wall-clock window rates are measured over. */
+const RATE_WINDOW_MS = 1000;
+/** Samples kept for the rate window (tick every 100-250 ms: a few seconds). */
+const MAX_RATE_SAMPLES = 64;
+
+function headerValueOf(headers: readonly HeaderField[], name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [n, v] of headers) if (n.toLowerCase() === lower) return v;
+  return undefined;
+}
+
+function seconds(ts: string): number {
+  return Number(ts);
+}
+
+function keepBody(body: Buffer | undefined, max: number): Buffer | undefined {
+  if (body === undefined || body.length === 0) return undefined;
+  // A copy: the parser's buffer may be larger than what is kept, and must not be pinned.
+  return Buffer.from(body.subarray(0, Math.min(body.length, max)));
+}
+
+export class WebModel {
+  readonly limits: WebModelLimits;
+
+  private nextRowId = 1;
+  private nextWsId = 1;
+  private nextTcpId = 1;
+  /** Rows in creation order (Map iteration order = age), by id. */
+  private readonly exchanges = new Map<number, ExchangeRecord>();
+  /** `connection:index` → exchange waiting for its response. */
+  private readonly awaiting = new Map<string, ExchangeRecord>();
+  private bodyBytes = 0;
+  /** TCP trouble per connection still open, to flag exchanges that come later on it. */
+  private readonly flagged = new Map<number, Set<TcpFlag>>();
+  private readonly wsConnections = new Map<number, WsConnectionInfo>();
+  private readonly wsMessages: WsMessageRow[] = [];
+  private readonly tcpEvents: TcpEventRow[] = [];
+  private readonly series = new Map<number, SeriesPoint>();
+  private readonly counters: Counters = {
+    packets: 0, bytes: 0, packetsPerSecond: 0, bytesPerSecond: 0, requestsPerSecond: 0,
+    connections: 0, openConnections: 0, requests: 0, responses: 0, kernelDrops: null, ifDrops: null,
+  };
+  private readonly dropped: DroppedCounts = { rows: 0, bodies: 0, wsMessages: 0, tcpEvents: 0, seriesPoints: 0 };
+  private readonly rateSamples: { now: number; packets: number; bytes: number; requests: number }[] = [];
+  private ended = false;
+
+  // What changed since the last takeUpdate().
+  private readonly changedRows = new Set<number>();
+  private readonly changedWsConnections = new Set<number>();
+  private newWsMessages: WsMessageRow[] = [];
+  private newTcpEvents: TcpEventRow[] = [];
+  private readonly changedSeconds = new Set<number>();
+  private countersChanged = false;
+  private pcapngDrops = 0n;
+
+  constructor(limits: Partial<WebModelLimits> = {}) {
+    this.limits = { ...DEFAULT_WEB_MODEL_LIMITS, ...limits };
+  }
+
+  /** Bytes of bodies held right now (bounded by maxTotalBodyBytes). */
+  get heldBodyBytes(): number {
+    return this.bodyBytes;
+  }
+
+  get rowCount(): number {
+    return this.exchanges.size;
+  }
+
+  packet(rec: PacketLike): void {
+    this.counters.packets++;
+    this.counters.bytes += rec.len;
+    const point = this.point(rec.tsSec);
+    point.packets++;
+    point.bytes += rec.len;
+    const drops = rec.options?.dropCount;
+    if (drops !== undefined && drops > 0n) {
+      this.pcapngDrops += drops;
+      this.counters.kernelDrops = Number(this.pcapngDrops);
+    }
+    this.countersChanged = true;
+  }
+
+  /** Live capture counters replace what pcapng drop counts said. */
+  setCaptureCounters(stats: CaptureCounters): void {
+    if (stats.dropped !== this.counters.kernelDrops || (stats.ifDropped ?? null) !== this.counters.ifDrops) {
+      this.counters.kernelDrops = stats.dropped;
+      this.counters.ifDrops = stats.ifDropped ?? null;
+      this.countersChanged = true;
+    }
+  }
+
+  event(ev: WebModelEvent): void {
+    switch (ev.type) {
+      case 'data': return; // bytes are not kept: the parsers already did their work
+      case 'start':
+        this.counters.connections++;
+        this.counters.openConnections++;
+        this.countersChanged = true;
+        return;
+      case 'end':
+        this.counters.openConnections = Math.max(0, this.counters.openConnections - 1);
+        this.countersChanged = true;
+        this.flagged.delete(ev.connection);
+        this.closeWs(ev.connection);
+        return;
+      case 'reset':
+        this.tcpTrouble(ev, 'reset', `by ${ev.from}`);
+        return;
+      case 'retransmit':
+        this.tcpTrouble(ev, 'retransmit', `${ev.from} ${ev.kind} ${ev.length} B`);
+        return;
+      case 'syn-retry':
+        this.tcpTrouble(ev, 'syn-retry', `attempt ${ev.attempt}`);
+        return;
+      case 'gap':
+        this.tcpTrouble(ev, 'gap', `${ev.from} ${ev.length} B ${ev.reason}`);
+        return;
+      case 'request':
+        this.request(ev as HttpRequestEvent & ConnectionMeta);
+        return;
+      case 'response':
+        this.response(ev as HttpResponseEvent & ConnectionMeta);
+        return;
+      case 'http-upgrade':
+        if (ev.websocket) this.openWs(ev);
+        return;
+      case 'ws-message':
+        this.wsMessage(ev as WsMessageEvent & ConnectionMeta);
+        return;
+      case 'ws-close':
+        this.wsClose(ev as WsCloseEvent & ConnectionMeta);
+        return;
+      default:
+        return; // other TCP analysis events, body pieces, frames, parser errors: not shown
+    }
+  }
+
+  /** The input ended (the capture file or stdin is done); the page says so. */
+  end(): void {
+    this.ended = true;
+    this.countersChanged = true;
+  }
+
+  /** Wall-clock tick: rates over the last second. */
+  tick(now: number): void {
+    const c = this.counters;
+    const samples = this.rateSamples;
+    samples.push({ now, packets: c.packets, bytes: c.bytes, requests: c.requests });
+    while (samples.length > MAX_RATE_SAMPLES || (samples.length > 2 && now - (samples[1] as { now: number }).now >= RATE_WINDOW_MS)) samples.shift();
+    const first = samples[0] as { now: number; packets: number; bytes: number; requests: number };
+    const span = (now - first.now) / 1000;
+    const pps = span > 0 ? Math.round((c.packets - first.packets) / span) : 0;
+    const bps = span > 0 ? Math.round((c.bytes - first.bytes) / span) : 0;
+    const rps = span > 0 ? Math.round(((c.requests - first.requests) / span) * 10) / 10 : 0;
+    if (pps !== c.packetsPerSecond || bps !== c.bytesPerSecond || rps !== c.requestsPerSecond) {
+      c.packetsPerSecond = pps;
+      c.bytesPerSecond = bps;
+      c.requestsPerSecond = rps;
+      this.countersChanged = true;
+    }
+  }
+
+  snapshot(): WebSnapshot {
+    return {
+      limits: { ...this.limits },
+      rows: [...this.exchanges.values()].map((x) => ({ ...x.row, tcp: [...x.row.tcp] })),
+      rowsTotal: this.nextRowId - 1,
+      wsConnections: [...this.wsConnections.values()].map((c) => ({ ...c })),
+      wsMessages: [...this.wsMessages],
+      tcpEvents: [...this.tcpEvents],
+      series: [...this.series.values()].map((p) => ({ ...p })),
+      counters: { ...this.counters },
+      dropped: { ...this.dropped },
+      ended: this.ended,
+    };
+  }
+
+  /** Everything that changed since the last call, or null. Clears the change sets. */
+  takeUpdate(): WebUpdate | null {
+    const nothing = this.changedRows.size === 0 && this.changedWsConnections.size === 0 && this.newWsMessages.length === 0
+      && this.newTcpEvents.length === 0 && this.changedSeconds.size === 0 && !this.countersChanged;
+    if (nothing) return null;
+    const rows: ExchangeRow[] = [];
+    for (const id of [...this.changedRows].sort((a, b) => a - b)) {
+      const x = this.exchanges.get(id);
+      if (x) rows.push({ ...x.row, tcp: [...x.row.tcp] });
+    }
+    const wsConnections: WsConnectionInfo[] = [];
+    for (const id of this.changedWsConnections) {
+      const c = this.wsConnections.get(id);
+      if (c) wsConnections.push({ ...c });
+    }
+    const series: SeriesPoint[] = [];
+    for (const t of [...this.changedSeconds].sort((a, b) => a - b)) {
+      const p = this.series.get(t);
+      if (p) series.push({ ...p });
+    }
+    const update: WebUpdate = {
+      rows,
+      rowsTotal: this.nextRowId - 1,
+      wsConnections,
+      wsMessages: this.newWsMessages,
+      tcpEvents: this.newTcpEvents,
+      series,
+      counters: { ...this.counters },
+      dropped: { ...this.dropped },
+      ended: this.ended,
+    };
+    this.changedRows.clear();
+    this.changedWsConnections.clear();
+    this.newWsMessages = [];
+    this.newTcpEvents = [];
+    this.changedSeconds.clear();
+    this.countersChanged = false;
+    return update;
+  }
+
+  /** Headers and bodies of one exchange, or undefined when it dropped off (or never existed). */
+  detail(id: number): ExchangeDetail | undefined {
+    const x = this.exchanges.get(id);
+    if (!x) return undefined;
+    const out: ExchangeDetail = { id, row: { ...x.row, tcp: [...x.row.tcp] } };
+    if (x.request) {
+      out.request = { ...this.messageDetail(x.request, x.requestBody, x.bodiesDropped), method: x.request.method, url: x.request.url };
+    }
+    if (x.response) {
+      const r = x.response;
+      out.response = { ...this.messageDetail(r, x.responseBody, x.bodiesDropped), status: r.status, reason: r.reason, timing: r.timing };
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // HTTP
+
+  private request(ev: HttpRequestEvent & ConnectionMeta): void {
+    const time = seconds(ev.startTs);
+    const row: ExchangeRow = {
+      id: this.nextRowId++,
+      connection: ev.connection,
+      client: ev.client,
+      server: ev.server,
+      time,
+      method: ev.method,
+      url: ev.url,
+      host: headerValueOf(ev.headers, 'host') ?? ev.server,
+      status: null,
+      reason: null,
+      requestBytes: ev.bodyLength,
+      responseBytes: null,
+      responseDecodedBytes: null,
+      contentType: null,
+      responseTime: null,
+      state: ev.incomplete ? 'incomplete' : 'pending',
+      websocket: false,
+      tcp: this.flagsOf(ev.connection),
+    };
+    const x: ExchangeRecord = { row, request: ev, requestBody: keepBody(ev.body, this.limits.maxBodyBytes), bodiesDropped: false };
+    this.addExchange(x);
+    this.awaiting.set(`${ev.connection}:${ev.index}`, x);
+    this.counters.requests++;
+    this.countersChanged = true;
+    this.point(Math.floor(time)).requests++;
+  }
+
+  private response(ev: HttpResponseEvent & ConnectionMeta): void {
+    if (ev.interim) return; // 100 Continue and friends: the final response follows
+    const key = ev.request ? `${ev.connection}:${ev.request.index}` : undefined;
+    let x = key === undefined ? undefined : this.awaiting.get(key);
+    if (key !== undefined) this.awaiting.delete(key);
+    if (x === undefined) {
+      const row: ExchangeRow = {
+        id: this.nextRowId++,
+        connection: ev.connection,
+        client: ev.client,
+        server: ev.server,
+        time: seconds(ev.startTs),
+        method: ev.request?.method ?? null,
+        url: ev.request?.url ?? null,
+        host: ev.server,
+        status: null, reason: null, requestBytes: null, responseBytes: null, responseDecodedBytes: null,
+        contentType: null, responseTime: null, state: 'pending', websocket: false, tcp: this.flagsOf(ev.connection),
+      };
+      x = { row, bodiesDropped: false };
+      this.addExchange(x);
+    }
+    const t = ev.timing;
+    const responseTime = t.total ?? t.complete - t.firstByte;
+    const row = x.row;
+    row.status = ev.status;
+    row.reason = ev.reason;
+    row.responseBytes = ev.bodyLength;
+    row.responseDecodedBytes = ev.decodedLength;
+    row.contentType = headerValueOf(ev.headers, 'content-type') ?? null;
+    row.responseTime = responseTime;
+    row.state = ev.incomplete || x.request?.incomplete ? 'incomplete' : 'complete';
+    row.websocket = ev.status === 101;
+    x.response = ev;
+    x.responseBody = keepBody(ev.body, this.limits.maxBodyBytes);
+    if (x.bodiesDropped) x.responseBody = undefined;
+    this.bodyBytes += x.responseBody?.length ?? 0;
+    this.trimBodies();
+    this.changedRows.add(row.id);
+    this.counters.responses++;
+    this.countersChanged = true;
+    const p = this.point(Math.floor(t.complete));
+    p.responses++;
+    p.responseTimeSum += responseTime;
+    if (responseTime > p.responseTimeMax) p.responseTimeMax = responseTime;
+  }
+
+  private addExchange(x: ExchangeRecord): void {
+    this.exchanges.set(x.row.id, x);
+    this.bodyBytes += x.requestBody?.length ?? 0;
+    this.changedRows.add(x.row.id);
+    while (this.exchanges.size > this.limits.maxRows) {
+      const oldest = this.exchanges.values().next().value as ExchangeRecord;
+      this.removeExchange(oldest);
+      this.dropped.rows++;
+    }
+    this.trimBodies();
+  }
+
+  private removeExchange(x: ExchangeRecord): void {
+    this.exchanges.delete(x.row.id);
+    this.changedRows.delete(x.row.id);
+    this.bodyBytes -= (x.requestBody?.length ?? 0) + (x.responseBody?.length ?? 0);
+    if (x.request) {
+      const key = `${x.row.connection}:${x.request.index}`;
+      if (this.awaiting.get(key) === x) this.awaiting.delete(key);
+    }
+  }
+
+  /** Oldest rows lose their bodies until the total is under the limit (headers and sizes stay). */
+  private trimBodies(): void {
+    if (this.bodyBytes <= this.limits.maxTotalBodyBytes) return;
+    for (const x of this.exchanges.values()) {
+      if (this.bodyBytes <= this.limits.maxTotalBodyBytes) break;
+      const held = (x.requestBody?.length ?? 0) + (x.responseBody?.length ?? 0);
+      if (held === 0) continue;
+      x.requestBody = undefined;
+      x.responseBody = undefined;
+      x.bodiesDropped = true;
+      this.bodyBytes -= held;
+      this.dropped.bodies++;
+    }
+  }
+
+  private messageDetail(ev: HttpRequestEvent | HttpResponseEvent, body: Buffer | undefined, bodyDropped: boolean): MessageDetail {
+    const d: MessageDetail = { headers: ev.headers, bodyLength: ev.bodyLength, decodedLength: ev.decodedLength, version: ev.version };
+    if (body) d.body = body.toString('base64');
+    if (ev.bodyTruncated || (ev.body && ev.body.length > this.limits.maxBodyBytes)) d.bodyTruncated = true;
+    if (bodyDropped && ev.body && ev.body.length > 0) d.bodyDropped = true;
+    if (ev.contentEncoding) d.contentEncoding = ev.contentEncoding;
+    if (ev.decodeError) d.decodeError = ev.decodeError;
+    if (ev.trailers) d.trailers = ev.trailers;
+    return d;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // WebSocket
+
+  private openWs(ev: WebHttpEvent): void {
+    let url: string | null = null;
+    for (const x of this.exchanges.values()) {
+      // the 101 row of this connection (a connection upgrades once)
+      if (x.row.connection === ev.connection && x.row.websocket) url = x.row.url;
+    }
+    this.wsConnection(ev).url = url;
+  }
+
+  private wsConnection(ev: ConnectionMeta): WsConnectionInfo {
+    let c = this.wsConnections.get(ev.connection);
+    if (!c) {
+      c = { connection: ev.connection, client: ev.client, server: ev.server, url: null, messages: 0, closed: false };
+      this.wsConnections.set(ev.connection, c);
+      while (this.wsConnections.size > this.limits.maxWsConnections) {
+        const oldest = this.wsConnections.keys().next().value as number;
+        this.wsConnections.delete(oldest);
+        this.changedWsConnections.delete(oldest);
+      }
+    }
+    this.changedWsConnections.add(ev.connection);
+    return c;
+  }
+
+  private closeWs(connection: number): void {
+    const c = this.wsConnections.get(connection);
+    if (c && !c.closed) {
+      c.closed = true;
+      this.changedWsConnections.add(connection);
+    }
+  }
+
+  private wsMessage(ev: WsMessageEvent & ConnectionMeta): void {
+    const max = this.limits.maxWsPreviewBytes;
+    const text = ev.opcode === 1;
+    const shown = ev.data.subarray(0, Math.min(ev.data.length, max));
+    this.addWsMessage(ev, {
+      kind: text ? 'text' : 'binary',
+      length: ev.length,
+      preview: text ? shown.toString('utf8') : shown.toString('base64'),
+      truncated: ev.data.length > max,
+      compressed: ev.compressed,
+    });
+  }
+
+  private wsClose(ev: WsCloseEvent & ConnectionMeta): void {
+    const preview = `${ev.code ?? 'no status'}${ev.reason ? ` ${ev.reason}` : ''}`;
+    this.addWsMessage(ev, { kind: 'close', length: 0, preview, truncated: false, compressed: false });
+  }
+
+  private addWsMessage(
+    ev: (WsMessageEvent | WsCloseEvent) & ConnectionMeta,
+    m: Pick<WsMessageRow, 'kind' | 'length' | 'preview' | 'truncated' | 'compressed'>,
+  ): void {
+    const c = this.wsConnection(ev);
+    c.messages++;
+    const row: WsMessageRow = { id: this.nextWsId++, connection: ev.connection, time: seconds(ev.ts), from: ev.from, ...m };
+    this.wsMessages.push(row);
+    this.newWsMessages.push(row);
+    if (this.wsMessages.length > this.limits.maxWsMessages) {
+      this.wsMessages.shift();
+      this.dropped.wsMessages++;
+    }
+    if (this.newWsMessages.length > this.limits.maxWsMessages) this.newWsMessages.shift();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // TCP
+
+  private tcpTrouble(ev: TcpEvent, flag: TcpFlag, info: string): void {
+    const row: TcpEventRow = { id: this.nextTcpId++, time: seconds(ev.ts), type: flag, connection: ev.connection, client: ev.client, server: ev.server, info };
+    this.tcpEvents.push(row);
+    this.newTcpEvents.push(row);
+    if (this.tcpEvents.length > this.limits.maxTcpEvents) {
+      this.tcpEvents.shift();
+      this.dropped.tcpEvents++;
+    }
+    if (this.newTcpEvents.length > this.limits.maxTcpEvents) this.newTcpEvents.shift();
+    if (flag === 'syn-retry') return; // no exchange can be on a connection that never opened
+    let flags = this.flagged.get(ev.connection);
+    if (!flags) {
+      flags = new Set();
+      this.flagged.set(ev.connection, flags);
+      while (this.flagged.size > this.limits.maxFlaggedConnections) this.flagged.delete(this.flagged.keys().next().value as number);
+    }
+    if (flags.has(flag)) return;
+    flags.add(flag);
+    // Exchanges of this connection already in the table get the flag too (once per connection and flag).
+    for (const x of this.exchanges.values()) {
+      if (x.row.connection === ev.connection && !x.row.tcp.includes(flag)) {
+        x.row.tcp.push(flag);
+        this.changedRows.add(x.row.id);
+      }
+    }
+  }
+
+  private flagsOf(connection: number): TcpFlag[] {
+    const f = this.flagged.get(connection);
+    return f ? [...f] : [];
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Series
+
+  private point(t: number): SeriesPoint {
+    let p = this.series.get(t);
+    if (!p) {
+      p = { t, requests: 0, responses: 0, responseTimeSum: 0, responseTimeMax: 0, packets: 0, bytes: 0 };
+      this.series.set(t, p);
+      this.trimSeries(t);
+    }
+    this.changedSeconds.add(t);
+    return p;
+  }
+
+  /** Keeps maxSeriesSeconds seconds ending at the newest one (captures can jump back and forth in time). */
+  private trimSeries(latest: number): void {
+    const max = this.limits.maxSeriesSeconds;
+    if (this.series.size <= max) return;
+    let newest = latest;
+    for (const t of this.series.keys()) if (t > newest) newest = t;
+    for (const t of [...this.series.keys()]) {
+      if (this.series.size <= max) break;
+      if (t <= newest - max) {
+        this.series.delete(t);
+        this.changedSeconds.delete(t);
+        this.dropped.seriesPoints++;
+      }
+    }
+    // Still too many (points spread over a wider span than max seconds but not older than it cannot happen;
+    // out-of-order timestamps can leave a few): drop the oldest.
+    while (this.series.size > max) {
+      let oldest = Infinity;
+      for (const t of this.series.keys()) if (t < oldest) oldest = t;
+      this.series.delete(oldest);
+      this.changedSeconds.delete(oldest);
+      this.dropped.seriesPoints++;
+    }
+  }
+}
