@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { addonAvailable } from '../streams/addon';
+import { addonAvailable } from '../addon/index';
 
 /** Every program some test spawns, with the argument that makes it print a version and exit. */
 export const TEST_TOOLS: ReadonlyArray<readonly [string, string[]]> = [
