@@ -14,7 +14,8 @@ import {
   DEFAULT_LOOK_BEHIND_BYTES, packetPayload, type GrepMatch, type Matcher, type PacketVerdict,
 } from '../lib/grep/grep';
 import { formatTimestamp } from '../lib/core/record';
-import { formatPacketLine, hexDump } from '../lib/layers/print';
+import { hexDump } from '../lib/core/escape';
+import { formatPacketLine } from '../lib/layers/print';
 import type { PcapFileHeader } from '../lib/formats/pcap';
 import { decode } from '../streams/decode';
 import { grep, type GrepStream } from '../streams/grep';

@@ -12,7 +12,8 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { DEFAULT_HTTP_OPTIONS, HttpConnectionParser, type HttpParserOptions } from '../lib/http/parser';
 import type { CaptureAt, HttpParserEvent } from '../lib/http/events';
-import type { HttpConnectionFields, HttpStreamEvent } from '../lib/http/json';
+import type { ConnectionFields as HttpConnectionFields } from '../lib/tcp/events';
+import type { HttpStreamEvent } from '../lib/http/events';
 import { isTcpEvent, type TcpEvent } from '../lib/tcp/events';
 import { decode } from './decode';
 import { tcp, type TcpStreamOptions } from './tcp';

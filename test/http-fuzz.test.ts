@@ -8,7 +8,8 @@ import * as assert from 'node:assert/strict';
 import { fixture } from './helpers/oracle.js';
 import { runFile } from './helpers/tcp-run.js';
 import { HttpConnectionParser } from '../lib/http/parser.js';
-import type { Direction, HttpParserEvent } from '../lib/http/events.js';
+import type { HttpParserEvent } from '../lib/http/events.js';
+import type { TcpSide } from '../lib/tcp/events.js';
 import { atFrame, prng } from './http-test-helpers.js';
 
 const files = [
@@ -33,7 +34,7 @@ const MAX_BUFFERED = 2 * (8 * 1024 + 4096) + 8192 + 2 * (8192 + 14);
 
 for (const file of files) {
   test(`fuzz: ${file} mutated, re-split and with gaps never throws and stays bounded`, () => {
-    const streams = new Map<number, Array<[Direction, Buffer]>>();
+    const streams = new Map<number, Array<[TcpSide, Buffer]>>();
     for (const ev of runFile(fixture(file))) {
       if (ev.type !== 'data') continue;
       const list = streams.get(ev.connection) ?? [];

@@ -7,7 +7,8 @@ import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { HttpConnectionParser } from '../lib/http/parser.js';
 import type { HttpParserOptions } from '../lib/http/parser.js';
-import type { CaptureAt, Direction, HttpParserEvent } from '../lib/http/events.js';
+import type { CaptureAt, HttpParserEvent } from '../lib/http/events.js';
+import type { TcpSide } from '../lib/tcp/events.js';
 import { runFile } from './helpers/tcp-run.js';
 
 import { prng } from './helpers/prng';
@@ -17,7 +18,7 @@ export function atFrame(frame: number): CaptureAt {
   return { ts: `1000.${String(frame * 1000).padStart(9, '0')}`, tsSec: 1000, tsNsec: frame * 1000, frame };
 }
 
-export type Segment = [Direction, Buffer];
+export type Segment = [TcpSide, Buffer];
 
 /** Feeds segments (one frame each) and ends the connection; returns every event. */
 export function runSegments(segments: Segment[], opts?: Partial<HttpParserOptions>, end = true): HttpParserEvent[] {
@@ -184,7 +185,7 @@ export async function startRelay(targetPort: number): Promise<Relay> {
   const server = net.createServer((client) => {
     const upstream = net.connect(targetPort, '127.0.0.1');
     sockets.add(client).add(upstream);
-    const pipe = (from: net.Socket, to: net.Socket, dir: Direction) => {
+    const pipe = (from: net.Socket, to: net.Socket, dir: TcpSide) => {
       from.on('data', (d: Buffer) => {
         segments.push([dir, Buffer.from(d)]);
         to.write(d);

@@ -28,16 +28,3 @@ export function malformed(layer: string, offset: number, message: string): Failu
 export function unsupported(layer: string, offset: number, message: string): Failure {
   return new Failure(layer, 'unsupported', offset, message);
 }
-
-/** Big-endian reads without bounds checks: callers check lengths first (faster than Buffer#readUInt*). */
-export function u16(buf: Uint8Array, off: number): number {
-  return (buf[off] << 8) | buf[off + 1];
-}
-
-export function u32(buf: Uint8Array, off: number): number {
-  return ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
-}
-
-export function hex16(n: number): string {
-  return '0x' + n.toString(16).padStart(4, '0');
-}

@@ -9,6 +9,7 @@
  * `PcapngWriter` turns PacketRecords into little-endian pcapng: one SHB, one IDB per distinct
  * (source interface, link type), and EPBs with nanosecond timestamps.
  */
+import { formatIPv4, formatIPv6 } from '../core/addresses';
 import { bufferView } from '../core/buffer-view';
 import { CaptureError } from '../core/errors';
 import {
@@ -291,30 +292,6 @@ function blockTypeName(type: number): string {
     default: return `block type 0x${type.toString(16).padStart(8, '0')}`;
   }
 }
-
-/** Formats 4 bytes as dotted IPv4. */
-function formatIPv4(buf: Buffer, off: number): string {
-  return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
-}
-
-/** Formats 16 bytes as RFC 5952 IPv6 text (longest run of >= 2 zero groups compressed). */
-function formatIPv6(buf: Buffer, off: number): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push((buf[off + 2 * i]! << 8) | buf[off + 2 * i + 1]!);
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = (from: number, to: number) => groups.slice(from, to).map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(0, 8);
-  return `${hex(0, bestStart)}::${hex(bestStart + bestLen, 8)}`;
-}
-
 
 export class PcapngParser {
   private readonly sink: ParserSink;

@@ -20,7 +20,8 @@
  * ended, or a named bound forces it out), because a later segment may complete a match that it starts.
  */
 import type { Packet } from '../layers/decode';
-import { escapeControl } from '../layers/print';
+import { IpProto } from '../layers/ipv6';
+import { escapeControl } from '../core/escape';
 import { formatTimestamp } from '../core/record';
 import { endpoint, TcpReassembler, type TcpLimits } from '../tcp/reassembler';
 import type { TcpDataEvent, TcpDirection, TcpEvent } from '../tcp/events';
@@ -185,11 +186,6 @@ export function findAll(matcher: Matcher, buf: Buffer): ByteRange[] {
 
 // ------------------------------------------------------------------------------------------ payload
 
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
-const IPPROTO_ICMP = 1;
-const IPPROTO_IGMP = 2;
-const IPPROTO_ICMPV6 = 58;
 /** ngrep skips 4 bytes (type, code, checksum) of ICMP, ICMPv6 and IGMP: the rest is payload. */
 const ICMP_SKIP_BYTES = 4;
 const EMPTY = Buffer.alloc(0);
@@ -207,8 +203,8 @@ export function packetPayload(pkt: Packet): Buffer {
   if (pkt.tcp !== undefined) return pkt.tcp.payload;
   if (pkt.udp !== undefined) return pkt.udp.payload;
   switch (ip.protocol) {
-    case IPPROTO_TCP: case IPPROTO_UDP: return EMPTY; // header not decoded (cut short or malformed)
-    case IPPROTO_ICMP: case IPPROTO_ICMPV6: case IPPROTO_IGMP: {
+    case IpProto.TCP: case IpProto.UDP: return EMPTY; // header not decoded (cut short or malformed)
+    case IpProto.ICMP: case IpProto.ICMPV6: case IpProto.IGMP: {
       const p = ip.payload;
       return p.length > ICMP_SKIP_BYTES ? p.subarray(ICMP_SKIP_BYTES) : EMPTY;
     }

@@ -3,10 +3,8 @@
  * number of the segment that caused it and the direction (`from`) whose bytes it describes. Connection
  * metadata (connection number, client, server) is added by the stream wrapper.
  */
+import type { ConnectionFields, TcpSide } from '../tcp/events.js';
 import type { WsEvent } from './ws-events.js';
-
-/** Which side of the TCP connection sent the bytes (as the TCP layer assigned the roles). */
-export type Direction = 'client' | 'server';
 
 /** Where in the capture a piece of input came from: the segment's timestamp and frame number. */
 export interface CaptureAt {
@@ -21,7 +19,7 @@ export interface CaptureAt {
 export interface HttpEventBase {
   ts: string;
   frame: number;
-  from: Direction;
+  from: TcpSide;
 }
 
 /** A header or trailer field, name in its original case, value with surrounding whitespace removed. */
@@ -143,3 +141,6 @@ export type HttpEvent = HttpRequestEvent | HttpResponseEvent | HttpBodyEvent | H
 
 /** Everything an HttpConnectionParser emits: HTTP events, then WebSocket events after an upgrade. */
 export type HttpParserEvent = HttpEvent | WsEvent;
+
+/** A parser event with its connection: what the HTTP stage (streams/http.ts) emits. */
+export type HttpStreamEvent = HttpParserEvent & ConnectionFields;

@@ -9,6 +9,7 @@
  */
 import type { HeaderField, HttpRequestEvent } from './events';
 import type { HttpTraceEvent } from './json';
+import { firstHeaderValue } from './head';
 
 export interface HttpFilterSpec {
   method: RegExp[];
@@ -29,8 +30,7 @@ export function emptyFilterSpec(): HttpFilterSpec {
 export const MAX_HELD_EVENTS = 64;
 
 function header(headers: readonly HeaderField[], name: string): string {
-  for (const [n, v] of headers) if (n.toLowerCase() === name) return v;
-  return '';
+  return firstHeaderValue(headers, name) ?? '';
 }
 
 function any(res: readonly RegExp[], s: string): boolean {

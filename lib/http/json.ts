@@ -6,23 +6,12 @@
  * escapeControl (bodies line by line, so their newlines still break lines).
  */
 import { isUtf8 } from 'node:buffer';
-import type { HeaderField, HttpParserEvent, HttpRequestEvent, HttpResponseEvent, HttpUpgradeEvent } from './events';
-import { escapeControl } from '../layers/print';
-import { tcpEventToJson, type TcpEvent } from '../tcp/events';
+import type { HeaderField, HttpParserEvent, HttpRequestEvent, HttpResponseEvent, HttpStreamEvent, HttpUpgradeEvent } from './events';
+import { firstHeaderValue } from './head';
+import { escapeControl } from '../core/escape';
+import { tcpEventToJson, type ConnectionFields, type TcpEvent } from '../tcp/events';
 import type { WsCloseEvent, WsFrameEvent, WsMessageEvent } from './ws-events';
 import { WS_OPCODE } from './ws-events';
-
-/** The TCP connection an HTTP/WebSocket event belongs to (as in TcpEvent). */
-export interface HttpConnectionFields {
-  /** Connection number, like tshark's tcp.stream. */
-  connection: number;
-  /** "ip:port" of the client; IPv6 as "[addr]:port". */
-  client: string;
-  server: string;
-}
-
-/** A parser event (lib/http/events.ts, lib/http/ws-events.ts) with its connection: what streams/http.ts emits. */
-export type HttpStreamEvent = HttpParserEvent & HttpConnectionFields;
 
 /** Anything the printers take: HTTP/WebSocket events and TCP events. */
 export type HttpTraceEvent = HttpStreamEvent | TcpEvent;
@@ -266,11 +255,6 @@ function headerLines(headers: readonly HeaderField[], opts: HttpFormatOptions): 
   return out;
 }
 
-function contentType(headers: readonly HeaderField[]): string | undefined {
-  for (const [name, value] of headers) if (name.toLowerCase() === 'content-type') return value;
-  return undefined;
-}
-
 /** Control characters other than tab, CR and LF: a payload with them is not printed as text. */
 function looksBinary(text: string): boolean {
   // eslint-disable-next-line no-control-regex
@@ -308,7 +292,7 @@ function sizes(ev: HttpRequestEvent | HttpResponseEvent): string {
   return s;
 }
 
-function formatRequest(ev: HttpRequestEvent & HttpConnectionFields, opts: HttpFormatOptions): string[] {
+function formatRequest(ev: HttpRequestEvent & ConnectionFields, opts: HttpFormatOptions): string[] {
   let line = `${head(ev, opts)} ${paint(opts, 'bold', `#${ev.index}`)} ${paint(opts, 'green', escapeControl(ev.method))} ${escapeControl(ev.url)}`;
   if (ev.version !== 'HTTP/1.1') line += ` ${escapeControl(ev.version)}`;
   if (ev.bodyLength > 0 || ev.incomplete) line += ` ${sizes(ev)}`;
@@ -317,13 +301,13 @@ function formatRequest(ev: HttpRequestEvent & HttpConnectionFields, opts: HttpFo
   return lines;
 }
 
-function formatResponse(ev: HttpResponseEvent & HttpConnectionFields, opts: HttpFormatOptions): string[] {
+function formatResponse(ev: HttpResponseEvent & ConnectionFields, opts: HttpFormatOptions): string[] {
   const index = ev.request ? `#${ev.request.index}` : '#?';
   let line = `${head(ev, opts)} ${paint(opts, 'bold', index)} ${paint(opts, statusColour(ev.status), String(ev.status))} ${escapeControl(ev.reason)}`;
   if (ev.interim) line += ' (interim)';
   else if (ev.status !== 101 || ev.bodyLength > 0) {
     line += ` ${sizes(ev)}`;
-    const type = contentType(ev.headers);
+    const type = firstHeaderValue(ev.headers, 'content-type');
     if (type !== undefined) line += ` ${escapeControl(type.split(';')[0]!.trim())}`;
   }
   const t = ev.timing;
@@ -334,7 +318,7 @@ function formatResponse(ev: HttpResponseEvent & HttpConnectionFields, opts: Http
   return lines;
 }
 
-function formatUpgrade(ev: HttpUpgradeEvent & HttpConnectionFields, opts: HttpFormatOptions): string {
+function formatUpgrade(ev: HttpUpgradeEvent & ConnectionFields, opts: HttpFormatOptions): string {
   const what = ev.websocket
     ? `websocket${ev.extensions ? ` (${escapeControl(ev.extensions)})` : ''}`
     : `${escapeControl(ev.protocol)} (not decoded${ev.reason ? `: ${escapeControl(ev.reason)}` : ''})`;
@@ -350,7 +334,7 @@ export function opcodeName(opcode: number): string {
   return OPCODE_NAMES[opcode] ?? `opcode-${opcode}`;
 }
 
-function formatWsMessage(ev: WsMessageEvent & HttpConnectionFields, opts: HttpFormatOptions): string[] {
+function formatWsMessage(ev: WsMessageEvent & ConnectionFields, opts: HttpFormatOptions): string[] {
   const kind = opcodeName(ev.opcode);
   const line = `${head(ev, opts)} ${paint(opts, 'cyan', `ws ${kind}`)} ${formatSize(ev.length)}${ev.compressed ? ' (deflated)' : ''}${ev.frames > 1 ? ` in ${ev.frames} frames` : ''}`;
   if (ev.opcode === WS_OPCODE.text) {
@@ -362,13 +346,13 @@ function formatWsMessage(ev: WsMessageEvent & HttpConnectionFields, opts: HttpFo
   return [`${line} [${ev.length} bytes binary]`];
 }
 
-function formatWsControl(ev: WsFrameEvent & HttpConnectionFields, opts: HttpFormatOptions): string[] {
+function formatWsControl(ev: WsFrameEvent & ConnectionFields, opts: HttpFormatOptions): string[] {
   let line = `${head(ev, opts)} ${paint(opts, 'cyan', `ws ${opcodeName(ev.opcode)}`)} ${formatSize(ev.length)}`;
   if (ev.length > 0 && isUtf8(ev.data) && !looksBinary(ev.data.toString('utf8'))) line += `: ${escapeControl(ev.data.toString('utf8'))}`;
   return [line];
 }
 
-function formatWsClose(ev: WsCloseEvent & HttpConnectionFields, opts: HttpFormatOptions): string {
+function formatWsClose(ev: WsCloseEvent & ConnectionFields, opts: HttpFormatOptions): string {
   const code = ev.code === undefined ? '(no code)' : String(ev.code);
   return `${head(ev, opts)} ${paint(opts, 'cyan', 'ws close')} ${code}${ev.reason ? ` ${JSON.stringify(escapeControl(ev.reason))}` : ''}`;
 }

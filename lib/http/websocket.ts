@@ -11,7 +11,8 @@
 import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import * as zlib from 'node:zlib';
-import type { CaptureAt, Direction } from './events.js';
+import type { TcpSide } from '../tcp/events.js';
+import type { CaptureAt } from './events.js';
 import type { WsErrorCode, WsEvent } from './ws-events.js';
 
 /** The GUID of RFC 6455 section 1.3, appended to Sec-WebSocket-Key before hashing. */
@@ -237,7 +238,7 @@ function unmask(payload: Buffer, key: Buffer): Buffer {
 
 /** The frame parser and message assembler of one direction. */
 class WsDirectionParser {
-  private readonly _from: Direction;
+  private readonly _from: TcpSide;
   private readonly _emit: Emit;
   private readonly _limits: WebSocketLimits;
   /** Frames from the client must be masked, frames from the server must not (RFC 6455 5.1). */
@@ -250,7 +251,7 @@ class WsDirectionParser {
   private _message: MessageInProgress | undefined;
   private _at: CaptureAt = { ts: '', tsSec: 0, tsNsec: 0, frame: 0 };
 
-  constructor(from: Direction, emit: Emit, limits: WebSocketLimits, expectMasked: boolean, inflater: PerMessageInflater | undefined) {
+  constructor(from: TcpSide, emit: Emit, limits: WebSocketLimits, expectMasked: boolean, inflater: PerMessageInflater | undefined) {
     this._from = from;
     this._emit = emit;
     this._limits = limits;
@@ -534,7 +535,7 @@ class WsDirectionParser {
 
 export interface WebSocketConnectionOptions {
   /** The direction that sent the upgrade request: its frames are the masked client frames. */
-  clientSide: Direction;
+  clientSide: TcpSide;
   /** permessage-deflate parameters from the handshake response; undefined when not negotiated. */
   deflate?: PerMessageDeflateParams;
   limits?: Partial<WebSocketLimits>;
@@ -545,29 +546,29 @@ export class WebSocketConnection {
   readonly deflate: PerMessageDeflateParams | undefined;
   private readonly _client: WsDirectionParser;
   private readonly _server: WsDirectionParser;
-  private readonly _clientSide: Direction;
+  private readonly _clientSide: TcpSide;
 
   constructor(emit: Emit, options: WebSocketConnectionOptions) {
     const limits: WebSocketLimits = { ...DEFAULT_WEBSOCKET_LIMITS, ...options.limits };
     const deflate = options.deflate;
     this.deflate = deflate;
     this._clientSide = options.clientSide;
-    const serverSide: Direction = options.clientSide === 'client' ? 'server' : 'client';
+    const serverSide: TcpSide = options.clientSide === 'client' ? 'server' : 'client';
     const clientInflater = deflate ? new PerMessageInflater(!deflate.clientNoContextTakeover) : undefined;
     const serverInflater = deflate ? new PerMessageInflater(!deflate.serverNoContextTakeover) : undefined;
     this._client = new WsDirectionParser(options.clientSide, emit, limits, true, clientInflater);
     this._server = new WsDirectionParser(serverSide, emit, limits, false, serverInflater);
   }
 
-  private side(from: Direction): WsDirectionParser {
+  private side(from: TcpSide): WsDirectionParser {
     return from === this._clientSide ? this._client : this._server;
   }
 
-  data(from: Direction, bytes: Buffer, at: CaptureAt): void {
+  data(from: TcpSide, bytes: Buffer, at: CaptureAt): void {
     this.side(from).data(bytes, at);
   }
 
-  gap(from: Direction, length: number, at: CaptureAt): void {
+  gap(from: TcpSide, length: number, at: CaptureAt): void {
     this.side(from).gap(length, at);
   }
 

@@ -2,12 +2,12 @@
  * Events of the WebSocket (RFC 6455) parser (lib/http/websocket.ts). Each carries the capture time and frame
  * number of the segment that completed it and the direction (`from`) of the bytes.
  */
-import type { Direction } from './events.js';
+import type { TcpSide } from '../tcp/events.js';
 
 export interface WsEventBase {
   ts: string;
   frame: number;
-  from: Direction;
+  from: TcpSide;
 }
 
 /** Opcodes of RFC 6455 section 5.2 (others are reserved and reported as errors). */

@@ -3,7 +3,8 @@
  * other hardware/protocol pairing (the generic form) gets colon-separated hex.
  */
 import { formatHexColons, formatIPv4, formatMac } from '../core/addresses';
-import { Failure, truncated, u16 } from '../core/failure';
+import { Failure, truncated } from '../core/failure';
+import { u16 } from '../core/bytes';
 
 export const ARP_FIXED_LENGTH = 8;
 

@@ -32,8 +32,8 @@ export type LayerName =
 export interface NetworkLayers {
   ipv4?: IPv4Header;
   ipv6?: IPv6Header;
-  icmp?: IcmpLayer;
-  icmpv6?: Icmpv6Layer;
+  icmp?: IcmpLayer<NetworkLayers>;
+  icmpv6?: Icmpv6Layer<NetworkLayers>;
   igmp?: IgmpLayer;
   tcp?: TcpHeader;
   udp?: UdpHeader;
@@ -97,8 +97,8 @@ const PACKED_LAYERS_MAX = 6;
 class LayerSet implements NetworkLayers {
   declare ipv4: IPv4Header | undefined;
   declare ipv6: IPv6Header | undefined;
-  declare icmp: IcmpLayer | undefined;
-  declare icmpv6: Icmpv6Layer | undefined;
+  declare icmp: IcmpLayer<NetworkLayers> | undefined;
+  declare icmpv6: Icmpv6Layer<NetworkLayers> | undefined;
   declare igmp: IgmpLayer | undefined;
   declare tcp: TcpHeader | undefined;
   declare udp: UdpHeader | undefined;

@@ -9,7 +9,8 @@
 import type { DecodeFailure } from './packet';
 import { formatIPv4, formatIPv6 } from '../core/addresses';
 import { bufferView } from '../core/buffer-view';
-import { Failure, malformed, truncated, u16, u32 } from '../core/failure';
+import { Failure, malformed, truncated } from '../core/failure';
+import { u16, u32 } from '../core/bytes';
 
 export const DNS_HEADER_LENGTH = 12;
 export const DNS_TCP_LENGTH_PREFIX = 2;

@@ -5,7 +5,8 @@
  */
 import type { EthernetLayer } from './packet';
 import { formatMac } from '../core/addresses';
-import { Failure, truncated, u16 } from '../core/failure';
+import { Failure, truncated } from '../core/failure';
+import { u16 } from '../core/bytes';
 
 export const ETHERNET_HEADER_LENGTH = 14;
 /** EtherType values below this are 802.3 length fields (IEEE 802.3 clause 3.2.6: 1500 and less). */

@@ -3,10 +3,10 @@
  * source quench, redirect, time exceeded, parameter problem) quote the start of the packet that caused
  * them, which is decoded like a packet of its own (IP header, transport header, even DNS) into `quoted`.
  */
-import type { NetworkLayers } from './decode';
 import { formatIPv4 } from '../core/addresses';
 import { bufferView } from '../core/buffer-view';
-import { Failure, truncated, u16 } from '../core/failure';
+import { Failure, truncated } from '../core/failure';
+import { u16 } from '../core/bytes';
 
 export const ICMP_HEADER_LENGTH = 8;
 
@@ -16,13 +16,15 @@ export const ICMP_TYPE_NAMES: Record<number, string> = {
   13: 'timestamp-request', 14: 'timestamp-reply', 17: 'address-mask-request', 18: 'address-mask-reply',
 };
 
-/** What an ICMP/ICMPv6 error quotes, decoded with the same decoders as a packet (IP, transport, DNS). */
-export type QuotedPacket = NetworkLayers;
+/**
+ * Decodes the IP packet an ICMP/ICMPv6 error quotes, with the same decoders as a packet (IP, transport, DNS).
+ * Supplied by lib/layers/decode.ts, which also fills in `Quoted` (its NetworkLayers): the quoted packet's
+ * type recurses through the dispatcher, so this file takes it as a type parameter instead of importing it.
+ */
+export type QuotedDecoder<Quoted> = (buf: Buffer, off: number, end: number) => Quoted;
 
-/** Decodes a quoted IP packet into a target; supplied by lib/layers/decode.ts (keeps this file free of the dispatcher). */
-export type QuotedDecoder = (buf: Buffer, off: number, end: number) => QuotedPacket;
-
-export interface IcmpLayer {
+/** `Quoted` is what the dispatcher decodes a quoted packet into (NetworkLayers in a Packet). */
+export interface IcmpLayer<Quoted = unknown> {
   type: number;
   code: number;
   typeName: string;
@@ -37,7 +39,7 @@ export interface IcmpLayer {
   /** Parameter problem: pointer. */
   pointer?: number;
   /** Error messages: the quoted packet. */
-  quoted?: QuotedPacket;
+  quoted?: Quoted;
   /** Bytes after the 8-byte header (a view). */
   payload: Buffer;
 }
@@ -46,11 +48,13 @@ export function isIcmpError(type: number): boolean {
   return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
 }
 
-export function decodeIcmp(buf: Buffer, off: number, end: number, decodeQuoted?: QuotedDecoder): IcmpLayer | Failure {
+export function decodeIcmp<Quoted>(
+  buf: Buffer, off: number, end: number, decodeQuoted?: QuotedDecoder<Quoted>,
+): IcmpLayer<Quoted> | Failure {
   if (end - off < ICMP_HEADER_LENGTH) return truncated('icmp', off, ICMP_HEADER_LENGTH, end - off);
   const type = buf[off];
   const code = buf[off + 1];
-  const layer: IcmpLayer = {
+  const layer: IcmpLayer<Quoted> = {
     type, code, typeName: ICMP_TYPE_NAMES[type] ?? `type${type}`, checksum: u16(buf, off + 2),
     payload: bufferView(buf, off + ICMP_HEADER_LENGTH, end - off - ICMP_HEADER_LENGTH),
   };

@@ -5,8 +5,9 @@
  */
 import { formatHexColons, formatIPv6, formatMac } from '../core/addresses';
 import { bufferView } from '../core/buffer-view';
-import { Failure, truncated, u16, u32 } from '../core/failure';
-import type { QuotedDecoder, QuotedPacket } from './icmp';
+import { Failure, truncated } from '../core/failure';
+import { u16, u32 } from '../core/bytes';
+import type { QuotedDecoder } from './icmp';
 
 export const ICMPV6_HEADER_LENGTH = 4;
 /** Named limit on NDP options read from one message. */
@@ -32,7 +33,8 @@ export interface NdpOption {
   mtu?: number;
 }
 
-export interface Icmpv6Layer {
+/** `Quoted` is what the dispatcher decodes a quoted packet into (NetworkLayers in a Packet). */
+export interface Icmpv6Layer<Quoted = unknown> {
   type: number;
   code: number;
   typeName: string;
@@ -56,7 +58,7 @@ export interface Icmpv6Layer {
   options?: NdpOption[];
   /** MLDv2 report: number of multicast address records. */
   recordCount?: number;
-  quoted?: QuotedPacket;
+  quoted?: Quoted;
   payload: Buffer;
 }
 
@@ -77,11 +79,13 @@ function parseNdpOptions(buf: Buffer, off: number, end: number): NdpOption[] {
   return options;
 }
 
-export function decodeIcmpv6(buf: Buffer, off: number, end: number, decodeQuoted?: QuotedDecoder): Icmpv6Layer | Failure {
+export function decodeIcmpv6<Quoted>(
+  buf: Buffer, off: number, end: number, decodeQuoted?: QuotedDecoder<Quoted>,
+): Icmpv6Layer<Quoted> | Failure {
   const have = end - off;
   if (have < ICMPV6_HEADER_LENGTH) return truncated('icmpv6', off, ICMPV6_HEADER_LENGTH, have);
   const type = buf[off];
-  const layer: Icmpv6Layer = {
+  const layer: Icmpv6Layer<Quoted> = {
     type, code: buf[off + 1], typeName: ICMPV6_TYPE_NAMES[type] ?? `type${type}`, checksum: u16(buf, off + 2),
     payload: bufferView(buf, Math.min(end, off + 8), end - Math.min(end, off + 8)),
   };

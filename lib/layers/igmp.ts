@@ -1,6 +1,7 @@
 /** IGMP v1/v2 (RFC 2236) messages and the v3 query/report shapes (RFC 3376). */
 import { formatIPv4 } from '../core/addresses';
-import { Failure, truncated, u16 } from '../core/failure';
+import { Failure, truncated } from '../core/failure';
+import { u16 } from '../core/bytes';
 
 export const IGMP_MIN_LENGTH = 8;
 

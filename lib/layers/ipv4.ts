@@ -5,7 +5,8 @@
 import type { IPv4Layer } from './packet';
 import { formatIPv4 } from '../core/addresses';
 import { bufferView } from '../core/buffer-view';
-import { Failure, malformed, truncated, u16 } from '../core/failure';
+import { Failure, malformed, truncated } from '../core/failure';
+import { u16 } from '../core/bytes';
 
 export const IPV4_MIN_HEADER_LENGTH = 20;
 

@@ -6,7 +6,8 @@
 import type { IPv6Layer } from './packet';
 import { formatIPv6 } from '../core/addresses';
 import { bufferView } from '../core/buffer-view';
-import { Failure, malformed, truncated, u16, u32 } from '../core/failure';
+import { Failure, malformed, truncated } from '../core/failure';
+import { u16, u32 } from '../core/bytes';
 
 export const IPV6_HEADER_LENGTH = 40;
 /** Named limit: more extension headers than this is treated as malformed (RFC 8200 expects a handful). */

@@ -3,7 +3,8 @@
  * 20 bytes). See https://www.tcpdump.org/linktypes/LINKTYPE_LINUX_SLL.html and ..._SLL2.html.
  */
 import { formatHexColons } from '../core/addresses';
-import { Failure, truncated, u16, u32 } from '../core/failure';
+import { Failure, truncated } from '../core/failure';
+import { u16, u32 } from '../core/bytes';
 
 export const SLL_HEADER_LENGTH = 16;
 export const SLL2_HEADER_LENGTH = 20;

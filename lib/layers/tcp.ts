@@ -3,7 +3,8 @@
  * access. Unknown option kinds are kept raw; a broken option list ends the list with a failure value.
  */
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, type DecodeFailure, type TcpLayer } from './packet';
-import { Failure, malformed, truncated, u16, u32 } from '../core/failure';
+import { Failure, malformed, truncated } from '../core/failure';
+import { u16, u32 } from '../core/bytes';
 import { bufferView } from '../core/buffer-view';
 
 export const TCP_MIN_HEADER_LENGTH = 20;

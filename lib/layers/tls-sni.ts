@@ -3,7 +3,7 @@
  * read from one TCP segment's payload. Only a record that starts the segment is looked at; a ClientHello
  * cut by the segment end yields what was read so far with `complete: false`.
  */
-import { u16 } from '../core/failure';
+import { u16 } from '../core/bytes';
 
 export const TLS_RECORD_HEADER_LENGTH = 5;
 const TLS_CONTENT_HANDSHAKE = 22;

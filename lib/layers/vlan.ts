@@ -3,7 +3,8 @@
  * is bounded by the captured bytes: every tag consumes 4).
  */
 import type { VlanTag } from './packet';
-import { Failure, truncated, u16 } from '../core/failure';
+import { Failure, truncated } from '../core/failure';
+import { u16 } from '../core/bytes';
 
 export const VLAN_TAG_LENGTH = 4;
 

@@ -15,14 +15,30 @@
 
 /** Which way bytes flow. The client is the sender of the SYN (see TcpReassembler for the heuristic). */
 export type TcpDirection = 'client-to-server' | 'server-to-client';
+/**
+ * Which side of the connection sent the bytes (as the reassembler assigned the roles). The one
+ * definition: TCP events, HTTP and WebSocket events all use it for `from`.
+ */
 export type TcpSide = 'client' | 'server';
 
 export type TcpEventType =
   | 'start' | 'data' | 'gap' | 'end' | 'reset' | 'retransmit' | 'syn-retry' | 'out-of-order'
   | 'port-reuse' | 'zero-window' | 'keep-alive' | 'evicted' | 'overlap-conflict';
 
+/**
+ * The connection an event belongs to. The one definition: TCP events have these fields, and the HTTP
+ * stage adds them to every HTTP/WebSocket parser event (HttpStreamEvent).
+ */
+export interface ConnectionFields {
+  /** Connection number: connections counted from 0 in order of their first packet, like tshark's tcp.stream. */
+  connection: number;
+  /** "ip:port" of the client; IPv6 as "[addr]:port". */
+  client: string;
+  server: string;
+}
+
 /** Fields every event has. */
-export interface TcpEventBase {
+export interface TcpEventBase extends ConnectionFields {
   type: TcpEventType;
   /** Capture time, seconds with 9 decimals (formatTimestamp), of the packet that caused the event. */
   ts: string;
@@ -30,11 +46,6 @@ export interface TcpEventBase {
   tsNsec: number;
   /** Frame number of that packet (for end-of-input flushes: the last frame seen). */
   frame: number;
-  /** Connection number: connections counted from 0 in order of their first packet, like tshark's tcp.stream. */
-  connection: number;
-  /** "ip:port" of the client; IPv6 as "[addr]:port". */
-  client: string;
-  server: string;
 }
 
 /** Fields of events about one direction of a connection. */

@@ -14,8 +14,9 @@
  *
  * Everything kept has a named limit (WebModelLimits); what falls off is counted and shown on the page.
  */
-import type { HeaderField, HttpParserEvent, HttpRequestEvent, HttpResponseEvent } from '../http/events.js';
-import type { TcpEvent } from '../tcp/events.js';
+import type { HeaderField, HttpRequestEvent, HttpResponseEvent, HttpStreamEvent } from '../http/events.js';
+import { firstHeaderValue } from '../http/head.js';
+import type { ConnectionFields, TcpEvent } from '../tcp/events.js';
 import type { WsCloseEvent, WsMessageEvent } from '../http/ws-events.js';
 
 export interface WebModelLimits {
@@ -51,15 +52,8 @@ export const DEFAULT_WEB_MODEL_LIMITS: Readonly<WebModelLimits> = {
   maxFlaggedConnections: 10000,
 };
 
-/** Connection fields the HTTP stream adds to parser events. */
-export interface ConnectionMeta {
-  connection: number;
-  client: string;
-  server: string;
-}
-
 /** An HTTP or WebSocket parser event as streams/http.ts emits it. */
-export type WebHttpEvent = HttpParserEvent & ConnectionMeta;
+export type WebHttpEvent = HttpStreamEvent;
 
 /** What the model accepts from the event stream. */
 export type WebModelEvent = TcpEvent | WebHttpEvent;
@@ -248,12 +242,6 @@ const RATE_WINDOW_MS = 1000;
 /** Samples kept for the rate window (tick every 100-250 ms: a few seconds). */
 const MAX_RATE_SAMPLES = 64;
 
-function headerValueOf(headers: readonly HeaderField[], name: string): string | undefined {
-  const lower = name.toLowerCase();
-  for (const [n, v] of headers) if (n.toLowerCase() === lower) return v;
-  return undefined;
-}
-
 function seconds(ts: string): number {
   return Number(ts);
 }
@@ -361,19 +349,19 @@ export class WebModel {
         this.tcpTrouble(ev, 'gap', `${ev.from} ${ev.length} B ${ev.reason}`);
         return;
       case 'request':
-        this.request(ev as HttpRequestEvent & ConnectionMeta);
+        this.request(ev as HttpRequestEvent & ConnectionFields);
         return;
       case 'response':
-        this.response(ev as HttpResponseEvent & ConnectionMeta);
+        this.response(ev as HttpResponseEvent & ConnectionFields);
         return;
       case 'http-upgrade':
         if (ev.websocket) this.openWs(ev);
         return;
       case 'ws-message':
-        this.wsMessage(ev as WsMessageEvent & ConnectionMeta);
+        this.wsMessage(ev as WsMessageEvent & ConnectionFields);
         return;
       case 'ws-close':
-        this.wsClose(ev as WsCloseEvent & ConnectionMeta);
+        this.wsClose(ev as WsCloseEvent & ConnectionFields);
         return;
       default:
         return; // other TCP analysis events, body pieces, frames, parser errors: not shown
@@ -478,7 +466,7 @@ export class WebModel {
   // ---------------------------------------------------------------------------------------------
   // HTTP
 
-  private request(ev: HttpRequestEvent & ConnectionMeta): void {
+  private request(ev: HttpRequestEvent & ConnectionFields): void {
     const time = seconds(ev.startTs);
     const row: ExchangeRow = {
       id: this.nextRowId++,
@@ -488,7 +476,7 @@ export class WebModel {
       time,
       method: ev.method,
       url: ev.url,
-      host: headerValueOf(ev.headers, 'host') ?? ev.server,
+      host: firstHeaderValue(ev.headers, 'host') ?? ev.server,
       status: null,
       reason: null,
       requestBytes: ev.bodyLength,
@@ -508,7 +496,7 @@ export class WebModel {
     this.point(Math.floor(time)).requests++;
   }
 
-  private response(ev: HttpResponseEvent & ConnectionMeta): void {
+  private response(ev: HttpResponseEvent & ConnectionFields): void {
     if (ev.interim) return; // 100 Continue and friends: the final response follows
     const key = ev.request ? `${ev.connection}:${ev.request.index}` : undefined;
     let x = key === undefined ? undefined : this.awaiting.get(key);
@@ -536,7 +524,7 @@ export class WebModel {
     row.reason = ev.reason;
     row.responseBytes = ev.bodyLength;
     row.responseDecodedBytes = ev.decodedLength;
-    row.contentType = headerValueOf(ev.headers, 'content-type') ?? null;
+    row.contentType = firstHeaderValue(ev.headers, 'content-type') ?? null;
     row.responseTime = responseTime;
     row.state = ev.incomplete || x.request?.incomplete ? 'incomplete' : 'complete';
     row.websocket = ev.status === 101;
@@ -614,7 +602,7 @@ export class WebModel {
     this.wsConnection(ev).url = url;
   }
 
-  private wsConnection(ev: ConnectionMeta): WsConnectionInfo {
+  private wsConnection(ev: ConnectionFields): WsConnectionInfo {
     let c = this.wsConnections.get(ev.connection);
     if (!c) {
       c = { connection: ev.connection, client: ev.client, server: ev.server, url: null, messages: 0, closed: false };
@@ -637,7 +625,7 @@ export class WebModel {
     }
   }
 
-  private wsMessage(ev: WsMessageEvent & ConnectionMeta): void {
+  private wsMessage(ev: WsMessageEvent & ConnectionFields): void {
     const max = this.limits.maxWsPreviewBytes;
     const text = ev.opcode === 1;
     const shown = ev.data.subarray(0, Math.min(ev.data.length, max));
@@ -650,13 +638,13 @@ export class WebModel {
     });
   }
 
-  private wsClose(ev: WsCloseEvent & ConnectionMeta): void {
+  private wsClose(ev: WsCloseEvent & ConnectionFields): void {
     const preview = `${ev.code ?? 'no status'}${ev.reason ? ` ${ev.reason}` : ''}`;
     this.addWsMessage(ev, { kind: 'close', length: 0, preview, truncated: false, compressed: false });
   }
 
   private addWsMessage(
-    ev: (WsMessageEvent | WsCloseEvent) & ConnectionMeta,
+    ev: (WsMessageEvent | WsCloseEvent) & ConnectionFields,
     m: Pick<WsMessageRow, 'kind' | 'length' | 'preview' | 'truncated' | 'compressed'>,
   ): void {
     const c = this.wsConnection(ev);
