@@ -1,6 +1,8 @@
 {
-  # The libpcap addon. Built at install time by scripts/build-addon.js (which skips the build, with a
-  # warning, when libpcap's headers are missing) and loaded only by streams/addon.ts.
+  # The libpcap addon, Node-API only (NAPI_VERSION below): one binary serves every Node version. `npm pack`
+  # ships a prebuilt one (scripts/prebuild.js, prebuildify); at install scripts/build-addon.js uses it when it
+  # loads, else builds this (and skips the build, with a warning, when libpcap's headers are missing).
+  # Loaded only by addon/index.ts.
   "targets": [
     {
       "target_name": "pcap_pipe",

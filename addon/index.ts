@@ -1,10 +1,15 @@
 /**
- * The one module that loads the libpcap addon (addon/*.cc, built into build/Release/pcap_pipe.node) and
- * types its surface. Everything else imports from here, never `require`s the .node file itself.
+ * The one module that loads the libpcap addon (addon/*.cc) and types its surface. Everything else imports
+ * from here, never `require`s the .node file itself.
+ *
+ * Where the binary comes from: a local build (build/Release/pcap_pipe.node, made by node-gyp at install or
+ * by `npm rebuild`) wins; otherwise the prebuilt binary shipped in the package (prebuilds/<platform>-<arch>/,
+ * picked by node-gyp-build for this platform, architecture and libc). Both are Node-API builds, so either
+ * loads on every Node version.
  *
  * Loading is lazy: the offline tools (files, pipes, decoders) never touch the addon, so an install without
- * libpcap's headers still works for them. When live capture is asked for and the addon is missing, the
- * error says which files were tried, why each failed, and which package to install.
+ * it still reads files. Live capture and BPF filter expressions do need it. When one of them is asked for
+ * and the addon is missing, the error says which files were tried, why each failed, and what to install.
  *
  * `PCAP_PIPE_ADDON=/path/to/pcap_pipe.node` overrides the search (only that path is tried).
  */
@@ -116,9 +121,11 @@ export interface PcapAddon {
 
 const ADDON_FILE = 'pcap_pipe.node';
 const INSTALL_HINT =
-  'Live capture needs libpcap and its development headers when pcap-pipe is installed: install libpcap-dev ' +
-  '(Debian/Ubuntu; libpcap-devel on Fedora/RHEL, libpcap on Alpine/Homebrew) plus python3, make and a C++ compiler, ' +
-  'then run `npm rebuild pcap-pipe`. Reading files and pipes works without it.';
+  'Live capture and BPF filter expressions (capture, `pcap-pipe filter`, -f, a trailing filter expression) use ' +
+  'libpcap through this addon. On linux-x64 the package ships a prebuilt one that needs only the libpcap runtime ' +
+  '(Debian/Ubuntu: libpcap0.8); elsewhere install libpcap-dev (libpcap-devel on Fedora/RHEL, libpcap on ' +
+  'Alpine/Homebrew) plus python3, make and a C++ compiler, then run `npm rebuild pcap-pipe`. Reading files and ' +
+  'pipes without a filter expression works without it.';
 
 /** The package root: the nearest directory above this file that holds binding.gyp. */
 function packageRoot(): string {
@@ -133,7 +140,23 @@ export function addonCandidates(env: NodeJS.ProcessEnv = process.env): string[] 
   const override = env.PCAP_PIPE_ADDON;
   if (override) return [path.resolve(override)];
   const root = packageRoot();
-  return [path.join(root, 'build', 'Release', ADDON_FILE), path.join(root, 'build', 'Debug', ADDON_FILE)];
+  const candidates = [path.join(root, 'build', 'Release', ADDON_FILE), path.join(root, 'build', 'Debug', ADDON_FILE)];
+  const prebuilt = prebuildFor(root);
+  if (prebuilt) candidates.push(prebuilt);
+  return candidates;
+}
+
+/** The shipped prebuild node-gyp-build picks for this machine, or undefined when none fits. */
+function prebuildFor(root: string): string | undefined {
+  if (!fs.existsSync(path.join(root, 'prebuilds'))) return undefined;
+  // node-gyp-build also looks at build/ first; only its prebuilds/ answer is wanted here.
+  const resolve = (require('node-gyp-build') as { path(dir: string): string }).path;
+  try {
+    const file = resolve(root);
+    return file.startsWith(path.join(root, 'prebuilds') + path.sep) ? file : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function looksLikeAddon(mod: unknown): mod is PcapAddon {

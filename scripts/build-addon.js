@@ -1,5 +1,10 @@
 #!/usr/bin/env node
-// Builds the libpcap addon at install time. A machine without libpcap's headers (or without a compiler)
+// Builds the libpcap addon at install time — unless a prebuilt binary shipped in the package
+// (prebuilds/<platform>-<arch>/, made by scripts/prebuild.js when packing) loads here: then the install needs
+// no compiler and no libpcap headers, only the libpcap runtime library. `npm install --build-from-source`
+// (or PCAP_PIPE_FORCE_BUILD=1) builds anyway.
+//
+// A machine without libpcap's headers (or without a compiler)
 // must still get a working install: the offline tools (files, pipes, decoders) need no addon, and live
 // capture then fails with one clear message (see addon/index.ts). So a failed build warns and exits 0.
 'use strict';
@@ -9,6 +14,31 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 if (!fs.existsSync(path.join(root, 'binding.gyp'))) process.exit(0);
+
+const fromSource = !!process.env.PCAP_PIPE_FORCE_BUILD || /^(true|1|pcap-pipe)$/.test(process.env.npm_config_build_from_source || '');
+if (!fromSource) {
+  const prebuilt = loadablePrebuild();
+  if (prebuilt.ok) {
+    console.log(`pcap-pipe: using the prebuilt addon ${path.relative(root, prebuilt.file)}`);
+    process.exit(0);
+  }
+  if (prebuilt.file) console.warn(`pcap-pipe: the prebuilt addon ${path.relative(root, prebuilt.file)} does not load here (${prebuilt.reason}); building from source`);
+}
+
+/** The prebuild node-gyp-build would pick for this platform, and whether it loads (libpcap present, ...). */
+function loadablePrebuild() {
+  let file;
+  try {
+    // PREBUILDS_ONLY: look at prebuilds/ only (node-gyp-build would otherwise also accept build/Release).
+    process.env.PREBUILDS_ONLY = '1';
+    file = require('node-gyp-build').path(root);
+    const addon = require(file);
+    if (typeof addon.devices !== 'function' || typeof addon.BpfProgram !== 'function') return { ok: false, file, reason: 'not the pcap-pipe addon' };
+    return { ok: true, file };
+  } catch (e) {
+    return { ok: false, file, reason: String(e && e.message).split('\n')[0] };
+  }
+}
 
 const hasHeaders = ['/usr/include/pcap/pcap.h', '/usr/include/pcap.h', '/usr/local/include/pcap/pcap.h', '/opt/homebrew/include/pcap/pcap.h']
   .some((p) => fs.existsSync(p));

@@ -23,6 +23,9 @@ export const TEST_TOOLS: ReadonlyArray<readonly [string, string[]]> = [
   ['curl', ['--version']],
   ['script', ['--version']],
   ['runuser', ['--version']],
+  // npm pack's prebuild (test/package-install.test.ts) strips the addon; binutils comes with g++.
+  ['strip', ['--version']],
+  ['tar', ['--version']],
 ];
 
 function missing(): string[] {
