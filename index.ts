@@ -6,8 +6,10 @@
 // Records, timestamps, errors
 export { formatTimestamp, recordTimestamp, timestampNs, timestampSeconds, compareTimestamps, LinkType, linkTypeName } from './lib/core/record';
 export type { PacketRecord, PacketOptions } from './lib/core/record';
-export { CaptureError, isCaptureError } from './lib/core/errors';
-export type { CaptureErrorCode } from './lib/core/errors';
+export { CaptureError, isCaptureError, PcapPipeError, isPcapPipeError } from './lib/core/errors';
+export type {
+  CaptureErrorCode, PcapPipeErrorCode, ThrownErrorCode, GrepErrorCode, DecodeErrorCode, HttpErrorCode, WsErrorCode, LiveErrorReason,
+} from './lib/core/errors';
 export type { CaptureFormat, InterfaceInfo, SectionInfo, InterfaceStats, NameRecord, ParserSink } from './lib/formats/format';
 
 // Capture files

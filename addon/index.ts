@@ -15,7 +15,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CaptureError, type CaptureErrorCode } from '../lib/core/errors';
+import { CaptureError, LiveCaptureError, type LiveErrorReason } from '../lib/core/errors';
 import type { PacketRecord } from '../lib/core/record';
 
 // ---------------------------------------------------------------------------------------------------
@@ -205,21 +205,7 @@ export function addonAvailable(): boolean {
 // ---------------------------------------------------------------------------------------------------
 // Typed errors
 
-/**
- * libpcap's status behind a failure, e.g. 'NO_SUCH_DEVICE', 'PERM_DENIED', 'PROMISC_PERM_DENIED',
- * 'IFACE_NOT_UP', 'RFMON_NOTSUP', 'CLOSED', or 'ERROR' for everything else.
- */
-export type LiveErrorReason = string;
-
-/** A CaptureError from libpcap (code PCAP_LIVE or BPF_SYNTAX) with libpcap's status name. */
-export class LiveCaptureError extends CaptureError {
-  readonly reason: LiveErrorReason;
-  constructor(code: CaptureErrorCode, message: string, reason: LiveErrorReason) {
-    super(code, message);
-    this.name = 'LiveCaptureError';
-    this.reason = reason;
-  }
-}
+export { LiveCaptureError, type LiveErrorReason };
 
 /** Turns an error thrown by the addon (an Error with `code`/`reason`) into a LiveCaptureError. */
 export function fromNativeError(e: unknown): Error {

@@ -19,6 +19,7 @@
  * verdict; a TCP packet is held until its bytes have left the look-behind window (or its connection
  * ended, or a named bound forces it out), because a later segment may complete a match that it starts.
  */
+import { GrepPatternError } from '../core/errors';
 import type { Packet } from '../layers/decode';
 import { IpProto } from '../layers/ipv6';
 import { escapeControl } from '../core/escape';
@@ -43,14 +44,7 @@ const WORD_CLASS = '[A-Za-z0-9_]';
 
 // ------------------------------------------------------------------------------------------ patterns
 
-/** A pattern that cannot be used (invalid regex, bad hex): commands exit 2 on it. */
-export class GrepPatternError extends Error {
-  readonly code = 'GREP_PATTERN' as const;
-  constructor(message: string) {
-    super(message);
-    this.name = 'GrepPatternError';
-  }
-}
+export { GrepPatternError };
 
 export interface PatternOptions {
   /** The pattern is hex bytes ("474554", "0x47 45 54", "47:45:54"), matched exactly. */

@@ -3,6 +3,7 @@
  * number of the segment that caused it and the direction (`from`) whose bytes it describes. Connection
  * metadata (connection number, client, server) is added by the stream wrapper.
  */
+import type { HttpErrorCode } from '../core/errors.js';
 import type { ConnectionFields, TcpSide } from '../tcp/events.js';
 import type { WsEvent } from './ws-events.js';
 
@@ -117,19 +118,8 @@ export interface HttpUpgradeEvent extends HttpEventBase {
   extensions?: string;
 }
 
-export type HttpErrorCode =
-  | 'HTTP_DESYNC' // bytes that are not a valid message where one must start; resynchronising
-  | 'HTTP_MIDSTREAM' // the direction's first bytes were inside a message; skipped to the first message start
-  | 'HTTP_GAP' // the TCP layer reported missing bytes
-  | 'HTTP_HEADER_OVERFLOW' // start line + headers (or trailers) longer than maxHeaderBytes
-  | 'HTTP_BAD_START_LINE'
-  | 'HTTP_BAD_HEADER'
-  | 'HTTP_BAD_CONTENT_LENGTH'
-  | 'HTTP_BAD_TRANSFER_ENCODING'
-  | 'HTTP_BAD_CHUNK'
-  | 'HTTP_DECODE' // content decoding failed or was cut at maxDecodedLength
-  | 'HTTP_INCOMPLETE' // the connection ended inside a message
-  | 'HTTP_UNPAIRED'; // a response with no request waiting for it
+/** Codes of http-error events: defined with every other code in lib/core/errors.ts. */
+export type { HttpErrorCode };
 
 export interface HttpErrorEvent extends HttpEventBase {
   type: 'http-error';

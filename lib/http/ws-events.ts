@@ -2,6 +2,7 @@
  * Events of the WebSocket (RFC 6455) parser (lib/http/websocket.ts). Each carries the capture time and frame
  * number of the segment that completed it and the direction (`from`) of the bytes.
  */
+import type { WsErrorCode } from '../core/errors.js';
 import type { TcpSide } from '../tcp/events.js';
 
 export interface WsEventBase {
@@ -64,18 +65,8 @@ export interface WsCloseEvent extends WsEventBase {
   reasonUtf8Valid: boolean;
 }
 
-export type WsErrorCode =
-  | 'WS_GAP' // the TCP layer reported missing bytes: this direction stops
-  | 'WS_BAD_OPCODE' // reserved opcode
-  | 'WS_RSV' // RSV bits not allowed here (RSV1 without permessage-deflate, on a continuation or control frame; RSV2/3)
-  | 'WS_BAD_LENGTH' // 64-bit length with the top bit set, or not minimally encoded
-  | 'WS_CONTROL_FRAME' // control frame longer than 125 bytes or fragmented
-  | 'WS_TOO_LARGE' // frame or message longer than maxMessageSize
-  | 'WS_FRAGMENTATION' // continuation without a message, or a new message inside a fragmented one
-  | 'WS_BAD_CLOSE' // close frame with a 1-byte body or an invalid status code
-  | 'WS_INFLATE' // permessage-deflate data that does not inflate
-  | 'WS_MASK' // client frame not masked or server frame masked
-  | 'WS_INCOMPLETE'; // the connection ended inside a frame or message
+/** Codes of ws-error events: defined with every other code in lib/core/errors.ts. */
+export type { WsErrorCode };
 
 export interface WsErrorEvent extends WsEventBase {
   type: 'ws-error';

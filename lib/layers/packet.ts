@@ -5,16 +5,8 @@
  */
 import type { PacketRecord } from '../core/record';
 
-/** Why a layer could not be decoded. The layers before it stay; decoding stops there. */
-export interface DecodeFailure {
-  /** The protocol being decoded when it failed, e.g. 'ipv4', 'tcp', 'dns'. */
-  layer: string;
-  kind: 'truncated' | 'malformed' | 'unsupported';
-  /** Offset in the frame where the problem was seen. */
-  offset: number;
-  /** What was seen, for a human: "IHL 15 but only 20 bytes". */
-  message: string;
-}
+import type { DecodeFailure } from '../core/failure';
+export type { DecodeFailure };
 
 export interface EthernetLayer { src: string; dst: string; /** EtherType, or 802.3 length field. */ type: number; }
 export interface VlanTag { tpid: number; id: number; pcp: number; dei: number; /** EtherType that follows this tag. */ type: number; }
