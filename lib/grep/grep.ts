@@ -24,7 +24,8 @@ import type { Packet } from '../layers/decode';
 import { IpProto } from '../layers/ipv6';
 import { escapeControl } from '../core/escape';
 import { formatTimestamp } from '../core/record';
-import { endpoint, TcpReassembler, type TcpLimits } from '../tcp/reassembler';
+import { endpoint } from '../tcp/connection';
+import { TcpReassembler, type TcpLimits } from '../tcp/reassembler';
 import type { TcpDataEvent, TcpDirection, TcpEvent } from '../tcp/events';
 
 // ------------------------------------------------------------------------------------------ limits

@@ -41,11 +41,11 @@
  */
 import type { DecodedPacket, TcpLayer } from '../layers/packet';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../layers/packet';
-import { formatTimestamp } from '../core/record';
-import type {
-  TcpConnectionStats, TcpDirection, TcpDirectionStats, TcpEndReason, TcpEvent, TcpGapReason,
-  TcpRetransmitKind, TcpSide,
-} from './events';
+import { formatTimestamp, type PacketRecord } from '../core/record';
+import { analysisEvents, analyzeSegment, type EventStamp } from './analysis';
+import { Connection, HandshakeState, type HalfStream, type Segment } from './connection';
+import type { TcpConnectionStats, TcpEndReason, TcpEvent, TcpGapReason } from './events';
+import { ConnectionTable } from './table';
 
 /** Named limits. All sizes in bytes, all times in seconds of capture time. */
 export interface TcpLimits {
@@ -77,186 +77,8 @@ export const DEFAULT_TCP_LIMITS: Readonly<TcpLimits> = Object.freeze({
 
 /** What a buffered segment costs besides its bytes (object, array slot): counted against the limits. */
 const SEGMENT_OVERHEAD_BYTES = 64;
-/**
- * Slots of the direct-mapped cache in front of the connection table for IPv4 4-tuples (a power of two).
- * A hit skips building the key string and hashing it in the Map, the largest cost per packet.
- */
-const V4_CACHE_SLOTS = 4096;
 /** Idle sweeps run at most once per this many nanoseconds of capture time. */
 const SWEEP_INTERVAL_NS = 1e9;
-/** tshark: out-of-order if within the handshake RTT (or 3 ms when unknown) of the highest segment. */
-const OOO_DEFAULT_THRESHOLD_NS = 3e6;
-/** tshark: fast retransmission if within 20 ms of the duplicate ACKs. */
-const FAST_RETRANSMIT_WINDOW_NS = 20e6;
-
-// tshark analysis flags (a subset of packet-tcp.c's TCP_A_*)
-const A_RETRANSMISSION = 0x1;
-const A_FAST_RETRANSMISSION = 0x2;
-const A_SPURIOUS_RETRANSMISSION = 0x4;
-const A_OUT_OF_ORDER = 0x8;
-const A_ZERO_WINDOW = 0x10;
-const A_ZERO_WINDOW_PROBE = 0x20;
-const A_KEEP_ALIVE = 0x40;
-const A_DUPLICATE_ACK = 0x80;
-const A_LOST_PACKET = 0x100;
-const A_ANY_RETRANSMISSION = A_RETRANSMISSION | A_FAST_RETRANSMISSION | A_SPURIOUS_RETRANSMISSION;
-
-/** a > b in sequence space. */
-function seqGt(a: number, b: number): boolean { return ((a - b) | 0) > 0; }
-function seqLt(a: number, b: number): boolean { return ((a - b) | 0) < 0; }
-function seqLe(a: number, b: number): boolean { return ((a - b) | 0) <= 0; }
-
-/** Bytes buffered beyond a hole: [pos, end) of the stream, of which the first data.length were captured. */
-interface Segment {
-  pos: number;
-  end: number;
-  data: Buffer;
-  /** True once `data` is a private copy (segments left in the buffer after a packet are copied). */
-  owned: boolean;
-}
-
-const enum HandshakeState { SynSent, SynReceived, Established, Closed }
-
-/** One direction of a connection: reassembly state plus tshark-style analysis state. */
-class HalfStream {
-  readonly direction: TcpDirection;
-  readonly from: TcpSide;
-  // --- reassembly
-  /** True once we know where this stream starts (nextSeq is meaningful). */
-  anchored = false;
-  /** Sequence number of the next byte to deliver (u32). */
-  nextSeq = 0;
-  /** Stream position of nextSeq: bytes delivered + bytes skipped as gaps. */
-  offset = 0;
-  /** Sequence number of the SYN sent in this direction, -1 if none seen. */
-  isn = -1;
-  /** Stream position of the FIN, -1 if not seen. */
-  finPos = -1;
-  /** Everything up to the FIN was delivered or skipped. */
-  finished = false;
-  /** Out-of-order segments, sorted by pos, disjoint. */
-  segments: Segment[] = [];
-  /** Captured bytes held in `segments` plus per-segment overhead. */
-  bufferedBytes = 0;
-  /** The last data delivered (a view), to check retransmitted bytes against. */
-  lastData: Buffer | null = null;
-  lastDataPos = 0;
-  // --- tshark analysis (tcp_analyze_seq_info); 0 means "unset" for anNext and lastAck, as in tshark
-  baseSeqSet = false;
-  baseSeq = 0;
-  anNext = 0;
-  anNextTime = 0;
-  lastAck = 0;
-  lastAckTime = 0;
-  window = -1;
-  dupAckNum = 0;
-  lastSegmentFlags = 0;
-  synRetries = 0;
-  readonly stats: TcpDirectionStats = { bytes: 0, packets: 0, retransmissions: 0, gapBytes: 0 };
-
-  constructor(direction: TcpDirection, from: TcpSide) {
-    this.direction = direction;
-    this.from = from;
-  }
-
-  anchor(seq: number): void {
-    this.anchored = true;
-    this.nextSeq = seq >>> 0;
-  }
-
-  /** Stream position of a sequence number (signed distance from the next expected byte). */
-  positionOf(seq: number): number {
-    return this.offset + ((seq - this.nextSeq) | 0);
-  }
-}
-
-class Connection {
-  readonly id: number;
-  readonly key: string;
-  /** True when the client is the first endpoint of the key (the key orders the endpoints). */
-  readonly clientFirst: boolean;
-  readonly client: string;
-  readonly server: string;
-  readonly c2s = new HalfStream('client-to-server', 'client');
-  readonly s2c = new HalfStream('server-to-client', 'server');
-  state: HandshakeState;
-  started = false;
-  ended = false;
-  sawSyn = false;
-  sawSynAck = false;
-  /** Time (ns, relative) of the most recent SYN without ACK, -1 if none (tshark's ts_mru_syn). */
-  synTime = -1;
-  /** Handshake RTT in ns; 0 = unknown (tshark's ts_first_rtt). */
-  firstRtt = 0;
-  firstTime: number;
-  lastTime: number;
-  /** Capture clock at the last packet: the LRU order. */
-  lastTouch: number;
-  bufferedBytes = 0;
-  /** True while the connection table maps `key` to this connection (the IPv4 cache checks it). */
-  inTable = false;
-  /** IPv4 only: the key's parts as numbers (lower address, higher address, ports), for the IPv4 cache. */
-  v4Lo = 0;
-  v4Hi = 0;
-  v4Ports = 0;
-  // intrusive LRU list, least recently active first
-  prev: Connection | null = null;
-  next: Connection | null = null;
-
-  constructor(id: number, key: string, clientIp: string, clientPort: number, serverIp: string, serverPort: number,
-    clientFirst: boolean, state: HandshakeState, now: number, clock: number) {
-    this.id = id;
-    this.key = key;
-    this.clientFirst = clientFirst;
-    this.client = endpoint(clientIp, clientPort);
-    this.server = endpoint(serverIp, serverPort);
-    this.state = state;
-    this.firstTime = now;
-    this.lastTime = now;
-    this.lastTouch = clock;
-  }
-
-  /** FIN delivered in exactly one direction. */
-  halfClosed(): boolean {
-    return this.c2s.finished !== this.s2c.finished;
-  }
-}
-
-/**
- * The IPv4 source and destination addresses of the packet as unsigned numbers, into `out` (no result
- * object per packet), read from the frame bytes when the header object tells where it is (checked against
- * its total length and protocol fields), else parsed from the dotted text.
- */
-function ipv4Numbers(pkt: DecodedPacket, ip: NonNullable<DecodedPacket['ipv4']>, out: Uint32Array): void {
-  const off = (ip as { off?: unknown }).off;
-  const data = pkt.record.data;
-  if (typeof off === 'number' && off + 20 <= data.length && (data[off] >> 4) === 4
-    && ((data[off + 2] << 8) | data[off + 3]) === ip.totalLength && data[off + 9] === ip.protocol) {
-    out[0] = (data[off + 12] << 24) | (data[off + 13] << 16) | (data[off + 14] << 8) | data[off + 15];
-    out[1] = (data[off + 16] << 24) | (data[off + 17] << 16) | (data[off + 18] << 8) | data[off + 19];
-    return;
-  }
-  out[0] = dottedToNumber(ip.src);
-  out[1] = dottedToNumber(ip.dst);
-}
-
-function dottedToNumber(text: string): number {
-  let n = 0;
-  for (const part of text.split('.')) n = n * 256 + (Number(part) & 0xff);
-  return n >>> 0;
-}
-
-/** The IPv4 cache slot of a 4-tuple (addresses and ports as int32, in key order): a multiplicative hash. */
-function v4CacheSlot(lo: number, hi: number, ports: number): number {
-  let h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1) ^ Math.imul(ports, 0x85ebca6b), 0xc2b2ae35);
-  h ^= h >>> 15;
-  return h & (V4_CACHE_SLOTS - 1);
-}
-
-/** "ip:port", IPv6 as "[addr]:port". */
-export function endpoint(ip: string, port: number): string {
-  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
 
 /** Running totals, for tests and monitoring. */
 export interface TcpReassemblerStats {
@@ -271,17 +93,10 @@ export interface TcpReassemblerStats {
 export class TcpReassembler {
   readonly limits: Readonly<TcpLimits>;
   private readonly sink: (ev: TcpEvent) => void;
-  private readonly table = new Map<string, Connection>();
-  /** IPv4 connections by a hash of their 4-tuple; an entry is trusted only while it is `inTable`. */
-  /** Scratch: the current packet's IPv4 source and destination (see ipv4Numbers). */
-  private readonly v4Addresses = new Uint32Array(2);
-  private readonly v4Cache: Array<Connection | null> = new Array<Connection | null>(V4_CACHE_SLOTS).fill(null);
-  private lruHead: Connection | null = null;
-  private lruTail: Connection | null = null;
+  private readonly table = new ConnectionTable();
   private nextId = 0;
   private totalBuffered = 0;
   private evictions = 0;
-  private fragmentsIgnored = 0;
   // time: nanoseconds relative to the first packet's whole second, exact to ~104 days
   private baseSec = NaN;
   private clock = -Infinity;
@@ -300,52 +115,41 @@ export class TcpReassembler {
   stats(): TcpReassemblerStats {
     return {
       liveConnections: this.table.size, connectionsSeen: this.nextId, bufferedBytes: this.totalBuffered,
-      evictions: this.evictions, fragmentsIgnored: this.fragmentsIgnored,
+      evictions: this.evictions, fragmentsIgnored: this.table.fragmentsIgnored,
     };
   }
 
-  /** Feed one decoded packet. Packets without a TCP layer are ignored. Never throws on odd input. */
+  /**
+   * Feed one decoded packet. Packets without a TCP layer are ignored. Never throws on odd input.
+   * Steps: find the connection (key and cache), advance the capture clock (and sweep idle connections),
+   * open a new connection on port reuse or a new 4-tuple, then process the segment.
+   */
   packet(pkt: DecodedPacket): void {
     const tcp = pkt.tcp;
     if (tcp === undefined) return;
-    const srcPort = tcp.srcPort, dstPort = tcp.dstPort;
-    // The connection key orders the two endpoints, so both directions find the same entry; `srcFirst`
-    // says which one sent this packet. IPv4 keys are 6 UTF-16 units (addresses and ports as numbers),
-    // built without formatting the addresses as text: cheap to build and to hash.
-    let key: string, srcFirst: boolean;
-    let conn: Connection | undefined;
-    let v4Slot = -1, v4Lo = 0, v4Hi = 0, v4Ports = 0;
-    const v4 = pkt.ipv4;
-    if (v4 !== undefined) {
-      // a fragment carries part of a segment only: the defragmenter must rebuild it first
-      if (v4.moreFragments || v4.fragmentOffset !== 0) { this.fragmentsIgnored++; return; }
-      ipv4Numbers(pkt, v4, this.v4Addresses);
-      const a = this.v4Addresses[0]!, b = this.v4Addresses[1]!;
-      srcFirst = a < b || (a === b && srcPort <= dstPort);
-      v4Lo = (srcFirst ? a : b) | 0;
-      v4Hi = (srcFirst ? b : a) | 0;
-      v4Ports = srcFirst ? ((srcPort << 16) | dstPort) : ((dstPort << 16) | srcPort);
-      v4Slot = v4CacheSlot(v4Lo, v4Hi, v4Ports);
-      const cached = this.v4Cache[v4Slot]!;
-      if (cached !== null && cached.inTable && cached.v4Lo === v4Lo && cached.v4Hi === v4Hi && cached.v4Ports === v4Ports) {
-        conn = cached;
-        key = cached.key;
-      } else {
-        key = String.fromCharCode(v4Lo >>> 16, v4Lo & 0xffff, v4Hi >>> 16, v4Hi & 0xffff, v4Ports >>> 16, v4Ports & 0xffff);
-        conn = this.table.get(key);
-        if (conn !== undefined) this.v4Cache[v4Slot] = conn;
-      }
-    } else if (pkt.ipv6 !== undefined) {
-      const frag = pkt.ipv6.fragment;
-      if (frag !== undefined && (frag.moreFragments || frag.offset !== 0)) { this.fragmentsIgnored++; return; }
-      const srcIp = pkt.ipv6.src, dstIp = pkt.ipv6.dst;
-      srcFirst = srcIp < dstIp || (srcIp === dstIp && srcPort <= dstPort);
-      key = srcFirst ? `${srcIp}/${srcPort}/${dstIp}/${dstPort}` : `${dstIp}/${dstPort}/${srcIp}/${srcPort}`;
-      conn = this.table.get(key);
-    } else {
-      return;
-    }
-    const rec = pkt.record;
+    const table = this.table;
+    if (!table.find(pkt, tcp)) return;
+    let conn = table.found;
+    const srcFirst = table.foundSrcFirst;
+    const now = this.advanceClock(pkt.record);
+    if (conn !== undefined && (tcp.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) conn = this.checkPortReuse(conn, pkt, tcp, srcFirst, now);
+    if (conn === undefined) conn = this.open(pkt, srcFirst, now);
+    else table.touch(conn, this.clock);
+    conn.lastTime = now;
+    this.process(conn, tcp, srcFirst === conn.clientFirst, now);
+  }
+
+  /** End of input: deliver what is buffered (skipping holes as gaps) and end every connection. */
+  flush(): void {
+    for (let c = this.table.oldest; c !== null; c = c.next) this.release(c, 'end-of-input');
+    this.table.clear();
+    this.totalBuffered = 0;
+  }
+
+  // ---------------------------------------------------------------- clock
+
+  /** Takes the packet's capture time as the current time; returns it (ns since the first packet's second). */
+  private advanceClock(rec: PacketRecord): number {
     if (this.baseSec !== this.baseSec) this.baseSec = rec.tsSec;
     const now = (rec.tsSec - this.baseSec) * 1e9 + rec.tsNsec;
     if (now > this.clock) this.clock = now;
@@ -354,40 +158,31 @@ export class TcpReassembler {
     this.tsNsec = rec.tsNsec;
     this.tsText = null;
     if (this.clock - this.lastSweep >= SWEEP_INTERVAL_NS) this.sweep();
-
-    const flags = tcp.flags;
-    if (conn !== undefined && (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
-      const sender = srcFirst === conn.clientFirst ? conn.c2s : conn.s2c;
-      if (sender.baseSeqSet && tcp.seq !== sender.baseSeq) {
-        // a new ISN on a known 4-tuple: a new connection, never a "retry" (tshark does the same)
-        const previous = conn;
-        this.release(previous, 'port-reuse');
-        this.remove(previous);
-        conn = this.create(key, pkt, srcFirst, now);
-        if (v4Slot >= 0) this.cacheV4(conn, v4Slot, v4Lo, v4Hi, v4Ports);
-        this.sink({ type: 'port-reuse', ...this.stamp(conn), previous: previous.id, seq: tcp.seq });
-      }
-    }
-    if (conn === undefined) {
-      conn = this.create(key, pkt, srcFirst, now);
-      if (v4Slot >= 0) this.cacheV4(conn, v4Slot, v4Lo, v4Hi, v4Ports);
-    } else if (this.lruTail !== conn) this.touch(conn);
-    else conn.lastTouch = this.clock;
-    conn.lastTime = now;
-    this.process(conn, tcp, srcFirst === conn.clientFirst, now);
-  }
-
-  /** End of input: deliver what is buffered (skipping holes as gaps) and end every connection. */
-  flush(): void {
-    for (let c = this.lruHead; c !== null; c = c.next) this.release(c, 'end-of-input');
-    for (const c of this.table.values()) c.inTable = false;
-    this.table.clear();
-    this.v4Cache.fill(null);
-    this.lruHead = this.lruTail = null;
-    this.totalBuffered = 0;
+    return now;
   }
 
   // ---------------------------------------------------------------- connections
+
+  /**
+   * A pure SYN on a known 4-tuple with a new ISN is a new connection, never a "retry" (tshark does the
+   * same): the old one ends with 'port-reuse' and a new one takes its key.
+   */
+  private checkPortReuse(conn: Connection, pkt: DecodedPacket, tcp: TcpLayer, srcFirst: boolean, now: number): Connection {
+    const sender = srcFirst === conn.clientFirst ? conn.c2s : conn.s2c;
+    if (!sender.baseSeqSet || tcp.seq === sender.baseSeq) return conn;
+    this.release(conn, 'port-reuse');
+    this.table.remove(conn);
+    const reused = this.open(pkt, srcFirst, now);
+    this.sink({ type: 'port-reuse', ...this.stamp(reused), previous: conn.id, seq: tcp.seq });
+    return reused;
+  }
+
+  /** A new connection for the key the table just looked up (evicting the oldest when the table is full). */
+  private open(pkt: DecodedPacket, srcFirst: boolean, now: number): Connection {
+    const conn = this.create(this.table.foundKey, pkt, srcFirst, now);
+    this.table.cacheFound(conn);
+    return conn;
+  }
 
   private create(key: string, pkt: DecodedPacket, srcFirst: boolean, now: number): Connection {
     if (this.table.size >= this.limits.maxConnections) this.evictOldest();
@@ -403,28 +198,20 @@ export class TcpReassembler {
     const conn = srcIsClient
       ? new Connection(this.nextId++, key, srcIp, srcPort, dstIp, dstPort, srcFirst, state, now, this.clock)
       : new Connection(this.nextId++, key, dstIp, dstPort, srcIp, srcPort, !srcFirst, state, now, this.clock);
-    this.table.set(key, conn);
-    conn.inTable = true;
-    this.lruAppend(conn);
+    this.table.add(conn);
     if (state === HandshakeState.Established && (flags & TCP_RST) === 0) this.start(conn, true);
     return conn;
   }
 
-  private remove(conn: Connection): void {
-    if (this.table.get(conn.key) === conn) this.table.delete(conn.key);
-    conn.inTable = false;
-    this.lruUnlink(conn);
-  }
-
   private evictOldest(): void {
-    const victim = this.lruHead;
+    const victim = this.table.oldest;
     if (victim === null) return;
     if (victim.started && !victim.ended) {
       this.evictions++;
       this.sink({ type: 'evicted', ...this.stamp(victim), limit: 'maxConnections' });
     }
     this.release(victim, 'evicted');
-    this.remove(victim);
+    this.table.remove(victim);
   }
 
   /** Close a connection for good: deliver buffered data past its holes, then `end` (if it started). */
@@ -446,7 +233,7 @@ export class TcpReassembler {
     this.lastSweep = this.clock;
     const { idleTimeout, halfClosedTimeout, closedLinger } = this.limits;
     const shortest = Math.min(idleTimeout, halfClosedTimeout, closedLinger) * 1e9;
-    let c = this.lruHead;
+    let c = this.table.oldest;
     while (c !== null) {
       const idle = this.clock - c.lastTouch;
       if (idle < shortest) break; // the list is ordered by lastTouch: the rest is younger
@@ -454,7 +241,7 @@ export class TcpReassembler {
       const limit = c.ended ? closedLinger : c.started && c.halfClosed() ? halfClosedTimeout : idleTimeout;
       if (idle >= limit * 1e9) {
         this.release(c, 'idle');
-        this.remove(c);
+        this.table.remove(c);
       }
       c = next;
     }
@@ -470,7 +257,8 @@ export class TcpReassembler {
     const seglen = tcp.payloadLength;
     fwd.stats.packets++;
 
-    this.analyze(conn, fwd, rev, tcp, seq, seglen, now);
+    const ta = analyzeSegment(conn, fwd, rev, tcp, seq, seglen, now);
+    if (ta !== 0) analysisEvents(this.sink, this.stamp(conn), fwd, tcp, seq, seglen, ta);
 
     if (flags & TCP_RST) {
       this.sink({ type: 'reset', ...this.stamp(conn), from: fwd.from, direction: fwd.direction });
@@ -734,10 +522,10 @@ export class TcpReassembler {
     while (this.totalBuffered > maxBufferedBytesTotal && victim !== null) {
       if (victim.bufferedBytes > 0 && victim.started) {
         if (!this.skipHole(victim, victim.c2s.bufferedBytes >= victim.s2c.bufferedBytes ? victim.c2s : victim.s2c)) {
-          victim = victim === conn ? this.lruHead : victim.next;
+          victim = victim === conn ? this.table.oldest : victim.next;
         }
       } else {
-        victim = victim === conn ? this.lruHead : victim.next;
+        victim = victim === conn ? this.table.oldest : victim.next;
       }
     }
   }
@@ -762,134 +550,11 @@ export class TcpReassembler {
     }
   }
 
-  // ---------------------------------------------------------------- tshark-style analysis
-
-  /**
-   * tcp_analyze_sequence_number() of Wireshark 4.0 (packet-tcp.c), the parts behind the events we emit:
-   * zero window, keep-alive, duplicate ACKs (needed for fast retransmission), and the
-   * retransmission / fast retransmission / spurious retransmission / out-of-order classification.
-   */
-  private analyze(conn: Connection, fwd: HalfStream, rev: HalfStream, tcp: TcpLayer, seq: number, seglen: number,
-    now: number): void {
-    const flags = tcp.flags;
-    const ack = tcp.ack >>> 0;
-    const win = tcp.window;
-    const synFinRst = flags & (TCP_SYN | TCP_FIN | TCP_RST);
-    if (!fwd.baseSeqSet) {
-      fwd.baseSeq = (flags & TCP_SYN) ? seq : (seq - 1) >>> 0;
-      fwd.baseSeqSet = true;
-    }
-    if (!rev.baseSeqSet && (flags & TCP_ACK)) {
-      rev.baseSeq = (ack - 1) >>> 0;
-      rev.baseSeqSet = true;
-    }
-    let ta = 0;
-    checks: {
-      if (seglen === 1 && seq === fwd.anNext && rev.window === 0) { ta |= A_ZERO_WINDOW_PROBE; break checks; }
-      if (win === 0 && synFinRst === 0) ta |= A_ZERO_WINDOW;
-      if (fwd.anNext !== 0 && seqGt(seq, fwd.anNext) && !(flags & TCP_RST)) ta |= A_LOST_PACKET;
-      if (seglen <= 1 && seq === ((fwd.anNext - 1) >>> 0) && synFinRst === 0) ta |= A_KEEP_ALIVE;
-      const repeatsAck = seglen === 0 && seq === fwd.anNext && ack === fwd.lastAck && synFinRst === 0;
-      if (repeatsAck && win !== 0 && win === fwd.window && (rev.lastSegmentFlags & A_KEEP_ALIVE)) break checks;
-      if (repeatsAck && win === 0 && fwd.window === 0 && (rev.lastSegmentFlags & A_ZERO_WINDOW_PROBE)) break checks;
-      if (repeatsAck && win !== 0 && win === fwd.window) {
-        fwd.dupAckNum = fwd.dupAckNum === -1 ? 1 : fwd.dupAckNum + 1;
-        ta |= A_DUPLICATE_ACK;
-      }
-    }
-    if (ack !== fwd.lastAck) fwd.dupAckNum = 0;
-
-    if ((seglen > 0 || (flags & (TCP_SYN | TCP_FIN))) && !(ta & A_KEEP_ALIVE)) {
-      let notAdvanced = fwd.anNext !== 0 && seqLt(seq, fwd.anNext);
-      if (seglen > 1 && ((fwd.anNext - 1) >>> 0) === seq) notAdvanced = false;
-      const oooThreshold = conn.firstRtt !== 0 ? conn.firstRtt : OOO_DEFAULT_THRESHOLD_NS;
-      const sinceDupAcks = now - rev.lastAckTime;
-      const sinceHighest = now - fwd.anNextTime;
-      const synOrFin = (flags & (TCP_SYN | TCP_FIN)) ? 1 : 0;
-      if (seglen > 0 && rev.lastAck !== 0 && seqLe((seq + seglen) >>> 0, rev.lastAck)) {
-        ta |= A_SPURIOUS_RETRANSMISSION;
-      } else if (notAdvanced && rev.dupAckNum >= 2 && rev.lastAck === seq
-        && sinceDupAcks >= 0 && sinceDupAcks < FAST_RETRANSMIT_WINDOW_NS) {
-        ta |= A_FAST_RETRANSMISSION;
-      } else if (notAdvanced && sinceHighest >= 0 && sinceHighest < oooThreshold
-        && fwd.anNext !== ((seq + seglen + synOrFin) >>> 0)) {
-        ta |= A_OUT_OF_ORDER;
-      } else if (notAdvanced) {
-        ta |= A_RETRANSMISSION;
-      }
-    }
-
-    const nextSeq = (seq + seglen + ((flags & (TCP_SYN | TCP_FIN)) ? 1 : 0)) >>> 0;
-    if ((seqGt(nextSeq, fwd.anNext) || fwd.anNext === 0) && !(ta & A_ZERO_WINDOW_PROBE)) {
-      fwd.anNext = nextSeq;
-      fwd.anNextTime = now;
-    }
-    fwd.window = win;
-    fwd.lastAck = ack;
-    fwd.lastAckTime = now;
-    fwd.lastSegmentFlags = ta;
-
-    // handshake RTT, as tshark's tcp.analysis.initial_rtt: last SYN to the first pure ACK
-    if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) conn.synTime = now;
-    else if ((flags & (TCP_SYN | TCP_ACK)) === TCP_ACK && conn.synTime >= 0 && conn.firstRtt === 0) {
-      conn.firstRtt = now - conn.synTime;
-    }
-
-    if (ta !== 0) this.analysisEvents(conn, fwd, tcp, seq, seglen, ta);
-  }
-
-  private analysisEvents(conn: Connection, fwd: HalfStream, tcp: TcpLayer, seq: number, seglen: number, ta: number): void {
-    if (ta & A_ANY_RETRANSMISSION) {
-      fwd.stats.retransmissions++;
-      if ((tcp.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
-        fwd.synRetries++;
-        this.sink({ type: 'syn-retry', ...this.stamp(conn), from: fwd.from, seq, attempt: fwd.synRetries });
-      } else {
-        const kind: TcpRetransmitKind = (ta & A_SPURIOUS_RETRANSMISSION) ? 'spurious-retransmission'
-          : (ta & A_FAST_RETRANSMISSION) ? 'fast-retransmission' : 'retransmission';
-        this.sink({ type: 'retransmit', ...this.stamp(conn), direction: fwd.direction, from: fwd.from, kind, seq, length: seglen });
-      }
-    }
-    if (ta & A_OUT_OF_ORDER) {
-      this.sink({ type: 'out-of-order', ...this.stamp(conn), direction: fwd.direction, from: fwd.from, seq, length: seglen });
-    }
-    if (ta & A_ZERO_WINDOW) this.sink({ type: 'zero-window', ...this.stamp(conn), direction: fwd.direction, from: fwd.from });
-    if (ta & A_KEEP_ALIVE) this.sink({ type: 'keep-alive', ...this.stamp(conn), direction: fwd.direction, from: fwd.from, seq });
-  }
-
   // ---------------------------------------------------------------- helpers
 
   /** The common fields of an event caused by the current packet. */
-  private stamp(conn: Connection): { ts: string; tsSec: number; tsNsec: number; frame: number; connection: number; client: string; server: string } {
+  private stamp(conn: Connection): EventStamp {
     const ts = this.tsText ?? (this.tsText = formatTimestamp(this.tsSec, this.tsNsec));
     return { ts, tsSec: this.tsSec, tsNsec: this.tsNsec, frame: this.frame, connection: conn.id, client: conn.client, server: conn.server };
-  }
-
-  /** Remembers an IPv4 connection in its cache slot (see V4_CACHE_SLOTS). */
-  private cacheV4(conn: Connection, slot: number, lo: number, hi: number, ports: number): void {
-    conn.v4Lo = lo;
-    conn.v4Hi = hi;
-    conn.v4Ports = ports;
-    if (conn.inTable) this.v4Cache[slot] = conn;
-  }
-
-  private touch(conn: Connection): void {
-    conn.lastTouch = this.clock;
-    if (this.lruTail === conn) return;
-    this.lruUnlink(conn);
-    this.lruAppend(conn);
-  }
-
-  private lruAppend(conn: Connection): void {
-    conn.prev = this.lruTail;
-    conn.next = null;
-    if (this.lruTail !== null) this.lruTail.next = conn; else this.lruHead = conn;
-    this.lruTail = conn;
-  }
-
-  private lruUnlink(conn: Connection): void {
-    if (conn.prev !== null) conn.prev.next = conn.next; else if (this.lruHead === conn) this.lruHead = conn.next;
-    if (conn.next !== null) conn.next.prev = conn.prev; else if (this.lruTail === conn) this.lruTail = conn.prev;
-    conn.prev = conn.next = null;
   }
 }

@@ -1,0 +1,132 @@
+/**
+ * The state of one TCP connection, as the reassembler (lib/tcp/reassembler.ts) keeps it: a `Connection`
+ * per 4-tuple with two `HalfStream`s (client-to-server, server-to-client), each holding its reassembly
+ * state and its tshark-style analysis state (lib/tcp/analysis.ts). Plain data with small helpers.
+ */
+import type { TcpDirection, TcpDirectionStats, TcpSide } from './events';
+
+/** a > b in sequence space. */
+export function seqGt(a: number, b: number): boolean { return ((a - b) | 0) > 0; }
+export function seqLt(a: number, b: number): boolean { return ((a - b) | 0) < 0; }
+export function seqLe(a: number, b: number): boolean { return ((a - b) | 0) <= 0; }
+
+/** Bytes buffered beyond a hole: [pos, end) of the stream, of which the first data.length were captured. */
+export interface Segment {
+  pos: number;
+  end: number;
+  data: Buffer;
+  /** True once `data` is a private copy (segments left in the buffer after a packet are copied). */
+  owned: boolean;
+}
+
+export const enum HandshakeState { SynSent, SynReceived, Established, Closed }
+
+/** One direction of a connection: reassembly state plus tshark-style analysis state. */
+export class HalfStream {
+  readonly direction: TcpDirection;
+  readonly from: TcpSide;
+  // --- reassembly
+  /** True once we know where this stream starts (nextSeq is meaningful). */
+  anchored = false;
+  /** Sequence number of the next byte to deliver (u32). */
+  nextSeq = 0;
+  /** Stream position of nextSeq: bytes delivered + bytes skipped as gaps. */
+  offset = 0;
+  /** Sequence number of the SYN sent in this direction, -1 if none seen. */
+  isn = -1;
+  /** Stream position of the FIN, -1 if not seen. */
+  finPos = -1;
+  /** Everything up to the FIN was delivered or skipped. */
+  finished = false;
+  /** Out-of-order segments, sorted by pos, disjoint. */
+  segments: Segment[] = [];
+  /** Captured bytes held in `segments` plus per-segment overhead. */
+  bufferedBytes = 0;
+  /** The last data delivered (a view), to check retransmitted bytes against. */
+  lastData: Buffer | null = null;
+  lastDataPos = 0;
+  // --- tshark analysis (tcp_analyze_seq_info); 0 means "unset" for anNext and lastAck, as in tshark
+  baseSeqSet = false;
+  baseSeq = 0;
+  anNext = 0;
+  anNextTime = 0;
+  lastAck = 0;
+  lastAckTime = 0;
+  window = -1;
+  dupAckNum = 0;
+  lastSegmentFlags = 0;
+  synRetries = 0;
+  readonly stats: TcpDirectionStats = { bytes: 0, packets: 0, retransmissions: 0, gapBytes: 0 };
+
+  constructor(direction: TcpDirection, from: TcpSide) {
+    this.direction = direction;
+    this.from = from;
+  }
+
+  anchor(seq: number): void {
+    this.anchored = true;
+    this.nextSeq = seq >>> 0;
+  }
+
+  /** Stream position of a sequence number (signed distance from the next expected byte). */
+  positionOf(seq: number): number {
+    return this.offset + ((seq - this.nextSeq) | 0);
+  }
+}
+
+export class Connection {
+  readonly id: number;
+  readonly key: string;
+  /** True when the client is the first endpoint of the key (the key orders the endpoints). */
+  readonly clientFirst: boolean;
+  readonly client: string;
+  readonly server: string;
+  readonly c2s = new HalfStream('client-to-server', 'client');
+  readonly s2c = new HalfStream('server-to-client', 'server');
+  state: HandshakeState;
+  started = false;
+  ended = false;
+  sawSyn = false;
+  sawSynAck = false;
+  /** Time (ns, relative) of the most recent SYN without ACK, -1 if none (tshark's ts_mru_syn). */
+  synTime = -1;
+  /** Handshake RTT in ns; 0 = unknown (tshark's ts_first_rtt). */
+  firstRtt = 0;
+  firstTime: number;
+  lastTime: number;
+  /** Capture clock at the last packet: the LRU order. */
+  lastTouch: number;
+  bufferedBytes = 0;
+  /** True while the connection table maps `key` to this connection (the IPv4 cache checks it). */
+  inTable = false;
+  /** IPv4 only: the key's parts as numbers (lower address, higher address, ports), for the IPv4 cache. */
+  v4Lo = 0;
+  v4Hi = 0;
+  v4Ports = 0;
+  // intrusive LRU list, least recently active first
+  prev: Connection | null = null;
+  next: Connection | null = null;
+
+  constructor(id: number, key: string, clientIp: string, clientPort: number, serverIp: string, serverPort: number,
+    clientFirst: boolean, state: HandshakeState, now: number, clock: number) {
+    this.id = id;
+    this.key = key;
+    this.clientFirst = clientFirst;
+    this.client = endpoint(clientIp, clientPort);
+    this.server = endpoint(serverIp, serverPort);
+    this.state = state;
+    this.firstTime = now;
+    this.lastTime = now;
+    this.lastTouch = clock;
+  }
+
+  /** FIN delivered in exactly one direction. */
+  halfClosed(): boolean {
+    return this.c2s.finished !== this.s2c.finished;
+  }
+}
+
+/** "ip:port", IPv6 as "[addr]:port". */
+export function endpoint(ip: string, port: number): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
