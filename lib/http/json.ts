@@ -6,7 +6,7 @@
  * escapeControl (bodies line by line, so their newlines still break lines).
  */
 import { isUtf8 } from 'node:buffer';
-import type { HeaderField, HttpParserEvent, HttpRequestEvent, HttpResponseEvent, HttpStreamEvent, HttpUpgradeEvent } from './events';
+import type { HeaderField, HttpRequestEvent, HttpResponseEvent, HttpStreamEvent, HttpUpgradeEvent } from './events';
 import { firstHeaderValue } from './head';
 import { escapeControl } from '../core/escape';
 import { tcpEventToJson, type ConnectionFields, type TcpEvent } from '../tcp/events';
