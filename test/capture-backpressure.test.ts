@@ -13,10 +13,15 @@ import { LOOPBACK, liveSkipReason, sleep, udpFlood, udpSink } from './helpers/li
 
 const skip = liveSkipReason();
 
-const STALL_MS = 3000;
-const FLOOD_MS = 4000;
 /** Growth of the resident set allowed while stalled: far below what the flood sends (hundreds of MB). */
 const RSS_BOUND_BYTES = 48 * 1024 * 1024;
+/**
+ * The flood is counted in bytes, not time, and the consumer stalls until it is over: on a loaded machine a
+ * timed flood sent too little to prove anything (160 MB in 4 s under a CPU hog). The time cap only
+ * bounds a machine too slow to send it at all.
+ */
+const FLOOD_BYTES = 5 * RSS_BOUND_BYTES;
+const FLOOD_MAX_MS = 120_000;
 
 test('a consumer stalled for seconds keeps memory bounded; drops show in stats()', { skip }, async (t) => {
   const sink = await udpSink();
@@ -28,19 +33,20 @@ test('a consumer stalled for seconds keeps memory bounded; drops show in stats()
   let duringStall = { received: 0, dropped: 0, ifDropped: 0, captured: 0 };
   let stallDone!: () => void;
   const stallOver = new Promise<void>((resolve) => { stallDone = resolve; });
+  let floodOver!: Promise<number>;
   const consumer = new Writable({
     objectMode: true,
     highWaterMark: 16,
     write(_rec: PacketRecord, _enc, cb) {
       consumed++;
       if (!stalled && consumed === 100) {
-        stalled = true; // the consumer goes away for STALL_MS
-        setTimeout(() => {
+        stalled = true; // the consumer goes away until the whole flood has been sent
+        void floodOver.then(() => sleep(300)).then(() => {
           consumedDuringStall = consumed;
           duringStall = cap.stats();
           stallDone();
           cb();
-        }, STALL_MS);
+        });
         return;
       }
       cb();
@@ -53,7 +59,8 @@ test('a consumer stalled for seconds keeps memory bounded; drops show in stats()
   let peak = baseline;
   const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 100);
 
-  const flood = udpFlood(sink.port, FLOOD_MS);
+  const flood = udpFlood(sink.port, FLOOD_MAX_MS, 1200, FLOOD_BYTES);
+  floodOver = flood.done;
   await stallOver;
   const sentBytes = await flood.done;
   await sleep(300);

@@ -39,11 +39,11 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /**
- * A separate process that floods 127.0.0.1:port with UDP datagrams for `ms` milliseconds, then prints
- * the number of bytes it sent and exits. A separate process, so the flood does not depend on the event
+ * A separate process that floods 127.0.0.1:port with UDP datagrams for `ms` milliseconds (or until it has
+ * sent `maxBytes`), then prints the number of bytes it sent and exits. A separate process, so the flood does not depend on the event
  * loop of the process under test.
  */
-export function udpFlood(port: number, ms: number, size = 1200): { child: ChildProcess; done: Promise<number> } {
+export function udpFlood(port: number, ms: number, size = 1200, maxBytes = Infinity): { child: ChildProcess; done: Promise<number> } {
   const code = `
     const dgram = require('node:dgram');
     const s = dgram.createSocket('udp4');
@@ -51,7 +51,7 @@ export function udpFlood(port: number, ms: number, size = 1200): { child: ChildP
     const end = Date.now() + ${ms};
     let bytes = 0;
     function burst() {
-      if (Date.now() >= end) { s.close(); process.stdout.write(String(bytes)); return; }
+      if (Date.now() >= end || bytes >= ${maxBytes}) { s.close(); process.stdout.write(String(bytes)); return; }
       let pending = 64;
       for (let i = 0; i < 64; i++) s.send(buf, ${port}, '127.0.0.1', (e) => { if (!e) bytes += buf.length; if (--pending === 0) setImmediate(burst); });
     }
