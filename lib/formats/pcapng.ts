@@ -20,287 +20,56 @@ import {
   type ParserSink,
   type SectionInfo,
 } from './format';
-import type { PacketOptions, PacketRecord } from '../core/record';
+import type { PacketOptions } from '../core/record';
+import {
+  BlockType, EPB_DROPCOUNT, EPB_FIXED_BYTES, EPB_FLAGS, EPB_HASH, EPB_PACKETID, EPB_QUEUE, EPB_VERDICT,
+  IDB_FIXED_BYTES, IF_DESCRIPTION, IF_FCSLEN, IF_FILTER, IF_HARDWARE, IF_NAME, IF_OS, IF_SPEED,
+  IF_TSOFFSET, IF_TSRESOL, ISB_ENDTIME, ISB_FILTERACCEPT, ISB_FIXED_BYTES, ISB_IFDROP, ISB_IFRECV, ISB_OSDROP,
+  ISB_STARTTIME, ISB_USRDELIV, type InterfaceState, MIN_BLOCK_BYTES, MIN_SHB_BYTES, NRB_RECORD_END, NRB_RECORD_IPV4, NRB_RECORD_IPV6,
+  OPT_COMMENT, OptionCursor, PACK_FLAGS, PACK_HASH, PB_DROPS_UNKNOWN, PB_FIXED_BYTES, PCAPNG_BYTE_ORDER_MAGIC, SHB_HARDWARE,
+  SHB_OS, SHB_USERAPPL, SPB_FIXED_BYTES, type TimeSlot, blockTypeName, makeInterfaceState, padTo4, splitDecimalTimestamp,
+  splitTimestampBig, tsresolToUnitsPerSecond, u16, u32,
+} from './pcapng-blocks';
+import { PcapngWriter, type PcapngHeaderOptions } from './pcapng-writer';
 
-/** Block type codes (pcapng spec section 11.1). */
-export const BlockType = {
-  /** Obsolete Packet Block. */
-  PACKET: 0x00000002,
-  INTERFACE_DESCRIPTION: 0x00000001,
-  SIMPLE_PACKET: 0x00000003,
-  NAME_RESOLUTION: 0x00000004,
-  INTERFACE_STATISTICS: 0x00000005,
-  ENHANCED_PACKET: 0x00000006,
-  SYSTEMD_JOURNAL: 0x00000009,
-  DECRYPTION_SECRETS: 0x0000000a,
-  CUSTOM: 0x00000bad,
-  CUSTOM_NO_COPY: 0x40000bad,
-  SECTION_HEADER: 0x0a0d0d0a,
-} as const;
+export { BlockType, PCAPNG_BYTE_ORDER_MAGIC, tsresolToUnitsPerSecond } from './pcapng-blocks';
+export { PcapngWriter, type PcapngHeaderOptions };
 
-/** Byte-order magic of the Section Header Block, as written by the host that made the section. */
-export const PCAPNG_BYTE_ORDER_MAGIC = 0x1a2b3c4d;
-
-/** Smallest possible block: type, total length, trailing total length. */
-const MIN_BLOCK_BYTES = 12;
-/** SHB: type, length, BOM, major, minor, section length (8), trailing length. */
-const MIN_SHB_BYTES = 28;
-/** EPB fixed part: type, length, interface id, ts high, ts low, caplen, len, trailing length. */
-const EPB_FIXED_BYTES = 32;
-/** SPB fixed part: type, length, original length, trailing length. */
-const SPB_FIXED_BYTES = 16;
-/** Obsolete Packet Block fixed part: same layout size as EPB. */
-const PB_FIXED_BYTES = 32;
-/** IDB fixed part: type, length, linktype(2), reserved(2), snaplen, trailing length. */
-const IDB_FIXED_BYTES = 20;
-/** ISB fixed part: type, length, interface id, ts high, ts low, trailing length. */
-const ISB_FIXED_BYTES = 24;
-
-const OPT_ENDOFOPT = 0;
-const OPT_COMMENT = 1;
-
-const SHB_HARDWARE = 2;
-const SHB_OS = 3;
-const SHB_USERAPPL = 4;
-
-const IF_NAME = 2;
-const IF_DESCRIPTION = 3;
-const IF_SPEED = 8;
-const IF_TSRESOL = 9;
-const IF_FILTER = 11;
-const IF_OS = 12;
-const IF_FCSLEN = 13;
-const IF_TSOFFSET = 14;
-const IF_HARDWARE = 15;
-
-const EPB_FLAGS = 2;
-const EPB_HASH = 3;
-const EPB_DROPCOUNT = 4;
-const EPB_PACKETID = 5;
-const EPB_QUEUE = 6;
-const EPB_VERDICT = 7;
-
-/** Obsolete Packet Block options: pack_flags and pack_hash use the same layout as the EPB ones. */
-const PACK_FLAGS = 2;
-const PACK_HASH = 3;
-/** Obsolete Packet Block: "drops count not available". */
-const PB_DROPS_UNKNOWN = 0xffff;
-
-const ISB_STARTTIME = 2;
-const ISB_ENDTIME = 3;
-const ISB_IFRECV = 4;
-const ISB_IFDROP = 5;
-const ISB_FILTERACCEPT = 6;
-const ISB_OSDROP = 7;
-const ISB_USRDELIV = 8;
-
-const NRB_RECORD_END = 0;
-const NRB_RECORD_IPV4 = 1;
-const NRB_RECORD_IPV6 = 2;
-
-const TWO_POW_32 = 4294967296;
-const NS_PER_SECOND = 1_000_000_000;
 
 export interface PcapngParserOptions {
   /** A block longer than this is an error (PCAP_RECORD_TOO_LARGE); default DEFAULT_MAX_RECORD_BYTES. */
   maxRecordBytes?: number;
 }
 
-/** Per-interface state the packet path needs, precomputed once per IDB. */
-interface InterfaceState {
-  info: InterfaceInfo;
-  linkType: number;
-  /** 0 = no limit. */
-  snaplen: number;
-  /**
-   * Units per second when it is 10^k with k <= 9: the fast exact path (no BigInt) applies.
-   * 0 when the resolution needs the BigInt path (powers of two, 10^k with k > 9).
-   */
-  decimalUnits: number;
-  /** Nanoseconds per unit for the fast path (10^(9-k)). */
-  nsPerUnit: number;
-  unitsPerSecond: bigint;
-  tsOffsetSec: number;
-  fcsLength: number | undefined;
-  /** Resolution finer than microseconds: records say so (writers then keep nanoseconds). */
-  nanoPrecision: boolean;
-}
-
-/** Timestamp result slot, reused to avoid an object per packet. */
-interface TimeSlot { sec: number; nsec: number; }
-
-/** Reads a u16/u32 in the section's byte order. */
-function u16(buf: Buffer, off: number, le: boolean): number {
-  return le ? buf[off]! | (buf[off + 1]! << 8) : (buf[off]! << 8) | buf[off + 1]!;
-}
-function u32(buf: Buffer, off: number, le: boolean): number {
-  return le
-    ? (buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16)) + buf[off + 3]! * 0x1000000
-    : buf[off]! * 0x1000000 + ((buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!);
-}
-function u64(buf: Buffer, off: number, le: boolean): bigint {
-  return le ? buf.readBigUInt64LE(off) : buf.readBigUInt64BE(off);
-}
-function i64(buf: Buffer, off: number, le: boolean): bigint {
-  return le ? buf.readBigInt64LE(off) : buf.readBigInt64BE(off);
-}
-
-function padTo4(n: number): number {
-  return (n + 3) & ~3;
-}
-
 /**
- * Converts a 64-bit timestamp in units of 1/`units` s (units = 10^k, k <= 9) to seconds + ns, exactly,
- * without BigInt. The double estimate of the seconds can be off by one; the remainder is then
- * recomputed modulo 2^32 (exact with Math.imul), which identifies and corrects the off-by-one because
- * the true remainder lies in (-units, 2*units) and that range is narrower than 2^32.
+ * Where the parser is between two chunks:
+ *
+ *   BlockStart ──chunk ends inside a block's first 12 bytes──► Header ──12 bytes──► Gather
+ *       ▲  │                                                                         │
+ *       │  └──chunk ends inside a block (its length known)──────────────────────────► │
+ *       └───────────────────────────────the block's last byte: process it─────────────┘
+ *
+ * Blocks that lie inside one chunk never leave BlockStart: they are parsed in place.
  */
-function splitDecimalTimestamp(high: number, low: number, units: number, nsPerUnit: number, out: TimeSlot): void {
-  let sec = Math.floor((high * TWO_POW_32 + low) / units);
-  // remainder = value - sec*units, taken mod 2^32 (the high word contributes 0 mod 2^32).
-  const rem = (low - Math.imul(sec, units)) >>> 0;
-  let r: number;
-  if (rem >= 0x80000000) {
-    // negative remainder: the estimate was one too high
-    sec -= 1;
-    r = rem - TWO_POW_32 + units;
-  } else if (rem >= units) {
-    sec += 1;
-    r = rem - units;
-  } else {
-    r = rem;
-  }
-  out.sec = sec;
-  out.nsec = r * nsPerUnit;
-}
-
-/** General case (powers of two, finer than ns): exact BigInt division, ns truncated toward zero. */
-function splitTimestampBig(high: number, low: number, units: bigint, out: TimeSlot): void {
-  const value = (BigInt(high) << 32n) | BigInt(low);
-  const sec = value / units;
-  const rest = value - sec * units;
-  out.sec = Number(sec);
-  out.nsec = Number((rest * 1_000_000_000n) / units);
-}
-
-/** Reads the 1-byte if_tsresol value: MSB clear = 10^-v s, MSB set = 2^-(v & 0x7f) s. */
-export function tsresolToUnitsPerSecond(v: number): bigint {
-  return v & 0x80 ? 1n << BigInt(v & 0x7f) : 10n ** BigInt(v);
-}
-
-function makeInterfaceState(info: InterfaceInfo): InterfaceState {
-  const units = info.tsUnitsPerSecond;
-  let decimalUnits = 0;
-  let nsPerUnit = 0;
-  for (let k = 0, p = 1; k <= 9; k++, p *= 10) {
-    if (units === BigInt(p)) {
-      decimalUnits = p;
-      nsPerUnit = NS_PER_SECOND / p;
-      break;
-    }
-  }
-  return {
-    info,
-    linkType: info.linkType,
-    snaplen: info.snaplen,
-    decimalUnits,
-    nsPerUnit,
-    unitsPerSecond: units,
-    tsOffsetSec: Number(info.tsOffset),
-    fcsLength: info.fcsLength,
-    nanoPrecision: units > 1_000_000n,
-  };
-}
-
-/**
- * Walks the options of one block. One instance per parser, reused for every block (no closures or
- * objects per option). `next()` returns false at opt_endofopt or at the end of the option area.
- */
-class OptionCursor {
-  buf: Buffer = Buffer.alloc(0);
-  le = true;
-  private pos = 0;
-  private end = 0;
-  private blockOffset = 0;
-  code = 0;
-  valueStart = 0;
-  valueLength = 0;
-
-  /** Offset of the block start inside `buf`, for messages. */
-  private blockStartInBuf = 0;
-
-  reset(buf: Buffer, blockStartInBuf: number, start: number, end: number, le: boolean, blockOffset: number): void {
-    this.buf = buf;
-    this.blockStartInBuf = blockStartInBuf;
-    this.pos = start;
-    this.end = end;
-    this.le = le;
-    this.blockOffset = blockOffset;
-  }
-
-  /** @throws CaptureError PCAP_BAD_BLOCK when an option's length runs past the block. */
-  next(): boolean {
-    if (this.end - this.pos < 4) return false; // fewer bytes than an option header: no more options
-    const code = u16(this.buf, this.pos, this.le);
-    if (code === OPT_ENDOFOPT) return false;
-    const length = u16(this.buf, this.pos + 2, this.le);
-    const valueStart = this.pos + 4;
-    if (valueStart + length > this.end) {
-      throw new CaptureError(
-        'PCAP_BAD_BLOCK',
-        `pcapng option ${code} of length ${length} at block offset ${this.pos - this.blockStartInBuf} runs past the end of its block (block at offset ${this.blockOffset})`,
-        this.blockOffset,
-      );
-    }
-    this.code = code;
-    this.valueStart = valueStart;
-    this.valueLength = length;
-    this.pos = valueStart + padTo4(length);
-    return true;
-  }
-
-  string(): string {
-    return this.buf.toString('utf8', this.valueStart, this.valueStart + this.valueLength);
-  }
-  /** A string option without trailing NULs (some writers include the terminator). */
-  cleanString(): string {
-    let end = this.valueStart + this.valueLength;
-    while (end > this.valueStart && this.buf[end - 1] === 0) end--;
-    return this.buf.toString('utf8', this.valueStart, end);
-  }
-  u8(): number { return this.buf[this.valueStart]!; }
-  u32(): number { return u32(this.buf, this.valueStart, this.le); }
-  u64(): bigint { return u64(this.buf, this.valueStart, this.le); }
-  i64(): bigint { return i64(this.buf, this.valueStart, this.le); }
-  /** A copy of the value bytes (options kept by the caller must not pin the chunk). */
-  bytes(): Buffer { return Buffer.from(this.buf.subarray(this.valueStart, this.valueStart + this.valueLength)); }
-}
-
-function blockTypeName(type: number): string {
-  switch (type) {
-    case BlockType.SECTION_HEADER: return 'Section Header Block';
-    case BlockType.INTERFACE_DESCRIPTION: return 'Interface Description Block';
-    case BlockType.PACKET: return 'Packet Block';
-    case BlockType.SIMPLE_PACKET: return 'Simple Packet Block';
-    case BlockType.NAME_RESOLUTION: return 'Name Resolution Block';
-    case BlockType.INTERFACE_STATISTICS: return 'Interface Statistics Block';
-    case BlockType.ENHANCED_PACKET: return 'Enhanced Packet Block';
-    case BlockType.SYSTEMD_JOURNAL: return 'systemd Journal Export Block';
-    case BlockType.DECRYPTION_SECRETS: return 'Decryption Secrets Block';
-    case BlockType.CUSTOM: return 'Custom Block';
-    case BlockType.CUSTOM_NO_COPY: return 'Custom Block (do not copy)';
-    default: return `block type 0x${type.toString(16).padStart(8, '0')}`;
-  }
+const enum ReadState {
+  /** At a block boundary: the next byte starts a block. */
+  BlockStart,
+  /** Inside a block's first 12 bytes (type, total length, and an SHB's byte-order magic): in headerBuf. */
+  Header,
+  /** Inside a block of known length that spans chunks: collected in `gather`. */
+  Gather,
 }
 
 export class PcapngParser {
   private readonly sink: ParserSink;
   private readonly maxRecordBytes: number;
 
-  /** Header bytes collected when a chunk ended inside the first 12 bytes of a block. */
+  /** Where the next byte falls (see ReadState). */
+  private state = ReadState.BlockStart;
+  /** ReadState.Header: the first bytes of a block, collected when a chunk ended inside its first 12. */
   private readonly headerBuf = Buffer.alloc(MIN_BLOCK_BYTES);
   private headerFilled = 0;
-  /** The block being gathered across chunks (exactly its total length), or null. */
+  /** ReadState.Gather: the block being gathered across chunks (exactly its total length). */
   private gather: Buffer | null = null;
   private gatherFilled = 0;
   private failure: CaptureError | null = null;
@@ -355,15 +124,17 @@ export class PcapngParser {
   end(): void {
     if (this.failure) throw this.failure;
     let err: CaptureError | null = null;
-    const blockStart = this.streamOffset - (this.gather ? this.gatherFilled : this.headerFilled);
-    if (this.gather) {
-      const type = u32(this.gather, 0, this.littleEndianFor(this.gather));
+    const state = this.state;
+    const blockStart = this.streamOffset - (state === ReadState.Gather ? this.gatherFilled : state === ReadState.Header ? this.headerFilled : 0);
+    if (state === ReadState.Gather) {
+      const gather = this.gather!;
+      const type = u32(gather, 0, this.littleEndianFor(gather));
       err = new CaptureError(
         'PCAP_TRUNCATED',
-        `pcapng input ended inside a ${blockTypeName(type)} at offset ${blockStart}: ${this.gatherFilled} of its ${this.gather.length} bytes present`,
+        `pcapng input ended inside a ${blockTypeName(type)} at offset ${blockStart}: ${this.gatherFilled} of its ${gather.length} bytes present`,
         blockStart,
       );
-    } else if (this.headerFilled > 0) {
+    } else if (state === ReadState.Header) {
       err = new CaptureError(
         'PCAP_TRUNCATED',
         `pcapng input ended inside a block header at offset ${blockStart}: ${this.headerFilled} of at least ${MIN_BLOCK_BYTES} bytes present`,
@@ -390,50 +161,56 @@ export class PcapngParser {
     const base = this.streamOffset;
     this.streamOffset += chunk.length;
     let off = 0;
-
-    if (this.gather) {
-      off = this.continueGather(chunk, 0, base);
-      if (this.gather) return; // chunk used up
-    } else if (this.headerFilled > 0) {
-      const take = Math.min(MIN_BLOCK_BYTES - this.headerFilled, chunk.length);
-      chunk.copy(this.headerBuf, this.headerFilled, 0, take);
-      this.headerFilled += take;
-      off = take;
-      if (this.headerFilled < MIN_BLOCK_BYTES) return;
-      const blockStart = base + off - MIN_BLOCK_BYTES;
-      const total = this.readBlockLength(this.headerBuf, 0, blockStart);
-      this.headerFilled = 0;
-      const block = Buffer.allocUnsafe(total);
-      this.headerBuf.copy(block, 0, 0, MIN_BLOCK_BYTES);
-      this.gather = block;
-      this.gatherFilled = MIN_BLOCK_BYTES;
-      off = this.continueGather(chunk, off, base);
-      if (this.gather) return;
+    // first finish the block the previous chunk left open
+    if (this.state === ReadState.Header) {
+      off = this.continueHeader(chunk, base);
+      if (this.state === ReadState.Header) return; // chunk used up
     }
-
+    if (this.state === ReadState.Gather) {
+      off = this.continueGather(chunk, off, base);
+      if (this.state === ReadState.Gather) return; // chunk used up
+    }
+    // BlockStart: whole blocks are parsed in place
     const len = chunk.length;
     while (len - off >= MIN_BLOCK_BYTES) {
       const total = this.readBlockLength(chunk, off, base + off);
-      if (off + total <= len) {
-        this.processBlock(chunk, off, total, base + off);
-        off += total;
-        this.consumed += total;
-      } else {
-        // Block spans chunks: gather only this block.
-        const block = Buffer.allocUnsafe(total);
-        chunk.copy(block, 0, off, len);
-        this.gather = block;
-        this.gatherFilled = len - off;
+      if (off + total > len) {
+        this.startGather(chunk, off, total);
         return;
       }
+      this.processBlock(chunk, off, total, base + off);
+      off += total;
+      this.consumed += total;
     }
     if (off < len) {
       chunk.copy(this.headerBuf, 0, off, len);
       this.headerFilled = len - off;
+      this.state = ReadState.Header;
     }
   }
 
-  /** Copies from chunk into the gathered block; processes it when complete. Returns the new offset. */
+  /** Header: copies up to the block's 12th byte; once there, the length is known and gathering starts. */
+  private continueHeader(chunk: Buffer, base: number): number {
+    const take = Math.min(MIN_BLOCK_BYTES - this.headerFilled, chunk.length);
+    chunk.copy(this.headerBuf, this.headerFilled, 0, take);
+    this.headerFilled += take;
+    if (this.headerFilled < MIN_BLOCK_BYTES) return take;
+    const total = this.readBlockLength(this.headerBuf, 0, base + take - MIN_BLOCK_BYTES);
+    this.headerFilled = 0;
+    this.startGather(this.headerBuf, 0, total, MIN_BLOCK_BYTES);
+    return take;
+  }
+
+  /** A block spans chunks: gather only this block, into a Buffer of exactly its length. */
+  private startGather(from: Buffer, off: number, total: number, have = from.length - off): void {
+    const block = Buffer.allocUnsafe(total);
+    from.copy(block, 0, off, off + have);
+    this.gather = block;
+    this.gatherFilled = have;
+    this.state = ReadState.Gather;
+  }
+
+  /** Gather: copies from chunk into the gathered block; processes it when complete. Returns the new offset. */
   private continueGather(chunk: Buffer, off: number, base: number): number {
     const block = this.gather!;
     const take = Math.min(block.length - this.gatherFilled, chunk.length - off);
@@ -443,6 +220,7 @@ export class PcapngParser {
     if (this.gatherFilled === block.length) {
       this.gather = null;
       this.gatherFilled = 0;
+      this.state = ReadState.BlockStart;
       this.processBlock(block, 0, block.length, base + off - block.length);
       this.consumed += block.length;
     }
@@ -792,176 +570,3 @@ export class PcapngParser {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Writer
-
-export interface PcapngHeaderOptions {
-  /** shb_userappl: the application that wrote the file. */
-  userAppl?: string;
-  hardware?: string;
-  os?: string;
-  comment?: string;
-}
-
-/** Default IDB snaplen when the source does not say (what dumpcap uses). */
-const WRITER_DEFAULT_SNAPLEN = 262144;
-/** Largest whole second an unsigned 64-bit count of nanoseconds can hold (2^64 ns = 18446744073.7 s). */
-const WRITER_MAX_SECONDS = 18446744072;
-/** if_tsresol value the writer always uses: 10^-9 s. */
-const WRITER_TSRESOL_NS = 9;
-
-interface OptionSpec { code: number; value: Buffer; }
-
-function stringOption(code: number, s: string): OptionSpec {
-  return { code, value: Buffer.from(s, 'utf8') };
-}
-
-function optionsBytes(opts: OptionSpec[]): number {
-  if (opts.length === 0) return 0;
-  let n = 4; // opt_endofopt
-  for (const o of opts) n += 4 + padTo4(o.value.length);
-  return n;
-}
-
-/** Writes options (LE) at `pos`, followed by opt_endofopt; returns the new position. */
-function writeOptions(out: Buffer, pos: number, opts: OptionSpec[]): number {
-  if (opts.length === 0) return pos;
-  for (const o of opts) {
-    if (o.value.length > 0xffff) throw new CaptureError('PCAP_WRITE', `pcapng option ${o.code} is ${o.value.length} bytes, over 65535`);
-    out.writeUInt16LE(o.code, pos);
-    out.writeUInt16LE(o.value.length, pos + 2);
-    o.value.copy(out, pos + 4);
-    const padded = padTo4(o.value.length);
-    out.fill(0, pos + 4 + o.value.length, pos + 4 + padded);
-    pos += 4 + padded;
-  }
-  out.writeUInt32LE(0, pos); // opt_endofopt, length 0
-  return pos + 4;
-}
-
-function u32Value(n: number): Buffer {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt32LE(n >>> 0, 0);
-  return b;
-}
-function u64Value(n: bigint): Buffer {
-  const b = Buffer.allocUnsafe(8);
-  b.writeBigUInt64LE(BigInt.asUintN(64, n), 0);
-  return b;
-}
-
-/** Splits sec*1e9+nsec into 32-bit words exactly, without BigInt (see splitDecimalTimestamp). */
-function nsTimestampWords(tsSec: number, tsNsec: number): { high: number; low: number } {
-  const low = (Math.imul(tsSec, NS_PER_SECOND) + tsNsec) >>> 0;
-  // The double value of sec*1e9+nsec is within a few hundred ns of the exact one, and the exact
-  // value minus `low` is a multiple of 2^32: rounding recovers the high word exactly.
-  const high = Math.round((tsSec * NS_PER_SECOND - low + tsNsec) / TWO_POW_32);
-  return { high, low };
-}
-
-/**
- * Serialises PacketRecords as little-endian pcapng. Stateful: remembers which IDBs it has written.
- * Call `header()` once, then `packet()` per record; concatenate the Buffers in order.
- */
-export class PcapngWriter {
-  private readonly interfaceIndex = new Map<string, number>();
-
-  /** The Section Header Block (section length -1 = not given). */
-  header(opts?: PcapngHeaderOptions): Buffer {
-    const options: OptionSpec[] = [];
-    if (opts?.comment !== undefined) options.push(stringOption(OPT_COMMENT, opts.comment));
-    if (opts?.hardware !== undefined) options.push(stringOption(SHB_HARDWARE, opts.hardware));
-    if (opts?.os !== undefined) options.push(stringOption(SHB_OS, opts.os));
-    if (opts?.userAppl !== undefined) options.push(stringOption(SHB_USERAPPL, opts.userAppl));
-    const total = MIN_SHB_BYTES + optionsBytes(options);
-    const out = Buffer.alloc(total);
-    out.writeUInt32LE(BlockType.SECTION_HEADER, 0);
-    out.writeUInt32LE(total, 4);
-    out.writeUInt32LE(PCAPNG_BYTE_ORDER_MAGIC, 8);
-    out.writeUInt16LE(1, 12);
-    out.writeUInt16LE(0, 14);
-    out.writeBigInt64LE(-1n, 16);
-    writeOptions(out, 24, options);
-    out.writeUInt32LE(total, total - 4);
-    return out;
-  }
-
-  /** Number of IDBs written so far. */
-  get interfaceCount(): number { return this.interfaceIndex.size; }
-
-  /**
-   * The EPB for `rec`, preceded by an IDB the first time its (interfaceId, linkType) is seen.
-   * @throws CaptureError PCAP_WRITE for a timestamp before 1970 or after 2554 (unsigned 64-bit ns).
-   */
-  packet(rec: PacketRecord, iface?: Partial<InterfaceInfo>): Buffer {
-    const key = `${rec.interfaceId}/${rec.linkType}`;
-    let idb: Buffer | null = null;
-    let id = this.interfaceIndex.get(key);
-    if (id === undefined) {
-      id = this.interfaceIndex.size;
-      this.interfaceIndex.set(key, id);
-      idb = this.interfaceBlock(rec, iface);
-    }
-    if (rec.tsSec < 0 || rec.tsSec > WRITER_MAX_SECONDS) {
-      throw new CaptureError('PCAP_WRITE', `frame ${rec.frame}: timestamp ${rec.tsSec} s does not fit an unsigned 64-bit nanosecond count`);
-    }
-
-    const data = rec.data;
-    const options = this.packetOptionSpecs(rec.options);
-    const epbTotal = EPB_FIXED_BYTES + padTo4(data.length) + optionsBytes(options);
-    const idbTotal = idb ? idb.length : 0;
-    const out = Buffer.allocUnsafe(idbTotal + epbTotal);
-    if (idb) idb.copy(out, 0);
-    let p = idbTotal;
-    const { high, low } = rec.noTimestamp ? { high: 0, low: 0 } : nsTimestampWords(rec.tsSec, rec.tsNsec);
-    out.writeUInt32LE(BlockType.ENHANCED_PACKET, p);
-    out.writeUInt32LE(epbTotal, p + 4);
-    out.writeUInt32LE(id, p + 8);
-    out.writeUInt32LE(high, p + 12);
-    out.writeUInt32LE(low, p + 16);
-    out.writeUInt32LE(data.length, p + 20);
-    out.writeUInt32LE(Math.max(rec.len, data.length), p + 24);
-    data.copy(out, p + 28);
-    const padEnd = p + 28 + padTo4(data.length);
-    out.fill(0, p + 28 + data.length, padEnd);
-    writeOptions(out, padEnd, options);
-    out.writeUInt32LE(epbTotal, p + epbTotal - 4);
-    return out;
-  }
-
-  private interfaceBlock(rec: PacketRecord, iface?: Partial<InterfaceInfo>): Buffer {
-    const options: OptionSpec[] = [];
-    if (iface?.name !== undefined) options.push(stringOption(IF_NAME, iface.name));
-    if (iface?.description !== undefined) options.push(stringOption(IF_DESCRIPTION, iface.description));
-    options.push({ code: IF_TSRESOL, value: Buffer.from([WRITER_TSRESOL_NS]) });
-    const fcs = rec.fcsLength ?? iface?.fcsLength;
-    if (fcs !== undefined) options.push({ code: IF_FCSLEN, value: Buffer.from([fcs]) });
-    if (iface?.os !== undefined) options.push(stringOption(IF_OS, iface.os));
-    if (iface?.hardware !== undefined) options.push(stringOption(IF_HARDWARE, iface.hardware));
-    const total = IDB_FIXED_BYTES + optionsBytes(options);
-    const out = Buffer.alloc(total);
-    out.writeUInt32LE(BlockType.INTERFACE_DESCRIPTION, 0);
-    out.writeUInt32LE(total, 4);
-    out.writeUInt16LE(rec.linkType, 8);
-    out.writeUInt16LE(0, 10);
-    out.writeUInt32LE(iface?.snaplen ?? WRITER_DEFAULT_SNAPLEN, 12);
-    writeOptions(out, 16, options);
-    out.writeUInt32LE(total, total - 4);
-    return out;
-  }
-
-  private packetOptionSpecs(o: PacketOptions | undefined): OptionSpec[] {
-    if (o === undefined) return [];
-    const specs: OptionSpec[] = [];
-    if (o.comments) for (const c of o.comments) specs.push(stringOption(OPT_COMMENT, c));
-    let flags = o.flags;
-    if (flags === undefined && o.direction !== undefined) flags = o.direction === 'in' ? 1 : 2;
-    if (flags !== undefined) specs.push({ code: EPB_FLAGS, value: u32Value(flags) });
-    if (o.hashes) for (const h of o.hashes) specs.push({ code: EPB_HASH, value: h });
-    if (o.dropCount !== undefined) specs.push({ code: EPB_DROPCOUNT, value: u64Value(o.dropCount) });
-    if (o.packetId !== undefined) specs.push({ code: EPB_PACKETID, value: u64Value(o.packetId) });
-    if (o.queue !== undefined) specs.push({ code: EPB_QUEUE, value: u32Value(o.queue) });
-    if (o.verdicts) for (const v of o.verdicts) specs.push({ code: EPB_VERDICT, value: v });
-    return specs;
-  }
-}
