@@ -9,6 +9,8 @@
 import type { Readable } from 'node:stream';
 import { intOption, openReportedCapture, parseArgs, printUsage, describeError, UsageError } from './cli';
 import { DEFAULT_WEB_HOST, startWebView, type WebView, type WebViewOptions } from '../streams/web';
+import { DEFAULT_WEB_MODEL_LIMITS, FILE_MAX_ROWS } from '../lib/web/model';
+import * as fs from 'node:fs';
 
 export { startWebView };
 export type { WebView, WebViewOptions };
@@ -25,7 +27,9 @@ export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [--max-row
   --host ADDR  address to bind (default ${DEFAULT_WEB_HOST}: only this machine can see the page,
                which shows other people's traffic). Only pages from this server's own origin may
                connect to its WebSocket.
-  --max-rows N HTTP exchanges kept (default 2000); older ones drop off and are counted.`;
+  --max-rows N HTTP exchanges kept in the table; older ones drop off and are counted. Default: all
+               of them (up to ${FILE_MAX_ROWS}) for a FILE or a file redirected to stdin, the newest
+               ${DEFAULT_WEB_MODEL_LIMITS.maxRows} for a pipe (a live capture).`;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { string: ['port', 'host', 'max-rows'] }, USAGE);
@@ -39,7 +43,9 @@ export async function main(argv: string[]): Promise<number> {
   if (file === undefined && process.stdin.isTTY) throw new UsageError('reads a capture on stdin: pipe one in (pcap-pipe capture | pcap-pipe serve) or name a FILE', USAGE);
 
   const input = openReportedCapture(file, { command: NAME, verb: 'used' }, { batch: true });
-  const ok = await serveUntilInterrupted(input.reader, { port, host, title: file ?? 'stdin', limits: maxRows === undefined ? {} : { maxRows } }, NAME);
+  // A file (named, or redirected to stdin) is shown whole; a pipe may be a live capture: a window of it.
+  const whole = file !== undefined || fs.fstatSync(0).isFile();
+  const ok = await serveUntilInterrupted(input.reader, { port, host, title: file ?? 'stdin', input: whole ? 'file' : 'live', limits: maxRows === undefined ? {} : { maxRows } }, NAME);
   input.reader.destroy();
   return ok && !input.damaged ? 0 : 1;
 }

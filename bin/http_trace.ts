@@ -344,7 +344,7 @@ export async function main(argvIn: string[]): Promise<number> {
   if (web !== undefined) {
     // The page has its own filter box; the display options are for the terminal.
     const live = src.live;
-    const ok = await serveUntilInterrupted(src.source, { port: web, title: (args.r as string | undefined) ?? live?.device, stats: live ? () => live.stats() : undefined }, NAME);
+    const ok = await serveUntilInterrupted(src.source, { port: web, title: (args.r as string | undefined) ?? live?.device, stats: live ? () => live.stats() : undefined, input: live ? 'live' : 'file' }, NAME);
     src.stop();
     return ok && !src.failed() ? 0 : 1;
   }

@@ -20,7 +20,8 @@ import { Transform, Writable, type Readable, type TransformCallback } from 'node
 import { pipeline } from 'node:stream/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { PacketRecord } from '../lib/core/record';
-import { WebModel, type CaptureCounters, type WebModelEvent, type WebModelLimits } from '../lib/web/model';
+import { FILE_MAX_ROWS, MAX_ROW_RANGE, WebModel, type CaptureCounters, type WebModelEvent, type WebModelLimits } from '../lib/web/model';
+import { TempFileDetailStore } from './web-spill';
 import { decode } from './decode';
 import { http as httpStream } from './http';
 import { tcp } from './tcp';
@@ -30,7 +31,11 @@ export const DEFAULT_WEB_HOST = '127.0.0.1';
 export const DEFAULT_UPDATE_INTERVAL_MS = 200;
 /** A page that has this much unsent data is skipped until it catches up, then resynchronised. */
 export const MAX_CLIENT_BACKLOG_BYTES = 8 * 1024 * 1024;
-/** Messages from the page are tiny requests ({type:'detail', id}). */
+/** Rows sent with the snapshot (the newest); the page asks for the others as it scrolls. */
+export const SNAPSHOT_TAIL_ROWS = 200;
+/** Longest filter text a page may send. */
+const MAX_FILTER_CHARS = 500;
+/** Messages from the page are tiny requests ({type:'detail', id}, {type:'rows', from, count, filter}). */
 const MAX_PAGE_MESSAGE_BYTES = 4096;
 /** Pages connected at once. */
 export const MAX_PAGES = 32;
@@ -250,10 +255,13 @@ export class WebViewServer {
       } catch {
         return;
       }
-      const m = msg as { type?: unknown; id?: unknown };
+      const m = msg as { type?: unknown; id?: unknown; from?: unknown; count?: unknown; filter?: unknown };
       if (m.type === 'detail' && typeof m.id === 'number') {
         const detail = this.model.detail(m.id);
         ws.send(JSON.stringify({ type: 'detail', id: m.id, detail: detail ?? null }));
+      } else if (m.type === 'rows' && typeof m.from === 'number' && typeof m.count === 'number') {
+        const filter = typeof m.filter === 'string' ? m.filter.slice(0, MAX_FILTER_CHARS) : '';
+        ws.send(JSON.stringify({ type: 'rows', ...this.model.rowRange(m.from, Math.min(m.count, MAX_ROW_RANGE), filter) }));
       }
     });
     ws.on('close', () => this.stale.delete(ws));
@@ -261,7 +269,7 @@ export class WebViewServer {
   }
 
   private sendSnapshot(ws: WebSocket): void {
-    ws.send(JSON.stringify({ type: 'snapshot', title: this.opts.title ?? null, ...this.model.snapshot() }));
+    ws.send(JSON.stringify({ type: 'snapshot', title: this.opts.title ?? null, ...this.model.snapshot(SNAPSHOT_TAIL_ROWS) }));
   }
 }
 
@@ -292,7 +300,13 @@ export class WebModelSink extends Writable {
 }
 
 export interface WebViewOptions extends WebServerOptions {
-  /** Model limits (rows kept, body bytes, ...). */
+  /**
+   * 'live' (default): the table is a window of the newest maxRows exchanges. 'file': every exchange stays
+   * in the table (up to FILE_MAX_ROWS), and the headers and bodies of those that leave memory are spilled
+   * to a temp file (streams/web-spill.ts) so that each one can still be opened.
+   */
+  input?: 'live' | 'file';
+  /** Model limits (rows kept, body bytes, ...); they win over what `input` chooses. */
   limits?: Partial<WebModelLimits>;
 }
 
@@ -311,9 +325,17 @@ export interface WebView {
  * after the source ends, so the page can still be looked at; close() stops it.
  */
 export async function startWebView(source: Readable, opts: WebViewOptions = {}): Promise<WebView> {
-  const model = new WebModel(opts.limits);
+  const file = opts.input === 'file';
+  const store = file ? new TempFileDetailStore() : undefined;
+  const model = new WebModel({ ...(file ? { maxRows: FILE_MAX_ROWS } : {}), ...opts.limits }, store);
   const server = new WebViewServer(model, opts);
-  const url = await server.listen();
+  let url: string;
+  try {
+    url = await server.listen();
+  } catch (e) {
+    store?.close();
+    throw e;
+  }
   const done = pipeline(
     source,
     new PacketCounter(model),
@@ -328,5 +350,9 @@ export async function startWebView(source: Readable, opts: WebViewOptions = {}):
   });
   // The caller decides what a failed source means; unobserved, it must not crash the process.
   done.catch(() => undefined);
-  return { url, model, server, done, close: () => server.close() };
+  const close = async (): Promise<void> => {
+    await server.close();
+    store?.close();
+  };
+  return { url, model, server, done, close };
 }

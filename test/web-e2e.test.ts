@@ -52,8 +52,13 @@ async function visibleUrls(page: Page): Promise<string[]> {
   return (await tableRows(page)).filter((r) => !r.hidden).map((r) => `${r.method} ${r.url}`);
 }
 
+/** Types into the filter box and waits for the server's filtered rows (the table filters server-side). */
 async function setFilter(page: Page, text: string): Promise<void> {
   await page.fill('#filter', text);
+  await page.waitForFunction((f) => {
+    const wrap = document.querySelector('#table-wrap') as unknown as { dataset: Record<string, string | undefined> } | null;
+    return wrap?.dataset.filter === f && wrap.dataset.state === 'ready';
+  }, text.trim(), { polling: 50 });
 }
 
 function pageErrors(page: Page): string[] {

@@ -60,7 +60,7 @@ export interface ServeChild {
 }
 
 /** Starts `pcap-pipe serve --port 0 ...` with the given stdin; resolves with the URL it prints. */
-export function startServe(stdin: 'pipe' | number | NodeJS.ReadableStream, args: string[] = []): Promise<ServeChild> {
+export function startServe(stdin: 'pipe' | 'ignore' | number | NodeJS.ReadableStream, args: string[] = []): Promise<ServeChild> {
   const child = spawn(process.execPath, [PCAP_PIPE, 'serve', '--port', '0', ...args], {
     stdio: [typeof stdin === 'object' ? 'pipe' : stdin, 'pipe', 'pipe'],
   });

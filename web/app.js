@@ -9,8 +9,8 @@
 
   const state = {
     limits: { maxRows: 2000, maxWsMessages: 2000, maxTcpEvents: 1000 },
-    rows: new Map(), // id → row, insertion order = age
     rowsTotal: 0,
+    dropped: null,
     wsConnections: new Map(),
     wsMessages: [],
     tcpEvents: [],
@@ -22,10 +22,10 @@
     pendingWhilePaused: 0,
     selected: null,
     wsFilter: null, // connection number or null for all
-    filter: [],
     title: null,
   };
-  const rowEls = new Map(); // id → <tr>
+  /** The rendered <tr> of a row id, if it is in view. */
+  const rowEl = (id) => document.querySelector(`#rows tr[data-id="${id}"]`);
   let socket = null;
   let reconnectDelay = 500;
   let blobUrl = null;
@@ -63,49 +63,34 @@
   }
 
   // ------------------------------------------------------------------------------------------
-  // filter: words match method, host, URL or status; method:, host:, url:, status: (4xx) narrow a field
+  // exchanges table: virtual scrolling over every row the server keeps (a whole file, or the live window).
+  // The server holds the rows and applies the filter; the page asks for the pages of rows it shows
+  // ({type:'rows', from, count, filter}), caches a bounded number of them, and renders only the rows in
+  // view plus a margin, between two spacer rows that give the scrollbar the height of the whole table.
 
-  function parseFilter(text) {
-    const out = [];
-    for (const word of text.trim().toLowerCase().split(/\s+/)) {
-      if (!word) continue;
-      const m = /^(method|host|url|status|client|server):(.*)$/.exec(word);
-      out.push(m ? { field: m[1], value: m[2] } : { field: null, value: word });
-    }
-    return out;
-  }
-  function statusMatches(status, value) {
-    if (status === null) return value === 'pending' || value === '-';
-    const s = String(status);
-    if (/^[1-5]xx$/.test(value)) return s[0] === value[0];
-    return s.startsWith(value);
-  }
-  function rowMatches(row) {
-    for (const f of state.filter) {
-      const method = (row.method || '').toLowerCase();
-      const host = (row.host || '').toLowerCase();
-      const url = (row.url || '').toLowerCase();
-      let ok;
-      switch (f.field) {
-        case 'method': ok = method === f.value || method.startsWith(f.value); break;
-        case 'host': ok = host.includes(f.value); break;
-        case 'url': ok = url.includes(f.value); break;
-        case 'status': ok = statusMatches(row.status, f.value); break;
-        case 'client': ok = row.client.includes(f.value); break;
-        case 'server': ok = row.server.includes(f.value); break;
-        default:
-          ok = method === f.value || host.includes(f.value) || url.includes(f.value) || statusMatches(row.status, f.value);
-      }
-      if (!ok) return false;
-    }
-    return true;
-  }
+  const PAGE_ROWS = 200;      // rows per request
+  const OVERSCAN_ROWS = 40;   // rendered above and below the visible rows
+  const MAX_CACHED_ROWS = 8000;
+  const view = {
+    filter: '',          // the filter text as sent to the server ('' = every row)
+    total: 0,            // rows in the (filtered) table
+    rowsKept: 0,         // rows the server keeps
+    firstRowId: 1,       // id of the oldest kept row: unfiltered row i has id firstRowId + i
+    ids: new Map(),      // filtered table: row index → id
+    rows: new Map(),     // id → row, a cache
+    asked: new Map(),    // page number → generation it was asked in
+    generation: 0,       // bumped when the filter changes: older answers are ignored
+    rowHeight: 0,        // measured from the first rendered row
+    fresh: new Set(),    // ids that arrived since the last render (briefly highlighted)
+    renderQueued: false,
+    afterFirstAnswer: null, // after a filter change: scroll to the end once the filtered size is known
+  };
 
-  // ------------------------------------------------------------------------------------------
-  // exchanges table
+  function idAt(i) { return view.filter ? view.ids.get(i) : view.firstRowId + i; }
 
   function fillRow(tr, row) {
     tr.textContent = '';
+    tr.className = '';
     tr.dataset.id = String(row.id);
     tr.classList.toggle('trouble', row.tcp.length > 0);
     tr.appendChild(el('td', 'c-time', clock(row.time)));
@@ -134,72 +119,147 @@
     if (row.websocket) tcp.appendChild(el('span', 'badge ws', 'ws'));
     for (const f of row.tcp) tcp.appendChild(el('span', `badge ${f}`, f));
     tr.appendChild(tcp);
-    tr.hidden = !rowMatches(row);
     tr.classList.toggle('selected', state.selected === row.id);
+    if (view.fresh.has(row.id)) tr.classList.add('fresh');
   }
 
-  function renderRow(row, fresh) {
-    let tr = rowEls.get(row.id);
-    const isNew = !tr;
-    if (isNew) {
-      tr = document.createElement('tr');
-      rowEls.set(row.id, tr);
+  /** A row not loaded yet: its number and a loading mark, until the server's answer arrives. */
+  function fillPlaceholder(tr, i) {
+    tr.textContent = '';
+    tr.className = 'placeholder';
+    delete tr.dataset.id;
+    tr.appendChild(el('td', 'c-time muted', `#${i + 1}`));
+    for (let k = 0; k < 5; k++) tr.appendChild(el('td'));
+    tr.appendChild(el('td', 'pending', '…'));
+    for (let k = 0; k < 4; k++) tr.appendChild(el('td'));
+  }
+
+  function askPage(page) {
+    if (view.asked.get(page) === view.generation) return;
+    view.asked.set(page, view.generation);
+    send({ type: 'rows', from: page * PAGE_ROWS, count: PAGE_ROWS, filter: view.filter });
+  }
+
+  /** Forgets which pages were asked (their rows may have changed): the next render asks again. */
+  function reaskVisible() { view.asked.clear(); }
+
+  function queueRender() {
+    if (view.renderQueued) return;
+    view.renderQueued = true;
+    requestAnimationFrame(() => { view.renderQueued = false; renderTable(); });
+  }
+
+  function renderTable() {
+    const wrap = $('table-wrap');
+    const body = $('rows');
+    const h = view.rowHeight || 22;
+    const first = Math.max(0, Math.min(view.total, Math.floor(wrap.scrollTop / h) - OVERSCAN_ROWS));
+    const last = Math.min(view.total, Math.ceil((wrap.scrollTop + wrap.clientHeight) / h) + OVERSCAN_ROWS);
+    // (1,000,000 rows of 22 px stay under Chromium's ~33 million px layout limit)
+    $('pad-top').firstElementChild.style.height = `${first * h}px`;
+    $('pad-bottom').firstElementChild.style.height = `${Math.max(0, view.total - last) * h}px`;
+    while (body.childElementCount > last - first) body.lastElementChild.remove();
+    while (body.childElementCount < last - first) body.appendChild(document.createElement('tr'));
+    let missing = false;
+    for (let i = first; i < last; i++) {
+      const tr = body.children[i - first];
+      const id = idAt(i);
+      const row = id === undefined ? undefined : view.rows.get(id);
+      if (row) {
+        fillRow(tr, row);
+      } else {
+        fillPlaceholder(tr, i);
+        askPage(Math.floor(i / PAGE_ROWS));
+        missing = true;
+      }
     }
-    fillRow(tr, row);
-    if (isNew) {
-      if (fresh) tr.classList.add('fresh');
-      $('rows').appendChild(tr);
+    view.fresh.clear();
+    if (!view.rowHeight && body.firstElementChild) {
+      const measured = body.firstElementChild.getBoundingClientRect().height;
+      if (measured > 0) { view.rowHeight = measured; queueRender(); }
     }
-  }
-
-  function removeRowEl(id) {
-    const tr = rowEls.get(id);
-    if (tr) tr.remove();
-    rowEls.delete(id);
-  }
-
-  function storeRows(rows) {
-    for (const row of rows) state.rows.set(row.id, row);
-    while (state.rows.size > state.limits.maxRows) {
-      const oldest = state.rows.keys().next().value;
-      state.rows.delete(oldest);
-      if (!state.paused) removeRowEl(oldest);
-    }
-  }
-
-  function rebuildTable() {
-    $('rows').textContent = '';
-    rowEls.clear();
-    for (const row of state.rows.values()) renderRow(row, false);
+    trimCache(first, last);
+    wrap.dataset.filter = view.filter;
+    wrap.dataset.state = missing ? 'loading' : 'ready';
     tableFooter();
+  }
+
+  /** Keeps the row cache bounded: rows far from the view go (they are asked again when scrolled to). */
+  function trimCache(first, last) {
+    if (view.rows.size <= MAX_CACHED_ROWS) return;
+    const keep = new Set();
+    for (let i = Math.max(0, first - PAGE_ROWS); i < Math.min(view.total, last + PAGE_ROWS); i++) keep.add(idAt(i));
+    for (const id of view.rows.keys()) if (!keep.has(id) && id !== state.selected) view.rows.delete(id);
+    view.ids.clear();
+    reaskVisible();
   }
 
   function atBottom(wrap) { return wrap.scrollHeight - wrap.scrollTop - wrap.clientHeight < 40; }
 
+  function scrollToBottom() {
+    const wrap = $('table-wrap');
+    renderTable();
+    wrap.scrollTop = wrap.scrollHeight;
+    renderTable();
+  }
+
   function tableFooter() {
-    let shown = 0;
-    for (const row of state.rows.values()) if (rowMatches(row)) shown++;
-    $('shown').textContent = state.filter.length ? `${shown} of ${state.rows.size} exchanges match` : `${state.rows.size} exchanges`;
-    const dropped = state.rowsTotal - state.rows.size;
-    $('dropped').textContent = dropped > 0 ? `${dropped} older rows dropped` : '';
+    $('shown').textContent = view.filter ? `${view.total} of ${view.rowsKept} exchanges match` : `${view.rowsKept} exchanges`;
+    const dropped = state.rowsTotal - view.rowsKept;
+    const notes = [];
+    if (dropped > 0) notes.push(`${dropped} older rows dropped (the newest ${state.limits.maxRows} are kept)`);
+    const details = state.dropped ? state.dropped.details : 0;
+    if (details > 0) notes.push(`headers and bodies of ${details} older exchanges not kept (the newest ${state.limits.maxDetailRows} are)`);
+    $('dropped').textContent = notes.join(' · ');
     $('paused-note').textContent = state.paused ? `paused${state.pendingWhilePaused ? ` — ${state.pendingWhilePaused} updates waiting` : ''}` : '';
-    $('empty').hidden = state.rows.size > 0;
+    $('empty').hidden = view.rowsKept > 0;
+  }
+
+  /** The server's answer to a 'rows' request. */
+  function applyRows(m) {
+    if (m.filter !== view.filter) return;
+    view.rowsKept = m.rowsKept;
+    if (view.filter) {
+      view.total = m.total;
+      for (let k = 0; k < m.rows.length; k++) view.ids.set(m.from + k, m.rows[k].id);
+    } else {
+      view.firstRowId = m.firstRowId;
+      view.total = m.rowsKept;
+    }
+    for (const row of m.rows) view.rows.set(row.id, row);
+    if (!state.paused) queueRender();
   }
 
   function applyFilter() {
-    state.filter = parseFilter($('filter').value);
-    for (const [id, tr] of rowEls) tr.hidden = !rowMatches(state.rows.get(id));
-    tableFooter();
+    const text = $('filter').value.trim();
+    if (text === view.filter) return;
+    view.filter = text;
+    view.generation++;
+    view.ids.clear();
+    view.asked.clear();
+    const wrap = $('table-wrap');
+    wrap.dataset.state = 'loading';
+    wrap.dataset.filter = text;
+    if (!text) {
+      view.total = view.rowsKept;
+      scrollToBottom();
+      return;
+    }
+    // The filtered table's size comes with the first answer; then show its end, like the unfiltered one.
+    const gen = view.generation;
+    view.total = 0;
+    askPage(0);
+    view.afterFirstAnswer = () => { if (gen === view.generation) { view.asked.clear(); scrollToBottom(); } };
   }
 
   // ------------------------------------------------------------------------------------------
   // detail pane
 
   function select(id) {
-    if (state.selected !== null) rowEls.get(state.selected)?.classList.remove('selected');
+    if (state.selected !== null) rowEl(state.selected)?.classList.remove('selected');
     state.selected = id;
-    rowEls.get(id)?.classList.add('selected');
-    const row = state.rows.get(id);
+    rowEl(id)?.classList.add('selected');
+    const row = view.rows.get(id);
     $('detail').hidden = false;
     $('middle').classList.add('narrow');
     $('detail-title').textContent = row ? `${row.method || '?'} ${row.url || ''}` : `#${id}`;
@@ -209,7 +269,7 @@
   }
 
   function closeDetail() {
-    if (state.selected !== null) rowEls.get(state.selected)?.classList.remove('selected');
+    if (state.selected !== null) rowEl(state.selected)?.classList.remove('selected');
     state.selected = null;
     $('detail').hidden = true;
     $('middle').classList.remove('narrow');
@@ -298,6 +358,9 @@
     if (!d) {
       body.appendChild(el('div', 'muted', 'This exchange dropped off the server’s history.'));
       return;
+    }
+    if (d.detailDropped) {
+      body.appendChild(el('div', 'note', 'The headers and bodies of this exchange were not kept (memory and spill limits); its summary is in the table.'));
     }
     const row = d.row;
     const title = `${row.method || '?'} ${row.url || ''}${row.status !== null ? ` → ${row.status} ${row.reason || ''}` : ''}`;
@@ -548,9 +611,15 @@
     state.limits = m.limits;
     state.title = m.title;
     $('title').textContent = m.title ? `· ${m.title}` : '';
-    state.rows.clear();
-    storeRows(m.rows);
     state.rowsTotal = m.rowsTotal;
+    view.rowsKept = m.rowsKept;
+    view.firstRowId = m.firstRowId;
+    view.rows.clear();
+    view.ids.clear();
+    view.asked.clear();
+    view.generation++;
+    for (const row of m.rows) view.rows.set(row.id, row);
+    if (!view.filter) view.total = m.rowsKept;
     state.wsConnections = new Map(m.wsConnections.map((c) => [c.connection, c]));
     state.wsMessages = m.wsMessages;
     state.tcpEvents = m.tcpEvents;
@@ -559,28 +628,41 @@
     state.dropped = m.dropped;
     state.ended = m.ended;
     state.pendingWhilePaused = 0;
-    if (!state.paused) rebuildTable();
+    if (view.filter) askPage(0);
+    if (!state.paused) scrollToBottom();
     renderWsConnections();
     renderWsMessages();
     renderTcpEvents(null);
     renderCounters();
     queuePlot();
-    const wrap = $('table-wrap');
-    wrap.scrollTop = wrap.scrollHeight;
   }
 
   function applyUpdate(m) {
     const wrap = $('table-wrap');
     const stick = atBottom(wrap);
-    storeRows(m.rows);
+    const newestBefore = view.firstRowId + view.rowsKept;
     state.rowsTotal = m.rowsTotal;
+    state.dropped = m.dropped;
+    view.rowsKept = m.rowsKept;
+    view.firstRowId = m.firstRowId;
+    for (const row of m.rows) {
+      view.rows.set(row.id, row);
+      if (row.id >= newestBefore) view.fresh.add(row.id);
+    }
+    if (view.filter) {
+      // Which rows match may have changed: ask again for what is shown (the old answer stays until then).
+      if (m.rows.length || m.rowsTruncated) reaskVisible();
+    } else {
+      view.total = m.rowsKept;
+      if (m.rowsTruncated) reaskVisible();
+    }
     if (state.paused) {
       state.pendingWhilePaused += m.rows.length;
-    } else {
-      for (const row of m.rows) renderRow(row, true);
+      tableFooter();
+    } else if (m.rows.length || m.rowsTruncated) {
+      if (stick) scrollToBottom();
+      else renderTable();
     }
-    if (m.rows.length || state.paused) tableFooter();
-    if (stick && !state.paused && m.rows.length) wrap.scrollTop = wrap.scrollHeight;
     if (state.selected !== null && m.rows.some((r) => r.id === state.selected) && !state.paused) send({ type: 'detail', id: state.selected });
 
     for (const c of m.wsConnections) state.wsConnections.set(c.connection, c);
@@ -593,7 +675,6 @@
       state.tcpEvents.push(...m.tcpEvents);
       if (state.tcpEvents.length > state.limits.maxTcpEvents) state.tcpEvents.splice(0, state.tcpEvents.length - state.limits.maxTcpEvents);
     }
-    state.dropped = m.dropped;
     if (m.tcpEvents.length && !state.paused) renderTcpEvents(m.tcpEvents);
     for (const p of m.series) state.series.set(p.t, p);
     const max = state.limits.maxSeriesSeconds || 600;
@@ -613,6 +694,10 @@
     if (m.type === 'snapshot') applySnapshot(m);
     else if (m.type === 'update') applyUpdate(m);
     else if (m.type === 'detail') renderDetail(m.id, m.detail);
+    else if (m.type === 'rows') {
+      applyRows(m);
+      if (view.afterFirstAnswer && m.filter === view.filter) { const f = view.afterFirstAnswer; view.afterFirstAnswer = null; f(); }
+    }
   }
 
   function send(obj) {
@@ -621,7 +706,7 @@
 
   function connect() {
     socket = new WebSocket(`${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`);
-    socket.addEventListener('open', () => { state.connected = true; reconnectDelay = 500; renderCounters(); });
+    socket.addEventListener('open', () => { state.connected = true; reconnectDelay = 500; view.asked.clear(); renderCounters(); });
     socket.addEventListener('message', onMessage);
     socket.addEventListener('close', () => {
       state.connected = false;
@@ -641,13 +726,11 @@
     b.classList.toggle('on', p);
     if (!p) {
       state.pendingWhilePaused = 0;
-      rebuildTable();
+      scrollToBottom();
       renderWsConnections();
       renderWsMessages();
       renderTcpEvents(null);
       queuePlot();
-      const wrap = $('table-wrap');
-      wrap.scrollTop = wrap.scrollHeight;
     }
     tableFooter();
   }
@@ -658,6 +741,8 @@
       if (tr && tr.dataset.id) select(Number(tr.dataset.id));
     });
     $('filter').addEventListener('input', applyFilter);
+    $('table-wrap').addEventListener('scroll', queueRender, { passive: true });
+    window.addEventListener('resize', queueRender);
     $('pause').addEventListener('click', () => setPaused(!state.paused));
     $('detail-close').addEventListener('click', closeDetail);
     document.addEventListener('keydown', (e) => {

@@ -8,11 +8,16 @@
  *                 (what streams/http.ts emits); TCP `data` events are ignored
  *   tick(now)     wall-clock milliseconds, a few times a second: rates over the last second
  * Outputs:
- *   snapshot()    the recent history, for a page that connects late
+ *   snapshot()    the recent history, for a page that connects late (the newest rows only, when asked)
  *   takeUpdate()  what changed since the last call (null when nothing did), for every connected page
+ *   rowRange()    any stretch of the table, optionally filtered: the page scrolls through every kept row
  *   detail(id)    headers and bodies of one exchange, sent only to the page that asked
  *
  * Everything kept has a named limit (WebModelLimits); what falls off is counted and shown on the page.
+ * Two tiers: the table rows (small summaries: maxRows of them — the live window, or a whole file with
+ * FILE_MAX_ROWS) and the headers and bodies behind them (maxDetailRows newest in memory; older ones go to a
+ * DetailStore when the caller gives one — streams/web.ts spills them to a temp file — else they are dropped
+ * and counted).
  */
 import type { HeaderField, HttpRequestEvent, HttpResponseEvent, HttpStreamEvent } from '../http/events.js';
 import { firstHeaderValue } from '../http/head.js';
@@ -20,8 +25,10 @@ import type { ConnectionFields, TcpEvent } from '../tcp/events.js';
 import type { WsCloseEvent, WsMessageEvent } from '../http/ws-events.js';
 
 export interface WebModelLimits {
-  /** Exchanges (table rows) kept; older rows drop off and are counted. */
+  /** Exchanges (table rows) kept; older rows drop off and are counted. Live: a window; a file: FILE_MAX_ROWS. */
   maxRows: number;
+  /** Newest exchanges whose headers and bodies stay in memory; older ones go to the DetailStore, if any. */
+  maxDetailRows: number;
   /** Bytes of each request/response body kept for the detail view (the rest is cut, flagged). */
   maxBodyBytes: number;
   /** Body bytes kept over all rows; past it the oldest rows lose their bodies (headers stay). */
@@ -42,6 +49,7 @@ export interface WebModelLimits {
 
 export const DEFAULT_WEB_MODEL_LIMITS: Readonly<WebModelLimits> = {
   maxRows: 2000,
+  maxDetailRows: 2000,
   maxBodyBytes: 256 * 1024,
   maxTotalBodyBytes: 64 * 1024 * 1024,
   maxWsMessages: 2000,
@@ -51,6 +59,25 @@ export const DEFAULT_WEB_MODEL_LIMITS: Readonly<WebModelLimits> = {
   maxSeriesSeconds: 600,
   maxFlaggedConnections: 10000,
 };
+
+/**
+ * Table rows kept when the input is a file (the whole file stays reachable in the page). A row is a small
+ * summary — about 0.5 KB of heap with its strings — so this bounds the rows at roughly 500 MB.
+ */
+export const FILE_MAX_ROWS = 1_000_000;
+
+/** Most rows one rowRange() answer carries. */
+export const MAX_ROW_RANGE = 1000;
+
+/** Most changed rows one update carries; past it the update says `rowsTruncated` and pages re-ask. */
+export const MAX_UPDATE_ROWS = 500;
+
+/** Where the headers and bodies of exchanges that left memory go (streams/web.ts: a temp file). */
+export interface DetailStore {
+  /** Keeps the detail of exchange `id` (replacing an earlier one); false when the store is full. */
+  put(id: number, detail: ExchangeDetail): boolean;
+  get(id: number): ExchangeDetail | undefined;
+}
 
 /** An HTTP or WebSocket parser event as streams/http.ts emits it. */
 export type WebHttpEvent = HttpStreamEvent;
@@ -109,6 +136,8 @@ export interface MessageDetail {
 export interface ExchangeDetail {
   id: number;
   row: ExchangeRow;
+  /** The headers and bodies of this exchange were not kept (it left memory and there was no room to spill it). */
+  detailDropped?: boolean;
   request?: MessageDetail & { method: string; url: string };
   response?: MessageDetail & { status: number; reason: string; timing: HttpResponseEvent['timing'] };
 }
@@ -180,6 +209,8 @@ export interface Counters {
 /** How much fell off each capped list (totals since the start). */
 export interface DroppedCounts {
   rows: number;
+  /** Exchanges whose headers and bodies left memory with no room in a store (their rows may have dropped since). */
+  details: number;
   bodies: number;
   wsMessages: number;
   tcpEvents: number;
@@ -188,9 +219,13 @@ export interface DroppedCounts {
 
 export interface WebSnapshot {
   limits: WebModelLimits;
+  /** The newest kept rows (all of them unless snapshot() was given a tail length). */
   rows: ExchangeRow[];
-  /** Rows ever created (rows dropped = rowsTotal - rows kept). */
+  /** Rows ever created (rows dropped = rowsTotal - rowsKept). */
   rowsTotal: number;
+  /** Rows in the table now; their ids are firstRowId .. firstRowId + rowsKept - 1. */
+  rowsKept: number;
+  firstRowId: number;
   wsConnections: WsConnectionInfo[];
   wsMessages: WsMessageRow[];
   tcpEvents: TcpEventRow[];
@@ -201,9 +236,13 @@ export interface WebSnapshot {
 }
 
 export interface WebUpdate {
-  /** New rows and rows that changed (a response arrived), in id order. */
+  /** New rows and rows that changed (a response arrived), in id order; the newest MAX_UPDATE_ROWS at most. */
   rows: ExchangeRow[];
+  /** More rows changed than `rows` carries: a page re-asks for what it shows. */
+  rowsTruncated: boolean;
   rowsTotal: number;
+  rowsKept: number;
+  firstRowId: number;
   wsConnections: WsConnectionInfo[];
   wsMessages: WsMessageRow[];
   tcpEvents: TcpEventRow[];
@@ -212,6 +251,61 @@ export interface WebUpdate {
   counters: Counters;
   dropped: DroppedCounts;
   ended: boolean;
+}
+
+/** An answer to rowRange(): rows `from` .. `from + rows.length - 1` of the (filtered) table of `total` rows. */
+export interface RowRange {
+  filter: string;
+  from: number;
+  total: number;
+  rows: ExchangeRow[];
+  rowsKept: number;
+  firstRowId: number;
+}
+
+/** One word of the page's filter box: `method:POST`, `status:4xx`, `host:api`, or free text. */
+export interface RowFilterTerm {
+  field: 'method' | 'host' | 'url' | 'status' | 'client' | 'server' | null;
+  value: string;
+}
+
+/** Words match method, host, URL or status; `method:`, `host:`, `url:`, `status:` (4xx), `client:`, `server:` narrow a field. */
+export function parseRowFilter(text: string): RowFilterTerm[] {
+  const out: RowFilterTerm[] = [];
+  for (const word of text.trim().toLowerCase().split(/\s+/)) {
+    if (!word) continue;
+    const m = /^(method|host|url|status|client|server):(.*)$/.exec(word);
+    out.push(m ? { field: m[1] as RowFilterTerm['field'], value: m[2] as string } : { field: null, value: word });
+  }
+  return out;
+}
+
+function statusMatches(status: number | null, value: string): boolean {
+  if (status === null) return value === 'pending' || value === '-';
+  const s = String(status);
+  if (/^[1-5]xx$/.test(value)) return s[0] === value[0];
+  return s.startsWith(value);
+}
+
+/** True when `row` matches every term (all words must match). */
+export function rowMatches(row: ExchangeRow, terms: readonly RowFilterTerm[]): boolean {
+  for (const f of terms) {
+    const method = (row.method ?? '').toLowerCase();
+    const host = row.host.toLowerCase();
+    const url = (row.url ?? '').toLowerCase();
+    let ok: boolean;
+    switch (f.field) {
+      case 'method': ok = method.startsWith(f.value); break;
+      case 'host': ok = host.includes(f.value); break;
+      case 'url': ok = url.includes(f.value); break;
+      case 'status': ok = statusMatches(row.status, f.value); break;
+      case 'client': ok = row.client.includes(f.value); break;
+      case 'server': ok = row.server.includes(f.value); break;
+      default: ok = method === f.value || host.includes(f.value) || url.includes(f.value) || statusMatches(row.status, f.value);
+    }
+    if (!ok) return false;
+  }
+  return true;
 }
 
 /** What the packet counters need of a PacketRecord. */
@@ -252,13 +346,25 @@ function keepBody(body: Buffer | undefined, max: number): Buffer | undefined {
   return Buffer.from(body.subarray(0, Math.min(body.length, max)));
 }
 
+function copyRow(row: ExchangeRow): ExchangeRow {
+  return { ...row, tcp: [...row.tcp] };
+}
+
 export class WebModel {
   readonly limits: WebModelLimits;
+  private readonly store: DetailStore | undefined;
 
+  /** Every kept row, oldest first, from rowHead on (dropping the oldest just moves rowHead). Ids are consecutive. */
+  private rowList: (ExchangeRow | undefined)[] = [];
+  private rowHead = 0;
+  /** Bumped whenever a row is added, changed or dropped: the filtered view below is then recomputed. */
+  private rowsVersion = 0;
+  /** The ids matching the last filter asked for, at rowsVersion `version`. */
+  private filtered: { filter: string; version: number; ids: number[] } | undefined;
   private nextRowId = 1;
   private nextWsId = 1;
   private nextTcpId = 1;
-  /** Rows in creation order (Map iteration order = age), by id. */
+  /** The newest maxDetailRows exchanges with their headers and bodies, in creation order (Map order = age). */
   private readonly exchanges = new Map<number, ExchangeRecord>();
   /** `connection:index` → exchange waiting for its response. */
   private readonly awaiting = new Map<string, ExchangeRecord>();
@@ -273,7 +379,7 @@ export class WebModel {
     packets: 0, bytes: 0, packetsPerSecond: 0, bytesPerSecond: 0, requestsPerSecond: 0,
     connections: 0, openConnections: 0, requests: 0, responses: 0, kernelDrops: null, ifDrops: null,
   };
-  private readonly dropped: DroppedCounts = { rows: 0, bodies: 0, wsMessages: 0, tcpEvents: 0, seriesPoints: 0 };
+  private readonly dropped: DroppedCounts = { rows: 0, details: 0, bodies: 0, wsMessages: 0, tcpEvents: 0, seriesPoints: 0 };
   private readonly rateSamples: { now: number; packets: number; bytes: number; requests: number }[] = [];
   private ended = false;
 
@@ -286,8 +392,10 @@ export class WebModel {
   private countersChanged = false;
   private pcapngDrops = 0n;
 
-  constructor(limits: Partial<WebModelLimits> = {}) {
+  /** `store` takes the headers and bodies of exchanges that leave memory (without it they are dropped). */
+  constructor(limits: Partial<WebModelLimits> = {}, store?: DetailStore) {
     this.limits = { ...DEFAULT_WEB_MODEL_LIMITS, ...limits };
+    this.store = store;
   }
 
   /** Bytes of bodies held right now (bounded by maxTotalBodyBytes). */
@@ -295,8 +403,54 @@ export class WebModel {
     return this.bodyBytes;
   }
 
+  /** Rows in the table now. */
   get rowCount(): number {
+    return this.rowList.length - this.rowHead;
+  }
+
+  /** Exchanges whose headers and bodies are in memory now (bounded by maxDetailRows). */
+  get detailCount(): number {
     return this.exchanges.size;
+  }
+
+  private get firstRowId(): number {
+    return this.rowList[this.rowHead]?.id ?? this.nextRowId;
+  }
+
+  /** The kept row with this id, or undefined. */
+  private rowById(id: number): ExchangeRow | undefined {
+    const i = id - this.firstRowId;
+    return i >= 0 && i < this.rowCount ? this.rowList[this.rowHead + i] : undefined;
+  }
+
+  /**
+   * Rows `from` .. `from + count - 1` of the table, or of the rows matching `filter` (the page's filter box
+   * syntax, see parseRowFilter); at most MAX_ROW_RANGE. `total` is how many rows the (filtered) table has.
+   */
+  rowRange(from: number, count: number, filter = ''): RowRange {
+    const n = Math.max(0, Math.min(Math.floor(count), MAX_ROW_RANGE));
+    const start = Math.max(0, Math.floor(from));
+    const rows: ExchangeRow[] = [];
+    const terms = parseRowFilter(filter);
+    let total: number;
+    if (terms.length === 0) {
+      total = this.rowCount;
+      for (let i = start; i < Math.min(total, start + n); i++) rows.push(copyRow(this.rowList[this.rowHead + i] as ExchangeRow));
+    } else {
+      const key = terms.map((t) => `${t.field ?? ''}:${t.value}`).join(' ');
+      if (!this.filtered || this.filtered.filter !== key || this.filtered.version !== this.rowsVersion) {
+        const ids: number[] = [];
+        for (let i = this.rowHead; i < this.rowList.length; i++) {
+          const row = this.rowList[i] as ExchangeRow;
+          if (rowMatches(row, terms)) ids.push(row.id);
+        }
+        this.filtered = { filter: key, version: this.rowsVersion, ids };
+      }
+      const ids = this.filtered.ids;
+      total = ids.length;
+      for (let i = start; i < Math.min(total, start + n); i++) rows.push(copyRow(this.rowById(ids[i] as number) as ExchangeRow));
+    }
+    return { filter, from: start, total, rows, rowsKept: this.rowCount, firstRowId: this.firstRowId };
   }
 
   packet(rec: PacketLike): void {
@@ -393,11 +547,16 @@ export class WebModel {
     }
   }
 
-  snapshot(): WebSnapshot {
+  /** The state for a page that connects now; `tailRows` limits the rows to the newest ones. */
+  snapshot(tailRows = Infinity): WebSnapshot {
+    const rows: ExchangeRow[] = [];
+    for (let i = Math.max(this.rowHead, this.rowList.length - tailRows); i < this.rowList.length; i++) rows.push(copyRow(this.rowList[i] as ExchangeRow));
     return {
       limits: { ...this.limits },
-      rows: [...this.exchanges.values()].map((x) => ({ ...x.row, tcp: [...x.row.tcp] })),
+      rows,
       rowsTotal: this.nextRowId - 1,
+      rowsKept: this.rowCount,
+      firstRowId: this.firstRowId,
       wsConnections: [...this.wsConnections.values()].map((c) => ({ ...c })),
       wsMessages: [...this.wsMessages],
       tcpEvents: [...this.tcpEvents],
@@ -414,9 +573,11 @@ export class WebModel {
       && this.newTcpEvents.length === 0 && this.changedSeconds.size === 0 && !this.countersChanged;
     if (nothing) return null;
     const rows: ExchangeRow[] = [];
-    for (const id of [...this.changedRows].sort((a, b) => a - b)) {
-      const x = this.exchanges.get(id);
-      if (x) rows.push({ ...x.row, tcp: [...x.row.tcp] });
+    const changed = [...this.changedRows].sort((a, b) => a - b);
+    const rowsTruncated = changed.length > MAX_UPDATE_ROWS;
+    for (const id of rowsTruncated ? changed.slice(-MAX_UPDATE_ROWS) : changed) {
+      const row = this.rowById(id);
+      if (row) rows.push(copyRow(row));
     }
     const wsConnections: WsConnectionInfo[] = [];
     for (const id of this.changedWsConnections) {
@@ -430,7 +591,10 @@ export class WebModel {
     }
     const update: WebUpdate = {
       rows,
+      rowsTruncated,
       rowsTotal: this.nextRowId - 1,
+      rowsKept: this.rowCount,
+      firstRowId: this.firstRowId,
       wsConnections,
       wsMessages: this.newWsMessages,
       tcpEvents: this.newTcpEvents,
@@ -448,11 +612,22 @@ export class WebModel {
     return update;
   }
 
-  /** Headers and bodies of one exchange, or undefined when it dropped off (or never existed). */
+  /**
+   * Headers and bodies of one exchange, or undefined when its row dropped off (or never existed). An
+   * exchange that left memory comes from the DetailStore, or says `detailDropped`.
+   */
   detail(id: number): ExchangeDetail | undefined {
     const x = this.exchanges.get(id);
-    if (!x) return undefined;
-    const out: ExchangeDetail = { id, row: { ...x.row, tcp: [...x.row.tcp] } };
+    if (x) return this.detailOf(x);
+    const row = this.rowById(id);
+    if (!row) return undefined;
+    const stored = this.store?.get(id);
+    return stored ? { ...stored, row: copyRow(row) } : { id, row: copyRow(row), detailDropped: true };
+  }
+
+  private detailOf(x: ExchangeRecord): ExchangeDetail {
+    const id = x.row.id;
+    const out: ExchangeDetail = { id, row: copyRow(x.row) };
     if (x.request) {
       out.request = { ...this.messageDetail(x.request, x.requestBody, x.bodiesDropped), method: x.request.method, url: x.request.url };
     }
@@ -531,8 +706,15 @@ export class WebModel {
     x.response = ev;
     x.responseBody = keepBody(ev.body, this.limits.maxBodyBytes);
     if (x.bodiesDropped) x.responseBody = undefined;
-    this.bodyBytes += x.responseBody?.length ?? 0;
-    this.trimBodies();
+    if (this.exchanges.get(row.id) === x) {
+      this.bodyBytes += x.responseBody?.length ?? 0;
+      this.trimBodies();
+    } else if (this.store) {
+      this.spill(x); // the request already left memory: the completed exchange goes to the store
+    } else {
+      x.responseBody = undefined; // counted in dropped.details when it left memory
+    }
+    this.rowsVersion++;
     this.changedRows.add(row.id);
     this.counters.responses++;
     this.countersChanged = true;
@@ -543,25 +725,56 @@ export class WebModel {
   }
 
   private addExchange(x: ExchangeRecord): void {
+    this.rowList.push(x.row);
+    this.rowsVersion++;
     this.exchanges.set(x.row.id, x);
     this.bodyBytes += x.requestBody?.length ?? 0;
     this.changedRows.add(x.row.id);
-    while (this.exchanges.size > this.limits.maxRows) {
-      const oldest = this.exchanges.values().next().value as ExchangeRecord;
-      this.removeExchange(oldest);
-      this.dropped.rows++;
-    }
+    while (this.rowCount > this.limits.maxRows) this.dropOldestRow();
+    while (this.exchanges.size > this.limits.maxDetailRows) this.evictDetail(this.exchanges.values().next().value as ExchangeRecord);
     this.trimBodies();
+  }
+
+  /** The oldest row leaves the table (and its detail, wherever it is). */
+  private dropOldestRow(): void {
+    const row = this.rowList[this.rowHead] as ExchangeRow;
+    this.rowList[this.rowHead++] = undefined;
+    if (this.rowHead > 1024 && this.rowHead * 2 > this.rowList.length) {
+      this.rowList = this.rowList.slice(this.rowHead);
+      this.rowHead = 0;
+    }
+    this.rowsVersion++;
+    this.dropped.rows++;
+    this.changedRows.delete(row.id);
+    const x = this.exchanges.get(row.id);
+    if (x) this.removeExchange(x);
   }
 
   private removeExchange(x: ExchangeRecord): void {
     this.exchanges.delete(x.row.id);
-    this.changedRows.delete(x.row.id);
     this.bodyBytes -= (x.requestBody?.length ?? 0) + (x.responseBody?.length ?? 0);
     if (x.request) {
       const key = `${x.row.connection}:${x.request.index}`;
       if (this.awaiting.get(key) === x) this.awaiting.delete(key);
     }
+  }
+
+  /**
+   * An exchange leaves memory but stays in the table: its detail goes to the store. One still waiting for
+   * its response stays findable in `awaiting` (bounded by maxDetailRows) and is stored again when it completes.
+   */
+  private evictDetail(x: ExchangeRecord): void {
+    this.exchanges.delete(x.row.id);
+    this.bodyBytes -= (x.requestBody?.length ?? 0) + (x.responseBody?.length ?? 0);
+    this.spill(x);
+    while (this.awaiting.size > this.limits.maxDetailRows) this.awaiting.delete(this.awaiting.keys().next().value as string);
+  }
+
+  /** Hands the detail of an exchange that is not in memory to the store; its bodies are then let go. */
+  private spill(x: ExchangeRecord): void {
+    if (!this.store?.put(x.row.id, this.detailOf(x))) this.dropped.details++;
+    x.requestBody = undefined;
+    x.responseBody = undefined;
   }
 
   /** Oldest rows lose their bodies until the total is under the limit (headers and sizes stay). */
@@ -685,6 +898,7 @@ export class WebModel {
       if (x.row.connection === ev.connection && !x.row.tcp.includes(flag)) {
         x.row.tcp.push(flag);
         this.changedRows.add(x.row.id);
+        this.rowsVersion++;
       }
     }
   }
