@@ -6,6 +6,12 @@
  */
 import type { HeaderField } from './events.js';
 
+/** A start line longer than this is not looked for when hunting (nor is a chunk-size line accepted). */
+export const MAX_START_LINE = 8 * 1024;
+
+const HTTP_1_DOT = Buffer.from('HTTP/1.');
+const SP_HTTP_1_DOT = Buffer.from(' HTTP/1.');
+
 export interface RequestLine {
   kind: 'request';
   method: string;
@@ -334,3 +340,51 @@ export function contentLength(value: string | undefined): number | undefined | n
   return Number(only);
 }
 
+// Hunting: where the next request line or status line starts in arbitrary bytes.
+
+/** Offset of the earliest complete start line in `buf` (of the given role when known), or -1. */
+export function findMessageStart(buf: Buffer, role: 'request' | 'response' | undefined): number {
+  let best = -1;
+  if (role !== 'request') {
+    for (let p = buf.indexOf(HTTP_1_DOT); p >= 0; p = buf.indexOf(HTTP_1_DOT, p + 1)) {
+      const lineEnd = buf.indexOf(0x0a, p);
+      if (lineEnd < 0) break;
+      const line = buf.subarray(p, lineEnd).toString('latin1').replace(/\r$/, '');
+      if (STATUS_LINE.test(line)) {
+        best = p;
+        break;
+      }
+    }
+  }
+  if (role !== 'response') {
+    for (let q = buf.indexOf(SP_HTTP_1_DOT); q >= 0; q = buf.indexOf(SP_HTTP_1_DOT, q + 1)) {
+      if (best >= 0 && q > best) break;
+      const start = requestLineStart(buf, q);
+      if (start >= 0 && (best < 0 || start < best)) {
+        best = start;
+        break;
+      }
+    }
+  }
+  return best;
+}
+
+/** Given the offset of " HTTP/1." in a request line, where the line's known method starts, or -1. */
+function requestLineStart(buf: Buffer, q: number): number {
+  const lineEnd = buf.indexOf(0x0a, q);
+  if (lineEnd < 0) return -1;
+  const version = buf.subarray(q + 1, lineEnd).toString('latin1').replace(/\r$/, '').trimEnd();
+  if (!/^HTTP\/1\.\d$/.test(version)) return -1;
+  let targetStart = q;
+  const limit = Math.max(0, q - MAX_START_LINE);
+  while (targetStart > limit && buf[targetStart - 1] !== 0x20 && buf[targetStart - 1]! > 0x20 && buf[targetStart - 1] !== 0x7f) targetStart--;
+  if (targetStart === q || buf[targetStart - 1] !== 0x20) return -1;
+  const sp = targetStart - 1;
+  const from = Math.max(0, sp - LONGEST_METHOD);
+  const before = buf.subarray(from, sp).toString('latin1');
+  let methodLength = 0;
+  for (const m of KNOWN_METHODS) {
+    if (m.length > methodLength && before.endsWith(m)) methodLength = m.length;
+  }
+  return methodLength > 0 ? sp - methodLength : -1;
+}

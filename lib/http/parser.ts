@@ -34,7 +34,7 @@ import type {
   HttpTiming,
 } from './events.js';
 import {
-  KNOWN_METHODS, KnownFields, LONGEST_METHOD, STATUS_LINE, TOKEN_CHAR, blockLines, contentLength, findBlockEnd, hasToken,
+  KnownFields, MAX_START_LINE, TOKEN_CHAR, blockLines, contentLength, findBlockEnd, findMessageStart, hasToken,
   methodIs, parseFields, parseFieldsText, parseStartLine,
 } from './head.js';
 import type { ParsedFields, RequestLine, StartLine, StatusLine } from './head.js';
@@ -80,8 +80,6 @@ export const DEFAULT_HTTP_OPTIONS: Readonly<HttpParserOptions> = {
   websocket: DEFAULT_WEBSOCKET_LIMITS,
 };
 
-/** A start line longer than this is not looked for when hunting (nor is a chunk-size line accepted). */
-const MAX_START_LINE = 8 * 1024;
 const MAX_CHUNK_LINE = 4 * 1024;
 /** Hex digits of a chunk size: 13 reach 2^52, enough for any real body and exact in a double. */
 const MAX_CHUNK_SIZE_DIGITS = 13;
@@ -105,8 +103,6 @@ const enum Mode {
 
 type Role = 'request' | 'response';
 
-const HTTP_1_DOT = Buffer.from('HTTP/1.');
-const SP_HTTP_1_DOT = Buffer.from(' HTTP/1.');
 const EMPTY = Buffer.alloc(0);
 
 /** A request whose response has not been seen yet. */
@@ -405,7 +401,7 @@ export class HttpConnectionParser {
   private hunt(d: DirectionState, bytes: Buffer): Buffer {
     d.gather(bytes);
     const buf = d.pending;
-    const found = this.findMessageStart(buf, d.role);
+    const found = findMessageStart(buf, d.role);
     if (found >= 0) {
       d.skipped += found;
       d.resetPending();
@@ -429,54 +425,6 @@ export class HttpConnectionParser {
     d.scanFrom = 0;
     return EMPTY;
   }
-
-  /** Offset of the earliest complete start line in `buf` (of the given role when known), or -1. */
-  private findMessageStart(buf: Buffer, role: Role | undefined): number {
-    let best = -1;
-    if (role !== 'request') {
-      for (let p = buf.indexOf(HTTP_1_DOT); p >= 0; p = buf.indexOf(HTTP_1_DOT, p + 1)) {
-        const lineEnd = buf.indexOf(0x0a, p);
-        if (lineEnd < 0) break;
-        const line = buf.subarray(p, lineEnd).toString('latin1').replace(/\r$/, '');
-        if (STATUS_LINE.test(line)) {
-          best = p;
-          break;
-        }
-      }
-    }
-    if (role !== 'response') {
-      for (let q = buf.indexOf(SP_HTTP_1_DOT); q >= 0; q = buf.indexOf(SP_HTTP_1_DOT, q + 1)) {
-        if (best >= 0 && q > best) break;
-        const start = this.requestLineStart(buf, q);
-        if (start >= 0 && (best < 0 || start < best)) {
-          best = start;
-          break;
-        }
-      }
-    }
-    return best;
-  }
-
-  /** Given the offset of " HTTP/1." in a request line, where the line's known method starts, or -1. */
-  private requestLineStart(buf: Buffer, q: number): number {
-    const lineEnd = buf.indexOf(0x0a, q);
-    if (lineEnd < 0) return -1;
-    const version = buf.subarray(q + 1, lineEnd).toString('latin1').replace(/\r$/, '').trimEnd();
-    if (!/^HTTP\/1\.\d$/.test(version)) return -1;
-    let targetStart = q;
-    const limit = Math.max(0, q - MAX_START_LINE);
-    while (targetStart > limit && buf[targetStart - 1] !== 0x20 && buf[targetStart - 1]! > 0x20 && buf[targetStart - 1] !== 0x7f) targetStart--;
-    if (targetStart === q || buf[targetStart - 1] !== 0x20) return -1;
-    const sp = targetStart - 1;
-    const from = Math.max(0, sp - LONGEST_METHOD);
-    const before = buf.subarray(from, sp).toString('latin1');
-    let methodLength = 0;
-    for (const m of KNOWN_METHODS) {
-      if (m.length > methodLength && before.endsWith(m)) methodLength = m.length;
-    }
-    return methodLength > 0 ? sp - methodLength : -1;
-  }
-
   // ---------------------------------------------------------------------------------------------
   // Requests and responses
 
