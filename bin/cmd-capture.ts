@@ -8,7 +8,7 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { expressionFrom, intOption, parseArgs, printUsage, safeStdout, UsageError } from './cli';
 import { capture, DEFAULT_SNAPLEN, pcapFileHeader, type CaptureStream } from '../streams/capture';
-import type { CaptureDirection, LiveStats } from '../addon/index';
+import { devices, type CaptureDirection, type LiveStats } from '../addon/index';
 import { decode } from '../streams/decode';
 import { print } from '../streams/print';
 import { writePcap } from '../streams/write';
@@ -17,7 +17,8 @@ export const USAGE = `usage: pcap-pipe capture [-i DEV] [-c COUNT] [-s SNAPLEN] 
                          [-Q in|out|inout] [-w FILE|-] [-Z USER] [--micro] [EXPR...]
   Captures packets with libpcap and writes classic pcap to stdout (or FILE). When stdout is a
   terminal and there is no -w, prints one line per packet instead. Stops after COUNT packets or
-  on Ctrl-C, then prints "captured / received by filter / dropped by kernel" on stderr.
+  on Ctrl-C, then prints "captured / received by filter / dropped by kernel" on stderr. Ctrl-C
+  drains what the kernel holds first (without --immediate that takes up to one read timeout, 1 s).
   -i DEV       interface (default: the first up, non-loopback one with an address; pcap-pipe devices)
   -c COUNT     stop after COUNT packets
   -s SNAPLEN   bytes kept of each packet (default 262144; 0 = the default)
@@ -86,12 +87,35 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-/** tcpdump's end-of-capture summary. */
-export function captureSummary(captured: number, stats: LiveStats): string {
+/** What the summary needs to explain its numbers besides libpcap's counters. */
+export interface SummaryContext {
+  /** The device is a loopback interface and both directions were captured. */
+  loopbackBothWays?: boolean;
+  /** -c COUNT ended the capture (packets after the COUNT-th were left unread on purpose). */
+  countReached?: boolean;
+}
+
+/**
+ * tcpdump's end-of-capture summary, plus one line whenever captured + dropped != received by filter,
+ * saying where the difference went. On loopback the kernel hands every packet to the capture socket
+ * twice (as sent and as received) and counts both; libpcap keeps one copy, so there received =
+ * 2 x captured + dropped once the ring is drained. Anything beyond that arrived after the last read
+ * (or after -c was reached).
+ */
+export function captureSummary(captured: number, stats: LiveStats, context: SummaryContext = {}): string {
   let s = `${plural(captured, 'packet')} captured\n` +
     `${plural(stats.received, 'packet')} received by filter\n` +
     `${plural(stats.dropped, 'packet')} dropped by kernel\n`;
   if (stats.ifDropped > 0) s += `${plural(stats.ifDropped, 'packet')} dropped by interface\n`;
+  const copies = context.loopbackBothWays ? 2 : 1;
+  const unread = stats.received - stats.dropped - copies * captured;
+  if (copies === 2 && stats.received !== captured + stats.dropped) {
+    s += `(loopback: the kernel counts each packet as sent and as received and libpcap keeps one copy, so received = 2 x captured + dropped`;
+    s += unread > 0 ? `; ${plural(unread, 'more packet')} arrived after the last read)\n` : ')\n';
+  } else if (unread > 0) {
+    s += `(${plural(unread, 'packet')} received by filter ${unread === 1 ? 'was' : 'were'} not read: ` +
+      `${context.countReached ? 'the -c count was reached' : 'they arrived after the last read'})\n`;
+  }
   return s;
 }
 
@@ -156,6 +180,10 @@ export async function main(argv: string[]): Promise<number> {
     cap.close();
   }
   const stats = cap.stats();
-  process.stderr.write(captureSummary(stats.captured, stats));
+  const loopback = devices().find((d) => d.name === cap.device)?.flags.loopback === true;
+  process.stderr.write(captureSummary(stats.captured, stats, {
+    loopbackBothWays: loopback && (args.Q === undefined || args.Q === 'inout'),
+    countReached: count !== undefined && stats.captured >= count,
+  }));
   return 0;
 }

@@ -11,7 +11,8 @@
  * up as `stats().dropped`, so memory stays bounded and the loss is visible.
  *
  * Ending: `close()` ends the stream at once (records already buffered are still delivered); `stop()` first
- * drains what the kernel already holds. Both are idempotent and safe inside a 'data' handler. libpcap's
+ * drains everything the kernel holds (see stop() for why that can take one read timeout). Both are
+ * idempotent and safe inside a 'data' handler. libpcap's
  * warnings are emitted as 'warning' events (strings); a failing handle errors the stream with a
  * LiveCaptureError (code PCAP_LIVE).
  */
@@ -44,6 +45,11 @@ export const DEFAULT_TIMEOUT_MS = 1000;
  * dropped. In immediate mode the default buffer is this instead.
  */
 export const IMMEDIATE_BUFFER_SIZE = 32 * 1024 * 1024;
+/**
+ * How long after the read timeout stop() waits before its final drain: the kernel's block-retire timer
+ * fires on its own schedule, so one timeout after stop() the open block may be a few ms from retirement.
+ */
+export const STOP_GRACE_MS = 150;
 
 export interface CaptureOptions {
   /** Interface name; default: the first up, non-loopback interface with an address. */
@@ -110,6 +116,9 @@ export class CaptureStream extends Readable {
   private readonly batchMode: boolean;
   private readonly pcapMode: boolean;
   private readonly maxPackets: number;
+  private readonly immediate: boolean;
+  private readonly timeoutMs: number;
+  private stopTimer: NodeJS.Timeout | undefined;
   private readonly batchArray: PacketRecord[] = [];
   private readonly collectRecord = (rec: PacketRecord): void => { this.batchArray.push(rec); };
   private captured = 0;
@@ -129,6 +138,8 @@ export class CaptureStream extends Readable {
     this.batchMode = opts.batch ?? false;
     this.pcapMode = opts.pcapRecords ?? false;
     this.maxPackets = opts.maxPackets ?? Infinity;
+    this.immediate = opts.immediate ?? false;
+    this.timeoutMs = opts.timeout ?? DEFAULT_TIMEOUT_MS;
     const device = opts.device ?? defaultDevice()?.name;
     if (device === undefined) {
       throw new CaptureError('PCAP_LIVE', 'no capture device given and no interface is up with an address; name one (see `pcap-pipe devices`)');
@@ -197,19 +208,52 @@ export class CaptureStream extends Readable {
 
   /** Stops capturing now and ends the stream. Idempotent; safe inside a 'data' handler. */
   close(): void {
+    if (this.stopTimer !== undefined) clearTimeout(this.stopTimer);
+    this.stopTimer = undefined;
     this.handle.close();
     this.endStream();
   }
 
+  /** True from stop() until the final drain closed the handle. */
+  get stopping(): boolean {
+    return this.stopTimer !== undefined;
+  }
+
   /**
-   * Delivers what the kernel already holds (up to one batch), then closes. What tcpdump's summary
-   * counts as "received by filter" but never read stays uncaptured, as with tcpdump.
+   * Ends the capture without losing what the kernel holds (Ctrl-C in `pcap-pipe capture`).
+   *
+   * In immediate mode every packet is readable as soon as the kernel has it, so one drain of the ring
+   * and close() lose nothing. Without immediate mode libpcap uses TPACKET_V3, whose ring hands over whole
+   * blocks: a block becomes readable when it is full or when its retire timer (the read timeout) expires,
+   * and packets in the open block are invisible to every read until then. Closing at once would throw
+   * them away while pcap_stats already counts them as received. So stop() keeps capturing for one read
+   * timeout (plus STOP_GRACE_MS), by which time the kernel has retired that block, then drains the
+   * whole ring and closes. Packets that arrive during the wait are captured too.
    */
   stop(): void {
+    if (this.stopTimer !== undefined) return;
+    if (this.handle.closed || this.destroyed) {
+      this.close();
+      return;
+    }
+    if (this.immediate) {
+      this.finishStop();
+      return;
+    }
+    this.stopTimer = setTimeout(() => this.finishStop(), Math.max(this.timeoutMs, 10) + STOP_GRACE_MS);
+  }
+
+  /** Everything the kernel ring holds, pushed whatever the consumer's backlog (the ring bounds it), then close. */
+  private finishStop(): void {
+    this.stopTimer = undefined;
     if (!this.handle.closed && !this.destroyed) {
       try {
-        const tail = this.handle.readBatch();
-        this.pushBatch(tail, countBatchRecords(tail));
+        for (;;) {
+          const tail = this.handle.readBatch();
+          const count = countBatchRecords(tail);
+          if (count === 0 || this.ended) break;
+          this.pushBatch(tail, count);
+        }
       } catch (e) {
         this.handle.close();
         this.destroy(fromNativeError(e));
@@ -230,6 +274,8 @@ export class CaptureStream extends Readable {
   }
 
   override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    if (this.stopTimer !== undefined) clearTimeout(this.stopTimer);
+    this.stopTimer = undefined;
     this.handle.close();
     cb(err);
   }
