@@ -6,7 +6,8 @@
 import minimist from 'minimist';
 import { Readable, type Writable } from 'node:stream';
 import { CaptureError } from '../lib/core/errors';
-import { compareTimestamps, type PacketRecord } from '../lib/core/record';
+import { compareTimestamps, linkTypeName, type PacketRecord } from '../lib/core/record';
+import { DECODABLE_LINK_TYPES } from '../lib/layers/decode';
 import { CaptureReader, readCapture, readCaptureFile, type ReadCaptureOptions } from '../streams/read';
 
 export class UsageError extends Error {
@@ -43,7 +44,7 @@ export function parseArgs(argv: string[], spec: ArgSpec, usage: string): ParsedA
     for (const a of Array.isArray(v) ? v : [v]) known.add(a);
   }
   let unknown: string | null = null;
-  const args = minimist(argv, {
+  const args = minimist(negativeValuesJoined(argv, strings), {
     string: strings,
     boolean: booleans,
     alias: { h: 'help', ...(spec.alias ?? {}) },
@@ -70,6 +71,29 @@ export function parseArgs(argv: string[], spec: ArgSpec, usage: string): ParsedA
     args[k] = v === undefined ? [] : Array.isArray(v) ? v : [v];
   }
   return args;
+}
+
+/**
+ * minimist reads `--max-body -5` as an empty --max-body and an unknown flag -5. A value that looks like
+ * a negative number after an option that takes a value is that option's value: `--max-body=-5`, so the
+ * option's own check can say what is wrong with it.
+ */
+function negativeValuesJoined(argv: string[], valueOptions: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const name = /^--?([^=]+)$/.exec(arg)?.[1];
+    const next = argv[i + 1];
+    if (name !== undefined && valueOptions.includes(name) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
 }
 
 /**
@@ -157,6 +181,17 @@ export function openReportedCapture(
     },
   });
   return input;
+}
+
+/**
+ * "link type 147 (USER0) is not supported ..." when an input has interfaces whose packets the decoder
+ * cannot read (so a protocol command would print nothing for them), else undefined.
+ */
+export function unsupportedLinkTypes(reader: CaptureReader): string | undefined {
+  const bad = reader.linkTypes.filter((t) => !DECODABLE_LINK_TYPES.has(t));
+  if (bad.length === 0) return undefined;
+  const names = bad.map((t) => `${t} (${linkTypeName(t)})`).join(', ');
+  return `link type ${names} is not supported by the decoder (supported: Ethernet, Linux SLL/SLL2, BSD loopback, raw IPv4/IPv6): its packets were skipped`;
 }
 
 /**

@@ -1,6 +1,7 @@
 /** `pcap-pipe devices [--json]`: the interfaces libpcap can capture on, like `tcpdump -D` with addresses. */
 import { parseArgs, printUsage, UsageError } from './cli';
 import { defaultDevice, devices, type Device } from '../addon/index';
+import { jsonText } from '../lib/core/json-line';
 
 export const USAGE = `usage: pcap-pipe devices [--json]
   Lists the interfaces libpcap can capture on: flags, connection status and addresses.
@@ -41,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!args) return printUsage(USAGE);
   if (args._.length > 0) throw new UsageError('devices takes no arguments', USAGE);
   const list = devices();
-  if (args.json) process.stdout.write(JSON.stringify(list, null, 2) + '\n');
+  if (args.json) process.stdout.write(jsonText(list, 2) + '\n');
   else process.stdout.write(formatDevices(list, defaultDevice(list)?.name));
   return 0;
 }

@@ -17,6 +17,7 @@ import { decode } from '../streams/decode';
 import { tcp } from '../streams/tcp';
 import { FollowCollector, formatFollowAscii, formatFollowHex, type FollowConnection, type FollowDirectionSummary } from '../lib/tcp/follow';
 import { isTcpEvent, type TcpDataEvent, type TcpDirection, type TcpEvent } from '../lib/tcp/events';
+import { jsonText } from '../lib/core/json-line';
 
 export const USAGE = `usage: pcap-pipe follow [-o DIR] [--stream N] [--ascii|--hex|--raw] [--no-defragment] [FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and reassembles every TCP connection.
@@ -73,7 +74,7 @@ class DirectoryWriter {
     this.open.clear();
     const index = this.index.sort((a, b) => a.connection - b.connection || (a.direction < b.direction ? -1 : 1))
       .map((e) => ({ connection: e.connection, file: (e as { file?: string }).file, client: e.client, server: e.server, direction: e.direction, bytes: e.bytes, gaps: e.gaps }));
-    fs.writeFileSync(path.join(this.dir, 'index.json'), JSON.stringify(index, null, 2) + '\n');
+    fs.writeFileSync(path.join(this.dir, 'index.json'), jsonText(index, 2) + '\n');
   }
 
   private closeOne(): void {

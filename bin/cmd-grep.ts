@@ -21,6 +21,7 @@ import { decode } from '../streams/decode';
 import { grep, type GrepStream } from '../streams/grep';
 import type { CaptureReader } from '../streams/read';
 import { writePcap } from '../streams/write';
+import { jsonText } from '../lib/core/json-line';
 
 export const USAGE = `usage: pcap-pipe grep [-i] [-v] [-w] [--stream] [-n COUNT] [-A N] [--json] [--text] [--hexdump]
                       [--window BYTES] (PATTERN | -x HEX) [FILE]
@@ -95,7 +96,7 @@ class GrepSink extends Writable {
   match(m: GrepMatch): void {
     const t = this.text;
     if (t === undefined) return;
-    if (t.json) t.out.write(JSON.stringify(grepMatchToJson(m)) + '\n');
+    if (t.json) t.out.write(jsonText(grepMatchToJson(m)) + '\n');
     // TCP stream matches; a UDP/ICMP match in stream mode is printed with its packet, as per packet
     else if (this.streamMode && m.stream !== undefined) t.out.write(formatStreamMatch(m, t.color) + '\n');
   }
@@ -107,7 +108,7 @@ class GrepSink extends Writable {
       // matches are written by match(); -v and -A packets have none, so they get an object of their own
       if (!this.invert && !v.afterContext) return '';
       const rec = pkt.record;
-      return JSON.stringify({ frame: rec.frame, ts: formatTimestamp(rec.tsSec, rec.tsNsec), [v.afterContext ? 'afterContext' : 'inverted']: true }) + '\n';
+      return jsonText({ frame: rec.frame, ts: formatTimestamp(rec.tsSec, rec.tsNsec), [v.afterContext ? 'afterContext' : 'inverted']: true }) + '\n';
     }
     if (this.streamMode && !v.afterContext && v.matches.length === 0) return ''; // its match was printed
     const payload = packetPayload(pkt);

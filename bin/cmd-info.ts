@@ -4,6 +4,8 @@ import { Writable } from 'node:stream';
 import { formatTimestamp, linkTypeName, type PacketRecord } from '../lib/core/record';
 import type { CaptureError } from '../lib/core/errors';
 import { describeError, openCapture, parseArgs, printUsage, safeStdout } from './cli';
+import { jsonText } from '../lib/core/json-line';
+import { escapeControl } from '../lib/layers/print';
 
 export const USAGE = `usage: pcap-pipe info [--json] FILE...
   For each capture file ('-' = stdin): format, link types, interfaces, packet count, first and
@@ -105,7 +107,8 @@ function formatInfo(i: CaptureInfo): string {
   if (i.skippedBlocks) lines.push(['Skipped blocks', String(i.skippedBlocks)]);
   lines.push(['Truncated', i.truncated ? 'yes' : 'no']);
   if (i.error) lines.push(['Error', `${i.error.message} [${i.error.code}]`]);
-  return lines.map(([k, v]) => `${(k + ':').padEnd(20)}${v}`).join('\n');
+  // Names, descriptions and messages come from the file: escaped so they cannot drive the terminal.
+  return lines.map(([k, v]) => `${(k + ':').padEnd(20)}${escapeControl(v)}`).join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -124,7 +127,7 @@ export async function main(argv: string[]): Promise<number> {
       continue;
     }
     if (info.error) status = 1;
-    out.write(args.json ? JSON.stringify(info) + '\n' : (n ? '\n' : '') + formatInfo(info) + '\n');
+    out.write(args.json ? jsonText(info) + '\n' : (n ? '\n' : '') + formatInfo(info) + '\n');
   }
   return status;
 }

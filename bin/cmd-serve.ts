@@ -8,7 +8,7 @@
  */
 import type { Readable } from 'node:stream';
 import { intOption, openReportedCapture, parseArgs, printUsage, describeError, UsageError } from './cli';
-import { DEFAULT_WEB_HOST, startWebView, type WebView, type WebViewOptions } from '../streams/web';
+import { DEFAULT_WEB_HOST, isLoopbackHost, startWebView, type WebView, type WebViewOptions } from '../streams/web';
 import { DEFAULT_WEB_MODEL_LIMITS, FILE_MAX_ROWS } from '../lib/web/model';
 import * as fs from 'node:fs';
 
@@ -57,7 +57,13 @@ export async function main(argv: string[]): Promise<number> {
 export async function serveUntilInterrupted(source: Readable, opts: WebViewOptions, name: string): Promise<boolean> {
   let ok = true;
   const view = await startWebView(source, opts);
-  process.stdout.write(`${name}: open ${view.url}  (Ctrl-C to stop)\n`);
+  const address = view.server.address;
+  process.stdout.write(`${name}: open ${view.url}  (listening on ${address}; Ctrl-C to stop)\n`);
+  if (!isLoopbackHost(opts.host ?? DEFAULT_WEB_HOST)) {
+    process.stderr.write(`${name}: WARNING: listening on ${address}, not a loopback address: anyone who can reach ` +
+      `this machine can load this page, which shows captured traffic (bodies included); only the Origin check ` +
+      `guards its WebSocket. Use --host 127.0.0.1 unless that is what you want.\n`);
+  }
   view.done.then(
     () => process.stderr.write(`${name}: input ended after ${view.model.snapshot().counters.packets} packets; still serving ${view.url}\n`),
     (e: unknown) => {

@@ -5,6 +5,7 @@ import { openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } fr
 import { decode } from '../streams/decode';
 import { tcp } from '../streams/tcp';
 import { isTcpEvent, tcpEventToJson, type TcpEvent } from '../lib/tcp/events';
+import { jsonText } from '../lib/core/json-line';
 
 export const USAGE = `usage: pcap-pipe tcp [--json] [--no-data] [--no-defragment] [FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE), reassembles TCP and prints one line per event:
@@ -50,7 +51,7 @@ class EventPrinter extends Transform {
     let text = '';
     for (const ev of Array.isArray(chunk) ? chunk : [chunk]) {
       if (!isTcpEvent(ev) || (!this.data && ev.type === 'data')) continue;
-      text += (this.json ? JSON.stringify(tcpEventToJson(ev)) : formatTcpEvent(ev)) + '\n';
+      text += (this.json ? jsonText(tcpEventToJson(ev)) : formatTcpEvent(ev)) + '\n';
     }
     if (text) this.push(text);
     done();

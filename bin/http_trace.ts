@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { describeError, intOption, openReportedCapture, parseArgs, printUsage, runCommand, safeStdout, UsageError, type ParsedArgs } from './cli';
+import { describeError, intOption, openReportedCapture, parseArgs, printUsage, runCommand, safeStdout, UsageError, unsupportedLinkTypes, type ParsedArgs } from './cli';
 import { colorFor } from './cmd-grep';
 import { serveUntilInterrupted } from './cmd-serve';
 import { HttpRequestFilter, emptyFilterSpec, type HttpFilterSpec } from '../lib/http/filter';
@@ -22,6 +22,7 @@ import { decode } from '../streams/decode';
 import { filter } from '../streams/filter';
 import { http } from '../streams/http';
 import { tcp } from '../streams/tcp';
+import { jsonText } from '../lib/core/json-line';
 
 const NAME = 'http_trace';
 
@@ -197,7 +198,7 @@ export class TracePrinter extends Transform {
     const o = this.opts;
     if (o.json) {
       const obj = httpEventToJson(ev, { bodies: o.bodies, maxBody: o.maxBody, tcp: o.tcpVerbose });
-      return obj === null ? null : JSON.stringify(obj);
+      return obj === null ? null : jsonText(obj);
     }
     return formatHttpEvent(ev, {
       color: this.colour, headers: o.headers, showHeader: o.showHeader, bodies: o.bodies, maxBody: o.maxBody,
@@ -215,6 +216,8 @@ export interface TraceSource {
   stop(): void;
   /** Set when a capture file was damaged (the complete packets were used). */
   failed(): boolean;
+  /** After the run: why some packets could not be decoded at all (an unsupported link type), if so. */
+  undecodable?(): string | undefined;
 }
 
 export interface TraceSourceOptions {
@@ -241,7 +244,7 @@ export function openTraceSource(opts: TraceSourceOptions): TraceSource {
       reader.on('error', (e) => f.destroy(e));
       source = reader.pipe(f);
     }
-    return { source, stop: () => { reader.destroy(); }, failed: () => input.damaged };
+    return { source, stop: () => { reader.destroy(); }, failed: () => input.damaged, undecodable: () => unsupportedLinkTypes(reader) };
   }
   const live = capture({ device: opts.device, filter: opts.bpf ?? 'tcp', immediate: true, batch: true, bufferSize: opts.bufferSize });
   return { source: live, live, stop: () => live.stop(), failed: () => false };
@@ -296,7 +299,9 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
       src.live.close();
     }
   }
-  return src.failed() ? 1 : 0;
+  const undecodable = src.undecodable?.();
+  if (undecodable !== undefined) process.stderr.write(`${name}: ${undecodable}\n`);
+  return src.failed() || undecodable !== undefined ? 1 : 0;
 }
 
 /** `--web [PORT]` / `--web=PORT`: the port is optional, which minimist cannot express; take it out first. */

@@ -5,6 +5,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Packet } from '../lib/layers/decode';
 import { formatPacketLine, packetToJson, type LineOptions } from '../lib/layers/print';
+import { jsonText } from '../lib/core/json-line';
 
 export interface PrintStreamOptions extends LineOptions {
   /** NDJSON, one object per packet (see packetToJson). */
@@ -17,8 +18,8 @@ export class PrintStream extends Transform {
   }
 
   private text(pkt: Packet): string {
-    // JSON.stringify escapes control characters itself; lines are escaped by formatPacketLine.
-    return (this.opts.json ? JSON.stringify(packetToJson(pkt)) : formatPacketLine(pkt, this.opts)) + '\n';
+    // jsonText escapes every control character; lines are escaped by formatPacketLine.
+    return (this.opts.json ? jsonText(packetToJson(pkt)) : formatPacketLine(pkt, this.opts)) + '\n';
   }
 
   override _transform(chunk: Packet | Packet[], _enc: BufferEncoding, done: TransformCallback): void {

@@ -50,9 +50,34 @@ const ASSETS: Record<string, [file: string, type: string]> = {
   '/favicon.svg': ['favicon.svg', 'image/svg+xml'],
 };
 
+/** `/body/ID/request` or `/body/ID/response`: one captured body, raw (see serveBody). */
+const BODY_PATH = /^\/body\/(\d{1,15})\/(request|response)$/;
+
+/**
+ * A captured body is someone else's content: an SVG or HTML body opened in a tab of this origin could
+ * run its scripts with the page's rights (read every exchange over the WebSocket). Served with
+ * `sandbox` it gets an opaque origin and no scripts, forms, popups or plugins; only its own images
+ * and inline styles render.
+ */
+const BODY_HEADERS: Record<string, string> = {
+  'Content-Security-Policy': "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-store',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+/** Content types a body is served inline as (everything else is a download of application/octet-stream). */
+const INLINE_BODY_TYPE = /^(image\/(png|gif|jpeg|webp|avif|bmp|x-icon|vnd\.microsoft\.icon|svg\+xml)|text\/plain|application\/json)$/;
+
+/** True for the loopback addresses a server may bind without exposing the page to the network. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 const SECURITY_HEADERS: Record<string, string> = {
   'Content-Security-Policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
   'Cache-Control': 'no-store',
@@ -134,6 +159,11 @@ export class WebViewServer {
   /** Pages whose backlog grew too large: they get a fresh snapshot once it drains. */
   private readonly stale = new Set<WebSocket>();
   private origins = new Set<string>();
+  /** `host:port` values a request to this server may carry (its origins without the scheme). */
+  private hosts = new Set<string>();
+  /** Pages whose detail requests are not read while their backlog drains (see pageConnected). */
+  private readonly paused = new Set<WebSocket>();
+  private _address = '';
   private timer: NodeJS.Timeout | undefined;
   private _url = '';
 
@@ -157,6 +187,18 @@ export class WebViewServer {
     return this._url;
   }
 
+  /** The address and port actually bound, e.g. "0.0.0.0:8080" or "[::1]:5000" (after listen). */
+  get address(): string {
+    return this._address;
+  }
+
+  /** Bytes queued toward all pages (the sum of their WebSocket backlogs). */
+  get backlogBytes(): number {
+    let n = 0;
+    for (const ws of this.wss.clients) n += ws.bufferedAmount;
+    return n;
+  }
+
   /** Pages connected now. */
   get pages(): number {
     return this.wss.clients.size;
@@ -173,6 +215,8 @@ export class WebViewServer {
     });
     const port = (this.server.address() as AddressInfo).port;
     this.origins = allowedOrigins(host, port);
+    this.hosts = new Set([...this.origins].map((o) => o.slice('http://'.length)));
+    this._address = `${hostForUrl(host)}:${port}`;
     const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
     this._url = `http://${hostForUrl(shown)}:${port}/`;
     this.timer = setInterval(() => this.sendUpdates(), this.opts.updateIntervalMs ?? DEFAULT_UPDATE_INTERVAL_MS);
@@ -192,6 +236,10 @@ export class WebViewServer {
     const update = this.model.takeUpdate();
     for (const ws of this.wss.clients) {
       if (ws.readyState !== WebSocket.OPEN) continue;
+      if (this.paused.has(ws) && ws.bufferedAmount < MAX_CLIENT_BACKLOG_BYTES / 2) {
+        this.paused.delete(ws);
+        ws.resume();
+      }
       if (this.stale.has(ws)) {
         if (ws.bufferedAmount === 0) {
           this.stale.delete(ws);
@@ -218,7 +266,9 @@ export class WebViewServer {
   }
 
   private serveAsset(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const urlPath = (req.url ?? '').split('?')[0] as string;
+    const [urlPath = '', query = ''] = (req.url ?? '').split('?');
+    const body = BODY_PATH.exec(urlPath);
+    if (body) return this.serveBody(req, res, Number(body[1]), body[2] as 'request' | 'response', query === 'download');
     const asset = this.assets.get(urlPath);
     if (!asset) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', ...SECURITY_HEADERS });
@@ -232,6 +282,40 @@ export class WebViewServer {
     }
     res.writeHead(200, { 'Content-Type': asset.type, 'Content-Length': asset.body.length, ...SECURITY_HEADERS });
     res.end(req.method === 'HEAD' ? undefined : asset.body);
+  }
+
+  /**
+   * One captured body, raw: inline (images, plain text, JSON) under BODY_HEADERS' sandbox, anything
+   * else (and `?download`) as an attachment. Only for requests naming this server in Host, so a
+   * DNS-rebinding page (same origin under the attacker's name) cannot read bodies either.
+   */
+  private serveBody(req: http.IncomingMessage, res: http.ServerResponse, id: number, side: 'request' | 'response', download: boolean): void {
+    const plain = { 'Content-Type': 'text/plain; charset=utf-8', ...BODY_HEADERS };
+    if (!this.hosts.has(req.headers.host ?? '')) {
+      res.writeHead(403, plain);
+      res.end('forbidden\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD', ...plain });
+      res.end('method not allowed\n');
+      return;
+    }
+    const found = this.model.body(id, side);
+    if (!found) {
+      res.writeHead(404, plain);
+      res.end('not found (the exchange dropped off the history, or its body was not kept)\n');
+      return;
+    }
+    const declared = (found.contentType ?? '').split(';')[0]!.trim().toLowerCase();
+    const inline = !download && INLINE_BODY_TYPE.test(declared);
+    res.writeHead(200, {
+      ...BODY_HEADERS,
+      'Content-Type': inline ? (declared.startsWith('image/') ? declared : `${declared}; charset=utf-8`) : 'application/octet-stream',
+      'Content-Length': found.data.length,
+      'Content-Disposition': inline ? 'inline' : `attachment; filename="exchange-${id}-${side}.bin"`,
+    });
+    res.end(req.method === 'HEAD' ? undefined : found.data);
   }
 
   private upgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
@@ -257,15 +341,41 @@ export class WebViewServer {
       }
       const m = msg as { type?: unknown; id?: unknown; from?: unknown; count?: unknown; filter?: unknown };
       if (m.type === 'detail' && typeof m.id === 'number') {
-        const detail = this.model.detail(m.id);
-        ws.send(JSON.stringify({ type: 'detail', id: m.id, detail: detail ?? null }));
+        const id = m.id;
+        this.reply(ws, () => ({ type: 'detail', id, detail: this.model.detail(id) ?? null }));
       } else if (m.type === 'rows' && typeof m.from === 'number' && typeof m.count === 'number') {
         const filter = typeof m.filter === 'string' ? m.filter.slice(0, MAX_FILTER_CHARS) : '';
-        ws.send(JSON.stringify({ type: 'rows', ...this.model.rowRange(m.from, Math.min(m.count, MAX_ROW_RANGE), filter) }));
+        const from = m.from, count = Math.min(m.count, MAX_ROW_RANGE);
+        this.reply(ws, () => ({ type: 'rows', ...this.model.rowRange(from, count, filter) }));
       }
     });
-    ws.on('close', () => this.stale.delete(ws));
+    ws.on('close', () => {
+      this.stale.delete(ws);
+      this.paused.delete(ws);
+    });
     ws.on('error', () => ws.terminate());
+  }
+
+  /**
+   * Answers a page's request (detail, rows) with the same bound as updates: a page that asks and never
+   * reads would otherwise grow the server by one reply (up to two bodies, or a page of rows) per
+   * request. Past the backlog limit its requests are not read any more (the socket is paused, so TCP
+   * pushes back on the page) until the backlog has halved (checked on every update tick); requests
+   * already parsed meanwhile are dropped unanswered.
+   */
+  private reply(ws: WebSocket, build: () => object): void {
+    if (ws.bufferedAmount > MAX_CLIENT_BACKLOG_BYTES) {
+      this.pauseReading(ws);
+      return;
+    }
+    ws.send(JSON.stringify(build()));
+    if (ws.bufferedAmount > MAX_CLIENT_BACKLOG_BYTES) this.pauseReading(ws);
+  }
+
+  private pauseReading(ws: WebSocket): void {
+    if (this.paused.has(ws)) return;
+    this.paused.add(ws);
+    ws.pause();
   }
 
   private sendSnapshot(ws: WebSocket): void {

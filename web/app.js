@@ -1,7 +1,7 @@
 // pcap-pipe live view: the page. Plain JS, no build step, no dependencies.
 // The server sends a snapshot on connect, then batched updates; the page mirrors them (bounded by the
-// server's limits) and renders incrementally. Captured content is only ever inserted as text (or as an
-// image through a blob URL), never as HTML.
+// server's limits) and renders incrementally. Captured content is only ever inserted as text; raw bodies
+// (images, "open raw", downloads) come from the server's /body/ route, served under a sandbox CSP.
 'use strict';
 
 (function () {
@@ -28,7 +28,6 @@
   const rowEl = (id) => document.querySelector(`#rows tr[data-id="${id}"]`);
   let socket = null;
   let reconnectDelay = 500;
-  let blobUrl = null;
 
   // ------------------------------------------------------------------------------------------
   // formatting
@@ -273,7 +272,6 @@
     state.selected = null;
     $('detail').hidden = true;
     $('middle').classList.remove('narrow');
-    if (blobUrl) { URL.revokeObjectURL(blobUrl); blobUrl = null; }
   }
 
   function headerValue(headers, name) {
@@ -324,12 +322,22 @@
     }
     const data = fromBase64(msg.body);
     if (msg.bodyTruncated) box.appendChild(el('div', 'note', `showing the first ${bytes(data.length)} of ${bytes(msg.decodedLength)}`));
+    // The raw body comes from the server (/body/ID/SIDE), served under a sandbox CSP: opened in a tab
+    // (or an SVG's scripts) it cannot act with this page's origin, as a blob: URL would.
+    const raw = `/body/${msg.exchangeId}/${msg.side}`;
+    const links = el('div', 'timing');
+    const open = el('a', null, 'open raw');
+    open.href = raw;
+    open.target = '_blank';
+    open.rel = 'noopener noreferrer';
+    const save = el('a', null, 'download');
+    save.href = `${raw}?download`;
+    links.append(open, ' · ', save);
+    box.appendChild(links);
     if (type.startsWith('image/') && !msg.bodyTruncated) {
-      if (blobUrl) URL.revokeObjectURL(blobUrl);
-      blobUrl = URL.createObjectURL(new Blob([data], { type: type.split(';')[0] }));
       const img = el('img', 'body');
       img.alt = type;
-      img.src = blobUrl;
+      img.src = raw;
       box.appendChild(img);
       return box;
     }
@@ -384,7 +392,7 @@
       body.appendChild(kvTable(d.request.headers));
       if (d.request.body !== undefined || d.request.bodyLength) {
         body.appendChild(el('h4', null, `Request body · ${bytes(d.request.bodyLength)}`));
-        body.appendChild(bodyView(d.request));
+        body.appendChild(bodyView({ ...d.request, exchangeId: d.id, side: 'request' }));
       }
     } else {
       body.appendChild(el('div', 'note', 'the request was not seen'));
@@ -398,7 +406,7 @@
       }
       const enc = d.response.contentEncoding ? ` · ${d.response.contentEncoding.join(', ')} ${bytes(d.response.bodyLength)} → ${bytes(d.response.decodedLength)}` : ` · ${bytes(d.response.bodyLength)}`;
       body.appendChild(el('h4', null, `Response body${enc}`));
-      body.appendChild(bodyView(d.response));
+      body.appendChild(bodyView({ ...d.response, exchangeId: d.id, side: 'response' }));
     } else {
       body.appendChild(el('h4', null, 'Response'));
       body.appendChild(el('div', 'muted', row.state === 'incomplete' ? 'the connection ended first' : 'waiting…'));

@@ -390,7 +390,14 @@ class WsDirectionParser {
       this.stop('WS_BAD_LENGTH', '64-bit payload length with the most significant bit set');
       return;
     }
-    // high * 2^32 + low is exact up to 2^53; anything beyond is refused by the size check below anyway.
+    if (high >= 0x20_0000) {
+      // 2^53 or more: no frame that large is accepted, and a float would print it rounded
+      // (2^63-1 as 9223372036854776000), so the message carries the exact value.
+      const exact = (BigInt(high) << 32n) | BigInt(low);
+      this.stop('WS_TOO_LARGE', `frame payload of ${exact} bytes exceeds maxMessageSize ${this._limits.maxMessageSize}`);
+      return;
+    }
+    // Below 2^53 the sum is exact.
     const length = high * 0x1_0000_0000 + low;
     if (length < 0x10000) this.error('WS_BAD_LENGTH', `64-bit length ${length} should use a shorter form`, false);
     this._header.length = length;

@@ -270,6 +270,12 @@ function decodeLink(pkt: PacketValue, rec: PacketRecord, depth: number): void {
   }
 }
 
+/** Link types decodePacket understands; packets of any other link type decode to an 'unsupported link' error. */
+export const DECODABLE_LINK_TYPES: ReadonlySet<number> = new Set<number>([
+  LinkType.ETHERNET, LinkType.LINUX_SLL, LinkType.LINUX_SLL2, LinkType.NULL, LinkType.LOOP,
+  LinkType.RAW, LinkType.RAW_DLT12, LinkType.RAW_DLT14, LinkType.IPV4, LinkType.IPV6,
+]);
+
 /** 802.3 frame body: LLC, then SNAP's EtherType when present. */
 function decodeIeee8023(pkt: PacketValue, buf: Buffer, off: number, end: number, depth: number): void {
   const llc = decodeLlc(buf, off, end);

@@ -326,6 +326,16 @@ export class WebModel {
   }
 
   /**
+   * The kept body of one side of an exchange and its declared Content-Type, for the server's raw body
+   * route; undefined when the exchange dropped off or that body was not kept.
+   */
+  body(id: number, side: 'request' | 'response'): { data: Buffer; contentType: string | undefined } | undefined {
+    const message = this.detail(id)?.[side];
+    if (!message || message.body === undefined) return undefined;
+    return { data: Buffer.from(message.body, 'base64'), contentType: firstHeaderValue(message.headers, 'content-type') };
+  }
+
+  /**
    * Headers and bodies of one exchange, or undefined when its row dropped off (or never existed). An
    * exchange that left memory comes from the DetailStore, or says `detailDropped`.
    */
