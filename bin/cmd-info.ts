@@ -5,7 +5,7 @@ import { formatTimestamp, linkTypeName, type PacketRecord } from '../lib/core/re
 import type { CaptureError } from '../lib/core/errors';
 import { describeError, openCapture, parseArgs, printUsage, safeStdout } from './cli';
 import { jsonText } from '../lib/core/json-line';
-import { escapeControl } from '../lib/layers/print';
+import { escapeControl } from '../lib/core/escape';
 
 export const USAGE = `usage: pcap-pipe info [--json] FILE...
   For each capture file ('-' = stdin): format, link types, interfaces, packet count, first and
