@@ -23,6 +23,7 @@
  * | ADDON_UNAVAILABLE           | CaptureError (live)   | the libpcap addon is not built                                                            |
  * | PCAP_LIVE                   | LiveCaptureError      | libpcap reported an error on a live handle (`reason` holds libpcap's status name)         |
  * | BPF_SYNTAX                  | LiveCaptureError      | a filter expression did not compile                                                       |
+ * | HAR_INVALID                 | CaptureError (read)   | a HAR document that is not JSON or has no log.entries                                     |
  * | GREP_PATTERN                | GrepPatternError      | a grep pattern that cannot be used (invalid regex, bad hex, options that do not combine)  |
  * | DECODE_TRUNCATED            | DecodeFailure (value) | the layer needs more bytes than were captured                                             |
  * | DECODE_MALFORMED            | DecodeFailure (value) | the layer's fields contradict each other or the protocol                                  |
@@ -63,7 +64,8 @@ export type CaptureErrorCode =
   | 'PCAP_WRITE' // a writer cannot represent what it was given
   | 'ADDON_UNAVAILABLE' // the libpcap addon is not built
   | 'PCAP_LIVE' // libpcap reported an error on a live handle
-  | 'BPF_SYNTAX'; // a filter expression did not compile
+  | 'BPF_SYNTAX' // a filter expression did not compile
+  | 'HAR_INVALID'; // a HAR document that is not JSON or has no log.entries
 
 /** A grep pattern that cannot be used: commands exit 2 on it. */
 export type GrepErrorCode = 'GREP_PATTERN';

@@ -28,6 +28,11 @@ export type HeaderField = [name: string, value: string];
 
 /** Body facts shared by requests and responses. */
 export interface HttpBodyInfo {
+  /**
+   * Bytes of the start line and header fields on the wire, up to and including the empty line ending them.
+   * The parser always sets it; events made from elsewhere (a HAR without sizes) may lack it.
+   */
+  headerBytes?: number;
   /** Body bytes after de-chunking, as they were on the wire (still content-coded). */
   bodyLength: number;
   /** Body bytes after content decoding (equals bodyLength when there is no content coding). */

@@ -185,6 +185,8 @@ export interface ParsedFields {
   known: KnownFields;
   /** Lines that are not fields (reported, ignored). */
   bad: string[];
+  /** Bytes of the block on the wire (start line, fields, the empty line ending them); parseFieldsText only. */
+  size?: number;
 }
 
 function isToken(s: string): boolean {
@@ -296,7 +298,7 @@ export function parseFieldsText(text: string, p: number): ParsedFields {
     while (ve > vs && isTrimmed(text.charCodeAt(ve - 1))) ve--;
     addField(fields, known, text.slice(lineStart, colon), text.slice(vs, ve));
   }
-  return { fields, known, bad };
+  return { fields, known, bad, size: n };
 }
 
 /**

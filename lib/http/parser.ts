@@ -124,6 +124,8 @@ interface Message {
   start: StartLine;
   headers: HeaderField[];
   startAt: CaptureAt;
+  /** Bytes of the start line and header block, up to and including the empty line. */
+  headerBytes: number;
   /** Requests: their pending entry; responses: the request they answer. */
   pending?: PendingRequest;
   bodyLength: number;
@@ -508,6 +510,7 @@ export class HttpConnectionParser {
       start,
       headers: head.fields,
       startAt,
+      headerBytes: head.size ?? 0,
       bodyLength: 0,
       missingBytes: 0,
       codings,
@@ -740,6 +743,7 @@ export class HttpConnectionParser {
     }
     if (decodeError !== undefined) this.error(d, at, 'HTTP_DECODE', decodeError);
     // Optional fields are set only when they apply.
+    info.headerBytes = message.headerBytes;
     info.bodyLength = message.bodyLength;
     info.decodedLength = decodedLength;
     info.startTs = message.startAt.ts;

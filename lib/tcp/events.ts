@@ -64,6 +64,11 @@ export interface TcpStartEvent extends TcpEventBase {
    * first byte seen.
    */
   midStream: boolean;
+  /**
+   * Seconds from the (last) SYN to the ACK that completed the handshake (as `end`'s stats.handshakeRtt);
+   * absent when the handshake was not seen. The SYN was sent at this event's time minus handshakeRtt.
+   */
+  handshakeRtt?: number;
 }
 
 /** Reassembled bytes, in sequence order, each byte exactly once. */

@@ -44,7 +44,7 @@ import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../layers/packet';
 import { formatTimestamp, type PacketRecord } from '../core/record';
 import { analysisEvents, analyzeSegment, type EventStamp } from './analysis';
 import { Connection, HandshakeState, type HalfStream, type Segment } from './connection';
-import type { TcpConnectionStats, TcpEndReason, TcpEvent, TcpGapReason } from './events';
+import type { TcpConnectionStats, TcpEndReason, TcpEvent, TcpGapReason, TcpStartEvent } from './events';
 import { ConnectionTable } from './table';
 
 /** Named limits. All sizes in bytes, all times in seconds of capture time. */
@@ -315,7 +315,10 @@ export class TcpReassembler {
   private start(conn: Connection, midStream: boolean): void {
     conn.started = true;
     conn.state = HandshakeState.Established;
-    this.sink({ type: 'start', ...this.stamp(conn), midStream: midStream || !conn.sawSynAck });
+    const ev: TcpStartEvent = { type: 'start', ...this.stamp(conn), midStream: midStream || !conn.sawSynAck };
+    // the packet that completes the handshake has just set firstRtt (analyzeSegment runs before this)
+    if (conn.firstRtt > 0) ev.handshakeRtt = conn.firstRtt / 1e9;
+    this.sink(ev);
     // data held before the start (data on a SYN) goes out now
     this.drain(conn, conn.c2s);
     this.drain(conn, conn.s2c);

@@ -1,0 +1,217 @@
+/**
+ * HAR 1.2 out of an http() stream (lib/har/build.ts does the work):
+ *
+ * - `har(path)`: a sink (Writable, object mode) writing the document to a file. Entries go out as their
+ *   exchanges complete, to a temporary file beside `path` that is renamed to `path` when the document is
+ *   closed; it is closed on the end of input, on an error upstream and on destroy() (Ctrl-C in a command),
+ *   so `path` only ever holds a complete, valid HAR.
+ * - `harText()`: a Transform, events in, the document's text out (to stdout, a socket, an HTTP response);
+ *   the text is a complete document once the stream ends.
+ *
+ *   await pipeline(httpEvents(readCaptureFile('x.pcap')), har('x.har'))
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Transform, Writable, type TransformCallback } from 'node:stream';
+import { HarBuilder, type HarBuildCounts, type HarBuildOptions } from '../lib/har/build';
+import { harClosing, harEntryText, harOpening, type HarDocumentInfo } from '../lib/har/document';
+import type { HttpTraceEvent } from '../lib/http/json';
+import type { HarCreator, HarEntry } from '../lib/har/types';
+
+export interface HarStreamOptions extends Partial<HarBuildOptions> {
+  /** log.creator (default: pcap-pipe and its version). */
+  creator?: HarCreator;
+  /** log.comment, e.g. the capture file's name. */
+  comment?: string;
+}
+
+/** Output gathered before it is written (a live capture with few exchanges still writes each at once). */
+const WRITE_CHUNK_BYTES = 64 * 1024;
+
+let packageVersion: string | undefined;
+/** pcap-pipe's version from its package.json (dist/streams/ → the package root). */
+function pcapPipeVersion(): string {
+  if (packageVersion === undefined) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: unknown };
+      packageVersion = typeof pkg.version === 'string' ? pkg.version : '0';
+    } catch {
+      packageVersion = '0';
+    }
+  }
+  return packageVersion;
+}
+
+function documentInfo(opts: HarStreamOptions): HarDocumentInfo {
+  return {
+    creator: opts.creator ?? { name: 'pcap-pipe', version: pcapPipeVersion() },
+    ...(opts.comment !== undefined ? { comment: opts.comment } : {}),
+  };
+}
+
+/** Events → the document's text, in pieces: the opening at once, entries as they complete, the closing. */
+class HarTextEncoder {
+  private readonly builder: HarBuilder;
+  private readonly info: HarDocumentInfo;
+  private text: string;
+  private first = true;
+  closed = false;
+
+  constructor(opts: HarStreamOptions) {
+    this.info = documentInfo(opts);
+    this.builder = new HarBuilder((entry: HarEntry) => this.add(entry), opts);
+    this.text = harOpening(this.info);
+  }
+
+  get counts(): Readonly<HarBuildCounts> {
+    return this.builder.summary;
+  }
+
+  push(chunk: unknown): void {
+    if (Array.isArray(chunk)) for (const ev of chunk) this.pushOne(ev);
+    else this.pushOne(chunk);
+  }
+
+  /** Text waiting to be written. */
+  get pending(): number {
+    return this.text.length;
+  }
+
+  take(): string {
+    const t = this.text;
+    this.text = '';
+    return t;
+  }
+
+  /** Open exchanges come out, then the closing; `note` (why the input stopped) joins the log comment. */
+  close(note?: string): string {
+    if (this.closed) return this.take();
+    this.closed = true;
+    this.builder.finish();
+    const info = note === undefined ? this.info : { ...this.info, comment: this.info.comment !== undefined ? `${this.info.comment}; ${note}` : note };
+    this.text += harClosing(info, this.builder.summary);
+    return this.take();
+  }
+
+  private pushOne(ev: unknown): void {
+    if (typeof ev !== 'object' || ev === null || typeof (ev as { type?: unknown }).type !== 'string') return;
+    this.builder.push(ev as HttpTraceEvent);
+  }
+
+  private add(entry: HarEntry): void {
+    this.text += harEntryText(entry, this.first);
+    this.first = false;
+  }
+}
+
+/** The sink of `har(path)`. */
+export class HarFileWriter extends Writable {
+  readonly path: string;
+  private readonly tmp: string;
+  private readonly encoder: HarTextEncoder;
+  private fd: number | undefined;
+
+  constructor(file: string, opts: HarStreamOptions = {}) {
+    super({ objectMode: true, highWaterMark: 256 });
+    this.path = file;
+    this.tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.partial`);
+    this.encoder = new HarTextEncoder(opts);
+    // opened now: an unwritable place fails at once, before any capture runs
+    this.fd = fs.openSync(this.tmp, 'w');
+  }
+
+  /** Entries written so far, and what was left out. */
+  get counts(): Readonly<HarBuildCounts> {
+    return this.encoder.counts;
+  }
+
+  override _write(chunk: unknown, _enc: BufferEncoding, done: (e?: Error | null) => void): void {
+    try {
+      this.encoder.push(chunk);
+      if (this.encoder.pending >= WRITE_CHUNK_BYTES) this.writeOut(this.encoder.take());
+      done();
+    } catch (e) {
+      done(e as Error);
+    }
+  }
+
+  override _writev(chunks: { chunk: unknown }[], done: (e?: Error | null) => void): void {
+    try {
+      for (const { chunk } of chunks) this.encoder.push(chunk);
+      if (this.encoder.pending >= WRITE_CHUNK_BYTES) this.writeOut(this.encoder.take());
+      done();
+    } catch (e) {
+      done(e as Error);
+    }
+  }
+
+  override _final(done: (e?: Error | null) => void): void {
+    try {
+      this.complete();
+      done();
+    } catch (e) {
+      done(e as Error);
+    }
+  }
+
+  override _destroy(err: Error | null, done: (e?: Error | null) => void): void {
+    // Destroyed before the end (an upstream error, Ctrl-C): close the document with what it has.
+    try {
+      this.complete(err ? `input stopped early: ${err.message}` : 'input stopped early');
+    } catch (e) {
+      done(err ?? (e as Error));
+      return;
+    }
+    done(err);
+  }
+
+  private complete(note?: string): void {
+    if (this.fd === undefined) return;
+    this.writeOut(this.encoder.close(note));
+    fs.closeSync(this.fd);
+    this.fd = undefined;
+    fs.renameSync(this.tmp, this.path);
+  }
+
+  private writeOut(text: string): void {
+    if (text.length === 0 || this.fd === undefined) return;
+    const bytes = Buffer.from(text, 'utf8');
+    let off = 0;
+    while (off < bytes.length) off += fs.writeSync(this.fd, bytes, off, bytes.length - off);
+  }
+}
+
+/** A sink writing a HAR document to `file` (see the module comment). */
+export function har(file: string, opts: HarStreamOptions = {}): HarFileWriter {
+  return new HarFileWriter(file, opts);
+}
+
+/** Events in, HAR text out. */
+export class HarTextStream extends Transform {
+  private readonly encoder: HarTextEncoder;
+
+  constructor(opts: HarStreamOptions = {}) {
+    super({ writableObjectMode: true, readableObjectMode: false, writableHighWaterMark: 256 });
+    this.encoder = new HarTextEncoder(opts);
+  }
+
+  get counts(): Readonly<HarBuildCounts> {
+    return this.encoder.counts;
+  }
+
+  override _transform(chunk: unknown, _enc: BufferEncoding, done: TransformCallback): void {
+    this.encoder.push(chunk);
+    // each completed entry goes out at once: a reader of a live capture sees it without delay
+    if (this.encoder.pending > 0) this.push(this.encoder.take());
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    this.push(this.encoder.close());
+    done();
+  }
+}
+
+export function harText(opts: HarStreamOptions = {}): HarTextStream {
+  return new HarTextStream(opts);
+}
