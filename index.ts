@@ -57,6 +57,16 @@ export type { HttpTraceEvent, HttpJsonOptions, HttpFormatOptions } from './lib/h
 export { HttpRequestFilter, emptyFilterSpec } from './lib/http/filter';
 export type { HttpFilterSpec } from './lib/http/filter';
 
+// HAR 1.2 (HTTP Archive) out and in
+export { HarBuilder, harEntries, DEFAULT_HAR_BUILD_OPTIONS } from './lib/har/build';
+export type { HarBuildOptions, HarBuildCounts } from './lib/har/build';
+export { harDocument } from './lib/har/document';
+export { harToEvents, parseHar, MAX_HAR_BYTES } from './lib/har/read';
+export type { HarReadResult, HarSkippedEntry } from './lib/har/read';
+export type * from './lib/har/types';
+export { har, harText, HarFileWriter, HarTextStream } from './streams/har';
+export type { HarStreamOptions } from './streams/har';
+
 // grep
 export { compileMatcher, parseHexPattern, PacketGrep, StreamGrep, GrepPatternError } from './lib/grep/grep';
 export type { GrepMatch, GrepOptions, Matcher } from './lib/grep/grep';
