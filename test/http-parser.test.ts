@@ -315,3 +315,39 @@ test('sha256 of a body does not depend on segmentation (chunked + gzip)', () => 
   assert.equal(createHash('sha256').update(res!.body!).digest('hex'), createHash('sha256').update(text).digest('hex'));
   assert.equal(res!.bodyLength, gz.length);
 });
+
+// Leniencies (named like llhttp's lenient* flags): the defaults read what real traffic sends; each flag
+// set to false makes that point a violation.
+test('lenientLeadingEmptyLines: CRLFs before a request line are skipped by default, a violation when strict', () => {
+  const segments = [
+    c('GET /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nab\r\n\r\nGET /b HTTP/1.1\r\n\r\n'),
+    s('HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n'),
+  ];
+  const lenient = runSegments(segments);
+  assert.deepEqual(ofType(lenient, 'request').map((r) => r.url), ['/a', '/b']);
+  assert.equal(ofType(lenient, 'http-error').length, 0);
+  const strict = runSegments(segments, { lenientLeadingEmptyLines: false });
+  assert.deepEqual(ofType(strict, 'request').map((r) => r.url), ['/a', '/b']); // found again by hunting
+  assert.deepEqual(ofType(strict, 'http-error').map((e) => e.code).sort(), ['HTTP_BAD_START_LINE', 'HTTP_DESYNC']);
+});
+
+test('lenientBareLfAfterChunk: chunk data ended by a bare LF is read by default, a violation when strict', () => {
+  const segments = [
+    c('GET / HTTP/1.1\r\n\r\n'),
+    s('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n'),
+  ];
+  const lenient = runSegments(segments);
+  assert.equal(ofType(lenient, 'response')[0]!.body!.toString(), 'abc');
+  assert.equal(ofType(lenient, 'http-error').length, 0);
+  const strict = runSegments(segments, { lenientBareLfAfterChunk: false });
+  assert.deepEqual(ofType(strict, 'http-error').map((e) => e.code), ['HTTP_BAD_CHUNK']);
+});
+
+test('lenientRequestLine: a malformed request line with a known method is shown flagged by default, rejected when strict', () => {
+  const segments = [c('GET /old-style\r\nHost: x\r\n\r\n')];
+  const lenient = runSegments(segments);
+  assert.deepEqual(ofType(lenient, 'request').map((r) => [r.method, r.url, r.version]), [['GET', '/old-style', '']]);
+  assert.deepEqual(ofType(lenient, 'http-error').map((e) => e.code), ['HTTP_BAD_START_LINE']);
+  const strict = runSegments(segments, { lenientRequestLine: false });
+  assert.equal(ofType(strict, 'request').length, 0);
+});

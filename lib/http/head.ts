@@ -90,18 +90,20 @@ function parseCommonStartLine(line: string): StartLine | undefined {
   return { kind: 'request', method: line.slice(0, sp1), url: line.slice(sp1 + 1, sp2), version: line.slice(sp2 + 1) };
 }
 
-export function parseStartLine(line: string): StartLine | undefined {
+/** `lenient` (the parser's lenientRequestLine): also read the malformed request lines clients send, flagged. */
+export function parseStartLine(line: string, lenient = true): StartLine | undefined {
   const common = parseCommonStartLine(line);
   if (common !== undefined) return common;
   const req = REQUEST_LINE.exec(line);
   if (req) return { kind: 'request', method: req[1]!, url: req[2]!, version: `HTTP/${req[3]}.${req[4]}` };
   const res = STATUS_LINE.exec(line);
   if (res) return { kind: 'response', version: `HTTP/${res[1]}.${res[2]}`, status: Number(res[3]), reason: (res[4] ?? '').trim() };
+  if (!lenient) return undefined;
   // "GET /path" (HTTP/0.9 style), "GET / HTTP/1.", "OPTIONS": servers answer these, so show them
   // (flagged), as tshark does; requiring a known method keeps arbitrary text lines out.
-  const lenient = LENIENT_REQUEST_LINE.exec(line);
-  if (lenient && KNOWN_METHOD_SET.has(lenient[1]!)) {
-    return { kind: 'request', method: lenient[1]!, url: lenient[2] ?? '', version: lenient[3] ?? '', malformed: true };
+  const loose = LENIENT_REQUEST_LINE.exec(line);
+  if (loose && KNOWN_METHOD_SET.has(loose[1]!)) {
+    return { kind: 'request', method: loose[1]!, url: loose[2] ?? '', version: loose[3] ?? '', malformed: true };
   }
   return undefined;
 }

@@ -65,6 +65,18 @@ export interface HttpParserOptions {
   maxUpgradeBuffer: number;
   /** Limits of the WebSocket parser started by a 101. */
   websocket: WebSocketLimits;
+  // Leniencies, named like llhttp's `lenient*` flags. Each default (true) is what real traffic needs and
+  // what this parser has always done; false makes the parser strict on that point (the bytes then count
+  // as a violation: an http-error event and a resynchronisation).
+  /** Empty lines (CR, LF) before a start line are skipped: RFC 9112 2.2 asks servers to allow it. */
+  lenientLeadingEmptyLines: boolean;
+  /** Chunk data may end with a bare LF instead of CRLF. */
+  lenientBareLfAfterChunk: boolean;
+  /**
+   * A request line that is not valid but starts with a known method ("GET /path" HTTP/0.9 style,
+   * "GET / HTTP/1.", "OPTIONS") is read, flagged with HTTP_BAD_START_LINE, as tshark shows it.
+   */
+  lenientRequestLine: boolean;
 }
 
 export const DEFAULT_HTTP_OPTIONS: Readonly<HttpParserOptions> = {
@@ -78,6 +90,9 @@ export const DEFAULT_HTTP_OPTIONS: Readonly<HttpParserOptions> = {
   maxPendingRequests: 1024,
   maxUpgradeBuffer: 1024 * 1024,
   websocket: DEFAULT_WEBSOCKET_LIMITS,
+  lenientLeadingEmptyLines: true,
+  lenientBareLfAfterChunk: true,
+  lenientRequestLine: true,
 };
 
 const MAX_CHUNK_LINE = 4 * 1024;
@@ -308,7 +323,9 @@ export class HttpConnectionParser {
     if (d.pending.length === 0) {
       // RFC 9112 2.2: empty lines before a request line are ignored (also tolerated before a status line).
       let skip = 0;
-      while (skip < bytes.length && (bytes[skip] === 0x0d || bytes[skip] === 0x0a)) skip++;
+      if (this._opts.lenientLeadingEmptyLines) {
+        while (skip < bytes.length && (bytes[skip] === 0x0d || bytes[skip] === 0x0a)) skip++;
+      }
       if (skip === bytes.length) return EMPTY;
       if (skip > 0) bytes = bytes.subarray(skip);
       if (TOKEN_CHAR[bytes[0]!] !== 1) {
@@ -348,7 +365,7 @@ export class HttpConnectionParser {
     let firstLineEnd = text.indexOf('\n');
     if (firstLineEnd < 0) firstLineEnd = text.length;
     const firstLine = text.charCodeAt(firstLineEnd - 1) === 0x0d ? text.slice(0, firstLineEnd - 1) : text.slice(0, firstLineEnd);
-    const start = parseStartLine(firstLine);
+    const start = parseStartLine(firstLine, this._opts.lenientRequestLine);
     if (start === undefined || (d.role !== undefined && start.kind !== d.role)) {
       return this.lostSync(d, at, 'HTTP_BAD_START_LINE', this.startLineProblem(d, firstLine) ?? 'bad start line', block.subarray(1));
     }
@@ -367,7 +384,7 @@ export class HttpConnectionParser {
 
   /** Why `line` cannot start a message in this direction, or undefined when it can. */
   private startLineProblem(d: DirectionState, line: string): string | undefined {
-    const start = parseStartLine(line);
+    const start = parseStartLine(line, this._opts.lenientRequestLine);
     if (start !== undefined && (d.role === undefined || start.kind === d.role)) return undefined;
     return `not a ${d.role ?? 'request or status'} line: ${JSON.stringify(line.slice(0, 80))}`;
   }
@@ -596,15 +613,17 @@ export class HttpConnectionParser {
     return n === bytes.length ? EMPTY : bufferView(bytes, n, bytes.length - n);
   }
 
-  /** The CRLF after chunk data (a bare LF is tolerated). `pending` holds a CR already seen. */
+  /** The CRLF after chunk data (a bare LF with lenientBareLfAfterChunk). `pending` holds a CR already seen. */
   private readChunkEnd(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
     let i = 0;
-    if (d.pending.length === 0 && bytes[0] === 0x0d) {
+    let sawCr = d.pending.length > 0;
+    if (!sawCr && bytes[0] === 0x0d) {
       i = 1;
+      sawCr = true;
       d.pending = Buffer.from([0x0d]);
       if (bytes.length === 1) return EMPTY;
     }
-    if (bytes[i] !== 0x0a) {
+    if (bytes[i] !== 0x0a || (!sawCr && !this._opts.lenientBareLfAfterChunk)) {
       return this.lostSync(d, at, 'HTTP_BAD_CHUNK', 'chunk data not followed by CRLF', bytes.subarray(i));
     }
     d.resetPending();
