@@ -19,7 +19,7 @@ export { PcapParser, PcapWriter } from './lib/formats/pcap';
 export type { PcapFileHeader, PcapWriterOptions } from './lib/formats/pcap';
 export { PcapngParser, PcapngWriter } from './lib/formats/pcapng';
 export { readCapture, readCaptureFile, CaptureReader, PrefetchFileReader } from './streams/read';
-export type { ReadCaptureOptions } from './streams/read';
+export type { ReadCaptureOptions, TypedCaptureReader } from './streams/read';
 export { writeCapture, writePcap, writePcapng, writeCaptureFile, CaptureWriter } from './streams/write';
 export type { WriteCaptureOptions } from './streams/write';
 
@@ -34,6 +34,7 @@ export { hexDump, escapeControl } from './lib/core/escape';
 export { decode, DecodeStream } from './streams/decode';
 export type { DecodeStreamOptions } from './streams/decode';
 export { print, PrintStream } from './streams/print';
+export type { PrintStreamOptions } from './streams/print';
 
 // TCP
 export { TcpReassembler, DEFAULT_TCP_LIMITS } from './lib/tcp/reassembler';
@@ -42,7 +43,12 @@ export { tcpEventToJson, isTcpEvent } from './lib/tcp/events';
 export type * from './lib/tcp/events';
 export { FollowCollector } from './lib/tcp/follow';
 export { tcp, TcpStream } from './streams/tcp';
-export type { TcpStreamOptions } from './streams/tcp';
+export type { TcpStreamOptions, TcpStreamOutput } from './streams/tcp';
+export { formatTcpEvent } from './lib/tcp/print';
+export { tcpPrinter, TcpEventPrinter } from './streams/tcp-print';
+export type { TcpPrintOptions } from './streams/tcp-print';
+export { followSink, FollowSink } from './streams/follow';
+export type { FollowMode } from './streams/follow';
 
 // HTTP and WebSocket
 export { HttpConnectionParser, DEFAULT_HTTP_OPTIONS, headerValue } from './lib/http/parser';
@@ -50,8 +56,10 @@ export type { HttpParserOptions } from './lib/http/parser';
 export type * from './lib/http/events';
 export { WebSocketConnection, websocketAccept, parsePerMessageDeflate } from './lib/http/websocket';
 export type * from './lib/http/ws-events';
-export { http, httpEvents, HttpStream, isHttpStreamEvent } from './streams/http';
-export type { HttpStreamOptions, HttpEventsOptions, HttpStreamEvent, HttpStreamOutput, HttpConnectionFields } from './streams/http';
+export { http, HttpStream, isHttpStreamEvent } from './streams/http';
+export type { HttpStreamOptions, HttpStreamEvent, HttpStreamOutput, HttpConnectionFields } from './streams/http';
+export { httpTraceSelect, HttpTraceSelect, httpTracePrinter, HttpTracePrinter } from './streams/http-trace';
+export type { HttpTraceSelectOptions, HttpTracePrintOptions } from './streams/http-trace';
 export { httpEventToJson, formatHttpEvent, DEFAULT_MAX_BODY } from './lib/http/json';
 export type { HttpTraceEvent, HttpJsonOptions, HttpFormatOptions } from './lib/http/json';
 export { HttpRequestFilter, emptyFilterSpec } from './lib/http/filter';
@@ -71,11 +79,21 @@ export type { HarStreamOptions } from './streams/har';
 export { compileMatcher, parseHexPattern, PacketGrep, StreamGrep, GrepPatternError } from './lib/grep/grep';
 export type { GrepMatch, GrepOptions, Matcher } from './lib/grep/grep';
 export { grep, GrepStream } from './streams/grep';
-export type { GrepStreamOptions } from './streams/grep';
+export type { GrepStreamOptions, GrepStreamOutput } from './streams/grep';
+export { GrepSink } from './streams/grep-print';
+export type { GrepSinkOptions, GrepTextOutput } from './streams/grep-print';
+
+// Composing stages: the pipeline builder, the batch-aware base, typed chunks
+export { chain, httpEvents, tcpEvents, httpTracePipeline, runGrep } from './streams/trace';
+export type { HttpEventsOptions, TcpEventsOptions, HttpTracePipelineOptions, GrepRunOptions, GrepRunResult } from './streams/trace';
+export { BatchTransform, LineTransform, forEachItem } from './streams/batch';
+export type { Typed, BatchTransformOptions } from './streams/batch';
+export type { TypedReadable, TypedWritable, TypedTransform, TypedDuplex, TypedReadableSide, TypedWritableSide, Batchable, Item, Rebatch, ChunkOf, ReadableOf, StageOf } from './streams/typed';
+export { colorFor } from './streams/colour';
 
 // Live capture and BPF (the addon is loaded on first use; without it these throw ADDON_UNAVAILABLE)
 export { capture, CaptureStream, pcapFileHeader } from './streams/capture';
-export type { CaptureOptions, CaptureStats } from './streams/capture';
+export type { CaptureOptions, CaptureStats, TypedCaptureStream } from './streams/capture';
 export { filter, FilterStream, BpfFilter } from './streams/filter';
 export type { FilterOptions } from './streams/filter';
 export { devices, defaultDevice, libVersion, addonAvailable, compileBpf, LiveCaptureError } from './addon/index';

@@ -4,7 +4,7 @@
  * errors to exit codes: 0 ok, 1 runtime error or data lost, 2 usage, 130 interrupted.
  */
 import minimist from 'minimist';
-import { Readable, type Writable } from 'node:stream';
+import { pipeline, Readable, type Writable } from 'node:stream';
 import { CaptureError } from '../lib/core/errors';
 import { compareTimestamps, linkTypeName, type PacketRecord } from '../lib/core/record';
 import { DECODABLE_LINK_TYPES } from '../lib/layers/decode';
@@ -138,17 +138,12 @@ export function safeStdout(): Writable {
   return out;
 }
 
-/** Writes a line of text to stdout, honouring backpressure. */
-export function writeLine(out: Writable, line: string): Promise<void> | void {
-  if (!out.write(line + '\n')) return new Promise((resolve) => out.once('drain', resolve));
-}
-
 /** Opens one capture input: a path, or '-' / undefined for stdin. */
 export function openCapture(path: string | undefined, opts: ReadCaptureOptions = {}): CaptureReader {
   if (path === undefined || path === '-') {
     const reader = readCapture(opts);
-    process.stdin.on('error', (e) => reader.destroy(e));
-    process.stdin.pipe(reader);
+    // One pipeline: a stdin error errors the reader, and the reader destroyed stops reading stdin.
+    pipeline(process.stdin, reader, () => undefined);
     return reader;
   }
   return readCaptureFile(path, opts);

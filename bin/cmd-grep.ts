@@ -3,25 +3,14 @@
  * matching packets as classic pcap when stdout is a pipe or file (so `| tshark -r -` works), prints them
  * on a terminal. Exit status as grep: 0 something matched, 1 nothing matched, 2 error.
  *
- * Also the engine of bin/network_grep.ts: `runGrep()` wires source → [BPF] → decode → grep → outputs.
+ * The chain (source → decode → grep → text / pcap) is runGrep() in streams/trace.ts, shared with network_grep.
  */
-import { type Readable, Writable, type Writable as WritableType } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
 import { describeError, intOption, openReportedCapture, parseArgs, rawPositionals, printUsage, safeStdout, UsageError } from './cli';
+import { EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, stopReader } from './grep-cli';
 import { CaptureError } from '../lib/core/errors';
-import {
-  compileMatcher, formatPayload, formatStreamMatch, grepMatchToJson, GrepPatternError, MATCH_EVERYTHING,
-  DEFAULT_LOOK_BEHIND_BYTES, packetPayload, type GrepMatch, type Matcher, type PacketVerdict,
-} from '../lib/grep/grep';
-import { formatTimestamp } from '../lib/core/record';
-import { hexDump } from '../lib/core/escape';
-import { formatPacketLine } from '../lib/layers/print';
-import type { PcapFileHeader } from '../lib/formats/pcap';
-import { decode } from '../streams/decode';
-import { grep, type GrepStream } from '../streams/grep';
-import type { CaptureReader } from '../streams/read';
-import { writePcap } from '../streams/write';
-import { jsonText } from '../lib/core/json-line';
+import { GrepPatternError, DEFAULT_LOOK_BEHIND_BYTES, type Matcher } from '../lib/grep/grep';
+import { colorFor } from '../streams/colour';
+import { runGrep } from '../streams/trace';
 
 export const USAGE = `usage: pcap-pipe grep [-i] [-v] [-w] [--stream] [-n COUNT] [-A N] [--json] [--text] [--hexdump]
                       [--window BYTES] (PATTERN | -x HEX) [FILE]
@@ -43,141 +32,6 @@ export const USAGE = `usage: pcap-pipe grep [-i] [-v] [-w] [--stream] [-n COUNT]
   --text        print text even when stdout is not a terminal
   --hexdump     print a hex dump of the payload instead of text
   --window N    stream mode: bytes of look-behind kept per connection direction (default ${DEFAULT_LOOK_BEHIND_BYTES})`;
-
-/** Exit status when nothing was selected (grep's convention). */
-export const EXIT_NO_MATCH = 1;
-/** Exit status for usage errors, bad patterns, unreadable input. */
-export const EXIT_ERROR = 2;
-
-export interface GrepRunOptions {
-  matcher: Matcher;
-  invert: boolean;
-  stream: boolean;
-  after: number;
-  maxMatches: number | undefined;
-  lookBehind: number | undefined;
-  /** Where packet records come from (a file/stdin reader, a filter after it, a live capture). */
-  source: Readable;
-  /** The file reader, when reading a capture (its header is copied to pcap output; its errors count). */
-  reader?: CaptureReader;
-  /** Text/JSON output (undefined: none). */
-  text?: { out: WritableType; json: boolean; color: boolean; hexdump: boolean };
-  /** pcap output of the selected packets (stdout or a file). */
-  pcap?: WritableType;
-  /** Called when -n COUNT was reached: stop the source (the pipeline then ends and flushes). */
-  stop: () => void;
-  /** Command name for messages. */
-  name: string;
-}
-
-export interface GrepRunResult {
-  selected: number;
-  matches: number;
-  /** An error was reported on stderr (damaged input). */
-  failed: boolean;
-}
-
-/** Renders verdicts and matches as text or NDJSON, and hands selected records to the pcap writer. */
-class GrepSink extends Writable {
-  private readonly text: GrepRunOptions['text'];
-  private readonly pcap: WritableType | undefined;
-  private readonly streamMode: boolean;
-  private readonly invert: boolean;
-
-  constructor(opts: GrepRunOptions, pcap: WritableType | undefined) {
-    super({ objectMode: true, highWaterMark: 64 });
-    this.text = opts.text;
-    this.pcap = pcap;
-    this.streamMode = opts.stream;
-    this.invert = opts.invert;
-  }
-
-  /** Stream-mode matches (and JSON for all matches) are written as they are found. */
-  match(m: GrepMatch): void {
-    const t = this.text;
-    if (t === undefined) return;
-    if (t.json) t.out.write(jsonText(grepMatchToJson(m)) + '\n');
-    // TCP stream matches; a UDP/ICMP match in stream mode is printed with its packet, as per packet
-    else if (this.streamMode && m.stream !== undefined) t.out.write(formatStreamMatch(m, t.color) + '\n');
-  }
-
-  private textOf(v: PacketVerdict): string {
-    const t = this.text as NonNullable<GrepRunOptions['text']>;
-    const pkt = v.packet;
-    if (t.json) {
-      // matches are written by match(); -v and -A packets have none, so they get an object of their own
-      if (!this.invert && !v.afterContext) return '';
-      const rec = pkt.record;
-      return jsonText({ frame: rec.frame, ts: formatTimestamp(rec.tsSec, rec.tsNsec), [v.afterContext ? 'afterContext' : 'inverted']: true }) + '\n';
-    }
-    if (this.streamMode && !v.afterContext && v.matches.length === 0) return ''; // its match was printed
-    const payload = packetPayload(pkt);
-    const head = formatPacketLine(pkt, { link: false }) + (v.afterContext ? ' (after match)' : '');
-    const body = t.hexdump ? hexDump(payload) : formatPayload(payload, v.matches.map((m) => ({ start: m.offset, end: m.offset + m.bytes.length })), t.color);
-    return head + '\n' + body + '\n';
-  }
-
-  override _write(chunk: PacketVerdict | PacketVerdict[], _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    let pcapFull = false;
-    let textFull = false;
-    let text = '';
-    for (const v of Array.isArray(chunk) ? chunk : [chunk]) {
-      if (this.pcap !== undefined && !this.pcap.write(v.packet.record)) pcapFull = true;
-      if (this.text !== undefined) text += this.textOf(v);
-    }
-    if (text !== '' && !(this.text as NonNullable<GrepRunOptions['text']>).out.write(text)) textFull = true;
-    // wait for every output that asked us to (backpressure), then take the next chunk
-    const waits: Promise<unknown>[] = [];
-    if (pcapFull) waits.push(new Promise((resolve) => (this.pcap as WritableType).once('drain', resolve)));
-    if (textFull) waits.push(new Promise((resolve) => (this.text as NonNullable<GrepRunOptions['text']>).out.once('drain', resolve)));
-    if (waits.length === 0) cb();
-    else Promise.all(waits).then(() => cb(), cb);
-  }
-
-  override _final(cb: (e?: Error | null) => void): void {
-    if (this.pcap === undefined) { cb(); return; }
-    this.pcap.end();
-    finished(this.pcap).then(() => cb(), cb);
-  }
-}
-
-/** Runs one grep: source → decode → grep → outputs. Resolves when every output is flushed. */
-export async function runGrep(opts: GrepRunOptions): Promise<GrepRunResult> {
-  let pcapWriter: ReturnType<typeof writePcap> | undefined;
-  if (opts.pcap !== undefined) {
-    const reader = opts.reader;
-    pcapWriter = writePcap({
-      // an empty result is still a valid capture, with the input's link type and snaplen
-      configure: () => {
-        const h: PcapFileHeader | null | undefined = reader?.pcapHeader;
-        return h ? { sourceHeader: h } : {};
-      },
-    });
-    pcapWriter.pipe(opts.pcap);
-  }
-  const g: GrepStream = grep(opts.matcher, {
-    stream: opts.stream, invert: opts.invert, after: opts.after, maxMatches: opts.maxMatches,
-    lookBehind: opts.lookBehind, output: 'verdicts',
-  });
-  const sink = new GrepSink(opts, pcapWriter);
-  g.on('match', (m: GrepMatch) => sink.match(m));
-  g.on('limit', () => opts.stop());
-  await pipeline(opts.source, decode({ depth: 'transport' }), g, sink);
-  if (opts.pcap !== undefined && opts.pcap !== process.stdout) await finished(opts.pcap);
-  return { selected: g.selected, matches: g.matches, failed: false };
-}
-
-
-/** Builds the matcher, turning a bad pattern into a message and exit status 2 for the caller. */
-export function matcherFrom(pattern: string | undefined, hex: boolean, ignoreCase: boolean, word: boolean): Matcher {
-  if (pattern === undefined) return MATCH_EVERYTHING;
-  return compileMatcher(pattern, { hex, ignoreCase, word });
-}
-
-/** True when colour may be used on `out`: a terminal, and NO_COLOR unset. */
-export function colorFor(out: WritableType): boolean {
-  return (out as NodeJS.WriteStream).isTTY === true && !process.env.NO_COLOR;
-}
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
@@ -218,7 +72,6 @@ export async function main(argv: string[]): Promise<number> {
       text: textOut ? { out: stdout, json: !!args.json, color: colorFor(stdout), hexdump: !!args.hexdump } : undefined,
       pcap: textOut ? undefined : stdout,
       stop: () => stopReader(reader),
-      name: 'pcap-pipe grep',
     });
     if (input.damaged) return EXIT_ERROR;
     return result.selected > 0 ? 0 : EXIT_NO_MATCH;
@@ -229,13 +82,4 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-}
-
-/** -n reached: the reader ends as if its input had ended (no error), so the pipeline flushes. */
-export function stopReader(reader: CaptureReader): void {
-  if (reader.failure) return;
-  reader.failure = new CaptureError('PCAP_TRUNCATED', 'stopped after -n matches'); // ignore the rest of the input
-  reader.push(null);
-  process.stdin.unpipe(reader);
-  process.stdin.pause();
 }

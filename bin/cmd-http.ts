@@ -1,9 +1,9 @@
 /**
- * `pcap-pipe http [options] [FILE]`: http_trace's output (bin/http_trace.ts) for a capture on stdin or in
- * FILE, so it chains: tcpdump -w - | pcap-pipe filter 'port 8080' | pcap-pipe http --bodies
+ * `pcap-pipe http [options] [FILE]`: http_trace's output (chain, printer and flags shared in
+ * bin/trace-cli.ts) for a capture on stdin or in FILE, so it chains: tcpdump -w - | pcap-pipe filter 'port 8080' | pcap-pipe http --bodies
  */
 import { describeError, parseArgs, printUsage, UsageError } from './cli';
-import { DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, openTraceSource, runTrace, traceOptionsFrom, type TraceSource } from './http_trace';
+import { DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, openTraceSource, runTrace, traceOptionsFrom, type TraceSource } from './trace-cli';
 
 const NAME = 'pcap-pipe http';
 

@@ -6,14 +6,11 @@
  *   pcap-pipe capture -i lo | pcap-pipe serve
  *   pcap-pipe read big.pcap | pcap-pipe serve --port 8080
  */
-import type { Readable } from 'node:stream';
-import { intOption, openReportedCapture, parseArgs, printUsage, describeError, UsageError } from './cli';
-import { DEFAULT_WEB_HOST, isLoopbackHost, startWebView, type WebView, type WebViewOptions } from '../streams/web';
-import { DEFAULT_WEB_MODEL_LIMITS, FILE_MAX_ROWS } from '../lib/web/model';
 import * as fs from 'node:fs';
-
-export { startWebView };
-export type { WebView, WebViewOptions };
+import { intOption, openReportedCapture, parseArgs, printUsage, UsageError } from './cli';
+import { serveUntilInterrupted } from './trace-cli';
+import { DEFAULT_WEB_HOST } from '../streams/web';
+import { DEFAULT_WEB_MODEL_LIMITS, FILE_MAX_ROWS } from '../lib/web/model';
 
 const NAME = 'pcap-pipe serve';
 
@@ -48,38 +45,4 @@ export async function main(argv: string[]): Promise<number> {
   const ok = await serveUntilInterrupted(input.reader, { port, host, title: file ?? 'stdin', input: whole ? 'file' : 'live', limits: maxRows === undefined ? {} : { maxRows } }, NAME);
   input.reader.destroy();
   return ok && !input.damaged ? 0 : 1;
-}
-
-/**
- * Starts the web view on `source`, prints the URL, and serves until Ctrl-C (also after the input ended, so
- * the page can still be looked at). Returns false when the source failed. Shared with `http_trace --web`.
- */
-export async function serveUntilInterrupted(source: Readable, opts: WebViewOptions, name: string): Promise<boolean> {
-  let ok = true;
-  const view = await startWebView(source, opts);
-  const address = view.server.address;
-  process.stdout.write(`${name}: open ${view.url}  (listening on ${address}; Ctrl-C to stop)\n`);
-  if (!isLoopbackHost(opts.host ?? DEFAULT_WEB_HOST)) {
-    process.stderr.write(`${name}: WARNING: listening on ${address}, not a loopback address: anyone who can reach ` +
-      `this machine can load this page, which shows captured traffic (bodies included); only the Origin check ` +
-      `guards its WebSocket. Use --host 127.0.0.1 unless that is what you want.\n`);
-  }
-  view.done.then(
-    () => process.stderr.write(`${name}: input ended after ${view.model.snapshot().counters.packets} packets; still serving ${view.url}\n`),
-    (e: unknown) => {
-      ok = false;
-      process.stderr.write(`${name}: ${describeError(e)}; still serving ${view.url}\n`);
-    },
-  );
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-  await view.close();
-  return ok;
 }

@@ -4,7 +4,7 @@
  * --json every ws-frame, ws-message and ws-close (and ws-error, http-upgrade) as NDJSON.
  */
 import { describeError, intOption, parseArgs, printUsage, UsageError } from './cli';
-import { openTraceSource, runTrace, type TraceSource } from './http_trace';
+import { openTraceSource, runTrace, type TraceSource } from './trace-cli';
 import { DEFAULT_MAX_BODY } from '../lib/http/json';
 import { emptyFilterSpec } from '../lib/http/filter';
 

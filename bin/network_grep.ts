@@ -7,12 +7,14 @@
  */
 import * as fs from 'node:fs';
 import { intOption, parseArgs, rawPositionals, printUsage, runCommand, safeStdout, UsageError, describeError } from './cli';
-import { colorFor, EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, runGrep, stopReader } from './cmd-grep';
+import { EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, stopReader } from './grep-cli';
 import { CaptureError } from '../lib/core/errors';
 import { DEFAULT_LOOK_BEHIND_BYTES, GrepPatternError, type Matcher } from '../lib/grep/grep';
 import { capture, type CaptureStream } from '../streams/capture';
+import { colorFor } from '../streams/colour';
 import { BpfFilter, filter } from '../streams/filter';
 import { readCaptureFile, type CaptureReader } from '../streams/read';
+import { chain, runGrep } from '../streams/trace';
 import type { Readable } from 'node:stream';
 
 export const USAGE = `usage: network_grep [-hiqvwxX] [-d DEV | -I FILE | -r FILE] [-O FILE] [-n COUNT] [-A N]
@@ -119,12 +121,7 @@ export async function main(argv: string[]): Promise<number> {
       },
     });
     reader = r;
-    if (bpf === undefined) source = r;
-    else {
-      const f = filter(bpf);
-      r.on('error', (e) => f.destroy(e));
-      source = r.pipe(f);
-    }
+    source = bpf === undefined ? r : chain(r, filter(bpf));
     stop = () => stopReader(r);
     header.push(`input: ${file}`);
   } else {
@@ -157,7 +154,6 @@ export async function main(argv: string[]): Promise<number> {
       text: { out: stdout, json: !!args.json, color: colorFor(stdout), hexdump: !!args.x },
       pcap: args.O !== undefined ? fs.createWriteStream(String(args.O)) : undefined,
       stop,
-      name: NAME,
     });
     if (failed) return EXIT_ERROR;
     return result.selected > 0 ? 0 : EXIT_NO_MATCH;

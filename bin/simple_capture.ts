@@ -15,6 +15,7 @@ import { capture } from '../streams/capture';
 import { decode } from '../streams/decode';
 import { filter } from '../streams/filter';
 import { print } from '../streams/print';
+import { chain } from '../streams/trace';
 
 export const USAGE = `usage: simple_capture [-i DEV] [-r FILE] [EXPR...]
   Prints the libpcap version and the capture devices with their addresses (the one used is
@@ -47,8 +48,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`simple_capture: ${describeError(e)}\n`);
       },
     });
-    source = expression ? reader.pipe(filter(expression)) : reader;
-    if (expression) reader.on('error', (e) => source.destroy(e));
+    source = expression ? chain(reader, filter(expression)) : reader;
   } else {
     const list = devices();
     const chosen = (args.i as string | undefined) ?? defaultDevice(list)?.name;

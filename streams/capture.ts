@@ -2,7 +2,7 @@
  * Live capture as a Readable of PacketRecord objects (objectMode): the same records the file readers
  * emit, so every later stage works the same on a live interface, a file or a pipe.
  *
- *   capture({ device: 'lo', filter: 'tcp port 80' }).pipe(writePcap()).pipe(process.stdout)
+ *   await pipeline(capture({ device: 'lo', filter: 'tcp port 80' }), writePcap(), process.stdout)
  *
  * How packets flow: the addon polls the handle's fd on Node's loop and hands over one Buffer per batch
  * (bounded in packets and bytes); this stream splits it into records (data = views into that buffer) and
@@ -20,6 +20,7 @@ import { Readable } from 'node:stream';
 import { CaptureError } from '../lib/core/errors';
 import { PCAP_MAGIC_NS } from '../lib/formats/pcap';
 import type { PacketRecord } from '../lib/core/record';
+import type { TypedReadableSide } from './typed';
 import {
   batchPrefixLength,
   countBatchRecords,
@@ -328,6 +329,13 @@ export function pcapFileHeader(linkType: number, snaplen: number): Buffer {
 }
 
 /** Opens a live capture (synchronously: a bad device or filter throws LiveCaptureError here). */
-export function capture(opts: CaptureOptions = {}): CaptureStream {
-  return new CaptureStream(opts);
+/** A live capture whose chunks are typed (streams/typed.ts): records, arrays of them, or pcap bytes. */
+export type TypedCaptureStream<Chunk> = TypedReadableSide<Chunk> & CaptureStream;
+
+export function capture(opts: CaptureOptions & { pcapRecords: true }): TypedCaptureStream<Buffer>;
+export function capture(opts: CaptureOptions & { batch: true; pcapRecords?: false }): TypedCaptureStream<PacketRecord[]>;
+export function capture(opts?: CaptureOptions & { batch?: false; pcapRecords?: false }): TypedCaptureStream<PacketRecord>;
+export function capture(opts?: CaptureOptions): TypedCaptureStream<PacketRecord | PacketRecord[] | Buffer>;
+export function capture(opts: CaptureOptions = {}): TypedCaptureStream<PacketRecord | PacketRecord[] | Buffer> {
+  return new CaptureStream(opts) as TypedCaptureStream<PacketRecord | PacketRecord[] | Buffer>;
 }

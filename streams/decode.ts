@@ -4,7 +4,7 @@
  * With `defragment`, IP fragments are held and the reassembled datagram is emitted as one packet when
  * it completes (see lib/layers/defrag.ts); fragments of datagrams given up come out with a 'defrag' failure.
  */
-import { Transform, type TransformCallback } from 'node:stream';
+import { BatchTransform, type Typed } from './batch';
 import { decodePacket, type DecodeOptions, type Packet } from '../lib/layers/decode';
 import { Defragmenter, type DefragOptions } from '../lib/layers/defrag';
 import type { PacketRecord } from '../lib/core/record';
@@ -16,13 +16,13 @@ export interface DecodeStreamOptions extends DecodeOptions {
   highWaterMark?: number;
 }
 
-export class DecodeStream extends Transform {
+export class DecodeStream extends BatchTransform<PacketRecord, Packet> {
   /** The defragmenter, when `defragment` is on (its `stats` say what it did). */
   readonly defragmenter: Defragmenter | undefined;
   private readonly decodeOptions: DecodeOptions;
 
   constructor(opts: DecodeStreamOptions = {}) {
-    super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 256 });
+    super({ highWaterMark: opts.highWaterMark });
     this.decodeOptions = { depth: opts.depth };
     if (opts.defragment) {
       const d = opts.defragment === true ? {} : opts.defragment;
@@ -30,33 +30,17 @@ export class DecodeStream extends Transform {
     }
   }
 
-  private decodeOne(rec: PacketRecord, out: Packet[]): void {
+  protected override handle(rec: PacketRecord): void {
     const pkt = decodePacket(rec, this.decodeOptions);
-    if (this.defragmenter) for (const p of this.defragmenter.push(pkt)) out.push(p);
-    else out.push(pkt);
+    if (this.defragmenter) for (const p of this.defragmenter.push(pkt)) this.out.push(p);
+    else this.out.push(pkt);
   }
 
-  override _transform(chunk: PacketRecord | PacketRecord[], _enc: BufferEncoding, done: TransformCallback): void {
-    if (Array.isArray(chunk)) {
-      const out: Packet[] = [];
-      for (const rec of chunk) this.decodeOne(rec, out);
-      if (out.length) this.push(out);
-    } else if (this.defragmenter) {
-      const out: Packet[] = [];
-      this.decodeOne(chunk, out);
-      for (const p of out) this.push(p);
-    } else {
-      this.push(decodePacket(chunk, this.decodeOptions));
-    }
-    done();
-  }
-
-  override _flush(done: TransformCallback): void {
-    if (this.defragmenter) for (const p of this.defragmenter.flush()) this.push(p);
-    done();
+  protected override finish(): void {
+    if (this.defragmenter) for (const p of this.defragmenter.flush()) this.out.push(p);
   }
 }
 
-export function decode(opts: DecodeStreamOptions = {}): DecodeStream {
-  return new DecodeStream(opts);
+export function decode(opts: DecodeStreamOptions = {}): Typed<DecodeStream> {
+  return new DecodeStream(opts) as Typed<DecodeStream>;
 }

@@ -10,7 +10,7 @@
  * (code BPF_SYNTAX), as tcpdump refuses it; the constructor compiles for Ethernet first so a plain
  * syntax error surfaces at once.
  */
-import { Transform, type TransformCallback } from 'node:stream';
+import { BatchTransform, type Typed } from './batch';
 import { LinkType, type PacketRecord } from '../lib/core/record';
 import { compileBpf, type NativeBpfProgram } from '../addon/index';
 
@@ -63,7 +63,7 @@ function isPacketRecord(chunk: unknown): chunk is PacketRecord {
   return !!c && typeof c.linkType === 'number' && typeof c.len === 'number' && Buffer.isBuffer(c.data);
 }
 
-export class FilterStream extends Transform {
+export class FilterStream extends BatchTransform<PacketRecord, PacketRecord> {
   readonly bpf: BpfFilter;
   private readonly invert: boolean;
   /** Records seen and kept so far. */
@@ -71,54 +71,26 @@ export class FilterStream extends Transform {
   kept = 0;
 
   constructor(expression: string, opts: FilterOptions = {}) {
-    super({ objectMode: true });
+    super({ highWaterMark: 16 });
     this.bpf = new BpfFilter(expression, opts);
     this.invert = opts.invert ?? false;
   }
 
-  override _transform(chunk: unknown, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (Array.isArray(chunk)) {
-      this.transformBatch(chunk, cb);
-      return;
-    }
-    if (!isPacketRecord(chunk)) {
-      cb(null, chunk);
+  /** Chunks that are not PacketRecords (other stages' events) pass through. */
+  protected override handle(item: PacketRecord): void {
+    if (!isPacketRecord(item)) {
+      this.out.push(item);
       return;
     }
     this.seen++;
-    let keep: boolean;
-    try {
-      keep = this.bpf.matches(chunk) !== this.invert;
-    } catch (e) {
-      cb(e as Error);
-      return;
-    }
-    if (keep) {
+    if (this.bpf.matches(item) !== this.invert) {
       this.kept++;
-      cb(null, chunk);
-    } else {
-      cb();
+      this.out.push(item);
     }
-  }
-
-  /** Arrays (batch mode of readCapture/capture) stay arrays: the kept records, or nothing. */
-  private transformBatch(chunk: unknown[], cb: TransformCallback): void {
-    const out: unknown[] = [];
-    try {
-      for (const item of chunk) {
-        if (!isPacketRecord(item)) { out.push(item); continue; }
-        this.seen++;
-        if (this.bpf.matches(item) !== this.invert) { this.kept++; out.push(item); }
-      }
-    } catch (e) {
-      cb(e as Error);
-      return;
-    }
-    cb(null, out.length > 0 ? out : undefined);
   }
 }
 
 /** A Transform keeping the PacketRecords that match a tcpdump filter expression. */
-export function filter(expression: string, opts: FilterOptions = {}): FilterStream {
-  return new FilterStream(expression, opts);
+export function filter(expression: string, opts: FilterOptions = {}): Typed<FilterStream> {
+  return new FilterStream(expression, opts) as Typed<FilterStream>;
 }

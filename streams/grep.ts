@@ -7,7 +7,7 @@
  *
  * Per-packet mode follows ngrep; `stream: true` matches reassembled TCP (see lib/grep/grep.ts).
  */
-import { Transform, type TransformCallback } from 'node:stream';
+import { BatchTransform, type Typed } from './batch';
 import type { Packet } from '../lib/layers/decode';
 import {
   compileMatcher, PacketGrep, StreamGrep, type GrepMatch, type GrepOptions, type Matcher, type PacketVerdict,
@@ -26,9 +26,10 @@ export interface GrepStreamOptions extends StreamGrepOptions {
   highWaterMark?: number;
 }
 
-type Output = Packet | PacketRecord | PacketVerdict;
+/** What comes out, by `output`: packets (default), their records, or verdicts. */
+export type GrepStreamOutput = Packet | PacketRecord | PacketVerdict;
 
-export class GrepStream extends Transform {
+export class GrepStream<Out extends GrepStreamOutput = Packet> extends BatchTransform<Packet, Out> {
   readonly matcher: Matcher;
   /** Per-packet engine (undefined in stream mode). */
   readonly packetGrep: PacketGrep | undefined;
@@ -43,10 +44,9 @@ export class GrepStream extends Transform {
   private limited = false;
   /** Stream mode: the limit was reached inside the reassembler's callbacks; acted on after the packet. */
   private limitReached = false;
-  private out: Output[] = [];
 
   constructor(pattern: string | Matcher, opts: GrepStreamOptions = {}) {
-    super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 256 });
+    super({ highWaterMark: opts.highWaterMark });
     this.matcher = typeof pattern === 'string' ? compileMatcher(pattern, opts) : pattern;
     this.output = opts.output ?? 'packets';
     this.maxMatches = opts.maxMatches ?? Infinity;
@@ -76,10 +76,10 @@ export class GrepStream extends Transform {
   private collect(v: PacketVerdict): void {
     if (!v.selected) return;
     this.selected++;
-    this.out.push(this.output === 'packets' ? v.packet : this.output === 'records' ? v.packet.record : v);
+    this.out.push((this.output === 'packets' ? v.packet : this.output === 'records' ? v.packet.record : v) as Out);
   }
 
-  private one(pkt: Packet): void {
+  protected override handle(pkt: Packet): void {
     if (this.limited) return;
     if (this.streamGrep !== undefined) {
       this.streamGrep.packet(pkt);
@@ -96,32 +96,16 @@ export class GrepStream extends Transform {
     }
   }
 
-  private pushOut(batch: boolean): void {
-    if (this.out.length === 0) return;
-    if (batch) this.push(this.out);
-    else for (const o of this.out) this.push(o);
-    this.out = [];
-  }
-
-  override _transform(chunk: Packet | Packet[], _enc: BufferEncoding, done: TransformCallback): void {
-    try {
-      if (Array.isArray(chunk)) for (const p of chunk) this.one(p);
-      else this.one(chunk);
-      this.pushOut(Array.isArray(chunk));
-      done();
-    } catch (e) {
-      done(e as Error);
-    }
-  }
-
-  override _flush(done: TransformCallback): void {
+  protected override finish(): void {
     if (!this.limited) this.streamGrep?.flush();
-    this.pushOut(false);
-    done();
   }
 }
 
 /** A grep Transform; throws GrepPatternError at once on an invalid pattern. */
-export function grep(pattern: string | Matcher, opts: GrepStreamOptions = {}): GrepStream {
-  return new GrepStream(pattern, opts);
+export function grep(pattern: string | Matcher, opts?: GrepStreamOptions & { output?: 'packets' }): Typed<GrepStream<Packet>>;
+export function grep(pattern: string | Matcher, opts: GrepStreamOptions & { output: 'records' }): Typed<GrepStream<PacketRecord>>;
+export function grep(pattern: string | Matcher, opts: GrepStreamOptions & { output: 'verdicts' }): Typed<GrepStream<PacketVerdict>>;
+export function grep(pattern: string | Matcher, opts?: GrepStreamOptions): Typed<GrepStream<GrepStreamOutput>>;
+export function grep(pattern: string | Matcher, opts: GrepStreamOptions = {}): Typed<GrepStream<GrepStreamOutput>> {
+  return new GrepStream(pattern, opts) as Typed<GrepStream<GrepStreamOutput>>;
 }

@@ -7,16 +7,14 @@
  * events they caused, so one stream carries TCP + HTTP + WebSocket events. Arrays (batch mode) come out
  * as arrays; chunks that are not TCP events pass through in place.
  *
- *   httpEvents(readCaptureFile('x.pcap')).on('data', (ev) => { if (ev.type === 'request') ... })
+ * The whole chain from packet records (decode → tcp → http) is httpEvents() in streams/trace.ts.
  */
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { BatchTransform, type Typed } from './batch';
 import { DEFAULT_HTTP_OPTIONS, HttpConnectionParser, type HttpParserOptions } from '../lib/http/parser';
 import type { CaptureAt, HttpParserEvent } from '../lib/http/events';
 import type { ConnectionFields as HttpConnectionFields } from '../lib/tcp/events';
 import type { HttpStreamEvent } from '../lib/http/events';
 import { isTcpEvent, type TcpEvent } from '../lib/tcp/events';
-import { decode } from './decode';
-import { tcp, type TcpStreamOptions } from './tcp';
 
 export { DEFAULT_HTTP_OPTIONS };
 export type { HttpParserOptions, HttpConnectionFields, HttpStreamEvent };
@@ -48,17 +46,15 @@ export function isHttpStreamEvent(x: unknown): x is HttpStreamEvent {
     && typeof (x as { connection?: unknown }).connection === 'number';
 }
 
-export class HttpStream extends Transform {
+export class HttpStream extends BatchTransform<unknown, HttpStreamOutput> {
   private readonly parserOptions: Partial<HttpParserOptions>;
   private readonly passTcp: boolean;
   private readonly connections = new Map<number, ConnectionState>();
-  /** Where parser callbacks put their events: the output list of the chunk being handled. */
-  private out: unknown[] = [];
   /** Capture position of the last TCP event: where connections still open at the end are closed. */
   private lastAt: CaptureAt = { ts: '0.000000000', tsSec: 0, tsNsec: 0, frame: 0 };
 
   constructor(opts: HttpStreamOptions = {}) {
-    super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 256 });
+    super({ highWaterMark: opts.highWaterMark });
     this.parserOptions = opts.parser ?? {};
     this.passTcp = opts.tcpEvents ?? true;
   }
@@ -68,34 +64,17 @@ export class HttpStream extends Transform {
     return this.connections.size;
   }
 
-  override _transform(chunk: unknown, _enc: BufferEncoding, done: TransformCallback): void {
-    if (Array.isArray(chunk)) {
-      for (const item of chunk) this.handle(item);
-      if (this.out.length > 0) {
-        const batch = this.out;
-        this.out = [];
-        this.push(batch);
-      }
-    } else {
-      this.handle(chunk);
-      this.pushEach();
-    }
-    done();
-  }
-
-  override _flush(done: TransformCallback): void {
+  protected override finish(): void {
     // tcp() ends every connection at the end of input; this only matters when fed by something else.
     for (const [id, conn] of this.connections) {
       conn.parser.end(this.lastAt);
       this.connections.delete(id);
     }
-    this.pushEach();
-    done();
   }
 
-  private handle(item: unknown): void {
+  protected override handle(item: unknown): void {
     if (!isTcpEvent(item)) {
-      this.out.push(item);
+      this.out.push(item as HttpStreamOutput);
       return;
     }
     // The TCP event goes first: a consumer sees `start` before the connection's HTTP events and the
@@ -136,37 +115,8 @@ export class HttpStream extends Transform {
     }, this.parserOptions);
     return { parser, fields };
   }
-
-  private pushEach(): void {
-    const events = this.out;
-    this.out = [];
-    for (const ev of events) this.push(ev);
-  }
 }
 
-export function http(opts: HttpStreamOptions = {}): HttpStream {
-  return new HttpStream(opts);
-}
-
-export interface HttpEventsOptions extends HttpStreamOptions {
-  /** TCP reassembler options. */
-  tcp?: TcpStreamOptions;
-  /** Reassemble IP fragments before TCP (default true). */
-  defragment?: boolean;
-}
-
-/**
- * The whole chain on a Readable of PacketRecord (single or arrays: readCapture's / capture()'s batch
- * mode): decode → tcp → http. Errors of any stage destroy the returned stream.
- */
-export function httpEvents(source: Readable, opts: HttpEventsOptions = {}): HttpStream {
-  const decoder = decode({ depth: 'transport', defragment: opts.defragment ?? true });
-  const reassembler = tcp(opts.tcp);
-  const out = http(opts);
-  const fail = (e: Error): void => { out.destroy(e); };
-  source.on('error', fail);
-  decoder.on('error', fail);
-  reassembler.on('error', fail);
-  source.pipe(decoder).pipe(reassembler).pipe(out);
-  return out;
+export function http(opts: HttpStreamOptions = {}): Typed<HttpStream> {
+  return new HttpStream(opts) as Typed<HttpStream>;
 }

@@ -7,12 +7,13 @@
  * PCAP_TRUNCATED) after every complete packet has been pushed.
  */
 import * as fs from 'node:fs';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import { CaptureParser, type CaptureParserOptions } from '../lib/formats/detect';
 import { CaptureError } from '../lib/core/errors';
 import type { CaptureFormat, InterfaceInfo, SectionInfo } from '../lib/formats/format';
 import type { PcapFileHeader } from '../lib/formats/pcap';
 import type { PacketRecord } from '../lib/core/record';
+import type { TypedReadableSide } from './typed';
 
 export interface ReadCaptureOptions extends CaptureParserOptions {
   /** Objects buffered on the readable side before backpressure (default 256). */
@@ -105,9 +106,15 @@ export class CaptureReader extends Transform {
   }
 }
 
+/** A reader whose chunks are typed: PacketRecord, or PacketRecord[] in batch mode (streams/typed.ts). */
+export type TypedCaptureReader<Chunk extends PacketRecord | PacketRecord[] = PacketRecord> = TypedReadableSide<Chunk> & CaptureReader;
+
 /** A Transform from capture bytes to PacketRecord objects. */
-export function readCapture(opts: ReadCaptureOptions = {}): CaptureReader {
-  return new CaptureReader(opts);
+export function readCapture(opts: ReadCaptureOptions & { batch: true }): TypedCaptureReader<PacketRecord[]>;
+export function readCapture(opts?: ReadCaptureOptions & { batch?: false }): TypedCaptureReader<PacketRecord>;
+export function readCapture(opts?: ReadCaptureOptions): TypedCaptureReader<PacketRecord | PacketRecord[]>;
+export function readCapture(opts: ReadCaptureOptions = {}): TypedCaptureReader<PacketRecord | PacketRecord[]> {
+  return new CaptureReader(opts) as TypedCaptureReader<PacketRecord | PacketRecord[]>;
 }
 
 /**
@@ -180,12 +187,16 @@ export class PrefetchFileReader extends Readable {
   }
 }
 
-/** Reads a capture file (pcap or pcapng) as a stream of PacketRecord objects. */
-export function readCaptureFile(path: string, opts: ReadCaptureOptions = {}): CaptureReader {
+/**
+ * Reads a capture file (pcap or pcapng) as a stream of PacketRecord objects. The file and the reader are
+ * one pipeline: a missing or unreadable file errors the reader, and the reader destroyed closes the file.
+ */
+export function readCaptureFile(path: string, opts: ReadCaptureOptions & { batch: true }): TypedCaptureReader<PacketRecord[]>;
+export function readCaptureFile(path: string, opts?: ReadCaptureOptions & { batch?: false }): TypedCaptureReader<PacketRecord>;
+export function readCaptureFile(path: string, opts?: ReadCaptureOptions): TypedCaptureReader<PacketRecord | PacketRecord[]>;
+export function readCaptureFile(path: string, opts: ReadCaptureOptions = {}): TypedCaptureReader<PacketRecord | PacketRecord[]> {
   const reader = new CaptureReader(opts);
-  const file = new PrefetchFileReader(path);
-  file.on('error', (e) => reader.destroy(e)); // a missing or unreadable file errors the reader
-  reader.on('close', () => file.destroy());
-  file.pipe(reader);
-  return reader;
+  // The callback has nothing to do: a failure has destroyed the reader with the error, which its reader sees.
+  pipeline(new PrefetchFileReader(path), reader, () => undefined);
+  return reader as TypedCaptureReader<PacketRecord | PacketRecord[]>;
 }

@@ -5,7 +5,7 @@
  * through in place, so one stream can carry several protocols' events. At the end of input every
  * connection is flushed (buffered data, gaps, `end`).
  */
-import { Transform, type TransformCallback } from 'node:stream';
+import { BatchTransform, type Typed } from './batch';
 import type { DecodedPacket } from '../lib/layers/packet';
 import type { TcpEvent } from '../lib/tcp/events';
 import { TcpReassembler, type TcpLimits } from '../lib/tcp/reassembler';
@@ -22,45 +22,27 @@ function isTcpPacket(x: unknown): x is DecodedPacket {
     && typeof (x as DecodedPacket).record === 'object';
 }
 
-export class TcpStream extends Transform {
+/** What a tcp() stream emits: TCP events, and whatever it passed through (other stages' chunks). */
+export type TcpStreamOutput = TcpEvent;
+
+export class TcpStream extends BatchTransform<unknown, TcpStreamOutput> {
   readonly reassembler: TcpReassembler;
-  private out: unknown[] = [];
 
   constructor(opts: TcpStreamOptions = {}) {
-    super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 256 });
+    super({ highWaterMark: opts.highWaterMark });
     this.reassembler = new TcpReassembler((ev: TcpEvent) => { this.out.push(ev); }, opts.limits);
   }
 
-  override _transform(chunk: unknown, _enc: BufferEncoding, done: TransformCallback): void {
-    if (Array.isArray(chunk)) {
-      for (const item of chunk) {
-        if (isTcpPacket(item)) this.reassembler.packet(item); else this.out.push(item);
-      }
-      if (this.out.length > 0) {
-        const batch = this.out;
-        this.out = [];
-        this.push(batch);
-      }
-    } else {
-      if (isTcpPacket(chunk)) this.reassembler.packet(chunk); else this.out.push(chunk);
-      this.pushEach();
-    }
-    done();
+  protected override handle(item: unknown): void {
+    if (isTcpPacket(item)) this.reassembler.packet(item);
+    else this.out.push(item as TcpStreamOutput);
   }
 
-  override _flush(done: TransformCallback): void {
+  protected override finish(): void {
     this.reassembler.flush();
-    this.pushEach();
-    done();
-  }
-
-  private pushEach(): void {
-    const events = this.out;
-    this.out = [];
-    for (const ev of events) this.push(ev);
   }
 }
 
-export function tcp(opts: TcpStreamOptions = {}): TcpStream {
-  return new TcpStream(opts);
+export function tcp(opts: TcpStreamOptions = {}): Typed<TcpStream> {
+  return new TcpStream(opts) as Typed<TcpStream>;
 }

@@ -16,15 +16,17 @@ import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { PacketRecord } from '../lib/core/record';
 import { FILE_MAX_ROWS, MAX_ROW_RANGE, WebModel, type CaptureCounters, type WebModelEvent, type WebModelLimits } from '../lib/web/model';
+import { BatchTransform, forEachItem } from './batch';
 import { TempFileDetailStore } from './web-spill';
 import { decode } from './decode';
 import { http as httpStream } from './http';
 import { tcp } from './tcp';
+import type { Batchable } from './typed';
 
 export const DEFAULT_WEB_HOST = '127.0.0.1';
 /** How often changes are sent to the pages. */
@@ -384,15 +386,14 @@ export class WebViewServer {
 }
 
 /** Counts every packet record (single or arrays) into the model, passing it on unchanged. */
-export class PacketCounter extends Transform {
+export class PacketCounter extends BatchTransform<PacketRecord, PacketRecord> {
   constructor(private readonly model: WebModel) {
-    super({ objectMode: true, highWaterMark: 16 });
+    super({ highWaterMark: 16 });
   }
 
-  override _transform(chunk: PacketRecord | PacketRecord[], _enc: BufferEncoding, done: TransformCallback): void {
-    if (Array.isArray(chunk)) for (const rec of chunk) this.model.packet(rec);
-    else this.model.packet(chunk);
-    done(null, chunk);
+  protected override handle(rec: PacketRecord): void {
+    this.model.packet(rec);
+    this.out.push(rec);
   }
 }
 
@@ -402,9 +403,8 @@ export class WebModelSink extends Writable {
     super({ objectMode: true, highWaterMark: 16 });
   }
 
-  override _write(chunk: unknown, _enc: BufferEncoding, done: (e?: Error | null) => void): void {
-    if (Array.isArray(chunk)) for (const ev of chunk) this.model.event(ev as WebModelEvent);
-    else this.model.event(chunk as WebModelEvent);
+  override _write(chunk: Batchable<WebModelEvent>, _enc: BufferEncoding, done: (e?: Error | null) => void): void {
+    forEachItem(chunk, (ev) => this.model.event(ev));
     done();
   }
 }

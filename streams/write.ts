@@ -4,7 +4,7 @@
  * pending goes out on the next turn of the event loop, so a live capture piped to tshark is not delayed.
  */
 import * as fs from 'node:fs';
-import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { CaptureError } from '../lib/core/errors';
 import type { InterfaceInfo } from '../lib/formats/format';
 import { PcapWriter, type PcapFileHeader } from '../lib/formats/pcap';
@@ -140,10 +140,13 @@ export function writePcapng(opts: Omit<WriteCaptureOptions, 'format'> = {}): Cap
   return new CaptureWriter({ ...opts, format: 'pcapng' });
 }
 
-/** Convenience: a writer whose bytes go to a file. Returns the writer; listen for the file's 'finish'. */
+/**
+ * Convenience: a writer whose bytes go to a file, the two joined with stream.pipeline (a file error
+ * destroys the writer with it, and the other way round). Returns the writer; listen for the file's 'finish'.
+ */
 export function writeCaptureFile(path: string, opts: WriteCaptureOptions = {}): { writer: CaptureWriter; file: fs.WriteStream } {
   const writer = new CaptureWriter(opts);
   const file = fs.createWriteStream(path);
-  writer.pipe(file);
+  pipeline(writer, file, () => undefined);
   return { writer, file };
 }

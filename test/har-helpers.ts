@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Har } from 'har-format';
-import { httpEvents } from '../streams/http';
+import { httpEvents } from '../streams/trace';
 import { readCaptureFile } from '../streams/read';
 import { har, type HarStreamOptions } from '../streams/har';
 import type { HarLog } from '../lib/har/types';

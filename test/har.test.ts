@@ -26,7 +26,7 @@ import { harToEvents, parseHar } from '../lib/har/read';
 import type { HarEntry, HarLog } from '../lib/har/types';
 import type { HttpTraceEvent } from '../lib/http/json';
 import { isCaptureError } from '../lib/core/errors';
-import { httpEvents } from '../streams/http';
+import { httpEvents } from '../streams/trace';
 import { readCaptureFile } from '../streams/read';
 import { har, harText } from '../streams/har';
 

@@ -254,7 +254,7 @@ test('captured control characters are escaped in human output', () => {
 });
 
 test('live mode warns on stderr when the kernel drops packets (watchDrops)', async () => {
-  const { watchDrops } = require('../bin/http_trace.js') as typeof import('../bin/http_trace.js');
+  const { watchDrops } = require('../bin/trace-cli.js') as typeof import('../bin/trace-cli.js');
   let dropped = 0;
   const fake = { stats: () => ({ received: 100, dropped, ifDropped: 0, captured: 100 - dropped }) };
   const written: string[] = [];

@@ -11,9 +11,9 @@ import { fixture } from './helpers/oracle.js';
 import { runHttpCapture, normalise } from './http-test-helpers.js';
 import type { HttpParserEvent } from '../lib/http/events.js';
 import { isTcpEvent, type TcpEvent } from '../lib/tcp/events.js';
-import { http, httpEvents, isHttpStreamEvent, type HttpStreamEvent } from '../streams/http.js';
+import { http, isHttpStreamEvent, type HttpStreamEvent } from '../streams/http.js';
+import { httpEvents, httpTracePipeline } from '../streams/trace.js';
 import { readCaptureFile } from '../streams/read.js';
-import { httpTracePipeline } from '../bin/http_trace.js';
 
 const files = [
   'http-100-continue-chunked.pcap',

@@ -1,0 +1,202 @@
+/**
+ * What the HTTP trace commands share (http_trace, `pcap-pipe http`, `pcap-pipe ws`, and the web view of
+ * http_trace --web and `pcap-pipe serve`): the display and selection flags, opening the packet source,
+ * running the trace to stdout, watching kernel drops, serving the web view until Ctrl-C. A helper module,
+ * not a command: the commands import it, never each other.
+ */
+import * as fs from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describeError, intOption, openReportedCapture, safeStdout, UsageError, unsupportedLinkTypes, type ParsedArgs } from './cli';
+import { emptyFilterSpec, type HttpFilterSpec } from '../lib/http/filter';
+import { DEFAULT_MAX_BODY } from '../lib/http/json';
+import { capture, type CaptureStream } from '../streams/capture';
+import { colorFor } from '../streams/colour';
+import { filter } from '../streams/filter';
+import { httpTracePrinter, type HttpTracePrintOptions } from '../streams/http-trace';
+import { chain, httpTracePipeline } from '../streams/trace';
+import { DEFAULT_WEB_HOST, isLoopbackHost, startWebView, type WebViewOptions } from '../streams/web';
+
+/** The selection and display options' help, shared by http_trace and `pcap-pipe http`. */
+export const DISPLAY_OPTIONS_HELP = `  --method RE        show only requests whose method matches RE (repeatable: any of them)
+  --host RE          ... whose Host matches RE
+  --url RE           ... whose URL matches RE (case-sensitive; the others ignore case)
+  --user-agent RE    ... whose User-Agent matches RE
+  --method-ignore RE, --host-ignore RE, --url-ignore RE, --user-agent-ignore RE
+                     hide the requests that match (repeatable); a hidden request hides its response
+                     and the WebSocket traffic after it
+  --headers          print the header fields
+  --show-header RE   print the header fields whose name matches RE
+  --bodies           print bodies (decoded: de-chunked, decompressed): text as text, JSON pretty-printed,
+                     binary as "[N bytes binary]"; with --json: "body" (base64 + bodyEncoding when not UTF-8)
+  --max-body BYTES   body bytes kept and printed per message (default ${DEFAULT_MAX_BODY}); longer is cut
+  --tcp-verbose      also print TCP events: start, end, reset, retransmit, syn-retry, gap, out-of-order, ...
+  --no-color         no colours (they are only used on a terminal anyway)`;
+
+/** The flags shared by http_trace and `pcap-pipe http` (display and selection). */
+export const DISPLAY_BOOLEANS = ['headers', 'bodies', 'tcp-verbose', 'color', 'json'];
+export const DISPLAY_STRINGS = ['show-header', 'max-body'];
+export const FILTER_OPTIONS = ['method', 'host', 'url', 'user-agent', 'method-ignore', 'host-ignore', 'url-ignore', 'user-agent-ignore'];
+
+/** What to select and how to print it. `color`: wanted (--no-color turns them off; they are also off when stdout is not a terminal). */
+export interface HttpTraceOptions extends HttpTracePrintOptions {
+  filter: HttpFilterSpec;
+}
+
+function regex(source: string, flags: string, option: string, usage: string): RegExp {
+  try {
+    return new RegExp(source, flags);
+  } catch (e) {
+    throw new UsageError(`--${option}: invalid regular expression ${JSON.stringify(source)}: ${(e as Error).message}`, usage);
+  }
+}
+
+/** The display and selection options from parsed arguments. */
+export function traceOptionsFrom(args: ParsedArgs, usage: string): HttpTraceOptions {
+  const spec = emptyFilterSpec();
+  const list = (option: string, flags: string): RegExp[] => (args[option] as string[]).map((s) => regex(s, flags, option, usage));
+  spec.method = list('method', 'i');
+  spec.host = list('host', 'i');
+  spec.url = list('url', '');
+  spec.userAgent = list('user-agent', 'i');
+  spec.methodIgnore = list('method-ignore', 'i');
+  spec.hostIgnore = list('host-ignore', 'i');
+  spec.urlIgnore = list('url-ignore', '');
+  spec.userAgentIgnore = list('user-agent-ignore', 'i');
+  const showHeader = typeof args['show-header'] === 'string' ? regex(args['show-header'], 'i', 'show-header', usage) : undefined;
+  return {
+    json: Boolean(args.json),
+    headers: Boolean(args.headers),
+    showHeader,
+    bodies: Boolean(args.bodies),
+    maxBody: intOption(args, 'max-body', usage, 0) ?? DEFAULT_MAX_BODY,
+    tcpVerbose: Boolean(args['tcp-verbose']),
+    color: args.color !== false,
+    filter: spec,
+  };
+}
+
+/** Where the packets come from. */
+export interface TraceSource {
+  source: Readable;
+  /** Live capture (for drop statistics and stopping), when -i. */
+  live?: CaptureStream;
+  /** Stops the input (Ctrl-C). */
+  stop(): void;
+  /** Set when a capture file was damaged (the complete packets were used). */
+  failed(): boolean;
+  /** After the run: why some packets could not be decoded at all (an unsupported link type), if so. */
+  undecodable?(): string | undefined;
+}
+
+export interface TraceSourceOptions {
+  /** Live device (-i); undefined with `file`. */
+  device?: string;
+  /** Capture file, or '-' for stdin; undefined: live. */
+  file?: string;
+  /** tcpdump filter expression (default "tcp" live, none on files). */
+  bpf?: string;
+  /** Kernel buffer in bytes (live). */
+  bufferSize?: number;
+  name: string;
+}
+
+/** Opens the packet source: a live capture or a capture file (with an optional BPF filter). */
+export function openTraceSource(opts: TraceSourceOptions): TraceSource {
+  if (opts.file !== undefined) {
+    if (opts.file !== '-' && !fs.existsSync(opts.file)) throw new Error(`${opts.file}: no such file`);
+    const input = openReportedCapture(opts.file, { command: opts.name, verb: 'used' }, { batch: true });
+    const reader = input.reader;
+    const source: Readable = opts.bpf === undefined ? reader : chain(reader, filter(opts.bpf));
+    return { source, stop: () => { reader.destroy(); }, failed: () => input.damaged, undecodable: () => unsupportedLinkTypes(reader) };
+  }
+  const live = capture({ device: opts.device, filter: opts.bpf ?? 'tcp', immediate: true, batch: true, bufferSize: opts.bufferSize });
+  return { source: live, live, stop: () => live.stop(), failed: () => false };
+}
+
+/** Warns on stderr when the kernel drops packets (checked every second while capturing, and at the end). */
+export function watchDrops(live: CaptureStream, name: string, intervalMs = 1000): () => void {
+  let reported = 0;
+  const check = (): void => {
+    let dropped: number;
+    try {
+      const s = live.stats();
+      dropped = s.dropped + (s.ifDropped ?? 0);
+    } catch {
+      return;
+    }
+    if (dropped > reported) {
+      process.stderr.write(`${name}: warning: the kernel dropped ${dropped - reported} packets (${dropped} so far); some requests may be missing or incomplete (a larger -b may help)\n`);
+      reported = dropped;
+    }
+  };
+  const timer = setInterval(check, intervalMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    check();
+  };
+}
+
+/** Runs a trace from a source to stdout; returns the exit code. */
+export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: string, out: Writable = safeStdout()): Promise<number> {
+  const onSignal = (): void => src.stop();
+  const stopWatching = src.live ? watchDrops(src.live, name) : undefined;
+  if (src.live) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  try {
+    const events = httpTracePipeline(src.source, {
+      filter: opts.filter,
+      tcpEvents: opts.tcpVerbose,
+      websocketOnly: opts.websocketOnly,
+      maxBody: opts.bodies ? opts.maxBody : 0,
+    });
+    await pipeline(events, httpTracePrinter({ ...opts, color: opts.color && colorFor(out) }), out);
+  } finally {
+    stopWatching?.();
+    if (src.live) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      src.live.close();
+    }
+  }
+  const undecodable = src.undecodable?.();
+  if (undecodable !== undefined) process.stderr.write(`${name}: ${undecodable}\n`);
+  return src.failed() || undecodable !== undefined ? 1 : 0;
+}
+
+/**
+ * Starts the web view on `source`, prints the URL, and serves until Ctrl-C (also after the input ended, so
+ * the page can still be looked at). Returns false when the source failed. Shared with `http_trace --web`.
+ */
+export async function serveUntilInterrupted(source: Readable, opts: WebViewOptions, name: string): Promise<boolean> {
+  let ok = true;
+  const view = await startWebView(source, opts);
+  const address = view.server.address;
+  process.stdout.write(`${name}: open ${view.url}  (listening on ${address}; Ctrl-C to stop)\n`);
+  if (!isLoopbackHost(opts.host ?? DEFAULT_WEB_HOST)) {
+    process.stderr.write(`${name}: WARNING: listening on ${address}, not a loopback address: anyone who can reach ` +
+      `this machine can load this page, which shows captured traffic (bodies included); only the Origin check ` +
+      `guards its WebSocket. Use --host 127.0.0.1 unless that is what you want.\n`);
+  }
+  view.done.then(
+    () => process.stderr.write(`${name}: input ended after ${view.model.snapshot().counters.packets} packets; still serving ${view.url}\n`),
+    (e: unknown) => {
+      ok = false;
+      process.stderr.write(`${name}: ${describeError(e)}; still serving ${view.url}\n`);
+    },
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await view.close();
+  return ok;
+}

@@ -1,0 +1,125 @@
+/**
+ * The base of every object-mode stage that accepts one object or an array of them (batch mode: a reader
+ * or a live capture with `batch: true` hands over hundreds of records per chunk, because a stream chunk
+ * costs ~100 ns per stage whatever it holds).
+ *
+ * A stage says what one input object becomes by putting its outputs into `this.out` (none, one or many:
+ * a defragmenter holds fragments, a reassembler releases several events per packet); the base decides
+ * how they leave:
+ *   - an array in → one array out (nothing when the array made no output), so batches stay batched;
+ *   - a single object in → each output pushed on its own;
+ *   - at the end of input, `finish()` may add what is still held; it goes out one by one.
+ * An exception thrown while handling a chunk errors the stream (and, inside a pipeline, the whole chain).
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import type { Batchable, TypedReadableSide, TypedWritableSide } from './typed';
+
+export interface BatchTransformOptions {
+  /** Objects buffered on the readable side (object-mode stages default to 256). */
+  highWaterMark?: number;
+  /** Text out instead of objects (printers): see LineTransform. */
+  readableObjectMode?: boolean;
+}
+
+export abstract class BatchTransform<In, Out> extends Transform {
+  /** Types only (never set): lets Typed<S> read In and Out back from a stage class. */
+  declare protected readonly chunkTypes?: { in: In; out: Out };
+  /** The outputs of the chunk being handled; handle() and callbacks set up by the stage push here. */
+  protected out: Out[] = [];
+
+  constructor(opts: BatchTransformOptions = {}) {
+    const objects = opts.readableObjectMode ?? true;
+    super(objects
+      ? { objectMode: true, highWaterMark: opts.highWaterMark ?? 256 }
+      : { writableObjectMode: true, readableObjectMode: false });
+  }
+
+  /** One input object: put what it produces into `this.out`. */
+  protected abstract handle(item: In): void;
+
+  /** End of input: put what is still held into `this.out` (default: nothing). */
+  protected finish(): void {}
+
+  /** Pushes the outputs of one array chunk (taken over by the stream). */
+  protected pushBatch(batch: Out[]): void {
+    this.push(batch);
+  }
+
+  /** Pushes the outputs of one single-object chunk, or of the end of input. */
+  protected pushEach(list: readonly Out[]): void {
+    for (let i = 0; i < list.length; i++) this.push(list[i]);
+  }
+
+  override _transform(chunk: Batchable<In>, _enc: BufferEncoding, done: TransformCallback): void {
+    try {
+      if (Array.isArray(chunk)) {
+        for (let i = 0; i < chunk.length; i++) this.handle(chunk[i] as In);
+        if (this.out.length > 0) {
+          const batch = this.out;
+          this.out = [];
+          this.pushBatch(batch);
+        }
+      } else {
+        this.handle(chunk as In);
+        this.pushHeld();
+      }
+    } catch (e) {
+      this.out = [];
+      done(e as Error);
+      return;
+    }
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    try {
+      this.finish();
+      this.pushHeld();
+    } catch (e) {
+      this.out = [];
+      done(e as Error);
+      return;
+    }
+    done();
+  }
+
+  private pushHeld(): void {
+    const list = this.out;
+    if (list.length === 0) return;
+    this.out = [];
+    this.pushEach(list);
+  }
+}
+
+/**
+ * A stage class with its chunk types on top (for `for await`, `.on('data')` and pipeline; see
+ * streams/typed.ts): what the stage factories return. Types only: the object is the stage itself.
+ */
+export type Typed<S extends BatchTransform<any, any>> =
+  S extends BatchTransform<infer In, infer Out> ? TypedReadableSide<Out> & TypedWritableSide<Batchable<In>> & S : never;
+
+/**
+ * Objects in, text out (the printers): everything one input chunk produces, single object or array,
+ * leaves as one string (nothing when it is empty), so a batch costs one write downstream.
+ */
+export abstract class LineTransform<In> extends BatchTransform<In, string> {
+  constructor() {
+    super({ readableObjectMode: false });
+  }
+
+  protected override pushBatch(lines: string[]): void {
+    this.pushEach(lines);
+  }
+
+  protected override pushEach(lines: readonly string[]): void {
+    let text = '';
+    for (let i = 0; i < lines.length; i++) text += lines[i];
+    if (text) this.push(text);
+  }
+}
+
+/** Calls fn for each object of a chunk that may be a batch (for Writables at the end of a chain). */
+export function forEachItem<T>(chunk: Batchable<T>, fn: (item: T) => void): void {
+  if (Array.isArray(chunk)) for (let i = 0; i < chunk.length; i++) fn(chunk[i] as T);
+  else fn(chunk as T);
+}

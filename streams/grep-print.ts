@@ -1,0 +1,97 @@
+/**
+ * The end of a grep chain (`pcap-pipe grep`, network_grep): verdicts in (grep() with `output: 'verdicts'`,
+ * single or arrays), the selected packets printed as text or NDJSON (matches highlighted) and/or their
+ * records handed to a pcap writer. Stream-mode matches are printed as grep() reports them (match()).
+ */
+import { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { forEachItem } from './batch';
+import { jsonText } from '../lib/core/json-line';
+import type { Batchable } from './typed';
+import { formatTimestamp } from '../lib/core/record';
+import { formatPayload, formatStreamMatch, grepMatchToJson, packetPayload, type GrepMatch, type PacketVerdict } from '../lib/grep/grep';
+import { hexDump } from '../lib/core/escape';
+import { formatPacketLine } from '../lib/layers/print';
+
+/** Where and how text goes. */
+export interface GrepTextOutput {
+  out: Writable;
+  json: boolean;
+  color: boolean;
+  hexdump: boolean;
+}
+
+export interface GrepSinkOptions {
+  /** Text/JSON output (undefined: none). */
+  text?: GrepTextOutput;
+  /** A pcap writer (or any object-mode Writable) for the selected packets' records; ended at the end. */
+  pcap?: Writable;
+  /** Stream mode (matches printed as found, their packets not again). */
+  stream: boolean;
+  /** -v: the selected packets did not match. */
+  invert: boolean;
+}
+
+/** Renders verdicts and matches as text or NDJSON, and hands selected records to the pcap writer. */
+export class GrepSink extends Writable {
+  private readonly text: GrepTextOutput | undefined;
+  private readonly pcap: Writable | undefined;
+  private readonly streamMode: boolean;
+  private readonly invert: boolean;
+
+  constructor(opts: GrepSinkOptions) {
+    super({ objectMode: true, highWaterMark: 64 });
+    this.text = opts.text;
+    this.pcap = opts.pcap;
+    this.streamMode = opts.stream;
+    this.invert = opts.invert;
+  }
+
+  /** Stream-mode matches (and JSON for all matches) are written as they are found. */
+  match(m: GrepMatch): void {
+    const t = this.text;
+    if (t === undefined) return;
+    if (t.json) t.out.write(jsonText(grepMatchToJson(m)) + '\n');
+    // TCP stream matches; a UDP/ICMP match in stream mode is printed with its packet, as per packet
+    else if (this.streamMode && m.stream !== undefined) t.out.write(formatStreamMatch(m, t.color) + '\n');
+  }
+
+  private textOf(v: PacketVerdict): string {
+    const t = this.text as GrepTextOutput;
+    const pkt = v.packet;
+    if (t.json) {
+      // matches are written by match(); -v and -A packets have none, so they get an object of their own
+      if (!this.invert && !v.afterContext) return '';
+      const rec = pkt.record;
+      return jsonText({ frame: rec.frame, ts: formatTimestamp(rec.tsSec, rec.tsNsec), [v.afterContext ? 'afterContext' : 'inverted']: true }) + '\n';
+    }
+    if (this.streamMode && !v.afterContext && v.matches.length === 0) return ''; // its match was printed
+    const payload = packetPayload(pkt);
+    const head = formatPacketLine(pkt, { link: false }) + (v.afterContext ? ' (after match)' : '');
+    const body = t.hexdump ? hexDump(payload) : formatPayload(payload, v.matches.map((m) => ({ start: m.offset, end: m.offset + m.bytes.length })), t.color);
+    return head + '\n' + body + '\n';
+  }
+
+  override _write(chunk: Batchable<PacketVerdict>, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    let pcapFull = false;
+    let textFull = false;
+    let text = '';
+    forEachItem(chunk, (v) => {
+      if (this.pcap !== undefined && !this.pcap.write(v.packet.record)) pcapFull = true;
+      if (this.text !== undefined) text += this.textOf(v);
+    });
+    if (text !== '' && !(this.text as GrepTextOutput).out.write(text)) textFull = true;
+    // wait for every output that asked us to (backpressure), then take the next chunk
+    const waits: Promise<unknown>[] = [];
+    if (pcapFull) waits.push(new Promise((resolve) => (this.pcap as Writable).once('drain', resolve)));
+    if (textFull) waits.push(new Promise((resolve) => (this.text as GrepTextOutput).out.once('drain', resolve)));
+    if (waits.length === 0) cb();
+    else Promise.all(waits).then(() => cb(), cb);
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    if (this.pcap === undefined) { cb(); return; }
+    this.pcap.end();
+    finished(this.pcap).then(() => cb(), cb);
+  }
+}

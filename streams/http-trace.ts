@@ -1,0 +1,100 @@
+/**
+ * The two ends of an HTTP trace (http_trace, `pcap-pipe http`, `pcap-pipe ws`): the selection stage after
+ * http(), and the printer that turns the selected events into text lines or NDJSON. The chain between
+ * them is httpTracePipeline() in streams/trace.ts.
+ */
+import { BatchTransform, LineTransform, type Typed } from './batch';
+import { jsonText } from '../lib/core/json-line';
+import { HttpRequestFilter, emptyFilterSpec, type HttpFilterSpec } from '../lib/http/filter';
+import { formatHttpEvent, httpEventToJson, isTcpTraceEvent, type HttpTraceEvent } from '../lib/http/json';
+
+export interface HttpTraceSelectOptions {
+  /** Selection (default: everything). */
+  filter?: HttpFilterSpec;
+  /** Keep the TCP events (all but `data`) in the output. */
+  tcpEvents?: boolean;
+  /** Only WebSocket events and the upgrades (pcap-pipe ws). */
+  websocketOnly?: boolean;
+}
+
+/**
+ * Keeps the selected events (HttpRequestFilter: a hidden request hides its response and the WebSocket
+ * traffic after it), one event per chunk out even when fed arrays. Body pieces and TCP data are dropped.
+ */
+export class HttpTraceSelect extends BatchTransform<HttpTraceEvent, HttpTraceEvent> {
+  private readonly selection: HttpRequestFilter;
+
+  constructor(private readonly opts: HttpTraceSelectOptions = {}) {
+    super({ highWaterMark: 256 });
+    this.selection = new HttpRequestFilter(opts.filter ?? emptyFilterSpec());
+  }
+
+  /** Batches are taken apart: the printers and the web view take one event at a time. */
+  protected override pushBatch(events: HttpTraceEvent[]): void {
+    this.pushEach(events);
+  }
+
+  protected override handle(ev: HttpTraceEvent): void {
+    if (typeof ev !== 'object' || ev === null || typeof ev.type !== 'string') return;
+    if (ev.type === 'body' || ev.type === 'data') return;
+    const out = this.out;
+    const before = out.length;
+    this.selection.push(ev, out);
+    // Drop what this output does not want (after the filter saw it: it needs `end` to forget connections).
+    for (let i = out.length - 1; i >= before; i--) {
+      const e = out[i]!;
+      const tcpEvent = isTcpTraceEvent(e);
+      if ((tcpEvent && !this.opts.tcpEvents) || (this.opts.websocketOnly && !tcpEvent && !e.type.startsWith('ws-') && e.type !== 'http-upgrade')) {
+        out.splice(i, 1);
+      }
+    }
+  }
+}
+
+export function httpTraceSelect(opts: HttpTraceSelectOptions = {}): Typed<HttpTraceSelect> {
+  return new HttpTraceSelect(opts) as Typed<HttpTraceSelect>;
+}
+
+/** How the printer shows events. */
+export interface HttpTracePrintOptions {
+  /** NDJSON, one object per event, instead of text lines. */
+  json: boolean;
+  headers: boolean;
+  showHeader?: RegExp;
+  bodies: boolean;
+  maxBody: number;
+  /** Print the TCP events too. */
+  tcpVerbose: boolean;
+  /** ANSI colours (text lines only). */
+  color: boolean;
+  /** WebSocket layout (pcap-pipe ws). */
+  websocketOnly?: boolean;
+}
+
+/** HttpTraceEvent objects in, text lines (or NDJSON) out. */
+export class HttpTracePrinter extends LineTransform<HttpTraceEvent> {
+  constructor(private readonly opts: HttpTracePrintOptions) {
+    super();
+  }
+
+  protected override handle(ev: HttpTraceEvent): void {
+    const line = this.format(ev);
+    if (line !== null) this.out.push(line + '\n');
+  }
+
+  private format(ev: HttpTraceEvent): string | null {
+    const o = this.opts;
+    if (o.json) {
+      const obj = httpEventToJson(ev, { bodies: o.bodies, maxBody: o.maxBody, tcp: o.tcpVerbose });
+      return obj === null ? null : jsonText(obj);
+    }
+    return formatHttpEvent(ev, {
+      color: o.color, headers: o.headers, showHeader: o.showHeader, bodies: o.bodies, maxBody: o.maxBody,
+      tcp: o.tcpVerbose, websocketOnly: o.websocketOnly,
+    });
+  }
+}
+
+export function httpTracePrinter(opts: HttpTracePrintOptions): Typed<HttpTracePrinter> {
+  return new HttpTracePrinter(opts) as Typed<HttpTracePrinter>;
+}

@@ -1,0 +1,156 @@
+/**
+ * The pipeline builder. Every chain of stages pcap-pipe puts together, for the commands and for users, is
+ * composed here with `stream.pipeline`, so the chain lives and dies as one: an error in any stage, or any
+ * stage destroyed (a consumer that throws or stops reading, EPIPE, Ctrl-C), destroys every other stage,
+ * the source and its file included, and the error reaches whoever reads the end of the chain.
+ *
+ *   source ─▶ decode() ─▶ tcp() ─▶ http() ─▶ httpTraceSelect()      httpTracePipeline()
+ *   source ─▶ decode() ─▶ tcp()                                      tcpEvents()
+ *   source ─▶ decode() ─▶ grep() ─▶ GrepSink ─▶ text / pcap          runGrep()
+ *
+ * The commands (bin/) only parse flags, call these, and pipe the end into a printer and stdout.
+ */
+import { pipeline as pipelineCallback, type Duplex, type Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { PacketRecord } from '../lib/core/record';
+import type { PcapFileHeader } from '../lib/formats/pcap';
+import type { GrepMatch, Matcher } from '../lib/grep/grep';
+import type { HttpTraceEvent } from '../lib/http/json';
+import type { TcpLimits } from '../lib/tcp/reassembler';
+import { decode } from './decode';
+import { grep } from './grep';
+import { GrepSink, type GrepTextOutput } from './grep-print';
+import { http, type HttpStreamOptions, type HttpStreamOutput } from './http';
+import { httpTraceSelect, type HttpTraceSelectOptions } from './http-trace';
+import type { CaptureReader } from './read';
+import { tcp, type TcpStreamOptions, type TcpStreamOutput } from './tcp';
+import type { Item, ReadableOf, Rebatch, StageOf, TypedReadable } from './typed';
+import { writePcap } from './write';
+
+/**
+ * `source → stages...` composed with stream.pipeline; returns the last stage (the source when there are
+ * none) to be read, piped on, or handed to another pipeline. Destroying it destroys the whole chain; an
+ * error anywhere destroys every stage with that error, so the reader of the end sees it. The chunk types
+ * follow the stages (and stay arrays when the source is batched).
+ */
+export function chain<A>(source: ReadableOf<A>): TypedReadable<A>;
+export function chain<A, B>(source: ReadableOf<A>, s1: StageOf<B>): TypedReadable<Rebatch<A, Item<B>>>;
+export function chain<A, B, C>(source: ReadableOf<A>, s1: StageOf<B>, s2: StageOf<C>): TypedReadable<Rebatch<A, Item<C>>>;
+export function chain<A, B, C, D>(source: ReadableOf<A>, s1: StageOf<B>, s2: StageOf<C>, s3: StageOf<D>): TypedReadable<Rebatch<A, Item<D>>>;
+export function chain<A, B, C, D, E>(source: ReadableOf<A>, s1: StageOf<B>, s2: StageOf<C>, s3: StageOf<D>, s4: StageOf<E>): TypedReadable<Rebatch<A, Item<E>>>;
+export function chain(source: Readable, ...stages: Duplex[]): Readable;
+export function chain(source: Readable, ...stages: Duplex[]): Readable {
+  if (stages.length === 0) return source;
+  const streams = [source, ...stages] as [Readable, ...Duplex[]];
+  // The callback has nothing to do: on failure pipeline has already destroyed every stage with the
+  // error, the last one included, so whoever reads the end gets it as that stream's 'error'.
+  pipelineCallback(streams, () => undefined);
+  return stages[stages.length - 1] as Duplex;
+}
+
+export interface HttpEventsOptions extends HttpStreamOptions {
+  /** TCP reassembler options. */
+  tcp?: TcpStreamOptions;
+  /** Reassemble IP fragments before TCP (default true). */
+  defragment?: boolean;
+}
+
+/**
+ * PacketRecords (single or arrays: readCapture's / capture()'s batch mode) → decode → tcp → http: TCP,
+ * HTTP and WebSocket events.
+ *
+ *   for await (const ev of httpEvents(readCaptureFile('x.pcap'))) if (ev.type === 'request') console.log(ev.url);
+ */
+export function httpEvents<A extends PacketRecord | PacketRecord[]>(source: ReadableOf<A>, opts: HttpEventsOptions = {}): TypedReadable<Rebatch<A, HttpStreamOutput>> {
+  return chain(source, decode({ depth: 'transport', defragment: opts.defragment ?? true }), tcp(opts.tcp), http(opts));
+}
+
+export interface TcpEventsOptions extends TcpStreamOptions {
+  /** Reassemble IP fragments before TCP (default true). */
+  defragment?: boolean;
+}
+
+/** PacketRecords (single or arrays) → decode → tcp: TCP connection events. */
+export function tcpEvents<A extends PacketRecord | PacketRecord[]>(source: ReadableOf<A>, opts: TcpEventsOptions = {}): TypedReadable<Rebatch<A, TcpStreamOutput>> {
+  return chain(source, decode({ depth: 'transport', defragment: opts.defragment ?? true }), tcp(opts));
+}
+
+export interface HttpTracePipelineOptions extends HttpTraceSelectOptions {
+  /** Decoded body bytes kept on request/response events (0: none; lengths are still counted). */
+  maxBody?: number;
+  tcpLimits?: Partial<TcpLimits>;
+}
+
+/**
+ * PacketRecords (single or arrays) → decode → TCP → HTTP/WebSocket → selection: the selected
+ * HttpTraceEvent objects, one per chunk (what http_trace prints and its web view shows).
+ */
+export function httpTracePipeline(source: ReadableOf<PacketRecord | PacketRecord[]>, opts: HttpTracePipelineOptions = {}): TypedReadable<HttpTraceEvent> {
+  return chain(
+    source,
+    decode({ depth: 'transport', defragment: true }),
+    tcp({ limits: opts.tcpLimits }),
+    http({ parser: { bodyEvents: false, maxBody: opts.maxBody ?? 0 } }),
+    httpTraceSelect(opts),
+  ) as TypedReadable<HttpTraceEvent>;
+}
+
+export interface GrepRunOptions {
+  matcher: Matcher;
+  invert: boolean;
+  stream: boolean;
+  after: number;
+  maxMatches: number | undefined;
+  lookBehind: number | undefined;
+  /** Where packet records come from (a file/stdin reader, a filter after it, a live capture). */
+  source: Readable;
+  /** The file reader, when reading a capture (its header is copied to pcap output). */
+  reader?: CaptureReader;
+  /** Text/JSON output (undefined: none). */
+  text?: GrepTextOutput;
+  /** pcap output of the selected packets (stdout or a file). */
+  pcap?: Writable;
+  /** Called when -n COUNT was reached: stop the source (the pipeline then ends and flushes). */
+  stop: () => void;
+}
+
+export interface GrepRunResult {
+  selected: number;
+  matches: number;
+}
+
+/**
+ * One grep: source → decode → grep → GrepSink, and the selected records → writePcap → `pcap` when asked.
+ * Resolves when every output is flushed; rejects (with every stage destroyed) when any part fails.
+ */
+export async function runGrep(opts: GrepRunOptions): Promise<GrepRunResult> {
+  let pcapWriter: ReturnType<typeof writePcap> | undefined;
+  let pcapDone: Promise<void> | undefined;
+  if (opts.pcap !== undefined) {
+    const reader = opts.reader;
+    pcapWriter = writePcap({
+      // an empty result is still a valid capture, with the input's link type and snaplen
+      configure: () => {
+        const h: PcapFileHeader | null | undefined = reader?.pcapHeader;
+        return h ? { sourceHeader: h } : {};
+      },
+    });
+    pcapDone = pipeline(pcapWriter, opts.pcap);
+    pcapDone.catch(() => undefined); // awaited below once the grep chain is done; failures surface there
+  }
+  const g = grep(opts.matcher, {
+    stream: opts.stream, invert: opts.invert, after: opts.after, maxMatches: opts.maxMatches,
+    lookBehind: opts.lookBehind, output: 'verdicts',
+  });
+  const sink = new GrepSink({ text: opts.text, pcap: pcapWriter, stream: opts.stream, invert: opts.invert });
+  g.on('match', (m: GrepMatch) => sink.match(m));
+  g.on('limit', () => opts.stop());
+  try {
+    await pipeline(opts.source, decode({ depth: 'transport' }), g, sink);
+  } catch (e) {
+    pcapWriter?.destroy();
+    throw e;
+  }
+  await pcapDone;
+  return { selected: g.selected, matches: g.matches };
+}
