@@ -94,7 +94,9 @@ export { colorFor } from './streams/colour';
 // Live capture and BPF (the addon is loaded on first use; without it these throw ADDON_UNAVAILABLE)
 export { capture, CaptureStream, pcapFileHeader } from './streams/capture';
 export type { CaptureOptions, CaptureStats, TypedCaptureStream } from './streams/capture';
-export { filter, FilterStream, BpfFilter } from './streams/filter';
+export { filter, FilterStream } from './streams/filter';
 export type { FilterOptions } from './streams/filter';
+export { BpfFilter, DEFAULT_FILTER_SNAPLEN } from './addon/bpf';
+export type { BpfFilterOptions } from './addon/bpf';
 export { devices, defaultDevice, libVersion, addonAvailable, compileBpf, LiveCaptureError } from './addon/index';
 export type { Device, DeviceAddress, LiveStats, CaptureDirection } from './addon/index';

@@ -328,10 +328,10 @@ export function pcapFileHeader(linkType: number, snaplen: number): Buffer {
   return b;
 }
 
-/** Opens a live capture (synchronously: a bad device or filter throws LiveCaptureError here). */
 /** A live capture whose chunks are typed (streams/typed.ts): records, arrays of them, or pcap bytes. */
 export type TypedCaptureStream<Chunk> = TypedReadableSide<Chunk> & CaptureStream;
 
+/** Opens a live capture (synchronously: a bad device or filter throws LiveCaptureError here). */
 export function capture(opts: CaptureOptions & { pcapRecords: true }): TypedCaptureStream<Buffer>;
 export function capture(opts: CaptureOptions & { batch: true; pcapRecords?: false }): TypedCaptureStream<PacketRecord[]>;
 export function capture(opts?: CaptureOptions & { batch?: false; pcapRecords?: false }): TypedCaptureStream<PacketRecord>;
