@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable, type Duplex, type Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -16,7 +17,20 @@ import { tcp } from '../streams/tcp';
 import { chain, httpTracePipeline } from '../streams/trace';
 
 const SAMPLE = path.resolve(__dirname, '..', '..', 'samples', 'http-sample.pcap');
-const BIG = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'http-206-long-flow-zerowin-ooo.pcap');
+const FIXTURE = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'http-206-long-flow-zerowin-ooo.pcap');
+
+/**
+ * The fixture's records eight times over (12 MB): larger than the reader reads ahead (3 × 512 KiB), so
+ * the file is surely still open when the first event comes out. With the 1.5 MB fixture itself the
+ * reader sometimes had read and closed it all by then (1 run in ~15 on a loaded machine).
+ */
+const BIG = (() => {
+  const bytes = fs.readFileSync(FIXTURE);
+  const records = bytes.subarray(24);
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pcap-pipe-teardown-')), 'big.pcap');
+  fs.writeFileSync(file, Buffer.concat([bytes.subarray(0, 24), ...Array.from({ length: 8 }, () => records)]));
+  return file;
+})();
 
 /** The file descriptors of this process that point at `file`. */
 function openFdsOn(file: string): number {
@@ -84,8 +98,9 @@ test('a failing middle stage destroys the source and the other stages; the end s
   const { reader, stages, end } = stagesOn(BIG);
   const ended = finished(end);
   end.resume();
-  await new Promise<void>((resolve) => stages[1]!.once('data', () => resolve()));
-  stages[1]!.destroy(new Error('tcp stage broke'));
+  // Destroyed inside its own 'data' handler, so the stage is surely mid-stream: after an await the
+  // whole file could already have gone through on a fast run (the test once saw the chain end cleanly).
+  stages[1]!.once('data', () => { stages[1]!.destroy(new Error('tcp stage broke')); });
   await assert.rejects(ended, /tcp stage broke/);
   await Promise.all([closed(reader), ...stages.map(closed)]);
   assert.ok(reader.destroyed);
