@@ -18,6 +18,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { isTcpEvent, type TcpDataEvent, type TcpEvent, type TcpGapEvent, type TcpSide } from '../lib/tcp/events';
 import type { TlsConnectionEvent, TlsErrorEvent, TlsErrorReason, TlsConnectionInfo } from '../lib/tls/events';
 import { KeyLog, KeyLogFile } from '../lib/tls/keylog';
+import { SECRETS_TYPE_TLS } from '../lib/formats/format';
 import { looksLikeRecordHeader } from '../lib/tls/record';
 import { DEFAULT_TLS_SESSION_LIMITS, TlsSession, TlsSessionCache } from '../lib/tls/session';
 
@@ -41,9 +42,29 @@ export interface TlsStreamOptions {
   keyLog?: KeyLog;
   /** NSS key log files, read now and again while connections wait for keys (they may still be growing). */
   keyLogFiles?: string[];
+  /**
+   * A capture reader (readCapture/readCaptureFile) whose pcapng Decryption Secrets Blocks of type TLS
+   * add to the key log. The reader emits them as it parses, before the packets that follow them.
+   */
+  captureReader?: SecretsSource;
   limits?: Partial<TlsLimits>;
   /** Objects buffered on the readable side (default 256). */
   highWaterMark?: number;
+}
+
+/** Anything emitting 'decryption-secrets' ({ type, data }) like CaptureReader. */
+export interface SecretsSource {
+  on(event: 'decryption-secrets', listener: (s: { type: number; data: Buffer }) => void): unknown;
+  readonly secrets?: readonly { type: number; data: Buffer }[];
+}
+
+/** Adds the TLS key logs a capture reader finds in pcapng Decryption Secrets Blocks to `keyLog`. */
+export function useDecryptionSecrets(source: SecretsSource, keyLog: KeyLog): void {
+  const add = (s: { type: number; data: Buffer }): void => {
+    if (s.type === SECRETS_TYPE_TLS) keyLog.addText(s.data.toString('latin1'));
+  };
+  for (const s of source.secrets ?? []) add(s);
+  source.on('decryption-secrets', add);
 }
 
 /** What the stage adds to the stream. */
@@ -83,6 +104,7 @@ export class TlsStream extends Transform {
     this.limits = { ...DEFAULT_TLS_LIMITS, ...opts.limits };
     this.files = (opts.keyLogFiles ?? []).map((p) => new KeyLogFile(p, this.keyLog));
     for (const f of this.files) f.refresh();
+    if (opts.captureReader !== undefined) useDecryptionSecrets(opts.captureReader, this.keyLog);
   }
 
   override _transform(chunk: unknown, _enc: BufferEncoding, done: TransformCallback): void {

@@ -17,6 +17,8 @@ export type TlsErrorReason =
   | 'bad-record-mac'
   /** Bytes of the TCP stream are missing: later records cannot be decrypted. */
   | 'gap'
+  /** The connection ended inside a record (its last bytes were not captured). */
+  | 'truncated-record'
   /** Bytes that are not a valid TLS record or handshake message. */
   | 'malformed';
 
@@ -37,6 +39,10 @@ export interface TlsConnectionInfo {
   /** Client random as hex: the key log's lookup key (public: it travels in the clear). */
   clientRandom?: string;
   resumed: boolean;
+  /** TLS 1.2: RFC 7627 extended master secret negotiated. */
+  extendedMasterSecret?: boolean;
+  /** TLS 1.2 CBC suites: RFC 7366 encrypt-then-MAC in use. */
+  encryptThenMac?: boolean;
   helloRetryRequest: boolean;
   /** True when records of this connection were decrypted. */
   decryptable: boolean;

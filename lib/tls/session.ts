@@ -209,6 +209,12 @@ export class TlsSession<At> {
   end(at: At): void {
     this.expire(at);
     this.sendInfo(at);
+    for (const side of ['client', 'server'] as const) {
+      const dir = this.sides[side];
+      if (dir.reader.buffered > 0 && !dir.dead && this.status === 'decrypting') {
+        this.stop('truncated-record', side, `the ${side}'s stream ended ${dir.reader.buffered} bytes into a record`, at);
+      }
+    }
   }
 
   /** Summary so far (the `connection` handler gets a copy of it). */
@@ -394,6 +400,8 @@ export class TlsSession<At> {
       this.sides.client.protected = true;
     } else {
       const ch = this.clientHello;
+      this.info.extendedMasterSecret = hello.extendedMasterSecret;
+      if (suite.mac !== undefined) this.info.encryptThenMac = hello.encryptThenMac;
       this.info.resumed = ch.sessionId.length > 0 && ch.sessionId.equals(hello.sessionId);
     }
   }

@@ -103,14 +103,20 @@ export function streamsOf(events: Record<string, unknown>[]): Map<number, { clie
   return out;
 }
 
-/** tshark's decrypted TLS application data per tcp.stream and side (`-z follow,tls,raw`). */
-export function tsharkTlsStreams(file: string, keyLog: string, serverPort: number): Map<number, { client: Buffer; server: Buffer }> {
+/** tshark's decrypted TLS application data per tcp.stream and side (`-z follow,tls,raw,N` for every stream, one run). */
+export function tsharkTlsStreams(file: string, keyLog: string, serverPort: number, streamCount?: number): Map<number, { client: Buffer; server: Buffer }> {
   const out = new Map<number, { client: Buffer; server: Buffer }>();
-  const streams = run('tshark', ['-r', file, '-T', 'fields', '-e', 'tcp.stream', '-Y', 'tcp']).split('\n').filter(Boolean).map(Number);
-  for (const s of [...new Set(streams)]) {
-    const text = run('tshark', ['-r', file, '-q', '-o', `tls.keylog_file:${keyLog}`, '-z', `follow,tls,raw,${s}`]);
-    out.set(s, parseFollowRaw(text, serverPort));
-  }
+  const streams = streamCount !== undefined ? Array.from({ length: streamCount }, (_, i) => i)
+    : [...new Set(run('tshark', ['-r', file, '-T', 'fields', '-e', 'tcp.stream', '-Y', 'tcp']).split('\n').filter(Boolean).map(Number))];
+  const args = ['-r', file, '-q', '-o', `tls.keylog_file:${keyLog}`];
+  for (const s of streams) args.push('-z', `follow,tls,raw,${s}`);
+  const text = run('tshark', args);
+  // One block per -z, in order, each starting with a "Follow:" line after a line of '='.
+  const blocks = text.split(/^Follow: /m).slice(1);
+  blocks.forEach((block, i) => {
+    const m = /^Filter: tcp\.stream eq (\d+)$/m.exec(block);
+    out.set(m ? Number(m[1]) : streams[i], parseFollowRaw(block, serverPort));
+  });
   return out;
 }
 
