@@ -16,7 +16,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { isTcpEvent, type TcpDataEvent, type TcpEvent, type TcpGapEvent, type TcpSide } from '../lib/tcp/events';
-import type { TlsConnectionEvent, TlsErrorEvent, TlsErrorReason, TlsConnectionInfo } from '../lib/tls/events';
+import { tlsErrorCode, type TlsConnectionEvent, type TlsErrorEvent, type TlsErrorReason, type TlsConnectionInfo } from '../lib/tls/events';
 import { KeyLog, KeyLogFile } from '../lib/tls/keylog';
 import { SECRETS_TYPE_TLS } from '../lib/formats/format';
 import { looksLikeRecordHeader } from '../lib/tls/record';
@@ -273,7 +273,7 @@ export class TlsStream extends Transform {
   private emitError(st: ConnectionState, reason: TlsErrorReason, from: TcpSide | undefined, message: string, at: TcpEvent): void {
     const ev: TlsErrorEvent = {
       type: 'tls-error', ts: at.ts, tsSec: at.tsSec, tsNsec: at.tsNsec, frame: at.frame,
-      connection: at.connection, client: at.client, server: at.server, reason, message,
+      connection: at.connection, client: at.client, server: at.server, code: tlsErrorCode(reason), reason, message,
       ...(from !== undefined ? { from } : {}),
     };
     this.out.push(ev);

@@ -128,6 +128,7 @@ for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
     const errs = byType(events, 'tls-error');
     assert.equal(errs.length, 1);
     assert.equal(errs[0].reason, 'bad-record-mac');
+    assert.equal(errs[0].code, 'TLS_BAD_RECORD_MAC');
     assert.equal(byType(events, 'tls-connection')[0].decryptable, false);
     assertNoSecrets(events, wrong);
     assertNoSecrets(events, c.keys);

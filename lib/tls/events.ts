@@ -4,6 +4,7 @@
  * for every reason decryption stopped or could not start. Neither ever carries key material.
  */
 import type { TcpEventBase, TcpSide } from '../tcp/events';
+import type { TlsErrorCode } from '../core/errors';
 import type { CertificateSummary } from './handshake';
 
 export type TlsErrorReason =
@@ -56,11 +57,27 @@ export interface TlsConnectionEvent extends Omit<TcpEventBase, 'type'>, TlsConne
 
 export interface TlsErrorEvent extends Omit<TcpEventBase, 'type'> {
   type: 'tls-error';
+  /** Stable code of the one error model (lib/core/errors.ts). */
+  code: TlsErrorCode;
   reason: TlsErrorReason;
   /** The side whose records are affected, when it is one side. */
   from?: TcpSide;
   /** Human-readable detail (never a secret). */
   message: string;
+}
+
+const CODE_OF: Record<TlsErrorReason, TlsErrorCode> = {
+  'no-key': 'TLS_NO_KEY',
+  'handshake-not-captured': 'TLS_HANDSHAKE_NOT_CAPTURED',
+  'unsupported-cipher': 'TLS_UNSUPPORTED_CIPHER',
+  'bad-record-mac': 'TLS_BAD_RECORD_MAC',
+  gap: 'TLS_GAP',
+  'truncated-record': 'TLS_TRUNCATED_RECORD',
+  malformed: 'TLS_MALFORMED',
+};
+
+export function tlsErrorCode(reason: TlsErrorReason): TlsErrorCode {
+  return CODE_OF[reason];
 }
 
 export type TlsEvent = TlsConnectionEvent | TlsErrorEvent;
