@@ -7,7 +7,7 @@
  * Parsers return undefined for a malformed message instead of throwing; a reader over bytes checks every
  * length against what is there.
  */
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 
 export const HandshakeType = {
   CLIENT_HELLO: 1,
@@ -299,7 +299,23 @@ export interface CertificateSummary {
   serialNumber: string;
 }
 
+/** Summaries of certificates seen, by SHA-256 of the DER: a server sends the same chain on every connection. */
+const summaryCache = new Map<string, CertificateSummary | undefined>();
+const MAX_CACHED_CERTIFICATES = 256;
+
 function summarise(der: Buffer): CertificateSummary | undefined {
+  const key = createHash('sha256').update(der).digest('base64');
+  if (summaryCache.has(key)) {
+    const s = summaryCache.get(key);
+    return s === undefined ? undefined : { ...s };
+  }
+  const s = parseCertificate(der);
+  if (summaryCache.size >= MAX_CACHED_CERTIFICATES) summaryCache.delete(summaryCache.keys().next().value as string);
+  summaryCache.set(key, s);
+  return s === undefined ? undefined : { ...s };
+}
+
+function parseCertificate(der: Buffer): CertificateSummary | undefined {
   try {
     const c = new X509Certificate(der);
     const s: CertificateSummary = {
