@@ -5,7 +5,8 @@ import { openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } fr
 import { KEYLOG_USAGE, tlsStage } from './tls-options';
 import { decode } from '../streams/decode';
 import { tcp } from '../streams/tcp';
-import { escapeControl } from '../lib/core/escape';
+import { formatTlsConnection, formatTlsError } from '../lib/tls/print';
+import { jsonText } from '../lib/core/json-line';
 import type { TlsConnectionEvent, TlsErrorEvent } from '../lib/tls/events';
 
 export const USAGE = `usage: pcap-pipe tls [--json] [--keylog FILE]... [--no-defragment] [FILE]
@@ -16,31 +17,6 @@ export const USAGE = `usage: pcap-pipe tls [--json] [--keylog FILE]... [--no-def
   --json           NDJSON: the tls-connection and tls-error events
 ${KEYLOG_USAGE}
   --no-defragment  do not reassemble IP fragments first`;
-
-function text(s: string | undefined): string {
-  return s === undefined ? '-' : escapeControl(s);
-}
-
-/** One line for a connection. */
-export function formatTlsConnection(ev: TlsConnectionEvent): string {
-  const cert = ev.certificates[0];
-  const parts = [
-    `${ev.ts} #${ev.connection} ${ev.client} > ${ev.server}`,
-    ev.version ?? '-', ev.cipherSuite ?? '-',
-    `sni=${text(ev.sni)}`,
-    `alpn=${ev.alpn !== undefined ? text(ev.alpn) : ev.alpnOffered.length > 0 ? `(offered ${text(ev.alpnOffered.join(','))})` : '-'}`,
-    `ja4=${ev.ja4 ?? '-'}`,
-  ];
-  if (ev.resumed) parts.push('resumed');
-  if (ev.helloRetryRequest) parts.push('hello-retry');
-  if (cert !== undefined) parts.push(`cert="${text(cert.subject)}" issuer="${text(cert.issuer)}" valid=${cert.validFrom}..${cert.validTo}`);
-  parts.push(ev.decryptable ? 'decrypted' : `not-decrypted(${ev.reason ?? 'no application data'})`);
-  return parts.join(' ');
-}
-
-export function formatTlsError(ev: TlsErrorEvent): string {
-  return `${ev.ts} #${ev.connection} ${ev.client} > ${ev.server} tls-error ${ev.code}${ev.from ? ` ${ev.from}` : ''}: ${escapeControl(ev.message)}`;
-}
 
 class TlsPrinter extends Transform {
   /** Connections reported not decryptable: their error is already on their line. */
@@ -57,10 +33,10 @@ class TlsPrinter extends Transform {
       if (type === 'tls-connection') {
         const c = ev as TlsConnectionEvent;
         if (!c.decryptable) this.undecrypted.add(c.connection);
-        out += (this.json ? JSON.stringify(c) : formatTlsConnection(c)) + '\n';
+        out += (this.json ? jsonText(c) : formatTlsConnection(c)) + '\n';
       } else if (type === 'tls-error') {
         const e = ev as TlsErrorEvent;
-        if (this.json) out += JSON.stringify(e) + '\n';
+        if (this.json) out += jsonText(e) + '\n';
         else if (!this.undecrypted.has(e.connection)) out += formatTlsError(e) + '\n';
       }
     }
