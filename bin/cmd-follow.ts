@@ -18,8 +18,9 @@ import { tcp } from '../streams/tcp';
 import { FollowCollector, formatFollowAscii, formatFollowHex, type FollowConnection, type FollowDirectionSummary } from '../lib/tcp/follow';
 import { isTcpEvent, type TcpDataEvent, type TcpDirection, type TcpEvent } from '../lib/tcp/events';
 import { jsonText } from '../lib/core/json-line';
+import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 
-export const USAGE = `usage: pcap-pipe follow [-o DIR] [--stream N] [--ascii|--hex|--raw] [--no-defragment] [FILE]
+export const USAGE = `usage: pcap-pipe follow [-o DIR] [--stream N] [--ascii|--hex|--raw] [--no-defragment] [--keylog FILE] [FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and reassembles every TCP connection.
   -o DIR           write one file per connection direction (exactly the reassembled bytes) and
                    DIR/index.json: [{connection, file, client, server, direction, bytes, gaps}]
@@ -27,7 +28,8 @@ export const USAGE = `usage: pcap-pipe follow [-o DIR] [--stream N] [--ascii|--h
   --ascii          print connections as text, non-printable bytes as '.' (default)
   --hex            print a hex dump per chunk, like tshark -z follow,tcp,hex
   --raw            write the raw bytes, both directions in the order they were delivered
-  --no-defragment  do not reassemble IP fragments first`;
+  --no-defragment  do not reassemble IP fragments first
+${KEYLOG_USAGE}`;
 
 /** Keeps at most this many direction files open; others are reopened in append mode when needed. */
 const MAX_OPEN_FILES = 128;
@@ -135,7 +137,7 @@ class FollowSink extends Writable {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { string: ['o', 'stream'], boolean: ['ascii', 'hex', 'raw', 'defragment'], default: { defragment: true } }, USAGE);
+  const args = parseArgs(argv, { string: ['o', 'stream'], boolean: ['ascii', 'hex', 'raw', 'defragment'], repeatable: ['keylog'], default: { defragment: true } }, USAGE);
   if (!args) return printUsage(USAGE);
   if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
   const modes = (['ascii', 'hex', 'raw'] as const).filter((m) => args[m]);
@@ -148,6 +150,8 @@ export async function main(argv: string[]): Promise<number> {
     input.reader,
     decode({ depth: 'transport', defragment: Boolean(args.defragment) }),
     tcp(),
+    // TLS connections decrypted with --keylog / SSLKEYLOGFILE / the pcapng's own secrets; others as they are
+    tlsStage(keyLogFiles(args), input.reader),
     new FollowSink(modes[0] ?? 'ascii', dir, stream, safeStdout()),
   );
   return input.damaged ? 1 : 0;

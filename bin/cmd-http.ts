@@ -3,7 +3,7 @@
  * FILE, so it chains: tcpdump -w - | pcap-pipe filter 'port 8080' | pcap-pipe http --bodies
  */
 import { describeError, parseArgs, printUsage, UsageError } from './cli';
-import { DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, openTraceSource, runTrace, traceOptionsFrom, type TraceSource } from './http_trace';
+import { DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, KEY_OPTIONS, openTraceSource, runTrace, traceOptionsFrom, type TraceSource } from './http_trace';
 
 const NAME = 'pcap-pipe http';
 
@@ -20,7 +20,7 @@ export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
     boolean: DISPLAY_BOOLEANS,
     string: DISPLAY_STRINGS,
-    repeatable: FILTER_OPTIONS,
+    repeatable: [...FILTER_OPTIONS, ...KEY_OPTIONS],
     default: { color: true },
   }, USAGE);
   if (!args) return printUsage(USAGE);

@@ -2,7 +2,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
-import { KEYLOG_USAGE, tlsStage } from './tls-options';
+import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 import { decode } from '../streams/decode';
 import { tcp } from '../streams/tcp';
 import { formatTlsConnection, formatTlsError } from '../lib/tls/print';
@@ -55,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     input.reader,
     decode({ depth: 'transport', defragment: Boolean(args.defragment) }),
     tcp(),
-    tlsStage(args, input.reader),
+    tlsStage(keyLogFiles(args), input.reader),
     new TlsPrinter(Boolean(args.json)),
     safeStdout(),
   );

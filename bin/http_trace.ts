@@ -22,12 +22,15 @@ import { decode } from '../streams/decode';
 import { filter } from '../streams/filter';
 import { http } from '../streams/http';
 import { tcp } from '../streams/tcp';
+import { tlsSummary, type SecretsSource, type TlsStream } from '../streams/tls';
+import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 import { jsonText } from '../lib/core/json-line';
 
 const NAME = 'http_trace';
 
 /** The selection and display options' help, shared by http_trace and `pcap-pipe http`. */
-export const DISPLAY_OPTIONS_HELP = `  --method RE        show only requests whose method matches RE (repeatable: any of them)
+export const DISPLAY_OPTIONS_HELP = `${KEYLOG_USAGE}
+  --method RE        show only requests whose method matches RE (repeatable: any of them)
   --host RE          ... whose Host matches RE
   --url RE           ... whose URL matches RE (case-sensitive; the others ignore case)
   --user-agent RE    ... whose User-Agent matches RE
@@ -45,7 +48,7 @@ export const DISPLAY_OPTIONS_HELP = `  --method RE        show only requests who
 export const USAGE = `usage: http_trace [-i DEV | -r FILE] [-f FILTER] [-b MB] [--method RE] [--host RE] [--url RE]
                   [--user-agent RE] [--method-ignore RE] [--host-ignore RE] [--url-ignore RE]
                   [--user-agent-ignore RE] [--headers] [--show-header RE] [--bodies] [--max-body BYTES]
-                  [--tcp-verbose] [--no-color] [--json] [--web [PORT]]
+                  [--tcp-verbose] [--no-color] [--json] [--web [PORT]] [--keylog FILE]
   Prints HTTP/1.x requests and responses (and WebSocket messages after an upgrade) seen on the network
   or in a capture: time, client → server, #N (request number on its connection), method and URL;
   status, body size, content type and response time (wait: server think time).
@@ -62,6 +65,8 @@ ${DISPLAY_OPTIONS_HELP}
 /** The flags shared by http_trace and `pcap-pipe http` (display and selection). */
 export const DISPLAY_BOOLEANS = ['headers', 'bodies', 'tcp-verbose', 'color', 'json'];
 export const DISPLAY_STRINGS = ['show-header', 'max-body'];
+/** Repeatable flags shared the same way (--keylog FILE). */
+export const KEY_OPTIONS = ['keylog'];
 export const FILTER_OPTIONS = ['method', 'host', 'url', 'user-agent', 'method-ignore', 'host-ignore', 'url-ignore', 'user-agent-ignore'];
 
 /** What to select and how to print it. */
@@ -77,6 +82,8 @@ export interface HttpTraceOptions {
   filter: HttpFilterSpec;
   /** Print only WebSocket traffic (pcap-pipe ws). */
   websocketOnly?: boolean;
+  /** TLS key log files (--keylog, SSLKEYLOGFILE): TLS connections are decrypted before HTTP parsing. */
+  keyLogFiles?: string[];
 }
 
 function regex(source: string, flags: string, option: string, usage: string): RegExp {
@@ -109,6 +116,7 @@ export function traceOptionsFrom(args: ParsedArgs, usage: string): HttpTraceOpti
     tcpVerbose: Boolean(args['tcp-verbose']),
     color: args.color !== false,
     filter: spec,
+    keyLogFiles: keyLogFiles(args),
   };
 }
 
@@ -122,6 +130,8 @@ export interface HttpTracePipelineOptions {
   /** Decoded body bytes kept on request/response events (0: none; lengths are still counted). */
   maxBody?: number;
   tcpLimits?: Partial<TcpLimits>;
+  /** A tls() stage to decrypt TLS connections between TCP and HTTP. */
+  tls?: TlsStream;
 }
 
 /** Keeps the selected events, one event per chunk out. */
@@ -145,6 +155,8 @@ class TraceSelect extends Transform {
   private select(ev: HttpTraceEvent): void {
     if (typeof ev !== 'object' || ev === null || typeof ev.type !== 'string') return;
     if (ev.type === 'body' || ev.type === 'data') return;
+    // tls-connection / tls-error: the command prints a summary of them at the end (stderr).
+    if ((ev.type as string).startsWith('tls-')) return;
     const before = this.out.length;
     this.selection.push(ev, this.out);
     // Drop what this output does not want (after the filter saw it: it needs `end` to forget connections).
@@ -167,6 +179,7 @@ export function httpTracePipeline(source: Readable, opts: HttpTracePipelineOptio
     source,
     decode({ depth: 'transport', defragment: true }),
     tcp({ limits: opts.tcpLimits }),
+    ...(opts.tls !== undefined ? [opts.tls] : []),
     http({ parser: { bodyEvents: false, maxBody: opts.maxBody ?? 0 } }),
     new TraceSelect(opts),
   ];
@@ -218,6 +231,8 @@ export interface TraceSource {
   failed(): boolean;
   /** After the run: why some packets could not be decoded at all (an unsupported link type), if so. */
   undecodable?(): string | undefined;
+  /** The capture file reader: its pcapng Decryption Secrets Blocks feed TLS decryption. */
+  secrets?: SecretsSource;
 }
 
 export interface TraceSourceOptions {
@@ -244,7 +259,7 @@ export function openTraceSource(opts: TraceSourceOptions): TraceSource {
       reader.on('error', (e) => f.destroy(e));
       source = reader.pipe(f);
     }
-    return { source, stop: () => { reader.destroy(); }, failed: () => input.damaged, undecodable: () => unsupportedLinkTypes(reader) };
+    return { source, stop: () => { reader.destroy(); }, failed: () => input.damaged, undecodable: () => unsupportedLinkTypes(reader), secrets: reader };
   }
   const live = capture({ device: opts.device, filter: opts.bpf ?? 'tcp', immediate: true, batch: true, bufferSize: opts.bufferSize });
   return { source: live, live, stop: () => live.stop(), failed: () => false };
@@ -282,15 +297,21 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   }
+  // TLS: with a key log, or a capture file (a pcapng may carry its secrets in Decryption Secrets Blocks).
+  const tlsStream = (opts.keyLogFiles ?? []).length > 0 || src.secrets !== undefined
+    ? tlsStage(opts.keyLogFiles ?? [], src.secrets) : undefined;
   try {
     const events = httpTracePipeline(src.source, {
       filter: opts.filter,
       tcpEvents: opts.tcpVerbose,
       websocketOnly: opts.websocketOnly,
       maxBody: opts.bodies ? opts.maxBody : 0,
+      ...(tlsStream !== undefined ? { tls: tlsStream } : {}),
     });
     const colour = opts.color && colorFor(out);
     await pipeline(events, new TracePrinter(opts, colour), out);
+    const summary = tlsStream !== undefined && (opts.keyLogFiles ?? []).length + tlsStream.keyLog.size > 0 ? tlsSummary(tlsStream.stats) : undefined;
+    if (summary !== undefined) process.stderr.write(`${name}: ${summary} (pcap-pipe tls tells why)\n`);
   } finally {
     stopWatching?.();
     if (src.live) {
@@ -324,7 +345,7 @@ export async function main(argvIn: string[]): Promise<number> {
   const args = parseArgs(argv, {
     boolean: DISPLAY_BOOLEANS,
     string: ['i', 'r', 'f', 'b', ...DISPLAY_STRINGS],
-    repeatable: FILTER_OPTIONS,
+    repeatable: [...FILTER_OPTIONS, ...KEY_OPTIONS],
     default: { color: true },
   }, USAGE);
   if (!args) return printUsage(USAGE);
@@ -349,7 +370,8 @@ export async function main(argvIn: string[]): Promise<number> {
   if (web !== undefined) {
     // The page has its own filter box; the display options are for the terminal.
     const live = src.live;
-    const ok = await serveUntilInterrupted(src.source, { port: web, title: (args.r as string | undefined) ?? live?.device, stats: live ? () => live.stats() : undefined, input: live ? 'live' : 'file' }, NAME);
+    const tlsStream = opts.keyLogFiles !== undefined && opts.keyLogFiles.length > 0 || src.secrets !== undefined ? tlsStage(opts.keyLogFiles ?? [], src.secrets) : undefined;
+    const ok = await serveUntilInterrupted(src.source, { port: web, title: (args.r as string | undefined) ?? live?.device, stats: live ? () => live.stats() : undefined, input: live ? 'live' : 'file', ...(tlsStream !== undefined ? { tls: tlsStream } : {}) }, NAME);
     src.stop();
     return ok && !src.failed() ? 0 : 1;
   }

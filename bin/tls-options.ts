@@ -18,9 +18,9 @@ export function keyLogFiles(args: ParsedArgs, env: NodeJS.ProcessEnv = process.e
 }
 
 /**
- * The tls() stage for a command: always (a pcapng input may carry its secrets; without any secrets the
- * stage only reports connections and passes every byte on).
+ * The tls() stage for a command: key log files, and the pcapng Decryption Secrets Blocks of the input.
+ * Without any secrets the stage only reports connections and passes every byte on.
  */
-export function tlsStage(args: ParsedArgs, reader?: SecretsSource): TlsStream {
-  return tls({ keyLogFiles: keyLogFiles(args), ...(reader !== undefined ? { captureReader: reader } : {}) });
+export function tlsStage(files: string[], reader?: SecretsSource): TlsStream {
+  return tls({ keyLogFiles: files, ...(reader !== undefined ? { captureReader: reader } : {}) });
 }

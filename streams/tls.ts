@@ -48,6 +48,11 @@ export interface TlsStreamOptions {
    */
   captureReader?: SecretsSource;
   limits?: Partial<TlsLimits>;
+  /**
+   * Hold records for a key that is not there yet even without key log files (the caller adds to
+   * `keyLog` itself). Default: only when key log files are given (they may still be growing).
+   */
+  keysMayArrive?: boolean;
   /** Objects buffered on the readable side (default 256). */
   highWaterMark?: number;
 }
@@ -97,6 +102,10 @@ export class TlsStream extends Transform {
   private lastPoll = 0;
   private lastGeneration = -1;
   private lastEvent: TcpEvent | undefined;
+  /** False when no key log file was given: nothing can add keys later, so a miss fails at once. */
+  private readonly keysMayArrive: boolean;
+  /** What happened to the TLS connections so far (commands print a summary from it). */
+  readonly stats = { connections: 0, decrypted: 0, notDecrypted: {} as Partial<Record<TlsErrorReason, number>> };
 
   constructor(opts: TlsStreamOptions = {}) {
     super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 256 });
@@ -105,6 +114,7 @@ export class TlsStream extends Transform {
     this.files = (opts.keyLogFiles ?? []).map((p) => new KeyLogFile(p, this.keyLog));
     for (const f of this.files) f.refresh();
     if (opts.captureReader !== undefined) useDecryptionSecrets(opts.captureReader, this.keyLog);
+    this.keysMayArrive = this.files.length > 0 || opts.keysMayArrive === true;
   }
 
   override _transform(chunk: unknown, _enc: BufferEncoding, done: TransformCallback): void {
@@ -216,6 +226,7 @@ export class TlsStream extends Transform {
     if (session.status === 'pending' && st.heldRawBytes > this.limits.maxHeldBytes) {
       session.abandon('no-key', `no key found before ${this.limits.maxHeldBytes} bytes were held (maxHeldBytes)`, ev);
     }
+    if (session.waitingForKey && !this.keysMayArrive) session.expire(ev);
     if (session.waitingForKey) {
       if (st.waitSince < 0) {
         st.waitSince = ev.tsSec + ev.tsNsec / 1e9;
@@ -263,6 +274,12 @@ export class TlsStream extends Transform {
   }
 
   private emitConnection(info: TlsConnectionInfo, at: TcpEvent): void {
+    this.stats.connections++;
+    if (info.decryptable) this.stats.decrypted++;
+    else {
+      const r = info.reason ?? 'no-key';
+      this.stats.notDecrypted[r] = (this.stats.notDecrypted[r] ?? 0) + 1;
+    }
     const ev: TlsConnectionEvent = {
       type: 'tls-connection', ts: at.ts, tsSec: at.tsSec, tsNsec: at.tsNsec, frame: at.frame,
       connection: at.connection, client: at.client, server: at.server, ...info,
@@ -316,6 +333,14 @@ function newState(): ConnectionState {
     mode: 'undecided', heldRaw: [], heldRawBytes: 0, clientOffset: 0, serverOffset: 0,
     deadClient: false, deadServer: false, waitSince: -1,
   };
+}
+
+/** "2 of 5 TLS connections not decrypted (no-key 1, bad-record-mac 1)", or undefined when all were. */
+export function tlsSummary(stats: TlsStream['stats']): string | undefined {
+  const failed = Object.entries(stats.notDecrypted);
+  if (failed.length === 0) return undefined;
+  const n = failed.reduce((a, [, k]) => a + (k ?? 0), 0);
+  return `${n} of ${stats.connections} TLS connections not decrypted (${failed.map(([r, k]) => `${r} ${k}`).join(', ')})`;
 }
 
 export function tls(opts: TlsStreamOptions = {}): TlsStream {

@@ -27,6 +27,7 @@ import { pcapPipeVersion } from './har';
 import { http as httpStream } from './http';
 import { HarTap, WebHarStore, harQuery } from './web-har';
 import { tcp } from './tcp';
+import type { TlsStream } from './tls';
 
 export const DEFAULT_WEB_HOST = '127.0.0.1';
 /** How often changes are sent to the pages. */
@@ -453,6 +454,8 @@ export interface WebViewOptions extends WebServerOptions {
   input?: 'live' | 'file';
   /** Model limits (rows kept, body bytes, ...); they win over what `input` chooses. */
   limits?: Partial<WebModelLimits>;
+  /** A tls() stage: TLS connections are decrypted (with its key log) before HTTP parsing. */
+  tls?: TlsStream;
 }
 
 export interface WebView {
@@ -487,6 +490,7 @@ export async function startWebView(source: Readable, opts: WebViewOptions = {}):
     new PacketCounter(model),
     decode({ depth: 'transport', defragment: true }),
     tcp(),
+    ...(opts.tls !== undefined ? [opts.tls] : []),
     // Bodies are kept only as far as the page shows them; piecewise body events are not needed.
     httpStream({ parser: { maxBody: model.limits.maxBodyBytes, bodyEvents: false } }),
     new HarTap(har, { maxBody: model.limits.maxBodyBytes }),
