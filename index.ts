@@ -68,7 +68,10 @@ export { har, harText, HarFileWriter, HarTextStream } from './streams/har';
 export type { HarStreamOptions } from './streams/har';
 
 // TLS decryption from a key log
-export { tls, TlsStream, DEFAULT_TLS_LIMITS, useDecryptionSecrets } from './streams/tls';
+export { tls, TlsStream, DEFAULT_TLS_LIMITS, useDecryptionSecrets, tlsSummary } from './streams/tls';
+export { tlsPrinter, TlsEventPrinter } from './streams/tls-print';
+export type { TlsPrintOptions } from './streams/tls-print';
+export { formatTlsConnection, formatTlsError } from './lib/tls/print';
 export type { TlsStreamOptions, TlsLimits, TlsStreamEvent, SecretsSource } from './streams/tls';
 export { KeyLog, KeyLogFile, DEFAULT_KEYLOG_LIMITS } from './lib/tls/keylog';
 export type { KeyLogLabel, KeyLogLimits, KeyLogProblem, TlsSecrets } from './lib/tls/keylog';

@@ -1,13 +1,10 @@
 /** `pcap-pipe tls [--json] [--keylog FILE]... [--no-defragment] [FILE]`: the TLS connections of a capture. */
-import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
 import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 import { decode } from '../streams/decode';
 import { tcp } from '../streams/tcp';
-import { formatTlsConnection, formatTlsError } from '../lib/tls/print';
-import { jsonText } from '../lib/core/json-line';
-import type { TlsConnectionEvent, TlsErrorEvent } from '../lib/tls/events';
+import { tlsPrinter } from '../streams/tls-print';
 
 export const USAGE = `usage: pcap-pipe tls [--json] [--keylog FILE]... [--no-defragment] [FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and prints one line per TLS connection: version,
@@ -17,33 +14,6 @@ export const USAGE = `usage: pcap-pipe tls [--json] [--keylog FILE]... [--no-def
   --json           NDJSON: the tls-connection and tls-error events
 ${KEYLOG_USAGE}
   --no-defragment  do not reassemble IP fragments first`;
-
-class TlsPrinter extends Transform {
-  /** Connections reported not decryptable: their error is already on their line. */
-  private readonly undecrypted = new Set<number>();
-
-  constructor(private readonly json: boolean) {
-    super({ writableObjectMode: true, readableObjectMode: false });
-  }
-
-  override _transform(chunk: unknown, _enc: BufferEncoding, done: TransformCallback): void {
-    let out = '';
-    for (const ev of Array.isArray(chunk) ? chunk : [chunk]) {
-      const type = (ev as { type?: string }).type;
-      if (type === 'tls-connection') {
-        const c = ev as TlsConnectionEvent;
-        if (!c.decryptable) this.undecrypted.add(c.connection);
-        out += (this.json ? jsonText(c) : formatTlsConnection(c)) + '\n';
-      } else if (type === 'tls-error') {
-        const e = ev as TlsErrorEvent;
-        if (this.json) out += jsonText(e) + '\n';
-        else if (!this.undecrypted.has(e.connection)) out += formatTlsError(e) + '\n';
-      }
-    }
-    if (out) this.push(out);
-    done();
-  }
-}
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { boolean: ['json', 'defragment'], repeatable: ['keylog'], default: { defragment: true } }, USAGE);
@@ -56,7 +26,7 @@ export async function main(argv: string[]): Promise<number> {
     decode({ depth: 'transport', defragment: Boolean(args.defragment) }),
     tcp(),
     tlsStage(keyLogFiles(args), input.reader),
-    new TlsPrinter(Boolean(args.json)),
+    tlsPrinter({ json: Boolean(args.json) }),
     safeStdout(),
   );
   return input.damaged ? 1 : 0;
