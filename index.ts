@@ -75,6 +75,24 @@ export type * from './lib/har/types';
 export { har, harText, HarFileWriter, HarTextStream } from './streams/har';
 export type { HarStreamOptions } from './streams/har';
 
+// TLS decryption from a key log
+export { tls, TlsStream, DEFAULT_TLS_LIMITS, useDecryptionSecrets, tlsSummary } from './streams/tls';
+export { tlsPrinter, TlsEventPrinter } from './streams/tls-print';
+export type { TlsPrintOptions } from './streams/tls-print';
+export { formatTlsConnection, formatTlsError } from './lib/tls/print';
+export type { TlsStreamOptions, TlsLimits, TlsStreamEvent, SecretsSource } from './streams/tls';
+export { KeyLog, KeyLogFile, DEFAULT_KEYLOG_LIMITS } from './lib/tls/keylog';
+export type { KeyLogLabel, KeyLogLimits, KeyLogProblem, TlsSecrets } from './lib/tls/keylog';
+export { TlsSession, TlsSessionCache, DEFAULT_TLS_SESSION_LIMITS } from './lib/tls/session';
+export type { TlsSessionLimits, TlsSessionHandlers, TlsKeySource, TlsSessionStatus } from './lib/tls/session';
+export { isTlsEvent, tlsErrorCode } from './lib/tls/events';
+export type * from './lib/tls/events';
+export type { CertificateSummary, ClientHello, ServerHello } from './lib/tls/handshake';
+export { ja4, ja4Raw } from './lib/tls/ja4';
+export { supportedCipherSuites } from './lib/tls/cipher';
+export type { CipherSuite } from './lib/tls/cipher';
+export { SECRETS_TYPE_TLS } from './lib/formats/format';
+
 // grep
 export { compileMatcher, parseHexPattern, PacketGrep, StreamGrep, GrepPatternError } from './lib/grep/grep';
 export type { GrepMatch, GrepOptions, Matcher } from './lib/grep/grep';

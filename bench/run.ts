@@ -2,6 +2,8 @@
  * `npm run bench`: the headline benchmark, the commands users run as whole cold processes beside their
  * baselines (bench/commands.ts), on the capture bench/make-capture.sh makes (on demand, never committed).
  *
+ * `npm run bench -- tls`: HTTPS decryption, http_trace --keylog against tshark -o tls.keylog_file (bench/tls.ts).
+ *
  * `npm run bench -- micro`: the in-process micro-benchmarks instead (read, decode, tcp, http, capture):
  * library calls and stream stages timed inside one warm process, for looking at one stage. They are not
  * what users run and flatter the library (a warm JIT, no start-up, no output); never quote them as the
@@ -50,7 +52,11 @@ function micro(): void {
   if (failed) process.exitCode = 1;
 }
 
-if (process.argv[2] === 'micro') {
+if (process.argv[2] === 'tls') {
+  // HTTPS: http_trace --keylog against tshark -o tls.keylog_file (bench/tls.ts makes its own capture)
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'tls.js')], { stdio: 'inherit', env: process.env });
+  process.exitCode = r.status ?? 1;
+} else if (process.argv[2] === 'micro') {
   try { micro(); } catch (e) { process.stderr.write(`bench: ${e instanceof Error ? e.stack : String(e)}\n`); process.exit(1); }
 } else {
   benchCommands().catch((e) => { process.stderr.write(`bench: ${e instanceof Error ? e.stack : String(e)}\n`); process.exit(1); });

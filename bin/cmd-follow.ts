@@ -12,8 +12,9 @@ import { pipeline } from 'node:stream/promises';
 import { intOption, openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
 import { followSink } from '../streams/follow';
 import { tcpEvents } from '../streams/trace';
+import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 
-export const USAGE = `usage: pcap-pipe follow [-o DIR] [--stream N] [--ascii|--hex|--raw] [--no-defragment] [FILE]
+export const USAGE = `usage: pcap-pipe follow [-o DIR] [--stream N] [--ascii|--hex|--raw] [--no-defragment] [--keylog FILE] [FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and reassembles every TCP connection.
   -o DIR           write one file per connection direction (exactly the reassembled bytes) and
                    DIR/index.json: [{connection, file, client, server, direction, bytes, gaps}]
@@ -21,10 +22,11 @@ export const USAGE = `usage: pcap-pipe follow [-o DIR] [--stream N] [--ascii|--h
   --ascii          print connections as text, non-printable bytes as '.' (default)
   --hex            print a hex dump per chunk, like tshark -z follow,tcp,hex
   --raw            write the raw bytes, both directions in the order they were delivered
-  --no-defragment  do not reassemble IP fragments first`;
+  --no-defragment  do not reassemble IP fragments first
+${KEYLOG_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { string: ['o', 'stream'], boolean: ['ascii', 'hex', 'raw', 'defragment'], default: { defragment: true } }, USAGE);
+  const args = parseArgs(argv, { string: ['o', 'stream'], boolean: ['ascii', 'hex', 'raw', 'defragment'], repeatable: ['keylog'], default: { defragment: true } }, USAGE);
   if (!args) return printUsage(USAGE);
   if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
   const modes = (['ascii', 'hex', 'raw'] as const).filter((m) => args[m]);
@@ -35,6 +37,8 @@ export async function main(argv: string[]): Promise<number> {
   const input = openReportedCapture(file, { command: 'pcap-pipe follow', verb: 'used' }, { batch: true });
   await pipeline(
     tcpEvents(input.reader, { defragment: Boolean(args.defragment) }),
+    // TLS connections decrypted with --keylog / SSLKEYLOGFILE / the pcapng's own secrets; others as they are
+    tlsStage(keyLogFiles(args), input.reader),
     followSink({ mode: modes[0] ?? 'ascii', dir, stream, out: safeStdout() }),
   );
   return input.damaged ? 1 : 0;

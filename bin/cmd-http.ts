@@ -3,7 +3,7 @@
  * bin/trace-cli.ts) for a capture on stdin or in FILE, so it chains: tcpdump -w - | pcap-pipe filter 'port 8080' | pcap-pipe http --bodies
  */
 import { describeError, parseArgs, printUsage, UsageError } from './cli';
-import { DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, openTraceSource, runTrace, traceOptionsFrom, type TraceSource } from './trace-cli';
+import { DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, KEY_OPTIONS, openTraceSource, runTrace, traceOptionsFrom, type TraceSource } from './trace-cli';
 
 const NAME = 'pcap-pipe http';
 
@@ -20,7 +20,7 @@ export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
     boolean: DISPLAY_BOOLEANS,
     string: DISPLAY_STRINGS,
-    repeatable: FILTER_OPTIONS,
+    repeatable: [...FILTER_OPTIONS, ...KEY_OPTIONS],
     default: { color: true },
   }, USAGE);
   if (!args) return printUsage(USAGE);

@@ -9,12 +9,13 @@
 import * as fs from 'node:fs';
 import { intOption, openReportedCapture, parseArgs, printUsage, UsageError } from './cli';
 import { serveUntilInterrupted } from './trace-cli';
+import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 import { DEFAULT_WEB_HOST } from '../streams/web';
 import { DEFAULT_WEB_MODEL_LIMITS, FILE_MAX_ROWS } from '../lib/web/model';
 
 const NAME = 'pcap-pipe serve';
 
-export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [--max-rows N] [FILE]
+export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [--max-rows N] [--keylog FILE] [FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and shows its HTTP exchanges, WebSocket
   messages and TCP trouble live in a web page: prints the URL to open. Keeps serving after the
   input ends, until Ctrl-C.
@@ -26,10 +27,11 @@ export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [--max-row
                connect to its WebSocket.
   --max-rows N HTTP exchanges kept in the table; older ones drop off and are counted. Default: all
                of them (up to ${FILE_MAX_ROWS}) for a FILE or a file redirected to stdin, the newest
-               ${DEFAULT_WEB_MODEL_LIMITS.maxRows} for a pipe (a live capture).`;
+               ${DEFAULT_WEB_MODEL_LIMITS.maxRows} for a pipe (a live capture).
+${KEYLOG_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { string: ['port', 'host', 'max-rows'] }, USAGE);
+  const args = parseArgs(argv, { string: ['port', 'host', 'max-rows'], repeatable: ['keylog'] }, USAGE);
   if (!args) return printUsage(USAGE);
   if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
   const port = intOption(args, 'port', USAGE) ?? 0;
@@ -42,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
   const input = openReportedCapture(file, { command: NAME, verb: 'used' }, { batch: true });
   // A file (named, or redirected to stdin) is shown whole; a pipe may be a live capture: a window of it.
   const whole = file !== undefined || fs.fstatSync(0).isFile();
-  const ok = await serveUntilInterrupted(input.reader, { port, host, title: file ?? 'stdin', input: whole ? 'file' : 'live', limits: maxRows === undefined ? {} : { maxRows } }, NAME);
+  const ok = await serveUntilInterrupted(input.reader, { port, host, title: file ?? 'stdin', input: whole ? 'file' : 'live', limits: maxRows === undefined ? {} : { maxRows }, tls: tlsStage(keyLogFiles(args), input.reader) }, NAME);
   input.reader.destroy();
   return ok && !input.damaged ? 0 : 1;
 }

@@ -9,7 +9,7 @@
  */
 import { describeError, intOption, parseArgs, printUsage, runCommand, UsageError } from './cli';
 import {
-  DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, openTraceSource, runTrace, serveUntilInterrupted,
+  DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, KEY_OPTIONS, openTraceSource, runTrace, serveUntilInterrupted, traceTlsStage,
   traceOptionsFrom, type TraceSource,
 } from './trace-cli';
 
@@ -52,7 +52,7 @@ export async function main(argvIn: string[]): Promise<number> {
   const args = parseArgs(argv, {
     boolean: DISPLAY_BOOLEANS,
     string: ['i', 'r', 'f', 'b', ...DISPLAY_STRINGS],
-    repeatable: FILTER_OPTIONS,
+    repeatable: [...FILTER_OPTIONS, ...KEY_OPTIONS],
     default: { color: true },
   }, USAGE);
   if (!args) return printUsage(USAGE);
@@ -77,7 +77,8 @@ export async function main(argvIn: string[]): Promise<number> {
   if (web !== undefined) {
     // The page has its own filter box; the display options are for the terminal.
     const live = src.live;
-    const ok = await serveUntilInterrupted(src.source, { port: web, title: (args.r as string | undefined) ?? live?.device, stats: live ? () => live.stats() : undefined, input: live ? 'live' : 'file' }, NAME);
+    const tlsStream = traceTlsStage(opts, src);
+    const ok = await serveUntilInterrupted(src.source, { port: web, title: (args.r as string | undefined) ?? live?.device, stats: live ? () => live.stats() : undefined, input: live ? 'live' : 'file', ...(tlsStream !== undefined ? { tls: tlsStream } : {}) }, NAME);
     src.stop();
     return ok && !src.failed() ? 0 : 1;
   }

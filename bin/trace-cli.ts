@@ -16,9 +16,12 @@ import { filter } from '../streams/filter';
 import { httpTracePrinter, type HttpTracePrintOptions } from '../streams/http-trace';
 import { chain, httpTracePipeline } from '../streams/trace';
 import { DEFAULT_WEB_HOST, isLoopbackHost, startWebView, type WebViewOptions } from '../streams/web';
+import { tlsSummary, type SecretsSource } from '../streams/tls';
+import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 
 /** The selection and display options' help, shared by http_trace and `pcap-pipe http`. */
-export const DISPLAY_OPTIONS_HELP = `  --method RE        show only requests whose method matches RE (repeatable: any of them)
+export const DISPLAY_OPTIONS_HELP = `${KEYLOG_USAGE}
+  --method RE        show only requests whose method matches RE (repeatable: any of them)
   --host RE          ... whose Host matches RE
   --url RE           ... whose URL matches RE (case-sensitive; the others ignore case)
   --user-agent RE    ... whose User-Agent matches RE
@@ -36,11 +39,15 @@ export const DISPLAY_OPTIONS_HELP = `  --method RE        show only requests who
 /** The flags shared by http_trace and `pcap-pipe http` (display and selection). */
 export const DISPLAY_BOOLEANS = ['headers', 'bodies', 'tcp-verbose', 'color', 'json'];
 export const DISPLAY_STRINGS = ['show-header', 'max-body'];
+/** Repeatable flags shared the same way (--keylog FILE). */
+export const KEY_OPTIONS = ['keylog'];
 export const FILTER_OPTIONS = ['method', 'host', 'url', 'user-agent', 'method-ignore', 'host-ignore', 'url-ignore', 'user-agent-ignore'];
 
 /** What to select and how to print it. `color`: wanted (--no-color turns them off; they are also off when stdout is not a terminal). */
 export interface HttpTraceOptions extends HttpTracePrintOptions {
   filter: HttpFilterSpec;
+  /** TLS key log files (--keylog, SSLKEYLOGFILE): TLS connections are decrypted before HTTP parsing. */
+  keyLogFiles?: string[];
 }
 
 function regex(source: string, flags: string, option: string, usage: string): RegExp {
@@ -73,6 +80,7 @@ export function traceOptionsFrom(args: ParsedArgs, usage: string): HttpTraceOpti
     tcpVerbose: Boolean(args['tcp-verbose']),
     color: args.color !== false,
     filter: spec,
+    keyLogFiles: keyLogFiles(args),
   };
 }
 
@@ -87,6 +95,8 @@ export interface TraceSource {
   failed(): boolean;
   /** After the run: why some packets could not be decoded at all (an unsupported link type), if so. */
   undecodable?(): string | undefined;
+  /** The capture file reader: its pcapng Decryption Secrets Blocks feed TLS decryption. */
+  secrets?: SecretsSource;
 }
 
 export interface TraceSourceOptions {
@@ -108,7 +118,7 @@ export function openTraceSource(opts: TraceSourceOptions): TraceSource {
     const input = openReportedCapture(opts.file, { command: opts.name, verb: 'used' }, { batch: true });
     const reader = input.reader;
     const source: Readable = opts.bpf === undefined ? reader : chain(reader, filter(opts.bpf));
-    return { source, stop: () => { reader.destroy(); }, failed: () => input.damaged, undecodable: () => unsupportedLinkTypes(reader) };
+    return { source, stop: () => { reader.destroy(); }, failed: () => input.damaged, undecodable: () => unsupportedLinkTypes(reader), secrets: reader };
   }
   const live = capture({ device: opts.device, filter: opts.bpf ?? 'tcp', immediate: true, batch: true, bufferSize: opts.bufferSize });
   return { source: live, live, stop: () => live.stop(), failed: () => false };
@@ -138,6 +148,12 @@ export function watchDrops(live: CaptureStream, name: string, intervalMs = 1000)
   };
 }
 
+/** The tls() stage of a trace: with a key log, or a capture file (its pcapng secrets); none otherwise. */
+export function traceTlsStage(opts: Pick<HttpTraceOptions, 'keyLogFiles'>, src: TraceSource): ReturnType<typeof tlsStage> | undefined {
+  const files = opts.keyLogFiles ?? [];
+  return files.length > 0 || src.secrets !== undefined ? tlsStage(files, src.secrets) : undefined;
+}
+
 /** Runs a trace from a source to stdout; returns the exit code. */
 export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: string, out: Writable = safeStdout()): Promise<number> {
   const onSignal = (): void => src.stop();
@@ -146,14 +162,19 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   }
+  // TLS: with a key log, or a capture file (a pcapng may carry its secrets in Decryption Secrets Blocks).
+  const tlsStream = traceTlsStage(opts, src);
   try {
     const events = httpTracePipeline(src.source, {
       filter: opts.filter,
       tcpEvents: opts.tcpVerbose,
       websocketOnly: opts.websocketOnly,
       maxBody: opts.bodies ? opts.maxBody : 0,
+      ...(tlsStream !== undefined ? { tls: tlsStream } : {}),
     });
     await pipeline(events, httpTracePrinter({ ...opts, color: opts.color && colorFor(out) }), out);
+    const summary = tlsStream !== undefined && (opts.keyLogFiles ?? []).length + tlsStream.keyLog.size > 0 ? tlsSummary(tlsStream.stats) : undefined;
+    if (summary !== undefined) process.stderr.write(`${name}: ${summary} (pcap-pipe tls tells why)\n`);
   } finally {
     stopWatching?.();
     if (src.live) {

@@ -30,7 +30,7 @@ const WRITE_CHUNK_BYTES = 64 * 1024;
 
 let packageVersion: string | undefined;
 /** pcap-pipe's version from its package.json (dist/streams/ → the package root). */
-function pcapPipeVersion(): string {
+export function pcapPipeVersion(): string {
   if (packageVersion === undefined) {
     try {
       const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: unknown };

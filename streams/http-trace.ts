@@ -37,6 +37,8 @@ export class HttpTraceSelect extends BatchTransform<HttpTraceEvent, HttpTraceEve
   protected override handle(ev: HttpTraceEvent): void {
     if (typeof ev !== 'object' || ev === null || typeof ev.type !== 'string') return;
     if (ev.type === 'body' || ev.type === 'data') return;
+    // tls-connection / tls-error: the command prints a summary of them at the end (stderr).
+    if ((ev.type as string).startsWith('tls-')) return;
     const out = this.out;
     const before = out.length;
     this.selection.push(ev, out);

@@ -2,8 +2,8 @@
  * Capture files as streams: bytes in (a file, stdin, a socket, an HTTP body — any Readable, chunks of any
  * size), PacketRecord objects out. A thin wrapper over lib/formats/detect.ts.
  *
- * Besides 'data', the reader emits 'section', 'interface', 'stats' (pcapng ISB), 'names' (pcapng NRB) and
- * 'skipped-block' events. A damaged input ends with an 'error' (CaptureError with a code such as
+ * Besides 'data', the reader emits 'section', 'interface', 'stats' (pcapng ISB), 'names' (pcapng NRB),
+ * 'decryption-secrets' (pcapng DSB: { type, data }) and 'skipped-block' events. A damaged input ends with an 'error' (CaptureError with a code such as
  * PCAP_TRUNCATED) after every complete packet has been pushed.
  */
 import * as fs from 'node:fs';
@@ -42,6 +42,8 @@ export class CaptureReader extends Transform {
   /** Number of packets pushed so far. */
   packets = 0;
   skippedBlocks = 0;
+  /** pcapng Decryption Secrets Blocks read so far (TLS key logs: SECRETS_TYPE_TLS), in file order. */
+  readonly secrets: { type: number; data: Buffer }[] = [];
   private readonly batchMode: boolean;
   private batch: PacketRecord[] = [];
 
@@ -55,6 +57,7 @@ export class CaptureReader extends Transform {
       interface: (i) => { this.interfaces.push(i); this.emit('interface', i); },
       stats: (s) => this.emit('stats', s),
       names: (n) => this.emit('names', n),
+      decryptionSecrets: (type, data) => { this.secrets.push({ type, data }); this.emit('decryption-secrets', { type, data }); },
       skippedBlock: (type, length) => { this.skippedBlocks++; this.emit('skipped-block', { type, length }); },
     }, opts);
     this.onError = opts.onError;

@@ -24,6 +24,7 @@ import { http, type HttpStreamOptions, type HttpStreamOutput } from './http';
 import { httpTraceSelect, type HttpTraceSelectOptions } from './http-trace';
 import type { CaptureReader } from './read';
 import { tcp, type TcpStreamOptions, type TcpStreamOutput } from './tcp';
+import type { TlsStream } from './tls';
 import type { Item, ReadableOf, Rebatch, StageOf, TypedReadable } from './typed';
 import { writePcap } from './write';
 
@@ -79,6 +80,8 @@ export interface HttpTracePipelineOptions extends HttpTraceSelectOptions {
   /** Decoded body bytes kept on request/response events (0: none; lengths are still counted). */
   maxBody?: number;
   tcpLimits?: Partial<TcpLimits>;
+  /** A tls() stage to decrypt TLS connections between TCP and HTTP. */
+  tls?: TlsStream;
 }
 
 /**
@@ -90,6 +93,7 @@ export function httpTracePipeline(source: ReadableOf<PacketRecord | PacketRecord
     source,
     decode({ depth: 'transport', defragment: true }),
     tcp({ limits: opts.tcpLimits }),
+    ...(opts.tls !== undefined ? [opts.tls] : []),
     http({ parser: { bodyEvents: false, maxBody: opts.maxBody ?? 0 } }),
     httpTraceSelect(opts),
   ) as TypedReadable<HttpTraceEvent>;

@@ -24,8 +24,11 @@ import { FILE_MAX_ROWS, MAX_ROW_RANGE, WebModel, type CaptureCounters, type WebM
 import { BatchTransform, forEachItem } from './batch';
 import { TempFileDetailStore } from './web-spill';
 import { decode } from './decode';
+import { pcapPipeVersion } from './har';
 import { http as httpStream } from './http';
+import { HarTap, WebHarStore, harQuery } from './web-har';
 import { tcp } from './tcp';
+import type { TlsStream } from './tls';
 import type { Batchable } from './typed';
 
 export const DEFAULT_WEB_HOST = '127.0.0.1';
@@ -50,10 +53,13 @@ const ASSETS: Record<string, [file: string, type: string]> = {
   '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
   '/style.css': ['style.css', 'text/css; charset=utf-8'],
   '/favicon.svg': ['favicon.svg', 'image/svg+xml'],
+  '/waterfall.js': ['waterfall.js', 'text/javascript; charset=utf-8'],
 };
 
 /** `/body/ID/request` or `/body/ID/response`: one captured body, raw (see serveBody). */
 const BODY_PATH = /^\/body\/(\d{1,15})\/(request|response)$/;
+/** The HAR of the selected exchanges (see serveHar). */
+const HAR_PATH = '/har';
 
 /**
  * A captured body is someone else's content: an SVG or HTML body opened in a tab of this origin could
@@ -148,6 +154,8 @@ export interface WebServerOptions {
   assetsDir?: string;
   /** Shown in the page's title bar: what is being watched. */
   title?: string;
+  /** The HAR entries served at /har (the waterfall and the "Download HAR" button); none without. */
+  har?: WebHarStore;
 }
 
 /** Serves the page and keeps every connected page up to date with `model`. */
@@ -271,6 +279,7 @@ export class WebViewServer {
     const [urlPath = '', query = ''] = (req.url ?? '').split('?');
     const body = BODY_PATH.exec(urlPath);
     if (body) return this.serveBody(req, res, Number(body[1]), body[2] as 'request' | 'response', query === 'download');
+    if (urlPath === HAR_PATH && this.opts.har) return this.serveHar(req, res, this.opts.har, query);
     const asset = this.assets.get(urlPath);
     if (!asset) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', ...SECURITY_HEADERS });
@@ -284,6 +293,33 @@ export class WebViewServer {
     }
     res.writeHead(200, { 'Content-Type': asset.type, 'Content-Length': asset.body.length, ...SECURITY_HEADERS });
     res.end(req.method === 'HEAD' ? undefined : asset.body);
+  }
+
+  /**
+   * The HAR of the exchanges the filter selects (streams/web-har.ts). Captured content, so only for
+   * requests naming this server in Host (as serveBody), and as an attachment.
+   */
+  private serveHar(req: http.IncomingMessage, res: http.ServerResponse, store: WebHarStore, query: string): void {
+    const plain = { 'Content-Type': 'text/plain; charset=utf-8', ...SECURITY_HEADERS };
+    if (!this.hosts.has(req.headers.host ?? '')) {
+      res.writeHead(403, plain);
+      res.end('forbidden\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD', ...plain });
+      res.end('method not allowed\n');
+      return;
+    }
+    const q = harQuery(query);
+    const text = Buffer.from(store.document(q.filter, q), 'utf8');
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': text.length,
+      'Content-Disposition': 'attachment; filename="pcap-pipe.har"',
+    });
+    res.end(req.method === 'HEAD' ? undefined : text);
   }
 
   /**
@@ -418,6 +454,8 @@ export interface WebViewOptions extends WebServerOptions {
   input?: 'live' | 'file';
   /** Model limits (rows kept, body bytes, ...); they win over what `input` chooses. */
   limits?: Partial<WebModelLimits>;
+  /** A tls() stage: TLS connections are decrypted (with its key log) before HTTP parsing. */
+  tls?: TlsStream;
 }
 
 export interface WebView {
@@ -438,7 +476,8 @@ export async function startWebView(source: Readable, opts: WebViewOptions = {}):
   const file = opts.input === 'file';
   const store = file ? new TempFileDetailStore() : undefined;
   const model = new WebModel({ ...(file ? { maxRows: FILE_MAX_ROWS } : {}), ...opts.limits }, store);
-  const server = new WebViewServer(model, opts);
+  const har = new WebHarStore({}, { creator: { name: 'pcap-pipe', version: pcapPipeVersion() }, ...(opts.title !== undefined ? { comment: opts.title } : {}) });
+  const server = new WebViewServer(model, { har, ...opts });
   let url: string;
   try {
     url = await server.listen();
@@ -451,8 +490,10 @@ export async function startWebView(source: Readable, opts: WebViewOptions = {}):
     new PacketCounter(model),
     decode({ depth: 'transport', defragment: true }),
     tcp(),
+    ...(opts.tls !== undefined ? [opts.tls] : []),
     // Bodies are kept only as far as the page shows them; piecewise body events are not needed.
     httpStream({ parser: { maxBody: model.limits.maxBodyBytes, bodyEvents: false } }),
+    new HarTap(har, { maxBody: model.limits.maxBodyBytes }),
     new WebModelSink(model),
   ).finally(() => {
     model.end();

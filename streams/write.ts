@@ -20,6 +20,8 @@ export interface WriteCaptureOptions {
   sourceHeader?: PcapFileHeader;
   /** pcapng: interface descriptions to copy names/snaplen from, keyed by interface id. */
   interfaces?: InterfaceInfo[];
+  /** pcapng: Decryption Secrets Blocks written right after the section header (e.g. a TLS key log). */
+  secrets?: { type: number; data: Buffer }[];
   /** Bytes gathered before a chunk is pushed regardless of timing (default 256 KiB). */
   chunkBytes?: number;
   /**
@@ -66,7 +68,7 @@ export class CaptureWriter extends Transform {
     // An empty input still makes a valid (empty) capture file, as tcpdump -w does.
     if (!this.pcap && !this.pcapng) {
       if ((this.opts.format ?? 'pcap') === 'pcap') this.add(this.pcapWriter(false).fileHeader(this.opts.sourceHeader?.linkType ?? 1));
-      else this.add(this.pcapngWriter().header());
+      else this.startPcapng();
     }
     this.push(this.takePending());
     cb();
@@ -79,10 +81,7 @@ export class CaptureWriter extends Transform {
 
   private encode(rec: PacketRecord): Buffer {
     if ((this.opts.format ?? 'pcap') === 'pcapng') {
-      if (!this.pcapng) {
-        const w = this.pcapngWriter();
-        this.add(w.header());
-      }
+      if (!this.pcapng) this.startPcapng();
       const iface = this.opts.interfaces?.find((i) => i.id === rec.interfaceId && i.linkType === rec.linkType);
       return (this.pcapng as PcapngWriter).packet(rec, iface);
     }
@@ -99,6 +98,12 @@ export class CaptureWriter extends Transform {
   private pcapWriter(nanosecond: boolean): PcapWriter {
     this.pcap = new PcapWriter({ nanosecond, snaplen: this.opts.snaplen, sourceHeader: this.opts.sourceHeader });
     return this.pcap;
+  }
+
+  private startPcapng(): void {
+    const w = this.pcapngWriter();
+    this.add(w.header());
+    for (const s of this.opts.secrets ?? []) this.add(w.decryptionSecrets(s.type, s.data));
   }
 
   private pcapngWriter(): PcapngWriter {

@@ -21,6 +21,8 @@ export const TEST_TOOLS: ReadonlyArray<readonly [string, string[]]> = [
   ['nginx', ['-v']],
   ['chromium', ['--version']],
   ['curl', ['--version']],
+  ['openssl', ['version']],
+  ['editcap', ['-V']],
   ['script', ['--version']],
   ['runuser', ['--version']],
   // npm pack's prebuild (test/package-install.test.ts) strips the addon; binutils comes with g++.

@@ -7,7 +7,8 @@
  *   handle, a bad grep pattern. Classes: `CaptureError` (and its `LiveCaptureError`), `GrepPatternError`,
  *   all `PcapPipeError`s.
  * - Values and events (the pipeline keeps going): a layer that does not decode (`DecodeFailure` in
- *   `packet.errors`), an HTTP problem (`http-error` event), a WebSocket problem (`ws-error` event).
+ *   `packet.errors`), an HTTP problem (`http-error` event), a WebSocket problem (`ws-error` event), a
+ *   TLS connection that cannot be decrypted (`tls-error` event).
  *   TCP has no failure code: what goes wrong in a flow is itself an event (`gap` with its reason,
  *   `evicted`, `overlap-conflict`; see lib/tcp/events.ts).
  *
@@ -51,6 +52,13 @@
  * | WS_INFLATE                  | ws-error event        | permessage-deflate data that does not inflate                                             |
  * | WS_MASK                     | ws-error event        | client frame not masked or server frame masked                                            |
  * | WS_INCOMPLETE               | ws-error event        | the connection ended inside a frame or message                                            |
+ * | TLS_NO_KEY                  | tls-error event       | no secret for the connection's client random in the key log (within the wait limits)      |
+ * | TLS_HANDSHAKE_NOT_CAPTURED  | tls-error event       | the ClientHello/ServerHello were not captured (a capture started mid-connection)          |
+ * | TLS_UNSUPPORTED_CIPHER      | tls-error event       | a cipher suite or protocol version we do not decrypt                                      |
+ * | TLS_BAD_RECORD_MAC          | tls-error event       | a record did not authenticate: wrong key, or altered bytes                                |
+ * | TLS_GAP                     | tls-error event       | the TCP layer reported missing bytes: this side's later records cannot be decrypted       |
+ * | TLS_TRUNCATED_RECORD        | tls-error event       | the connection ended inside a record                                                      |
+ * | TLS_MALFORMED               | tls-error event       | bytes that are not a valid TLS record or handshake message                                |
  */
 
 /** Codes of a failing source or sink (reading, writing, live capture): the stream errors with a CaptureError. */
@@ -102,8 +110,18 @@ export type WsErrorCode =
   | 'WS_MASK' // client frame not masked or server frame masked
   | 'WS_INCOMPLETE'; // the connection ended inside a frame or message
 
+/** Codes of `tls-error` events (lib/tls/events.ts; `reason` there says the same in lower case). */
+export type TlsErrorCode =
+  | 'TLS_NO_KEY' // no secret for the connection's client random in the key log (within the wait limits)
+  | 'TLS_HANDSHAKE_NOT_CAPTURED' // the hellos were not captured (a capture started mid-connection)
+  | 'TLS_UNSUPPORTED_CIPHER' // a cipher suite or protocol version we do not decrypt
+  | 'TLS_BAD_RECORD_MAC' // a record did not authenticate: wrong key, or altered bytes
+  | 'TLS_GAP' // the TCP layer reported missing bytes
+  | 'TLS_TRUNCATED_RECORD' // the connection ended inside a record
+  | 'TLS_MALFORMED'; // bytes that are not a valid TLS record or handshake message
+
 /** Every stable code, thrown or reported (the table above). */
-export type PcapPipeErrorCode = CaptureErrorCode | GrepErrorCode | DecodeErrorCode | HttpErrorCode | WsErrorCode;
+export type PcapPipeErrorCode = CaptureErrorCode | GrepErrorCode | DecodeErrorCode | HttpErrorCode | WsErrorCode | TlsErrorCode;
 
 /** The codes an Error can carry (the others are on values and events, which are not thrown). */
 export type ThrownErrorCode = CaptureErrorCode | GrepErrorCode;

@@ -70,9 +70,17 @@ export interface ParserSink {
   interface?(info: InterfaceInfo): void;
   stats?(stats: InterfaceStats): void;
   names?(records: NameRecord[]): void;
+  /**
+   * A pcapng Decryption Secrets Block: `secretsType` (SECRETS_TYPE_TLS for an NSS key log) and its bytes
+   * (a private copy). Without this handler the block counts as skipped.
+   */
+  decryptionSecrets?(secretsType: number, data: Buffer): void;
   /** A block the parser skipped (custom, unknown, decryption secrets...), by type. */
   skippedBlock?(blockType: number, length: number): void;
 }
+
+/** pcapng DSB secrets type of a TLS key log in the NSS format ("TLSK"). */
+export const SECRETS_TYPE_TLS = 0x544c534b;
 
 /** Named limits, documented defaults in one place. */
 export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024; // one record or block larger than this is an error

@@ -105,6 +105,19 @@ export class PcapngWriter {
   /** Number of IDBs written so far. */
   get interfaceCount(): number { return this.interfaceIndex.size; }
 
+  /** A Decryption Secrets Block (e.g. SECRETS_TYPE_TLS with a key log's text), as editcap --inject-secrets writes. */
+  decryptionSecrets(secretsType: number, data: Buffer): Buffer {
+    const total = 16 + padTo4(data.length) + 4;
+    const out = Buffer.alloc(total);
+    out.writeUInt32LE(BlockType.DECRYPTION_SECRETS, 0);
+    out.writeUInt32LE(total, 4);
+    out.writeUInt32LE(secretsType, 8);
+    out.writeUInt32LE(data.length, 12);
+    data.copy(out, 16);
+    out.writeUInt32LE(total, total - 4);
+    return out;
+  }
+
   /**
    * The EPB for `rec`, preceded by an IDB the first time its (interfaceId, linkType) is seen.
    * @throws CaptureError PCAP_WRITE for a timestamp before 1970 or after 2554 (unsigned 64-bit ns).

@@ -299,6 +299,11 @@ export class PcapngParser {
       case BlockType.INTERFACE_DESCRIPTION: this.interfaceDescription(buf, off, total, streamPos); break;
       case BlockType.INTERFACE_STATISTICS: this.interfaceStatistics(buf, off, total, streamPos); break;
       case BlockType.NAME_RESOLUTION: this.nameResolution(buf, off, total, streamPos); break;
+      case BlockType.DECRYPTION_SECRETS:
+        if (this.sink.decryptionSecrets) { this.decryptionSecrets(buf, off, total, streamPos); break; }
+        this.skippedCount++;
+        if (this.sink.skippedBlock) this.sink.skippedBlock(type, total);
+        break;
       default:
         // Custom blocks, DSB, systemd journal, reserved and local-use types: skipped by length.
         this.skippedCount++;
@@ -537,6 +542,18 @@ export class PcapngParser {
       }
     }
     if (this.sink.stats) this.sink.stats(stats);
+  }
+
+  /** DSB: secrets type, secrets length, the secrets, padding, options (pcapng spec §4.7). */
+  private decryptionSecrets(buf: Buffer, off: number, total: number, streamPos: number): void {
+    const le = this.littleEndian;
+    if (total < 20) throw this.badBlock(BlockType.DECRYPTION_SECRETS, streamPos, `total length ${total} is below the 20 bytes of its fixed part`);
+    const secretsType = u32(buf, off + 8, le);
+    const length = u32(buf, off + 12, le);
+    if (16 + padTo4(length) + 4 > total) {
+      throw this.badBlock(BlockType.DECRYPTION_SECRETS, streamPos, `secrets length ${length} runs past the end of the block`);
+    }
+    (this.sink.decryptionSecrets as (t: number, d: Buffer) => void)(secretsType, Buffer.from(buf.subarray(off + 16, off + 16 + length)));
   }
 
   private nameResolution(buf: Buffer, off: number, total: number, streamPos: number): void {

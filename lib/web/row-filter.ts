@@ -25,8 +25,11 @@ function statusMatches(status: number | null, value: string): boolean {
   return s.startsWith(value);
 }
 
+/** The fields of a row the filter looks at (the HAR download filters its entries by the same rules). */
+export type RowFilterRow = Pick<ExchangeRow, 'method' | 'host' | 'url' | 'status' | 'client' | 'server'>;
+
 /** True when `row` matches every term (all words must match). */
-export function rowMatches(row: ExchangeRow, terms: readonly RowFilterTerm[]): boolean {
+export function rowMatches(row: RowFilterRow, terms: readonly RowFilterTerm[]): boolean {
   for (const f of terms) {
     const method = (row.method ?? '').toLowerCase();
     const host = row.host.toLowerCase();
