@@ -26,7 +26,8 @@
  */
 import { timestampSeconds } from '../core/record.js';
 import { ContentDecoder, DEFAULT_CONTENT_DECODING_LIMITS, parseContentEncoding } from '../http/content-decoding.js';
-import type { CaptureAt, Direction, HeaderField, HttpBodyInfo, HttpTiming } from '../http/events.js';
+import type { CaptureAt, HeaderField, HttpBodyInfo, HttpTiming } from '../http/events.js';
+import type { TcpSide as Direction } from '../tcp/events.js';
 import type {
   Http2ErrorCode,
   Http2Event,

@@ -5,9 +5,11 @@
  * `h2-rst`, `h2-goaway` and `h2-error`. Every event names its stream (0 for the connection).
  */
 import type { HeaderField, HttpBodyEvent, HttpEventBase, HttpRequestEvent, HttpResponseEvent } from '../http/events.js';
+import type { Http2ErrorCode } from '../core/errors.js';
 import type { GrpcRequestInfo, GrpcResponseInfo } from './grpc.js';
 
-export type { CaptureAt, Direction, HeaderField } from '../http/events.js';
+export type { CaptureAt, HeaderField } from '../http/events.js';
+export type { TcpSide } from '../tcp/events.js';
 
 export const HTTP2 = 'HTTP/2';
 
@@ -73,21 +75,7 @@ export interface Http2GoawayEvent extends HttpEventBase, Http2Fields {
   debug?: string;
 }
 
-export type Http2ErrorCode =
-  | 'H2_BAD_PREFACE' // the client's first bytes are not the connection preface
-  | 'H2_FRAME' // a frame that breaks RFC 9113 (size, stream id, padding, flags): reported, skipped
-  | 'H2_MIDSTREAM' // the capture starts inside the connection: skipped to the first frame boundary found
-  | 'H2_DESYNC' // frame boundaries lost (bytes that cannot be frames): hunting for the next one
-  | 'H2_GAP' // the TCP layer reported missing bytes
-  | 'H2_HPACK' // a header block could not be (fully) decoded; the message says why (HPACK_* code)
-  | 'H2_HPACK_UNKNOWN' // a header block referenced dynamic table entries from before the capture
-  | 'H2_HEADER_BLOCK_TOO_LARGE' // HEADERS + CONTINUATION longer than maxHeaderBlockBytes (a CONTINUATION flood)
-  | 'H2_CONTINUATION' // a header block interrupted by another frame, or a CONTINUATION with no block open
-  | 'H2_STREAM_STATE' // a frame not allowed in its stream's state (DATA on a closed stream, ...)
-  | 'H2_STREAM_UNSEEN' // a stream whose HEADERS the capture did not see: only its DATA is reported
-  | 'H2_TOO_MANY_STREAMS' // more than maxStreams streams open: the oldest is forgotten
-  | 'H2_DECODE' // content decoding failed or was cut at maxDecodedLength
-  | 'H2_INCOMPLETE'; // the connection ended inside a stream or a frame
+export type { Http2ErrorCode };
 
 export interface Http2ErrorEvent extends HttpEventBase, Http2Fields {
   type: 'h2-error';

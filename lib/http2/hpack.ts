@@ -16,6 +16,7 @@
  * bad input and has no limits nor any notion of an unknown table; `hpack` (1.0.0) is unmaintained since
  * 2014 with the same gaps. Both are measured against this decoder in bench/ (see README's dependency notes).
  */
+import type { HpackErrorCode } from '../core/errors.js';
 import type { HeaderField } from '../http/events.js';
 
 export interface HpackLimits {
@@ -39,15 +40,7 @@ export const DEFAULT_HPACK_LIMITS: Readonly<HpackLimits> = {
 /** SETTINGS_HEADER_TABLE_SIZE's initial value (RFC 9113 6.5.2). */
 export const DEFAULT_TABLE_SIZE = 4096;
 
-export type HpackErrorCode =
-  | 'HPACK_TRUNCATED' // the block ends inside a representation
-  | 'HPACK_BAD_INTEGER' // an integer longer than we accept (more than 2^31)
-  | 'HPACK_BAD_INDEX' // index 0, or past the end of a table whose contents are known
-  | 'HPACK_BAD_HUFFMAN' // EOS inside a string, or padding that is not a prefix of EOS / longer than 7 bits
-  | 'HPACK_STRING_TOO_LONG' // a string literal longer than maxStringLength
-  | 'HPACK_TABLE_SIZE' // a size update above the allowed maximum, or not at the start of a block
-  | 'HPACK_LIST_TOO_LARGE' // the decoded header list passed maxHeaderListSize (an HPACK bomb)
-  | 'HPACK_UNKNOWN_ENTRY'; // a reference to a dynamic table entry the capture never saw inserted
+export type { HpackErrorCode };
 
 export interface HpackProblem {
   code: HpackErrorCode;

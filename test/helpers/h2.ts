@@ -8,7 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { Http2ConnectionParser, type Http2ParserOptions } from '../../lib/http2/connection';
 import type { Http2Event } from '../../lib/http2/events';
 import { huffmanCodes } from '../../lib/http2/hpack';
-import type { CaptureAt, Direction } from '../../lib/http/events';
+import type { CaptureAt } from '../../lib/http/events';
+import type { TcpSide as Direction } from '../../lib/tcp/events';
 import { prng } from './prng';
 
 export type Segment = [Direction, Buffer];
