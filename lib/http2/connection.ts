@@ -400,7 +400,8 @@ export class Http2ConnectionParser {
       d.mode = Mode.Closed;
     }
     for (const stream of [...this._streams.values()]) {
-      if (!stream.unseen && (!stream.requestEmitted || !stream.responseEmitted) && stream.phase !== Phase.Reserved) {
+      const waiting = (stream.request !== undefined && !stream.requestEmitted) || !stream.responseEmitted;
+      if (!stream.unseen && waiting && stream.phase !== Phase.Reserved) {
         this.error(this._client, at, 'H2_INCOMPLETE', `the connection ended with stream ${stream.id} open`, stream.id);
       }
       this.finishStream(stream, at, true);

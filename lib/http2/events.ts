@@ -10,6 +10,7 @@ import type { GrpcRequestInfo, GrpcResponseInfo } from './grpc.js';
 
 export type { CaptureAt, HeaderField } from '../http/events.js';
 export type { TcpSide } from '../tcp/events.js';
+import type { ConnectionFields } from '../tcp/events.js';
 
 export const HTTP2 = 'HTTP/2';
 
@@ -51,6 +52,8 @@ export interface Http2BodyEvent extends HttpBodyEvent, Http2Fields {}
 export interface Http2PushEvent extends HttpEventBase, Http2Fields {
   type: 'h2-push';
   promisedStreamId: number;
+  /** Request number on the connection, as the `request.index` of the pushed response. */
+  index: number;
   method: string;
   url: string;
   authority?: string;
@@ -91,3 +94,6 @@ export type Http2Event =
   | Http2RstEvent
   | Http2GoawayEvent
   | Http2ErrorEvent;
+
+/** An HTTP/2 event with its TCP connection, as streams/http.ts emits it. */
+export type Http2StreamEvent = Http2Event & ConnectionFields;
