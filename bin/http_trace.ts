@@ -20,6 +20,7 @@ import type { TcpLimits } from '../lib/tcp/reassembler';
 import { capture, type CaptureStream } from '../streams/capture';
 import { decode } from '../streams/decode';
 import { filter } from '../streams/filter';
+import { harTee, type HarTee } from '../streams/har';
 import { http } from '../streams/http';
 import { tcp } from '../streams/tcp';
 import { tlsSummary, type SecretsSource, type TlsStream } from '../streams/tls';
@@ -43,12 +44,14 @@ export const DISPLAY_OPTIONS_HELP = `${KEYLOG_USAGE}
                      binary as "[N bytes binary]"; with --json: "body" (base64 + bodyEncoding when not UTF-8)
   --max-body BYTES   body bytes kept and printed per message (default ${DEFAULT_MAX_BODY}); longer is cut
   --tcp-verbose      also print TCP events: start, end, reset, retransmit, syn-retry, gap, out-of-order, ...
+  --har FILE         also write the selected exchanges to FILE as HAR 1.2 (timings from the capture, bodies
+                     up to --max-body, WebSocket messages); complete and valid also after Ctrl-C
   --no-color         no colours (they are only used on a terminal anyway)`;
 
 export const USAGE = `usage: http_trace [-i DEV | -r FILE] [-f FILTER] [-b MB] [--method RE] [--host RE] [--url RE]
                   [--user-agent RE] [--method-ignore RE] [--host-ignore RE] [--url-ignore RE]
                   [--user-agent-ignore RE] [--headers] [--show-header RE] [--bodies] [--max-body BYTES]
-                  [--tcp-verbose] [--no-color] [--json] [--web [PORT]] [--keylog FILE]
+                  [--tcp-verbose] [--har FILE] [--no-color] [--json] [--web [PORT]] [--keylog FILE]
   Prints HTTP/1.x requests and responses (and WebSocket messages after an upgrade) seen on the network
   or in a capture: time, client → server, #N (request number on its connection), method and URL;
   status, body size, content type and response time (wait: server think time).
@@ -64,7 +67,7 @@ ${DISPLAY_OPTIONS_HELP}
 
 /** The flags shared by http_trace and `pcap-pipe http` (display and selection). */
 export const DISPLAY_BOOLEANS = ['headers', 'bodies', 'tcp-verbose', 'color', 'json'];
-export const DISPLAY_STRINGS = ['show-header', 'max-body'];
+export const DISPLAY_STRINGS = ['show-header', 'max-body', 'har'];
 /** Repeatable flags shared the same way (--keylog FILE). */
 export const KEY_OPTIONS = ['keylog'];
 export const FILTER_OPTIONS = ['method', 'host', 'url', 'user-agent', 'method-ignore', 'host-ignore', 'url-ignore', 'user-agent-ignore'];
@@ -84,6 +87,8 @@ export interface HttpTraceOptions {
   websocketOnly?: boolean;
   /** TLS key log files (--keylog, SSLKEYLOGFILE): TLS connections are decrypted before HTTP parsing. */
   keyLogFiles?: string[];
+  /** Also write the selected exchanges to this file as HAR 1.2 (--har). */
+  har?: string;
 }
 
 function regex(source: string, flags: string, option: string, usage: string): RegExp {
@@ -117,6 +122,7 @@ export function traceOptionsFrom(args: ParsedArgs, usage: string): HttpTraceOpti
     color: args.color !== false,
     filter: spec,
     keyLogFiles: keyLogFiles(args),
+    ...(typeof args.har === 'string' ? { har: args.har } : {}),
   };
 }
 
@@ -293,7 +299,18 @@ export function watchDrops(live: CaptureStream, name: string, intervalMs = 1000)
 export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: string, out: Writable = safeStdout()): Promise<number> {
   const onSignal = (): void => src.stop();
   const stopWatching = src.live ? watchDrops(src.live, name) : undefined;
-  if (src.live) {
+  // --har: the HAR needs the TCP events (handshake, connection end) and the bodies, printed or not
+  let tee: HarTee | undefined;
+  try {
+    if (opts.har !== undefined) tee = harTee(opts.har, { maxBody: opts.maxBody, passTcp: opts.tcpVerbose, comment: `${name}: ${src.live ? `live on ${src.live.device}` : 'capture file'}` });
+  } catch (e) {
+    process.stderr.write(`${name}: --har: ${describeError(e)}\n`);
+    src.stop();
+    return 1;
+  }
+  // Ctrl-C stops the input, so the trace (and the HAR) end properly
+  const stoppable = src.live !== undefined || tee !== undefined;
+  if (stoppable) {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   }
@@ -303,22 +320,23 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   try {
     const events = httpTracePipeline(src.source, {
       filter: opts.filter,
-      tcpEvents: opts.tcpVerbose,
+      tcpEvents: opts.tcpVerbose || tee !== undefined,
       websocketOnly: opts.websocketOnly,
-      maxBody: opts.bodies ? opts.maxBody : 0,
+      maxBody: opts.bodies || tee !== undefined ? opts.maxBody : 0,
       ...(tlsStream !== undefined ? { tls: tlsStream } : {}),
     });
     const colour = opts.color && colorFor(out);
-    await pipeline(events, new TracePrinter(opts, colour), out);
+    if (tee) await pipeline(events, tee, new TracePrinter(opts, colour), out);
+    else await pipeline(events, new TracePrinter(opts, colour), out);
     const summary = tlsStream !== undefined && (opts.keyLogFiles ?? []).length + tlsStream.keyLog.size > 0 ? tlsSummary(tlsStream.stats) : undefined;
     if (summary !== undefined) process.stderr.write(`${name}: ${summary} (pcap-pipe tls tells why)\n`);
   } finally {
     stopWatching?.();
-    if (src.live) {
+    if (stoppable) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      src.live.close();
     }
+    src.live?.close();
   }
   const undecodable = src.undecodable?.();
   if (undecodable !== undefined) process.stderr.write(`${name}: ${undecodable}\n`);
