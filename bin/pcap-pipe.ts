@@ -18,6 +18,7 @@ const COMMANDS: Record<string, [string, string]> = {
   follow: ['./cmd-follow', 'reassembled TCP streams, like Follow TCP Stream / tcpflow'],
   http: ['./cmd-http', 'HTTP requests and responses from a capture on stdin'],
   ws: ['./cmd-ws', 'WebSocket messages from a capture on stdin'],
+  har2ndjson: ['./cmd-har2ndjson', 'a HAR file (a browser\'s, or --har output) as the NDJSON events of http --json'],
   tls: ['./cmd-tls', 'TLS connections: version, cipher, SNI, ALPN, certificate, JA4, decryptable with --keylog?'],
   grep: ['./cmd-grep', 'packets (or reassembled streams) whose payload matches a pattern'],
   serve: ['./cmd-serve', 'live view of HTTP/WebSocket traffic in a browser'],

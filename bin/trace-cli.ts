@@ -13,6 +13,7 @@ import { DEFAULT_MAX_BODY } from '../lib/http/json';
 import { capture, type CaptureStream } from '../streams/capture';
 import { colorFor } from '../streams/colour';
 import { filter } from '../streams/filter';
+import { harTee, type HarTee } from '../streams/har';
 import { httpTracePrinter, type HttpTracePrintOptions } from '../streams/http-trace';
 import { chain, httpTracePipeline } from '../streams/trace';
 import { DEFAULT_WEB_HOST, isLoopbackHost, startWebView, type WebViewOptions } from '../streams/web';
@@ -34,11 +35,13 @@ export const DISPLAY_OPTIONS_HELP = `${KEYLOG_USAGE}
                      binary as "[N bytes binary]"; with --json: "body" (base64 + bodyEncoding when not UTF-8)
   --max-body BYTES   body bytes kept and printed per message (default ${DEFAULT_MAX_BODY}); longer is cut
   --tcp-verbose      also print TCP events: start, end, reset, retransmit, syn-retry, gap, out-of-order, ...
+  --har FILE         also write the selected exchanges to FILE as HAR 1.2 (timings from the capture, bodies
+                     up to --max-body, WebSocket messages); complete and valid also after Ctrl-C
   --no-color         no colours (they are only used on a terminal anyway)`;
 
 /** The flags shared by http_trace and `pcap-pipe http` (display and selection). */
 export const DISPLAY_BOOLEANS = ['headers', 'bodies', 'tcp-verbose', 'color', 'json'];
-export const DISPLAY_STRINGS = ['show-header', 'max-body'];
+export const DISPLAY_STRINGS = ['show-header', 'max-body', 'har'];
 /** Repeatable flags shared the same way (--keylog FILE). */
 export const KEY_OPTIONS = ['keylog'];
 export const FILTER_OPTIONS = ['method', 'host', 'url', 'user-agent', 'method-ignore', 'host-ignore', 'url-ignore', 'user-agent-ignore'];
@@ -48,6 +51,8 @@ export interface HttpTraceOptions extends HttpTracePrintOptions {
   filter: HttpFilterSpec;
   /** TLS key log files (--keylog, SSLKEYLOGFILE): TLS connections are decrypted before HTTP parsing. */
   keyLogFiles?: string[];
+  /** Also write the selected exchanges to this file as HAR 1.2 (--har). */
+  har?: string;
 }
 
 function regex(source: string, flags: string, option: string, usage: string): RegExp {
@@ -81,6 +86,7 @@ export function traceOptionsFrom(args: ParsedArgs, usage: string): HttpTraceOpti
     color: args.color !== false,
     filter: spec,
     keyLogFiles: keyLogFiles(args),
+    ...(typeof args.har === 'string' ? { har: args.har } : {}),
   };
 }
 
@@ -158,7 +164,18 @@ export function traceTlsStage(opts: Pick<HttpTraceOptions, 'keyLogFiles'>, src: 
 export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: string, out: Writable = safeStdout()): Promise<number> {
   const onSignal = (): void => src.stop();
   const stopWatching = src.live ? watchDrops(src.live, name) : undefined;
-  if (src.live) {
+  // --har: the HAR needs the TCP events (handshake, connection end) and the bodies, printed or not
+  let tee: HarTee | undefined;
+  try {
+    if (opts.har !== undefined) tee = harTee(opts.har, { maxBody: opts.maxBody, passTcp: opts.tcpVerbose, comment: `${name}: ${src.live ? `live on ${src.live.device}` : 'capture file'}` });
+  } catch (e) {
+    process.stderr.write(`${name}: --har: ${describeError(e)}\n`);
+    src.stop();
+    return 1;
+  }
+  // Ctrl-C stops the input, so the trace (and the HAR) end properly
+  const stoppable = src.live !== undefined || tee !== undefined;
+  if (stoppable) {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   }
@@ -167,21 +184,23 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   try {
     const events = httpTracePipeline(src.source, {
       filter: opts.filter,
-      tcpEvents: opts.tcpVerbose,
+      tcpEvents: opts.tcpVerbose || tee !== undefined,
       websocketOnly: opts.websocketOnly,
-      maxBody: opts.bodies ? opts.maxBody : 0,
+      maxBody: opts.bodies || tee !== undefined ? opts.maxBody : 0,
       ...(tlsStream !== undefined ? { tls: tlsStream } : {}),
     });
-    await pipeline(events, httpTracePrinter({ ...opts, color: opts.color && colorFor(out) }), out);
+    const printer = httpTracePrinter({ ...opts, color: opts.color && colorFor(out) });
+    if (tee) await pipeline(events, tee, printer, out);
+    else await pipeline(events, printer, out);
     const summary = tlsStream !== undefined && (opts.keyLogFiles ?? []).length + tlsStream.keyLog.size > 0 ? tlsSummary(tlsStream.stats) : undefined;
     if (summary !== undefined) process.stderr.write(`${name}: ${summary} (pcap-pipe tls tells why)\n`);
   } finally {
     stopWatching?.();
-    if (src.live) {
+    if (stoppable) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      src.live.close();
     }
+    src.live?.close();
   }
   const undecodable = src.undecodable?.();
   if (undecodable !== undefined) process.stderr.write(`${name}: ${undecodable}\n`);

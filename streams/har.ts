@@ -17,6 +17,7 @@ import { HarBuilder, type HarBuildCounts, type HarBuildOptions } from '../lib/ha
 import { harClosing, harEntryText, harOpening, type HarDocumentInfo } from '../lib/har/document';
 import type { HttpTraceEvent } from '../lib/http/json';
 import type { HarCreator, HarEntry } from '../lib/har/types';
+import { isTcpEvent } from '../lib/tcp/events';
 
 export interface HarStreamOptions extends Partial<HarBuildOptions> {
   /** log.creator (default: pcap-pipe and its version). */
@@ -104,72 +105,50 @@ class HarTextEncoder {
   }
 }
 
-/** The sink of `har(path)`. */
-export class HarFileWriter extends Writable {
+/**
+ * A HAR document being written to a file: entries to a temporary file beside it, renamed into place when
+ * closed, so `path` only ever holds a complete document.
+ */
+class HarFile {
   readonly path: string;
   private readonly tmp: string;
-  private readonly encoder: HarTextEncoder;
+  readonly encoder: HarTextEncoder;
   private fd: number | undefined;
 
-  constructor(file: string, opts: HarStreamOptions = {}) {
-    super({ objectMode: true, highWaterMark: 256 });
+  constructor(file: string, opts: HarStreamOptions) {
     this.path = file;
     this.tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.partial`);
     this.encoder = new HarTextEncoder(opts);
     // opened now: an unwritable place fails at once, before any capture runs
     this.fd = fs.openSync(this.tmp, 'w');
+    // a process that exits before the stream ends (process.exit on EPIPE, an uncaught error) still
+    // leaves a complete document: 'exit' handlers run synchronously, and so does close()
+    process.once('exit', this.onExit);
   }
 
-  /** Entries written so far, and what was left out. */
-  get counts(): Readonly<HarBuildCounts> {
-    return this.encoder.counts;
-  }
-
-  override _write(chunk: unknown, _enc: BufferEncoding, done: (e?: Error | null) => void): void {
+  private readonly onExit = (): void => {
     try {
-      this.encoder.push(chunk);
-      if (this.encoder.pending >= WRITE_CHUNK_BYTES) this.writeOut(this.encoder.take());
-      done();
-    } catch (e) {
-      done(e as Error);
+      this.close('the process exited before the input ended');
+    } catch {
+      // nothing more can be done at exit
     }
+  };
+
+  push(chunk: unknown): void {
+    this.encoder.push(chunk);
+    if (this.encoder.pending >= WRITE_CHUNK_BYTES) this.writeOut(this.encoder.take());
   }
 
-  override _writev(chunks: { chunk: unknown }[], done: (e?: Error | null) => void): void {
-    try {
-      for (const { chunk } of chunks) this.encoder.push(chunk);
-      if (this.encoder.pending >= WRITE_CHUNK_BYTES) this.writeOut(this.encoder.take());
-      done();
-    } catch (e) {
-      done(e as Error);
-    }
-  }
-
-  override _final(done: (e?: Error | null) => void): void {
-    try {
-      this.complete();
-      done();
-    } catch (e) {
-      done(e as Error);
-    }
-  }
-
-  override _destroy(err: Error | null, done: (e?: Error | null) => void): void {
-    // Destroyed before the end (an upstream error, Ctrl-C): close the document with what it has.
-    try {
-      this.complete(err ? `input stopped early: ${err.message}` : 'input stopped early');
-    } catch (e) {
-      done(err ?? (e as Error));
-      return;
-    }
-    done(err);
-  }
-
-  private complete(note?: string): void {
+  /** Writes the rest and the closing, then renames into place (once; later calls do nothing). */
+  close(note?: string): void {
     if (this.fd === undefined) return;
-    this.writeOut(this.encoder.close(note));
-    fs.closeSync(this.fd);
+    process.off('exit', this.onExit);
+    const fd = this.fd;
     this.fd = undefined;
+    const bytes = Buffer.from(this.encoder.close(note), 'utf8');
+    let off = 0;
+    while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+    fs.closeSync(fd);
     fs.renameSync(this.tmp, this.path);
   }
 
@@ -179,6 +158,122 @@ export class HarFileWriter extends Writable {
     let off = 0;
     while (off < bytes.length) off += fs.writeSync(this.fd, bytes, off, bytes.length - off);
   }
+}
+
+/** Why the input stopped, for the log comment of a document closed by destroy(). */
+function stoppedNote(err: Error | null): string {
+  return err ? `input stopped early: ${err.message}` : 'input stopped early';
+}
+
+/** The sink of `har(path)`. */
+export class HarFileWriter extends Writable {
+  private readonly file: HarFile;
+
+  constructor(file: string, opts: HarStreamOptions = {}) {
+    super({ objectMode: true, highWaterMark: 256 });
+    this.file = new HarFile(file, opts);
+  }
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  /** Entries written so far, and what was left out. */
+  get counts(): Readonly<HarBuildCounts> {
+    return this.file.encoder.counts;
+  }
+
+  override _write(chunk: unknown, _enc: BufferEncoding, done: (e?: Error | null) => void): void {
+    try {
+      this.file.push(chunk);
+      done();
+    } catch (e) {
+      done(e as Error);
+    }
+  }
+
+  override _final(done: (e?: Error | null) => void): void {
+    try {
+      this.file.close();
+      done();
+    } catch (e) {
+      done(e as Error);
+    }
+  }
+
+  override _destroy(err: Error | null, done: (e?: Error | null) => void): void {
+    // Destroyed before the end (an upstream error, Ctrl-C): close the document with what it has.
+    try {
+      this.file.close(stoppedNote(err));
+    } catch (e) {
+      done(err ?? (e as Error));
+      return;
+    }
+    done(err);
+  }
+}
+
+/**
+ * Passes the events on and writes their HAR to a file on the way (the commands' --har): the document is
+ * closed when the stream ends or is destroyed. TCP events are taken (the handshake, the connection's end)
+ * and passed on only when `passTcp`.
+ */
+export class HarTee extends Transform {
+  private readonly file: HarFile;
+  private readonly passTcp: boolean;
+
+  constructor(file: string, opts: HarStreamOptions & { passTcp?: boolean } = {}) {
+    super({ objectMode: true, highWaterMark: 256 });
+    this.file = new HarFile(file, opts);
+    this.passTcp = opts.passTcp ?? true;
+  }
+
+  get counts(): Readonly<HarBuildCounts> {
+    return this.file.encoder.counts;
+  }
+
+  override _transform(chunk: unknown, _enc: BufferEncoding, done: TransformCallback): void {
+    try {
+      this.file.push(chunk);
+    } catch (e) {
+      done(e as Error);
+      return;
+    }
+    if (this.passTcp) {
+      done(null, chunk);
+      return;
+    }
+    if (Array.isArray(chunk)) {
+      const kept = chunk.filter((ev) => !isTcpEvent(ev));
+      if (kept.length > 0) this.push(kept);
+    } else if (!isTcpEvent(chunk)) {
+      this.push(chunk);
+    }
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    try {
+      this.file.close();
+      done();
+    } catch (e) {
+      done(e as Error);
+    }
+  }
+
+  override _destroy(err: Error | null, done: (e?: Error | null) => void): void {
+    try {
+      this.file.close(stoppedNote(err));
+    } catch (e) {
+      done(err ?? (e as Error));
+      return;
+    }
+    done(err);
+  }
+}
+
+export function harTee(file: string, opts: HarStreamOptions & { passTcp?: boolean } = {}): HarTee {
+  return new HarTee(file, opts);
 }
 
 /** A sink writing a HAR document to `file` (see the module comment). */

@@ -51,7 +51,7 @@ for (const file of files) {
           const { connection: _c, client: _cl, server: _s, ...rest } = e as HttpStreamEvent;
           return rest as HttpParserEvent;
         }));
-        assert.deepEqual(strip(mine), strip(conn.events), `connection ${conn.connection}`);
+        assert.deepEqual(strip(mine as HttpParserEvent[]), strip(conn.events), `connection ${conn.connection}`);
         assert.deepEqual(mine.map((e) => e.frame), conn.events.map((e) => e.frame), 'same frames');
       }
       assert.equal(http.length, expected.reduce((n, c) => n + c.events.length, 0));

@@ -17,6 +17,7 @@ import { ja4, ja4Raw } from '../lib/tls/ja4';
 import { HandshakeReader, parseClientHello, type ClientHello } from '../lib/tls/handshake';
 import { hkdfExpandLabel, prf12, trafficKeys13 } from '../lib/tls/keys';
 import { cipherSuite, RecordDecryptor } from '../lib/tls/cipher';
+import { TlsSession } from '../lib/tls/session';
 import { makeCerts, tmpDir } from './helpers/tls-capture';
 import { prng } from './helpers/prng';
 
@@ -236,4 +237,41 @@ test('TLS 1.2 PRF: the exporter of a live Node TLS 1.2 connection equals PRF(mas
   const context = Buffer.from('ctx');
   const seed = Buffer.concat([clientRandom, serverRandom, Buffer.from([0, context.length]), context]);
   assert.equal(prf12(hash, master, 'EXPERIMENTAL pcap-pipe', seed, 48).toString('hex'), ekm.toString('hex'));
+});
+
+test('session fuzz: random and mutated records never throw; every outcome is an event', async () => {
+  // A real ClientHello from Node, then mutations of it and random records, cut at random points.
+  const srv = net.createServer();
+  const bytes = new Promise<Buffer>((resolve) => srv.on('connection', (s) => s.once('data', (d: Buffer) => { resolve(d); s.destroy(); })));
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const c = tlsNode.connect({ host: '127.0.0.1', port: (srv.address() as net.AddressInfo).port, servername: 'fuzz.test' });
+  c.on('error', () => undefined);
+  const hello = await bytes;
+  srv.close();
+  const rand = prng(4242);
+  const keyLog = new KeyLog();
+  keyLog.addText(`CLIENT_RANDOM ${hello.subarray(11, 43).toString('hex')} ${'11'.repeat(48)}\n`);
+  let events = 0;
+  for (let round = 0; round < 300; round++) {
+    const session = new TlsSession<number>(keyLog, {
+      data: () => { events++; }, error: () => { events++; }, connection: () => { events++; },
+    });
+    const client = Buffer.from(hello);
+    for (let i = 0; i < 1 + Math.floor(rand() * 8); i++) client[Math.floor(rand() * client.length)] = Math.floor(rand() * 256);
+    const serverParts: Buffer[] = [];
+    for (let i = 0; i < 4; i++) {
+      const body = Buffer.from(Array.from({ length: Math.floor(rand() * 300) }, () => Math.floor(rand() * 256)));
+      const type = [20, 21, 22, 23][Math.floor(rand() * 4)];
+      if (type === 22 && rand() < 0.5) body[0] = 2; // something shaped like a ServerHello
+      serverParts.push(Buffer.concat([Buffer.from([type, 3, 3, body.length >> 8, body.length & 0xff]), body]));
+    }
+    const server = Buffer.concat(serverParts);
+    const cut = (b: Buffer): Buffer[] => { const out: Buffer[] = []; let o = 0; while (o < b.length) { const n = 1 + Math.floor(rand() * 200); out.push(b.subarray(o, o + n)); o += n; } return out; };
+    for (const p of cut(client)) session.data('client', p, round);
+    for (const p of cut(server)) session.data('server', p, round);
+    if (rand() < 0.3) session.gap('server', round);
+    session.end(round);
+    assert.ok(session.bufferedBytes <= 64 * 1024, 'bounded');
+  }
+  assert.ok(events >= 300, 'each connection reported');
 });

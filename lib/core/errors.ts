@@ -8,7 +8,8 @@
  *   all `PcapPipeError`s.
  * - Values and events (the pipeline keeps going): a layer that does not decode (`DecodeFailure` in
  *   `packet.errors`), an HTTP problem (`http-error` event), a WebSocket problem (`ws-error` event), a
- *   TLS connection that cannot be decrypted (`tls-error` event).
+ *   TLS connection that cannot be decrypted (`tls-error` event), an HTTP/2 problem (`h2-error` event,
+ *   HPACK's reason on the decoder's result).
  *   TCP has no failure code: what goes wrong in a flow is itself an event (`gap` with its reason,
  *   `evicted`, `overlap-conflict`; see lib/tcp/events.ts).
  *
@@ -59,6 +60,28 @@
  * | TLS_GAP                     | tls-error event       | the TCP layer reported missing bytes: this side's later records cannot be decrypted       |
  * | TLS_TRUNCATED_RECORD        | tls-error event       | the connection ended inside a record                                                      |
  * | TLS_MALFORMED               | tls-error event       | bytes that are not a valid TLS record or handshake message                                |
+ * | H2_BAD_PREFACE              | h2-error event        | the client did not start with the HTTP/2 connection preface                               |
+ * | H2_FRAME                    | h2-error event        | a frame that breaks RFC 9113 (size, stream id, padding, settings): reported, skipped      |
+ * | H2_MIDSTREAM                | h2-error event        | the capture starts inside the connection: skipped to the first frame boundary found       |
+ * | H2_DESYNC                   | h2-error event        | frame boundaries lost (bytes that cannot be frames): hunting for the next one             |
+ * | H2_GAP                      | h2-error event        | the TCP layer reported missing bytes                                                      |
+ * | H2_HPACK                    | h2-error event        | a header block could not be (fully) decoded; the message names the HPACK_* reason         |
+ * | H2_HPACK_UNKNOWN            | h2-error event        | a header block referenced HPACK table entries inserted before the capture                 |
+ * | H2_HEADER_BLOCK_TOO_LARGE   | h2-error event        | HEADERS + CONTINUATION longer than maxHeaderBlockBytes (a CONTINUATION flood)             |
+ * | H2_CONTINUATION             | h2-error event        | a header block interrupted by another frame, or CONTINUATION with no block open           |
+ * | H2_STREAM_STATE             | h2-error event        | a frame not allowed in its stream's state (DATA on a closed stream, ...)                  |
+ * | H2_STREAM_UNSEEN            | h2-error event        | a stream whose HEADERS the capture did not see: only its DATA is reported                 |
+ * | H2_TOO_MANY_STREAMS         | h2-error event        | more than maxStreams streams open: the oldest is forgotten                                |
+ * | H2_DECODE                   | h2-error event        | content decoding failed or was cut at maxDecodedLength                                    |
+ * | H2_INCOMPLETE               | h2-error event        | the connection ended inside a stream or a frame                                           |
+ * | HPACK_TRUNCATED             | HpackResult (value)   | the header block ends inside a representation                                             |
+ * | HPACK_BAD_INTEGER           | HpackResult (value)   | an integer larger than 2^31                                                               |
+ * | HPACK_BAD_INDEX             | HpackResult (value)   | index 0, or past the end of a table whose contents are known                              |
+ * | HPACK_BAD_HUFFMAN           | HpackResult (value)   | EOS inside a string, or padding that is not a short prefix of EOS                         |
+ * | HPACK_STRING_TOO_LONG       | HpackResult (value)   | a string literal longer than maxStringLength                                              |
+ * | HPACK_TABLE_SIZE            | HpackResult (value)   | a size update above the allowed maximum, or after a header field                          |
+ * | HPACK_LIST_TOO_LARGE        | HpackResult (value)   | the decoded header list passed maxHeaderListSize (an HPACK bomb)                          |
+ * | HPACK_UNKNOWN_ENTRY         | HpackResult (value)   | a reference to a dynamic table entry the capture never saw inserted                       |
  */
 
 /** Codes of a failing source or sink (reading, writing, live capture): the stream errors with a CaptureError. */
@@ -120,8 +143,37 @@ export type TlsErrorCode =
   | 'TLS_TRUNCATED_RECORD' // the connection ended inside a record
   | 'TLS_MALFORMED'; // bytes that are not a valid TLS record or handshake message
 
+/** Codes of `h2-error` events (lib/http2/events.ts). */
+export type Http2ErrorCode =
+  | 'H2_BAD_PREFACE' // the client's first bytes are not the connection preface
+  | 'H2_FRAME' // a frame that breaks RFC 9113 (size, stream id, padding, flags): reported, skipped
+  | 'H2_MIDSTREAM' // the capture starts inside the connection: skipped to the first frame boundary found
+  | 'H2_DESYNC' // frame boundaries lost (bytes that cannot be frames): hunting for the next one
+  | 'H2_GAP' // the TCP layer reported missing bytes
+  | 'H2_HPACK' // a header block could not be (fully) decoded; the message says why (HPACK_* code)
+  | 'H2_HPACK_UNKNOWN' // a header block referenced dynamic table entries from before the capture
+  | 'H2_HEADER_BLOCK_TOO_LARGE' // HEADERS + CONTINUATION longer than maxHeaderBlockBytes (a CONTINUATION flood)
+  | 'H2_CONTINUATION' // a header block interrupted by another frame, or a CONTINUATION with no block open
+  | 'H2_STREAM_STATE' // a frame not allowed in its stream's state (DATA on a closed stream, ...)
+  | 'H2_STREAM_UNSEEN' // a stream whose HEADERS the capture did not see: only its DATA is reported
+  | 'H2_TOO_MANY_STREAMS' // more than maxStreams streams open: the oldest is forgotten
+  | 'H2_DECODE' // content decoding failed or was cut at maxDecodedLength
+  | 'H2_INCOMPLETE'; // the connection ended inside a stream or a frame
+
+/** Why an HPACK header block did not decode cleanly (HpackResult.problem, lib/http2/hpack.ts). */
+export type HpackErrorCode =
+  | 'HPACK_TRUNCATED' // the block ends inside a representation
+  | 'HPACK_BAD_INTEGER' // an integer longer than we accept (more than 2^31)
+  | 'HPACK_BAD_INDEX' // index 0, or past the end of a table whose contents are known
+  | 'HPACK_BAD_HUFFMAN' // EOS inside a string, or padding that is not a prefix of EOS / longer than 7 bits
+  | 'HPACK_STRING_TOO_LONG' // a string literal longer than maxStringLength
+  | 'HPACK_TABLE_SIZE' // a size update above the allowed maximum, or not at the start of a block
+  | 'HPACK_LIST_TOO_LARGE' // the decoded header list passed maxHeaderListSize (an HPACK bomb)
+  | 'HPACK_UNKNOWN_ENTRY'; // a reference to a dynamic table entry the capture never saw inserted
+
 /** Every stable code, thrown or reported (the table above). */
-export type PcapPipeErrorCode = CaptureErrorCode | GrepErrorCode | DecodeErrorCode | HttpErrorCode | WsErrorCode | TlsErrorCode;
+export type PcapPipeErrorCode = CaptureErrorCode | GrepErrorCode | DecodeErrorCode | HttpErrorCode | WsErrorCode | TlsErrorCode
+  | Http2ErrorCode | HpackErrorCode;
 
 /** The codes an Error can carry (the others are on values and events, which are not thrown). */
 export type ThrownErrorCode = CaptureErrorCode | GrepErrorCode;

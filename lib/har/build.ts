@@ -89,6 +89,8 @@ interface ConnectionState {
   open: Map<number, OpenExchange>;
   held?: HeldEntry;
   reset: boolean;
+  /** The HTTP on this connection was decrypted from TLS (a decryptable tls-connection event): https URLs. */
+  tls: boolean;
 }
 
 /** Rounds milliseconds to microseconds: capture clocks say no more, and the JSON stays short. */
@@ -140,6 +142,11 @@ export class HarBuilder {
 
   /** Takes one event of an http() stream (other chunks are ignored). */
   push(ev: HttpTraceEvent): void {
+    // streams/tls.ts announces each TLS connection before the HTTP decrypted from it
+    if ((ev as { type: string }).type === 'tls-connection') {
+      if ((ev as { decryptable?: boolean }).decryptable === true) this.connection(ev as unknown as HttpConnectionFields).tls = true;
+      return;
+    }
     switch (ev.type) {
       case 'start': this.onStart(ev); break;
       case 'end': this.onEnd(ev); break;
@@ -160,7 +167,7 @@ export class HarBuilder {
   private connection(f: HttpConnectionFields): ConnectionState {
     let conn = this.connections.get(f.connection);
     if (conn === undefined) {
-      conn = { fields: { connection: f.connection, client: f.client, server: f.server }, connectUsed: false, open: new Map(), reset: false };
+      conn = { fields: { connection: f.connection, client: f.client, server: f.server }, connectUsed: false, open: new Map(), reset: false, tls: false };
       this.connections.set(f.connection, conn);
     }
     return conn;
@@ -229,7 +236,7 @@ export class HarBuilder {
   /** The response names a request whose event this builder did not get (still incomplete, or not selected). */
   private requestFromResponse(ev: HttpResponseEvent & HttpConnectionFields, conn: ConnectionState): OpenExchange {
     const r = ev.request!;
-    const url = requestUrl(r.url, undefined, conn.fields.server, 'http');
+    const url = requestUrl(r.url, undefined, conn.fields.server, conn.tls ? 'https' : 'http');
     const start = ev.timing.requestStart ?? ev.timing.firstByte;
     return {
       request: {
@@ -351,7 +358,7 @@ export class HarBuilder {
 
   private harRequest(ev: HttpRequestEvent, conn: ConnectionState, comments: string[]): HarRequest {
     const host = firstHeader(ev.headers, 'host');
-    const url = requestUrl(ev.url, host, conn.fields.server, 'http');
+    const url = requestUrl(ev.url, host, conn.fields.server, conn.tls ? 'https' : 'http');
     const cookies: HarCookie[] = [];
     for (const value of allHeaders(ev.headers, 'cookie')) cookies.push(...parseCookieHeader(value));
     const request: HarRequest = {

@@ -115,10 +115,12 @@ export interface HttpUpgradeEvent extends HttpEventBase {
   type: 'http-upgrade';
   /** The Upgrade header of the 101 ("websocket", "tcp", ...), or "CONNECT". */
   protocol: string;
-  /** True when the rest of the connection is decoded as WebSocket; otherwise it is opaque. */
+  /** True when the rest of the connection is decoded as WebSocket; otherwise it is opaque (or `decodedAs`). */
   websocket: boolean;
   /** Why a websocket-looking upgrade is treated as opaque (e.g. a wrong Sec-WebSocket-Accept). */
   reason?: string;
+  /** The rest of the connection is decoded by another parser: "h2c" (HTTP/2 events follow). */
+  decodedAs?: string;
   /** permessage-deflate parameters agreed in the handshake, when any. */
   extensions?: string;
 }

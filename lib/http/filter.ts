@@ -128,7 +128,7 @@ export class HttpRequestFilter {
       default:
         break;
     }
-    if (ev.type === 'body' || ev.type === 'http-upgrade' || ev.type === 'http-error' || ev.type.startsWith('ws-')) {
+    if (ev.type === 'body' || ev.type === 'http-upgrade' || ev.type === 'http-error' || ev.type.startsWith('ws-') || ev.type.startsWith('h2-')) {
       const conn = this.connections.get(ev.connection);
       if (conn ? conn.lastShown : false) out.push(ev);
       return;

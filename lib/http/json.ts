@@ -11,10 +11,11 @@ import { firstHeaderValue } from './head';
 import { escapeControl } from '../core/escape';
 import { tcpEventToJson, type ConnectionFields, type TcpEvent } from '../tcp/events';
 import type { WsCloseEvent, WsFrameEvent, WsMessageEvent } from './ws-events';
+import type { Http2ErrorEvent, Http2GoawayEvent, Http2PushEvent, Http2RequestEvent, Http2ResponseEvent, Http2RstEvent, Http2StreamEvent } from '../http2/events';
 import { WS_OPCODE } from './ws-events';
 
 /** Anything the printers take: HTTP/WebSocket events and TCP events. */
-export type HttpTraceEvent = HttpStreamEvent | TcpEvent;
+export type HttpTraceEvent = HttpStreamEvent | Http2StreamEvent | TcpEvent;
 
 /** Default --max-body: decoded body bytes kept and printed per message. */
 export const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
@@ -80,7 +81,7 @@ export function jsonPayload(buf: Buffer, max: number, alreadyTruncated = false):
 // ------------------------------------------------------------------------------------------------
 // NDJSON
 
-function base(ev: HttpStreamEvent): Record<string, unknown> {
+function base(ev: HttpStreamEvent | Http2StreamEvent): Record<string, unknown> {
   return { type: ev.type, ts: ev.ts, frame: ev.frame, connection: ev.connection, client: ev.client, server: ev.server };
 }
 
@@ -108,6 +109,25 @@ function wsData(out: Record<string, unknown>, data: Buffer, opts: HttpJsonOption
   if (p.truncated) out.dataTruncated = true;
 }
 
+/** HTTP/2 fields of a request: protocol, stream, pseudo-headers not in `headers`, push origin, gRPC. */
+function http2RequestFields(out: Record<string, unknown>, ev: Http2RequestEvent): void {
+  out.protocol = ev.protocol;
+  out.streamId = ev.streamId;
+  if (ev.authority !== undefined) out.authority = ev.authority;
+  if (ev.scheme !== undefined) out.scheme = ev.scheme;
+  if (ev.connectProtocol !== undefined) out.connectProtocol = ev.connectProtocol;
+  if (ev.headersIncomplete !== undefined) out.headersIncomplete = ev.headersIncomplete;
+  if (ev.grpc) out.grpc = ev.grpc;
+}
+
+function http2ResponseFields(out: Record<string, unknown>, ev: Http2ResponseEvent): void {
+  out.protocol = ev.protocol;
+  out.streamId = ev.streamId;
+  if (ev.headersIncomplete !== undefined) out.headersIncomplete = ev.headersIncomplete;
+  if (ev.reset) out.reset = ev.reset;
+  if (ev.grpc) out.grpc = ev.grpc;
+}
+
 /**
  * The NDJSON object of an event, or null for events that are not printed: `body` pieces (a message's
  * body rides on its request/response event) and TCP events unless `opts.tcp` (TCP `data` never).
@@ -123,6 +143,7 @@ export function httpEventToJson(ev: HttpTraceEvent, opts: HttpJsonOptions): Reco
       out.version = ev.version;
       out.headers = ev.headers;
       bodyFields(out, ev, opts);
+      if ('protocol' in ev) http2RequestFields(out, ev);
       return out;
     case 'response':
       if (ev.request) out.index = ev.request.index;
@@ -133,6 +154,7 @@ export function httpEventToJson(ev: HttpTraceEvent, opts: HttpJsonOptions): Reco
       if (ev.request) out.request = { method: ev.request.method, url: ev.request.url };
       if (ev.interim) out.interim = true;
       bodyFields(out, ev, opts);
+      if ('protocol' in ev) http2ResponseFields(out, ev);
       out.timing = ev.timing;
       return out;
     case 'http-upgrade':
@@ -140,6 +162,7 @@ export function httpEventToJson(ev: HttpTraceEvent, opts: HttpJsonOptions): Reco
       out.protocol = ev.protocol;
       out.websocket = ev.websocket;
       if (ev.reason !== undefined) out.reason = ev.reason;
+      if (ev.decodedAs !== undefined) out.decodedAs = ev.decodedAs;
       if (ev.extensions !== undefined) out.extensions = ev.extensions;
       return out;
     case 'http-error':
@@ -148,6 +171,39 @@ export function httpEventToJson(ev: HttpTraceEvent, opts: HttpJsonOptions): Reco
       out.code = ev.code;
       out.message = ev.message;
       if (ev.type === 'ws-error') out.fatal = ev.fatal;
+      return out;
+    case 'h2-error':
+      out.from = ev.from;
+      out.protocol = ev.protocol;
+      out.streamId = ev.streamId;
+      out.code = ev.code;
+      out.message = ev.message;
+      return out;
+    case 'h2-push':
+      out.from = ev.from;
+      out.protocol = ev.protocol;
+      out.streamId = ev.streamId;
+      out.promisedStreamId = ev.promisedStreamId;
+      out.index = ev.index;
+      out.method = ev.method;
+      out.url = ev.url;
+      if (ev.authority !== undefined) out.authority = ev.authority;
+      out.headers = ev.headers;
+      return out;
+    case 'h2-rst':
+      out.from = ev.from;
+      out.protocol = ev.protocol;
+      out.streamId = ev.streamId;
+      out.errorCode = ev.errorCode;
+      out.error = ev.error;
+      return out;
+    case 'h2-goaway':
+      out.from = ev.from;
+      out.protocol = ev.protocol;
+      out.lastStreamId = ev.lastStreamId;
+      out.errorCode = ev.errorCode;
+      out.error = ev.error;
+      if (ev.debug !== undefined) out.debug = ev.debug;
       return out;
     case 'ws-frame':
       out.from = ev.from;
@@ -229,11 +285,11 @@ export function formatDuration(s: number): string {
   return `${s.toFixed(2)} s`;
 }
 
-function arrow(ev: HttpStreamEvent | TcpEvent, from: 'client' | 'server' | undefined): string {
+function arrow(ev: HttpTraceEvent, from: 'client' | 'server' | undefined): string {
   return from === 'server' ? `${ev.client} ← ${ev.server}` : `${ev.client} → ${ev.server}`;
 }
 
-function head(ev: HttpStreamEvent, opts: HttpFormatOptions): string {
+function head(ev: HttpStreamEvent | Http2StreamEvent, opts: HttpFormatOptions): string {
   return `${paint(opts, 'dim', timeOfDay(ev.ts))} ${arrow(ev, ev.from)}`;
 }
 
@@ -292,9 +348,32 @@ function sizes(ev: HttpRequestEvent | HttpResponseEvent): string {
   return s;
 }
 
+/** " stream 5" and, for gRPC, " grpc Service/Method" — what HTTP/2 adds to a request line. */
+function http2RequestText(ev: Http2RequestEvent, opts: HttpFormatOptions): string {
+  let s = paint(opts, 'dim', ` stream ${ev.streamId}`);
+  if (ev.grpc?.service !== undefined) s += ` ${paint(opts, 'cyan', `grpc ${escapeControl(ev.grpc.service)}/${escapeControl(ev.grpc.method ?? '')}`)}`;
+  if (ev.grpc && ev.grpc.stats.messages > 0) s += ` ${ev.grpc.stats.messages} msg`;
+  if (ev.headersIncomplete) s += ` (${ev.headersIncomplete} header fields unknown)`;
+  return s;
+}
+
+function http2ResponseText(ev: Http2ResponseEvent, opts: HttpFormatOptions): string {
+  let s = paint(opts, 'dim', ` stream ${ev.streamId}`);
+  const g = ev.grpc;
+  if (g) {
+    const status = g.status === undefined ? 'grpc-status ?' : `grpc-status ${g.status} ${g.statusName}`;
+    s += ` ${paint(opts, g.status === 0 ? 'green' : 'red', status)}`;
+    if (g.message !== undefined && g.message !== '' && g.message !== g.statusName) s += ` ${JSON.stringify(escapeControl(g.message))}`;
+    if (g.stats.messages > 0) s += ` ${g.stats.messages} msg`;
+  }
+  if (ev.reset) s += ` ${paint(opts, 'red', `reset by ${ev.reset.from}: ${ev.reset.error}`)}`;
+  return s;
+}
+
 function formatRequest(ev: HttpRequestEvent & ConnectionFields, opts: HttpFormatOptions): string[] {
   let line = `${head(ev, opts)} ${paint(opts, 'bold', `#${ev.index}`)} ${paint(opts, 'green', escapeControl(ev.method))} ${escapeControl(ev.url)}`;
   if (ev.version !== 'HTTP/1.1') line += ` ${escapeControl(ev.version)}`;
+  if ('protocol' in ev) line += http2RequestText(ev as unknown as Http2RequestEvent, opts);
   if (ev.bodyLength > 0 || ev.incomplete) line += ` ${sizes(ev)}`;
   const lines = [line, ...headerLines(ev.headers, opts)];
   if (opts.bodies && ev.body) lines.push(...payloadLines(ev.body, opts.maxBody, ev.bodyTruncated === true));
@@ -304,6 +383,7 @@ function formatRequest(ev: HttpRequestEvent & ConnectionFields, opts: HttpFormat
 function formatResponse(ev: HttpResponseEvent & ConnectionFields, opts: HttpFormatOptions): string[] {
   const index = ev.request ? `#${ev.request.index}` : '#?';
   let line = `${head(ev, opts)} ${paint(opts, 'bold', index)} ${paint(opts, statusColour(ev.status), String(ev.status))} ${escapeControl(ev.reason)}`;
+  if ('protocol' in ev) line = `${line.trimEnd()} ${escapeControl(ev.version)}${http2ResponseText(ev as unknown as Http2ResponseEvent, opts)}`;
   if (ev.interim) line += ' (interim)';
   else if (ev.status !== 101 || ev.bodyLength > 0) {
     line += ` ${sizes(ev)}`;
@@ -321,7 +401,9 @@ function formatResponse(ev: HttpResponseEvent & ConnectionFields, opts: HttpForm
 function formatUpgrade(ev: HttpUpgradeEvent & ConnectionFields, opts: HttpFormatOptions): string {
   const what = ev.websocket
     ? `websocket${ev.extensions ? ` (${escapeControl(ev.extensions)})` : ''}`
-    : `${escapeControl(ev.protocol)} (not decoded${ev.reason ? `: ${escapeControl(ev.reason)}` : ''})`;
+    : ev.decodedAs !== undefined
+      ? escapeControl(ev.protocol)
+      : `${escapeControl(ev.protocol)} (not decoded${ev.reason ? `: ${escapeControl(ev.reason)}` : ''})`;
   return `${paint(opts, 'dim', timeOfDay(ev.ts))} ${ev.client} ↔ ${ev.server} ${paint(opts, 'cyan', 'upgraded to')} ${what}`;
 }
 
@@ -407,6 +489,23 @@ export function formatHttpEvent(ev: HttpTraceEvent, opts: HttpFormatOptions): st
     case 'ws-message': return formatWsMessage(ev, opts).join('\n');
     case 'ws-frame': return ev.opcode === WS_OPCODE.ping || ev.opcode === WS_OPCODE.pong ? formatWsControl(ev, opts).join('\n') : null;
     case 'ws-close': return formatWsClose(ev, opts);
+    case 'h2-error': return `${head(ev, opts)} ${paint(opts, 'red', `! ${ev.code}`)}${ev.streamId > 0 ? ` stream ${ev.streamId}` : ''} ${escapeControl(ev.message)}`;
+    case 'h2-push': return formatPush(ev, opts);
+    case 'h2-rst': return formatRst(ev, opts);
+    case 'h2-goaway': return formatGoaway(ev, opts);
     case 'body': return null;
   }
+}
+
+function formatPush(ev: Http2PushEvent & ConnectionFields, opts: HttpFormatOptions): string {
+  return `${head(ev, opts)} ${paint(opts, 'bold', `#${ev.index}`)} ${paint(opts, 'cyan', 'push')} ${paint(opts, 'green', escapeControl(ev.method))} ${escapeControl(ev.url)} HTTP/2${paint(opts, 'dim', ` stream ${ev.promisedStreamId} promised on ${ev.streamId}`)}`;
+}
+
+function formatRst(ev: Http2RstEvent & ConnectionFields, opts: HttpFormatOptions): string {
+  return `${head(ev, opts)} ${paint(opts, 'yellow', 'h2 RST_STREAM')} stream ${ev.streamId} ${ev.error}`;
+}
+
+function formatGoaway(ev: Http2GoawayEvent & ConnectionFields, opts: HttpFormatOptions): string {
+  const debug = ev.debug !== undefined && ev.debug !== '' ? ` ${JSON.stringify(escapeControl(ev.debug))}` : '';
+  return `${head(ev, opts)} ${paint(opts, 'yellow', 'h2 GOAWAY')} ${ev.error} last stream ${ev.lastStreamId}${debug}`;
 }

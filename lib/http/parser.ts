@@ -77,6 +77,26 @@ export interface HttpParserOptions {
    * "GET / HTTP/1.", "OPTIONS") is read, flagged with HTTP_BAD_START_LINE, as tshark shows it.
    */
   lenientRequestLine: boolean;
+  /**
+   * A 101 to a protocol other than WebSocket (e.g. `Upgrade: h2c`): return a receiver to take the
+   * connection's bytes from there on (the client's held bytes first), or undefined to leave them opaque.
+   */
+  onSwitch?: (info: ProtocolSwitch) => ProtocolReceiver | undefined;
+}
+
+/** What a 101 switched to, and the request that asked for it. */
+export interface ProtocolSwitch {
+  /** The 101's Upgrade header. */
+  protocol: string;
+  request?: { method: string; url: string; index: number; requestStart: CaptureAt; requestSent?: CaptureAt };
+  at: CaptureAt;
+}
+
+/** Takes over a connection after a protocol switch (same calls as the parser's own). */
+export interface ProtocolReceiver {
+  data(from: TcpSide, bytes: Buffer, at: CaptureAt): void;
+  gap(from: TcpSide, length: number, at: CaptureAt): void;
+  end(at: CaptureAt): void;
 }
 
 export const DEFAULT_HTTP_OPTIONS: Readonly<HttpParserOptions> = {
@@ -111,6 +131,8 @@ const enum Mode {
   BodyUntilClose,
   AwaitUpgrade,
   WebSocket,
+  /** After a switch to another protocol whose receiver (onSwitch) takes the bytes. */
+  Handed,
   Opaque,
   Ignored,
   Closed,
@@ -217,6 +239,8 @@ export class HttpConnectionParser {
   private readonly _pending: PendingRequest[] = [];
   private _requestCount = 0;
   private _ws: WebSocketConnection | undefined;
+  /** Who takes the bytes after a switch to another protocol (onSwitch), when one does. */
+  private _handedTo: ProtocolReceiver | undefined;
   private _closed = false;
 
   constructor(emit: (ev: HttpParserEvent) => void, opts?: Partial<HttpParserOptions>) {
@@ -254,6 +278,7 @@ export class HttpConnectionParser {
     this.finishDirection(this._client, at);
     this.finishDirection(this._server, at);
     this._ws?.end(at);
+    this._handedTo?.end(at);
     this._closed = true;
   }
 
@@ -307,6 +332,9 @@ export class HttpConnectionParser {
           return;
         case Mode.WebSocket:
           this._ws!.data(d.from, rest, at);
+          return;
+        case Mode.Handed:
+          this._handedTo!.data(d.from, rest, at);
           return;
         case Mode.Opaque:
         case Mode.Ignored:
@@ -793,6 +821,7 @@ export class HttpConnectionParser {
     const protocol = line.status === 101 ? known.get('upgrade') ?? '' : 'CONNECT';
     const wsReason = line.status === 101 ? this.websocketRefusal(known, request) : 'CONNECT tunnel';
     const extensions = known.get('sec-websocket-extensions');
+    const receiver = wsReason !== undefined && line.status === 101 ? this._opts.onSwitch?.(this.switchInfo(protocol, request, at)) : undefined;
     this._emit({
       type: 'http-upgrade',
       ts: at.ts,
@@ -800,13 +829,23 @@ export class HttpConnectionParser {
       from: d.from,
       protocol,
       websocket: wsReason === undefined,
-      ...(wsReason !== undefined ? { reason: wsReason } : {}),
+      ...(wsReason !== undefined && receiver === undefined ? { reason: wsReason } : {}),
+      ...(receiver !== undefined ? { decodedAs: protocol } : {}),
       ...(wsReason === undefined && extensions !== undefined ? { extensions } : {}),
     });
     const held = requestSide.mode === Mode.AwaitUpgrade ? requestSide.held : [];
     const heldGap = requestSide.heldGap;
     requestSide.held = [];
     requestSide.heldBytes = 0;
+    if (receiver !== undefined) {
+      this._handedTo = receiver;
+      d.mode = Mode.Handed;
+      requestSide.mode = Mode.Handed;
+      if (heldGap) receiver.gap(requestSide.from, 0, at);
+      for (const [bytes, heldAt] of held) receiver.data(requestSide.from, bytes, heldAt);
+      if (rest.length > 0) receiver.data(d.from, rest, at);
+      return;
+    }
     if (wsReason !== undefined) {
       d.mode = Mode.Opaque;
       requestSide.mode = Mode.Opaque;
@@ -823,6 +862,13 @@ export class HttpConnectionParser {
     if (heldGap) this._ws.gap(requestSide.from, 0, at);
     for (const [bytes, heldAt] of held) this._ws.data(requestSide.from, bytes, heldAt);
     if (rest.length > 0) this._ws.data(d.from, rest, at);
+  }
+
+  private switchInfo(protocol: string, request: PendingRequest | undefined, at: CaptureAt): ProtocolSwitch {
+    if (!request) return { protocol, at };
+    const info: ProtocolSwitch = { protocol, at, request: { method: request.method, url: request.url, index: request.index, requestStart: request.requestStart } };
+    if (request.requestSent) info.request!.requestSent = request.requestSent;
+    return info;
   }
 
   /** Why a 101 is not a WebSocket handshake we can follow, or undefined when it is one. */
@@ -892,6 +938,9 @@ export class HttpConnectionParser {
         return;
       case Mode.WebSocket:
         this._ws!.gap(d.from, length, at);
+        return;
+      case Mode.Handed:
+        this._handedTo!.gap(d.from, length, at);
         return;
       case Mode.AwaitUpgrade:
         d.held = [];
