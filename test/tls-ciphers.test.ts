@@ -7,14 +7,15 @@
 import { test, before, after } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
 import * as tlsNode from 'node:tls';
 import { WebSocketServer } from 'ws';
 import {
-  freePort, makeCerts, run, startTcpdump, streamsOf, tlsEvents, tmpDir, tsharkTlsStreams, type Certs,
+  assertNoSecretsIn, assertStreamsEqualTshark, byType, freePort, makeCerts, ourHttp, run, sha256, startTcpdump, streamsOf, tlsEvents, tmpDir,
+  tsharkHttp, type Certs, type Ev,
 } from './helpers/tls-capture';
 import { waitForOutput } from './helpers/child';
 
@@ -31,49 +32,6 @@ before(() => {
   certs = makeCerts(dir);
 });
 after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
-
-function sha256(b: Buffer | string): string {
-  return createHash('sha256').update(b).digest('hex');
-}
-
-type Ev = Record<string, unknown>;
-
-function byType(events: Ev[], type: string): Ev[] {
-  return events.filter((e) => e.type === type);
-}
-
-/** Our decrypted streams equal tshark's, connection by connection, and every connection was decrypted. */
-function assertStreamsEqualTshark(events: Ev[], pcap: string, keys: string, port: number): void {
-  const ours = streamsOf(events);
-  const theirs = tsharkTlsStreams(pcap, keys, port, byType(events, 'start').length);
-  assert.ok(theirs.size > 0, 'tshark saw TLS streams');
-  for (const [c, s] of theirs) {
-    const o = ours.get(c);
-    assert.ok(o, `connection ${c} decrypted`);
-    assert.ok(s.client.length + s.server.length > 0, `tshark decrypted connection ${c}`);
-    assert.equal(sha256(o.client), sha256(s.client), `connection ${c} client bytes (${o.client.length} vs ${s.client.length})`);
-    assert.equal(sha256(o.server), sha256(s.server), `connection ${c} server bytes (${o.server.length} vs ${s.server.length})`);
-  }
-}
-
-/** Request lines and status codes tshark reads from the decrypted capture, in frame order. */
-function tsharkHttp(pcap: string, keys: string): string[] {
-  return run('tshark', ['-r', pcap, '-o', `tls.keylog_file:${keys}`, '-Y', 'http', '-T', 'fields',
-    '-e', 'http.request.method', '-e', 'http.request.uri', '-e', 'http.response.code'])
-    .split('\n').filter(Boolean).map((l) => l.split('\t').filter(Boolean).join(' '));
-}
-
-function ourHttp(events: Ev[]): string[] {
-  return events.filter((e) => e.type === 'request' || e.type === 'response')
-    .map((e) => (e.type === 'request' ? `${e.method} ${e.url}` : String(e.status)));
-}
-
-function assertNoSecretsIn(text: string, keys: string): void {
-  for (const line of fs.readFileSync(keys, 'utf8').split('\n')) {
-    const secret = line.split(' ')[2];
-    if (secret && secret.length >= 32) assert.ok(!text.includes(secret), 'a secret appears in the output');
-  }
-}
 
 /** openssl s_server -WWW in a directory with index.html and big.txt; resolves once it accepts. */
 async function sServer(port: number, extra: string[], cert: 'rsa' | 'ec' = 'rsa'): Promise<{ stop(): void; root: string }> {

@@ -3,7 +3,9 @@
  * servers (Node tls/https, curl, openssl s_server/s_client, nginx), our pipeline with tls() on the
  * result, and tshark with the same key log as the oracle.
  */
+import * as assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -143,4 +145,49 @@ function parseFollowRaw(text: string, serverPort: number): { client: Buffer; ser
 
 export function hasProgram(name: string, args = ['--version']): boolean {
   return spawnSync(name, args).error === undefined;
+}
+
+// What the TLS tests compare (tls-ciphers, tls-live).
+
+export function sha256(b: Buffer | string): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+export type Ev = Record<string, unknown>;
+
+export function byType(events: Ev[], type: string): Ev[] {
+  return events.filter((e) => e.type === type);
+}
+
+/** Our decrypted streams equal tshark's, connection by connection, and every connection was decrypted. */
+export function assertStreamsEqualTshark(events: Ev[], pcap: string, keys: string, port: number): void {
+  const ours = streamsOf(events);
+  const theirs = tsharkTlsStreams(pcap, keys, port, byType(events, 'start').length);
+  assert.ok(theirs.size > 0, 'tshark saw TLS streams');
+  for (const [c, s] of theirs) {
+    const o = ours.get(c);
+    assert.ok(o, `connection ${c} decrypted`);
+    assert.ok(s.client.length + s.server.length > 0, `tshark decrypted connection ${c}`);
+    assert.equal(sha256(o.client), sha256(s.client), `connection ${c} client bytes (${o.client.length} vs ${s.client.length})`);
+    assert.equal(sha256(o.server), sha256(s.server), `connection ${c} server bytes (${o.server.length} vs ${s.server.length})`);
+  }
+}
+
+/** Request lines and status codes tshark reads from the decrypted capture, in frame order. */
+export function tsharkHttp(pcap: string, keys: string): string[] {
+  return run('tshark', ['-r', pcap, '-o', `tls.keylog_file:${keys}`, '-Y', 'http', '-T', 'fields',
+    '-e', 'http.request.method', '-e', 'http.request.uri', '-e', 'http.response.code'])
+    .split('\n').filter(Boolean).map((l) => l.split('\t').filter(Boolean).join(' '));
+}
+
+export function ourHttp(events: Ev[]): string[] {
+  return events.filter((e) => e.type === 'request' || e.type === 'response')
+    .map((e) => (e.type === 'request' ? `${e.method} ${e.url}` : String(e.status)));
+}
+
+export function assertNoSecretsIn(text: string, keys: string): void {
+  for (const line of fs.readFileSync(keys, 'utf8').split('\n')) {
+    const secret = line.split(' ')[2];
+    if (secret && secret.length >= 32) assert.ok(!text.includes(secret), 'a secret appears in the output');
+  }
 }
