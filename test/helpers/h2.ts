@@ -259,8 +259,10 @@ function num(x: unknown): number {
 }
 
 /** Every HTTP/2 frame tshark finds in a capture (h2c on `port`), from its JSON output. */
-export function tsharkH2Frames(file: string, port: number): TsharkH2Frame[] {
-  const r = spawnSync('tshark', ['-r', file, '-d', `tcp.port==${port},http2`, '-Y', 'http2', '-T', 'json', '-J', 'frame tcp http2', '--no-duplicate-keys'], { encoding: 'utf8', maxBuffer: 1024 * 1024 * 1024 });
+export function tsharkH2Frames(file: string, port: number, keyLog?: string): TsharkH2Frame[] {
+  // h2c on an odd port needs decode-as; h2 in TLS is found by ALPN once the key log decrypts it
+  const how = keyLog === undefined ? ['-d', `tcp.port==${port},http2`] : ['-o', `tls.keylog_file:${keyLog}`];
+  const r = spawnSync('tshark', ['-r', file, ...how, '-Y', 'http2', '-T', 'json', '-J', 'frame tcp http2', '--no-duplicate-keys'], { encoding: 'utf8', maxBuffer: 1024 * 1024 * 1024 });
   if (r.status !== 0) throw new Error(`tshark failed: ${r.stderr}`);
   const packets = JSON.parse(r.stdout) as Array<{ _source: { layers: Record<string, Record<string, unknown>> } }>;
   const out: TsharkH2Frame[] = [];
