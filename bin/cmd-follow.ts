@@ -4,9 +4,11 @@
  *
  * With -o DIR: one file per connection direction holding exactly the reassembled bytes (never a byte
  * that was not captured: holes are counted in `gaps`, not filled with NULs as tcpflow does), plus
- * DIR/index.json, an array of {connection, file, client, server, direction, bytes, gaps}.
- * Without -o: each connection printed to stdout when it ends, like `tshark -z follow,tcp,ascii,N`
- * (--hex: tshark's hex layout; --raw: the bytes themselves, both directions in delivery order).
+ * DIR/index.json, an array of {connection, file, client, server, direction, bytes, gaps}; DIR must be
+ * empty or new (--force replaces an earlier run's files), no symlink in it is ever followed.
+ * Without -o: the bytes go to stdout as they are reassembled, in the layout of
+ * `tshark -z follow,tcp,ascii,N` (--hex: tshark's hex layout; --raw: the bytes themselves, both
+ * directions in delivery order); see streams/follow.ts.
  */
 import { pipeline } from 'node:stream/promises';
 import { intOption, openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
@@ -14,7 +16,7 @@ import { followSink } from '../streams/follow';
 import { tcpEvents } from '../streams/trace';
 import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 
-export const USAGE = `usage: pcap-pipe follow [-o DIR] [--stream N] [--ascii|--hex|--raw] [--no-defragment] [--keylog FILE] [FILE]
+export const USAGE = `usage: pcap-pipe follow [-o DIR [--force]] [--stream N] [--ascii|--hex|--raw] [--no-defragment] [--keylog FILE] [FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and reassembles every TCP connection.
   -o DIR           write one file per connection direction (exactly the reassembled bytes) and
                    DIR/index.json: [{connection, file, client, server, direction, bytes, gaps}]
@@ -22,11 +24,14 @@ export const USAGE = `usage: pcap-pipe follow [-o DIR] [--stream N] [--ascii|--h
   --ascii          print connections as text, non-printable bytes as '.' (default)
   --hex            print a hex dump per chunk, like tshark -z follow,tcp,hex
   --raw            write the raw bytes, both directions in the order they were delivered
+  --force          with -o: replace the files of an earlier run in a non-empty DIR
   --no-defragment  do not reassemble IP fragments first
-${KEYLOG_USAGE}`;
+${KEYLOG_USAGE}
+  Output is written as the streams are reassembled: connections that overlap in time appear as
+  interleaved blocks, each with its own header.`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { string: ['o', 'stream'], boolean: ['ascii', 'hex', 'raw', 'defragment'], repeatable: ['keylog'], default: { defragment: true } }, USAGE);
+  const args = parseArgs(argv, { string: ['o', 'stream'], boolean: ['ascii', 'hex', 'raw', 'defragment', 'force'], repeatable: ['keylog'], default: { defragment: true } }, USAGE);
   if (!args) return printUsage(USAGE);
   if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
   const modes = (['ascii', 'hex', 'raw'] as const).filter((m) => args[m]);
@@ -34,12 +39,15 @@ export async function main(argv: string[]): Promise<number> {
   const stream = intOption(args, 'stream', USAGE, 0);
   const dir = args.o === undefined || args.o === '' ? undefined : String(args.o);
   const file = args._.length ? String(args._[0]) : undefined;
+  if (args.force && dir === undefined) throw new UsageError('--force goes with -o DIR', USAGE);
+  // The directory is checked before any input is read: a bad -o fails at once.
+  const sink = followSink({ mode: modes[0] ?? 'ascii', dir, force: Boolean(args.force), stream, out: safeStdout() });
   const input = openReportedCapture(file, { command: 'pcap-pipe follow', verb: 'used' }, { batch: true });
   await pipeline(
     tcpEvents(input.reader, { defragment: Boolean(args.defragment) }),
     // TLS connections decrypted with --keylog / SSLKEYLOGFILE / the pcapng's own secrets; others as they are
     tlsStage(keyLogFiles(args), input.reader),
-    followSink({ mode: modes[0] ?? 'ascii', dir, stream, out: safeStdout() }),
+    sink,
   );
   return input.damaged ? 1 : 0;
 }

@@ -4,7 +4,7 @@
  * keeps lengths exact, the web view serves captured bodies under a sandbox CSP, bounds what it queues
  * for a page that asks for details and never reads, and warns when bound to a non-loopback address.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -21,6 +21,7 @@ import { waitForOutput } from './helpers/child';
 
 const BIN = path.join(__dirname, '..', 'bin');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcap-pipe-safety-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function write(name: string, data: Buffer): string {
   const file = path.join(dir, name);

@@ -182,10 +182,29 @@ test('a bogus 64-bit length stops the direction without allocating; an oversized
   ws3.data('client', wsFrame({ opcode: 1, payload: 'other direction continues', mask: MASK }), atFrame(2));
   assert.deepEqual(events3.map((e) => (e.type === 'ws-error' ? `${e.code}/${e.fatal}` : e.type)), [
     'WS_CONTROL_FRAME/false',
-    'WS_TOO_LARGE/true',
+    'WS_TOO_LARGE/false', // the length is known: skipped, not fatal (its 2 payload bytes are not the 256 MiB)
     'ws-frame',
     'ws-message',
   ]);
+});
+
+test('after a frame over maxMessageSize (framing still known) the frames after it are read: skipped, reported, not fatal', () => {
+  const events: WsEvent[] = [];
+  const ws = new WebSocketConnection((e) => events.push(e), { clientSide: 'client', limits: { maxMessageSize: 1000 } });
+  const big = wsFrame({ opcode: 2, payload: Buffer.alloc(5000, 0x41), mask: MASK });
+  const stream = Buffer.concat([
+    wsFrame({ opcode: 1, payload: 'before', mask: MASK }),
+    big,
+    wsFrame({ opcode: 1, payload: 'after one', mask: MASK }),
+    wsFrame({ opcode: 1, fin: false, payload: 'frag', mask: MASK }),
+    wsFrame({ opcode: 0, fin: true, payload: Buffer.alloc(3000), mask: MASK }), // a too-large continuation drops its message
+    wsFrame({ opcode: 1, payload: 'after two', mask: MASK }),
+  ]);
+  for (let off = 0; off < stream.length; off += 700) ws.data('client', stream.subarray(off, off + 700), atFrame(off));
+  assert.ok(ws.bufferedBytes < 2000, `the big payloads were not held (${ws.bufferedBytes})`);
+  const messages = events.filter((e) => e.type === 'ws-message').map((e) => (e as { data: Buffer }).data.toString());
+  assert.deepEqual(messages, ['before', 'after one', 'after two']);
+  assert.deepEqual(events.filter((e) => e.type === 'ws-error').map((e) => e.type === 'ws-error' && `${e.code}/${e.fatal}`), ['WS_TOO_LARGE/false', 'WS_TOO_LARGE/false']);
 });
 
 test('a gap stops that direction cleanly; the other direction continues', () => {

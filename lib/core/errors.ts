@@ -47,7 +47,8 @@
  * | WS_RSV                      | ws-error event        | RSV bits not allowed here                                                                 |
  * | WS_BAD_LENGTH               | ws-error event        | 64-bit length with the top bit set, or not minimally encoded                              |
  * | WS_CONTROL_FRAME            | ws-error event        | control frame longer than 125 bytes or fragmented                                         |
- * | WS_TOO_LARGE                | ws-error event        | frame or message longer than maxMessageSize                                               |
+ * | WS_TOO_LARGE                | ws-error event        | frame or message longer than maxMessageSize (a frame: skipped, its length is known)       |
+ * | WS_TOO_MANY_FRAMES          | ws-error event        | a message of more than maxFramesPerMessage frames: dropped, later frames still read       |
  * | WS_FRAGMENTATION            | ws-error event        | continuation without a message, or a new message inside a fragmented one                  |
  * | WS_BAD_CLOSE                | ws-error event        | close frame with a 1-byte body or an invalid status code                                  |
  * | WS_INFLATE                  | ws-error event        | permessage-deflate data that does not inflate                                             |
@@ -127,6 +128,7 @@ export type WsErrorCode =
   | 'WS_BAD_LENGTH' // 64-bit length with the top bit set, or not minimally encoded
   | 'WS_CONTROL_FRAME' // control frame longer than 125 bytes or fragmented
   | 'WS_TOO_LARGE' // frame or message longer than maxMessageSize
+  | 'WS_TOO_MANY_FRAMES' // a message of more than maxFramesPerMessage frames (dropped)
   | 'WS_FRAGMENTATION' // continuation without a message, or a new message inside a fragmented one
   | 'WS_BAD_CLOSE' // close frame with a 1-byte body or an invalid status code
   | 'WS_INFLATE' // permessage-deflate data that does not inflate

@@ -64,7 +64,7 @@ export interface HttpParserOptions {
   /** Bytes a client may send after an upgrade request before the server's answer, held meanwhile. */
   maxUpgradeBuffer: number;
   /** Limits of the WebSocket parser started by a 101. */
-  websocket: WebSocketLimits;
+  websocket: Partial<WebSocketLimits>;
   // Leniencies, named like llhttp's `lenient*` flags. Each default (true) is what real traffic needs and
   // what this parser has always done; false makes the parser strict on that point (the bytes then count
   // as a violation: an http-error event and a resynchronisation).
@@ -172,7 +172,38 @@ interface Message {
   /** Identity bodies: the pieces kept (up to maxBody). */
   kept: Buffer[];
   keptLength: number;
+  /** The block small pieces are being packed into (the last entry of `kept`), if any. */
+  keptBlock?: { buffer: Buffer; used: number };
   trailers?: HeaderField[];
+}
+
+/**
+ * Pieces below this size are copied into shared blocks instead of being kept as views: a body of
+ * millions of one-byte chunks then costs its bytes, not millions of Buffer objects each pinning the
+ * packet it came in (12M one-byte chunks held 1.6 GB).
+ */
+const SMALL_PIECE_BYTES = 1024;
+const KEPT_BLOCK_BYTES = 64 * 1024;
+
+/** Adds a body piece to `message.kept`, small pieces packed into blocks (see SMALL_PIECE_BYTES). */
+function keepPiece(message: Message, piece: Buffer): void {
+  message.keptLength += piece.length;
+  if (piece.length >= SMALL_PIECE_BYTES) {
+    message.kept.push(piece);
+    message.keptBlock = undefined;
+    return;
+  }
+  let block = message.keptBlock;
+  if (block === undefined || block.used + piece.length > block.buffer.length) {
+    // Blocks grow with the body (4 KiB to 64 KiB), so a short body does not hold a large block.
+    const size = Math.min(KEPT_BLOCK_BYTES, Math.max(4 * SMALL_PIECE_BYTES, message.keptLength));
+    block = { buffer: Buffer.allocUnsafe(size), used: 0 };
+    message.keptBlock = block;
+    message.kept.push(block.buffer.subarray(0, 0));
+  }
+  piece.copy(block.buffer, block.used);
+  block.used += piece.length;
+  message.kept[message.kept.length - 1] = block.buffer.subarray(0, block.used);
 }
 
 function seconds(at: CaptureAt): number {
@@ -377,16 +408,12 @@ export class HttpConnectionParser {
           d.startLineChecked = true;
         }
       }
-      if (d.pending.length > this._opts.maxHeaderBytes) {
-        return this.lostSync(d, at, 'HTTP_HEADER_OVERFLOW', `header block longer than maxHeaderBytes ${this._opts.maxHeaderBytes}`, d.pending.subarray(1));
-      }
+      if (d.pending.length > this._opts.maxHeaderBytes) return this.headOverflow(d, at);
       d.scanFrom = d.pending.length;
       if (d.pending === bytes) d.pending = Buffer.from(bytes); // keep a copy, not a view pinning the segment
       return EMPTY;
     }
-    if (end > this._opts.maxHeaderBytes) {
-      return this.lostSync(d, at, 'HTTP_HEADER_OVERFLOW', `header block longer than maxHeaderBytes ${this._opts.maxHeaderBytes}`, d.pending.subarray(1));
-    }
+    if (end > this._opts.maxHeaderBytes) return this.headOverflow(d, at);
     const block = d.pending;
     // the block as one string, scanned in place (see parseFieldsText): cheaper than a string per line
     const text = block.toString('latin1', 0, end);
@@ -408,6 +435,36 @@ export class HttpConnectionParser {
     }
     if (start.kind === 'request') return this.onRequestHead(d, start, head, startAt, at, rest);
     return this.onResponseHead(d, start, head, startAt, at, rest);
+  }
+
+  /**
+   * A header block longer than maxHeaderBytes. When it starts with a valid start line the message is
+   * still reported, like tshark does: its start line and the complete header lines within the limit,
+   * flagged incomplete (a request also takes its place in the queue its response pairs with). Its
+   * body cannot be framed, so the parser then hunts for the next start line on the connection, and
+   * the HTTP_DESYNC that follows says how many bytes were skipped: a huge first head cannot hide the
+   * requests after it.
+   */
+  private headOverflow(d: DirectionState, at: CaptureAt): Buffer {
+    const limit = this._opts.maxHeaderBytes;
+    const what = `header block longer than maxHeaderBytes ${limit}`;
+    const text = d.pending.toString('latin1', 0, Math.min(d.pending.length, limit));
+    const firstLineEnd = text.indexOf('\n');
+    const firstLine = firstLineEnd < 0 ? '' : text.slice(0, text.charCodeAt(firstLineEnd - 1) === 0x0d ? firstLineEnd - 1 : firstLineEnd);
+    const start = firstLineEnd < 0 ? undefined : parseStartLine(firstLine);
+    if (start === undefined || (d.role !== undefined && start.kind !== d.role)) {
+      return this.lostSync(d, at, 'HTTP_HEADER_OVERFLOW', what, d.pending.subarray(1));
+    }
+    const head = parseFieldsText(text.slice(0, text.lastIndexOf('\n') + 1), firstLineEnd + 1);
+    const startAt = d.headAt ?? at;
+    this.synced(d, start.kind, at);
+    let pairedWith: PendingRequest | undefined;
+    if (start.kind === 'request') pairedWith = this.queueRequest(d, start, head.known, startAt, at);
+    else if (!(start.status >= 100 && start.status < 200)) pairedWith = this._pending.shift();
+    d.message = this.newMessage(start, head, startAt, pairedWith);
+    const resume = d.pending.subarray(firstLineEnd + 1);
+    return this.lostSync(d, at, 'HTTP_HEADER_OVERFLOW',
+      `${what} (${JSON.stringify(firstLine.slice(0, 80))}): reported with the header lines within the limit; its body cannot be framed, skipping to the next message`, resume);
   }
 
   /** Why `line` cannot start a message in this direction, or undefined when it can. */
@@ -477,6 +534,24 @@ export class HttpConnectionParser {
 
   private onRequestHead(d: DirectionState, line: RequestLine, head: ParsedFields, startAt: CaptureAt, at: CaptureAt, rest: Buffer): Buffer {
     const known = head.known;
+    const entry = this.queueRequest(d, line, known, startAt, at);
+    d.message = this.newMessage(line, head, startAt, entry);
+    // Request framing (RFC 9112 6.3): Transfer-Encoding (chunked last) or Content-Length, else no body.
+    const te = known.get('transfer-encoding');
+    if (te !== undefined) {
+      const codings = te.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '');
+      if (codings[codings.length - 1] !== 'chunked') {
+        return this.lostSync(d, at, 'HTTP_BAD_TRANSFER_ENCODING', `request Transfer-Encoding "${te}" does not end in chunked: length unknown`, rest);
+      }
+      return this.startChunked(d, rest);
+    }
+    const length = contentLength(known.get('content-length'));
+    if (length === null) return this.lostSync(d, at, 'HTTP_BAD_CONTENT_LENGTH', `bad Content-Length "${known.get('content-length')}"`, rest);
+    return this.startLength(d, length ?? 0, rest, at);
+  }
+
+  /** A request's place in the queue its response pairs with (the oldest is forgotten beyond maxPendingRequests). */
+  private queueRequest(d: DirectionState, line: RequestLine, known: KnownFields, startAt: CaptureAt, at: CaptureAt): PendingRequest {
     const upgrade = known.get('upgrade');
     const isConnect = methodIs(line.method, 'CONNECT');
     const wsKey = known.get('sec-websocket-key');
@@ -494,19 +569,7 @@ export class HttpConnectionParser {
       this.error(d, at, 'HTTP_UNPAIRED', `more than ${this._opts.maxPendingRequests} requests without a response: forgot request #${dropped.index}`);
     }
     this._pending.push(entry);
-    d.message = this.newMessage(line, head, startAt, entry);
-    // Request framing (RFC 9112 6.3): Transfer-Encoding (chunked last) or Content-Length, else no body.
-    const te = known.get('transfer-encoding');
-    if (te !== undefined) {
-      const codings = te.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '');
-      if (codings[codings.length - 1] !== 'chunked') {
-        return this.lostSync(d, at, 'HTTP_BAD_TRANSFER_ENCODING', `request Transfer-Encoding "${te}" does not end in chunked: length unknown`, rest);
-      }
-      return this.startChunked(d, rest);
-    }
-    const length = contentLength(known.get('content-length'));
-    if (length === null) return this.lostSync(d, at, 'HTTP_BAD_CONTENT_LENGTH', `bad Content-Length "${known.get('content-length')}"`, rest);
-    return this.startLength(d, length ?? 0, rest, at);
+    return entry;
   }
 
   private onResponseHead(d: DirectionState, line: StatusLine, head: ParsedFields, startAt: CaptureAt, at: CaptureAt, rest: Buffer): Buffer {
@@ -689,8 +752,7 @@ export class HttpConnectionParser {
     } else if (message.keptLength < this._opts.maxBody) {
       const room = this._opts.maxBody - message.keptLength;
       const kept = piece.length <= room ? piece : piece.subarray(0, room);
-      message.kept.push(kept);
-      message.keptLength += kept.length;
+      keepPiece(message, kept);
     }
     if (this._opts.bodyEvents) {
       this._emit({

@@ -30,10 +30,17 @@ export interface WebSocketLimits {
    * growing past it is dropped and reported.
    */
   maxMessageSize: number;
+  /**
+   * Frames one message may be reassembled from. Each held frame costs an object as well as its bytes,
+   * so millions of empty or one-byte continuation frames would exhaust memory under any byte limit; a
+   * message with more frames is dropped and reported (WS_TOO_MANY_FRAMES), its frames still counted.
+   */
+  maxFramesPerMessage: number;
 }
 
 export const DEFAULT_WEBSOCKET_LIMITS: Readonly<WebSocketLimits> = {
   maxMessageSize: 64 * 1024 * 1024,
+  maxFramesPerMessage: 65536,
 };
 
 /** Control frames carry at most 125 payload bytes (RFC 6455 section 5.5). */
@@ -191,6 +198,21 @@ class ChunkQueue {
     return out;
   }
 
+  /** Drops n bytes (n <= length) without copying them. */
+  discard(n: number): void {
+    this.length -= n;
+    while (n > 0) {
+      const first = this._chunks[0]!;
+      if (first.length <= n) {
+        n -= first.length;
+        this._chunks.shift();
+      } else {
+        this._chunks[0] = first.subarray(n);
+        n = 0;
+      }
+    }
+  }
+
   clear(): void {
     this._chunks = [];
     this.length = 0;
@@ -203,6 +225,8 @@ const enum FrameState {
   Length64,
   Mask,
   Payload,
+  /** Passing over the payload (and mask) of a frame too large to keep: the framing is still known. */
+  Skip,
   Stopped,
 }
 
@@ -247,6 +271,7 @@ class WsDirectionParser {
   private readonly _inflater: PerMessageInflater | undefined;
   private readonly _queue = new ChunkQueue();
   private _state: FrameState = FrameState.Header;
+  private _skipRemaining = 0;
   private _header: FrameHeader = { fin: false, rsv1: false, rsv2: false, rsv3: false, opcode: 0, masked: false, length: 0, lengthEncoding: 7 };
   private _message: MessageInProgress | undefined;
   private _at: CaptureAt = { ts: '', tsSec: 0, tsNsec: 0, frame: 0 };
@@ -266,6 +291,11 @@ class WsDirectionParser {
   /** Bytes of incomplete frames held. */
   get bufferedBytes(): number {
     return this._queue.length;
+  }
+
+  /** Frames of the message being reassembled that are held (bounded by maxFramesPerMessage). */
+  get heldFrames(): number {
+    return this._message?.fragments.length ?? 0;
   }
 
   data(bytes: Buffer, at: CaptureAt): void {
@@ -319,6 +349,14 @@ class WsDirectionParser {
           if (this._queue.length < this._header.length) return;
           this.readPayload();
           break;
+        case FrameState.Skip: {
+          if (this._queue.length === 0) return;
+          const n = Math.min(this._skipRemaining, this._queue.length);
+          this._queue.discard(n);
+          this._skipRemaining -= n;
+          if (this._skipRemaining === 0) this._state = FrameState.Header;
+          break;
+        }
         case FrameState.Stopped:
           return;
       }
@@ -406,10 +444,31 @@ class WsDirectionParser {
 
   private haveLength(): void {
     if (this._header.length > this._limits.maxMessageSize) {
-      this.stop('WS_TOO_LARGE', `frame payload of ${this._header.length} bytes exceeds maxMessageSize ${this._limits.maxMessageSize}`);
+      this.skipFrame();
       return;
     }
     this._state = this._header.masked ? FrameState.Mask : FrameState.Payload;
+  }
+
+  /**
+   * A frame longer than maxMessageSize: its length is known (below 2^53), so the framing is not lost.
+   * Its payload is passed over without being held, the message it belongs to is dropped, and the
+   * frames after it are read as usual (they used to be hidden: the direction stopped here).
+   */
+  private skipFrame(): void {
+    const header = this._header;
+    this.error('WS_TOO_LARGE', `frame payload of ${header.length} bytes exceeds maxMessageSize ${this._limits.maxMessageSize}: skipped, the frames after it are still read`, false);
+    if (header.opcode === 0x1 || header.opcode === 0x2) {
+      if (this._message !== undefined) this.error('WS_FRAGMENTATION', 'a new message started before the previous one was finished; it is dropped', false);
+      this._message = header.fin ? undefined : { opcode: header.opcode, compressed: false, fragments: [], size: 0, frames: 1, dropped: true };
+    } else if (header.opcode === 0x0 && this._message !== undefined) {
+      this._message.dropped = true;
+      this._message.fragments = [];
+      this._message.frames++;
+      if (header.fin) this._message = undefined;
+    }
+    this._skipRemaining = header.length + (header.masked ? 4 : 0);
+    this._state = this._skipRemaining > 0 ? FrameState.Skip : FrameState.Header;
   }
 
   private readPayload(): void {
@@ -487,8 +546,14 @@ class WsDirectionParser {
         message.dropped = true;
         message.fragments = [];
         this.error('WS_TOO_LARGE', `message exceeds maxMessageSize ${this._limits.maxMessageSize}: dropped`, false);
-      } else {
-        message.fragments.push(data);
+      } else if (message.frames > this._limits.maxFramesPerMessage) {
+        message.dropped = true;
+        message.fragments = [];
+        this.error('WS_TOO_MANY_FRAMES', `message of more than ${this._limits.maxFramesPerMessage} frames (maxFramesPerMessage): dropped`, false);
+      } else if (data.length > 0) {
+        // A message still open after this frame holds its pieces across packets: copied, so a one-byte
+        // piece never pins the packet (and the reader's chunk) it came in.
+        message.fragments.push(header.fin && message.fragments.length === 0 ? data : Buffer.from(data));
         message.size += data.length;
       }
     }
@@ -500,6 +565,7 @@ class WsDirectionParser {
 
   private completeMessage(message: MessageInProgress): void {
     let data = message.fragments.length === 1 ? message.fragments[0]! : Buffer.concat(message.fragments, message.size);
+    message.fragments = [];
     if (message.compressed) {
       try {
         data = this._inflater!.inflate(data, this._limits.maxMessageSize);
@@ -587,6 +653,11 @@ export class WebSocketConnection {
   /** Bytes of incomplete frames held in both directions. */
   get bufferedBytes(): number {
     return this._client.bufferedBytes + this._server.bufferedBytes;
+  }
+
+  /** Frames held for messages being reassembled, both directions. */
+  get heldFrames(): number {
+    return this._client.heldFrames + this._server.heldFrames;
   }
 
   /** True once both directions stopped (framing lost or connection ended). */

@@ -6,9 +6,11 @@
  * fragment's link and IP headers, lengths fixed, the IPv6 Fragment header removed, the payload in place)
  * and decoded like any packet. Overlapping bytes: the fragment that arrived first wins.
  *
- * Memory is bounded (datagrams held, bytes held, datagram size) and time is capture time: a datagram not
+ * Memory is bounded by count as well as bytes (datagrams held, fragments per datagram, fragments in total,
+ * bytes held including a per-fragment overhead, datagram size), and time is capture time: a datagram not
  * complete `timeoutSeconds` after its first fragment is given up, and its fragments are handed back with a
- * failure so nothing disappears silently.
+ * failure naming the limit, so nothing disappears silently. A held fragment's bytes are copied out of the
+ * reader's chunk, so what is held is exactly what is counted (a view would pin the whole chunk).
  */
 import type { PacketRecord } from '../core/record';
 import { decodePacket, type DecodeOptions, type Packet } from './decode';
@@ -21,13 +23,26 @@ export interface DefragOptions {
   maxDatagrams?: number;
   /** Fragment bytes held in total; the oldest datagrams are given up beyond this. Default 32 MiB. */
   maxBytes?: number;
+  /**
+   * Fragments held for one datagram; beyond this the datagram is given up. Default 1024 (a 64 KiB
+   * datagram needs 45 fragments at MTU 1500; tiny or duplicated fragments are the attack).
+   */
+  maxFragmentsPerDatagram?: number;
+  /** Fragments held in total; the oldest datagrams are given up beyond this. Default 16384. */
+  maxFragments?: number;
   /** Capture-time seconds a datagram may take to complete. Default 30 (Linux ipfrag_time). */
   timeoutSeconds?: number;
   /** Passed to decodePacket for reassembled frames. */
   decode?: DecodeOptions;
 }
 
-export const DEFRAG_DEFAULTS = { maxDatagrams: 1024, maxBytes: 32 * 1024 * 1024, timeoutSeconds: 30 } as const;
+export const DEFRAG_DEFAULTS = { maxDatagrams: 1024, maxBytes: 32 * 1024 * 1024, maxFragmentsPerDatagram: 1024, maxFragments: 16384, timeoutSeconds: 30 } as const;
+/**
+ * Bytes a held fragment costs beyond its frame: its decoded Packet, the Fragment entry and the Map
+ * slot (measured: ~0.6 KB per fragment with 8-byte payloads in test/limits.test.ts). Counted against
+ * maxBytes so that many tiny fragments reach the byte limit too.
+ */
+export const FRAGMENT_OVERHEAD_BYTES = 640;
 /** An IP datagram cannot be larger than this (16-bit lengths; IPv6 jumbograms are never fragmented). */
 export const MAX_DATAGRAM_PAYLOAD = 65535;
 
@@ -56,20 +71,28 @@ export interface DefragStats {
   /** Fragments that could not be used (cut by the snaplen, beyond 65535, inconsistent). */
   rejected: number;
   pending: number;
+  /** Fragments held now, and the bytes counted for them (frames + FRAGMENT_OVERHEAD_BYTES each). */
+  heldFragments: number;
+  heldBytes: number;
 }
 
 export class Defragmenter {
   private readonly datagrams = new Map<string, Datagram>();
   private heldBytes = 0;
+  private heldFragments = 0;
   private readonly maxDatagrams: number;
+  private readonly maxFragmentsPerDatagram: number;
+  private readonly maxFragments: number;
   private readonly maxBytes: number;
   private readonly timeout: number;
   private readonly decodeOptions: DecodeOptions | undefined;
-  readonly stats: DefragStats = { reassembled: 0, timedOut: 0, evicted: 0, rejected: 0, pending: 0 };
+  readonly stats: DefragStats = { reassembled: 0, timedOut: 0, evicted: 0, rejected: 0, pending: 0, heldFragments: 0, heldBytes: 0 };
 
   constructor(opts: DefragOptions = {}) {
     this.maxDatagrams = opts.maxDatagrams ?? DEFRAG_DEFAULTS.maxDatagrams;
     this.maxBytes = opts.maxBytes ?? DEFRAG_DEFAULTS.maxBytes;
+    this.maxFragmentsPerDatagram = opts.maxFragmentsPerDatagram ?? DEFRAG_DEFAULTS.maxFragmentsPerDatagram;
+    this.maxFragments = opts.maxFragments ?? DEFRAG_DEFAULTS.maxFragments;
     this.timeout = opts.timeoutSeconds ?? DEFRAG_DEFAULTS.timeoutSeconds;
     this.decodeOptions = opts.decode;
   }
@@ -99,9 +122,21 @@ export class Defragmenter {
       d = { key, fragments: [], firstSeen: now, total: -1, bytes: 0 };
       this.datagrams.set(key, d);
     }
-    d.fragments.push(frag);
-    d.bytes += frag.data.length;
-    this.heldBytes += frag.data.length;
+    if (d.fragments.length >= this.maxFragmentsPerDatagram) {
+      const why = `reassembly limit reached: more than ${this.maxFragmentsPerDatagram} fragments for one datagram (maxFragmentsPerDatagram)`;
+      this.stats.evicted++;
+      this.giveUp(d, out, 'truncated', why);
+      pkt.errors.push(new Failure('defrag', 'truncated', 0, why));
+      out.push(pkt);
+      this.stats.pending = this.datagrams.size;
+      return out;
+    }
+    const held = this.hold(frag);
+    d.fragments.push(held);
+    const cost = held.pkt.record.data.length + FRAGMENT_OVERHEAD_BYTES;
+    d.bytes += cost;
+    this.heldBytes += cost;
+    this.heldFragments++;
     if (!frag.more) {
       const end = frag.offset + frag.data.length;
       if (d.total >= 0 && d.total !== end) { this.giveUp(d, out, 'malformed', `two different datagram ends (${d.total}, ${end})`); return out; }
@@ -123,6 +158,20 @@ export class Defragmenter {
     for (const d of [...this.datagrams.values()]) this.giveUp(d, out, 'truncated', 'datagram incomplete at end of input');
     this.stats.pending = 0;
     return out;
+  }
+
+  /**
+   * The fragment with its frame copied out of the reader's chunk, re-decoded over the copy (lazy
+   * fields of the decoded packet may still read the frame).
+   */
+  private hold(frag: Fragment): Fragment {
+    const rec = frag.pkt.record;
+    const copy = Buffer.from(rec.data);
+    const start = frag.data.byteOffset - rec.data.byteOffset;
+    const errors = frag.pkt.errors;
+    const pkt = decodePacket({ ...rec, data: copy }, this.decodeOptions);
+    for (const e of errors) if (!pkt.errors.includes(e)) pkt.errors.push(e);
+    return { pkt, offset: frag.offset, data: copy.subarray(start, start + frag.data.length), more: frag.more };
   }
 
   private keyOf(pkt: Packet): string {
@@ -203,6 +252,9 @@ export class Defragmenter {
   private remove(d: Datagram): void {
     this.datagrams.delete(d.key);
     this.heldBytes -= d.bytes;
+    this.heldFragments -= d.fragments.length;
+    this.stats.heldBytes = this.heldBytes;
+    this.stats.heldFragments = this.heldFragments;
   }
 
   private giveUp(d: Datagram, out: Packet[], kind: 'truncated' | 'malformed', why: string): void {
@@ -223,11 +275,17 @@ export class Defragmenter {
   }
 
   private enforceLimits(out: Packet[]): void {
-    while (this.datagrams.size > this.maxDatagrams || (this.heldBytes > this.maxBytes && this.datagrams.size > 0)) {
+    for (;;) {
+      const over = this.datagrams.size > this.maxDatagrams ? `more than ${this.maxDatagrams} datagrams pending (maxDatagrams)`
+        : this.heldFragments > this.maxFragments ? `more than ${this.maxFragments} fragments held (maxFragments)`
+          : this.heldBytes > this.maxBytes ? `more than ${this.maxBytes} bytes held (maxBytes)` : null;
+      if (over === null || this.datagrams.size === 0) break;
       const oldest = this.datagrams.values().next().value as Datagram;
       this.stats.evicted++;
-      this.giveUp(oldest, out, 'truncated', 'reassembly limit reached (maxDatagrams/maxBytes)');
+      this.giveUp(oldest, out, 'truncated', `reassembly limit reached: ${over}`);
     }
+    this.stats.heldBytes = this.heldBytes;
+    this.stats.heldFragments = this.heldFragments;
   }
 }
 

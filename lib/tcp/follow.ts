@@ -58,6 +58,8 @@ export interface FollowCollectorOptions {
   connection?: number;
   /** Called for every `data` event kept (e.g. to write it to a file). */
   onData?: (conn: FollowConnection, ev: TcpDataEvent) => void;
+  /** Called for every hole of never-captured bytes, with tshark's marker chunk. */
+  onMissing?: (conn: FollowConnection, chunk: FollowChunk) => void;
 }
 
 function emptyDirection(ev: TcpStartEvent | TcpDataEvent | TcpGapEvent, direction: TcpDirection): FollowDirection {
@@ -91,7 +93,9 @@ export class FollowCollector {
       if (ev.reason === 'snaplen') dir.snaplenBytes += ev.length;
       else {
         dir.missingBytes += ev.length;
-        if (this.opts.keepBytes) conn.chunks.push({ direction: ev.direction, bytes: missingMarker(ev.length), missing: ev.length });
+        const marker: FollowChunk = { direction: ev.direction, bytes: missingMarker(ev.length), missing: ev.length };
+        if (this.opts.keepBytes) conn.chunks.push(marker);
+        this.opts.onMissing?.(conn, marker);
       }
     }
   }
@@ -131,7 +135,11 @@ export class FollowCollector {
 
 const RULE = '===================================================================';
 
-function header(mode: string, conn: FollowConnection): string {
+/** The line that closes a followed connection's block. */
+export const FOLLOW_END = RULE + '\n';
+
+/** tshark's block header for one connection ("Follow: tcp,ascii", its filter and its two nodes). */
+export function followHeader(mode: 'ascii' | 'hex', conn: Pick<FollowConnection, 'connection' | 'client' | 'server'>): string {
   return `\n${RULE}\nFollow: tcp,${mode}\nFilter: tcp.stream eq ${conn.connection}\nNode 0: ${conn.client}\nNode 1: ${conn.server}\n`;
 }
 
@@ -145,21 +153,34 @@ function asciiText(bytes: Buffer): string {
   return out;
 }
 
+/** One chunk in `tshark -z follow,tcp,ascii` layout: its length (server chunks indented by a tab), then the text. */
+export function formatFollowAsciiChunk(c: FollowChunk): string {
+  return `${c.direction === 'server-to-client' ? '\t' : ''}${c.bytes.length}\n${asciiText(c.bytes)}\n`;
+}
+
 /** `tshark -z follow,tcp,ascii,N` layout: a length line per chunk (server chunks indented by a tab), then the text. */
 export function formatFollowAscii(conn: FollowConnection): string {
-  let out = header('ascii', conn);
-  for (const c of conn.chunks) {
-    out += `${c.direction === 'server-to-client' ? '\t' : ''}${c.bytes.length}\n${asciiText(c.bytes)}\n`;
-  }
-  return out + RULE + '\n';
+  let out = followHeader('ascii', conn);
+  for (const c of conn.chunks) out += formatFollowAsciiChunk(c);
+  return out + FOLLOW_END;
 }
+
+/** Offsets of the hex layout, counted per direction. */
+export type FollowHexOffsets = Record<TcpDirection, number>;
 
 /** `tshark -z follow,tcp,hex,N` layout: 16 bytes a line, offsets counted per direction. */
 export function formatFollowHex(conn: FollowConnection): string {
-  let out = header('hex', conn);
-  const offsets = { 'client-to-server': 0, 'server-to-client': 0 };
-  for (const c of conn.chunks) {
-    if (c.missing !== undefined) continue; // tshark's hex mode shows nothing for a hole
+  let out = followHeader('hex', conn);
+  const offsets: FollowHexOffsets = { 'client-to-server': 0, 'server-to-client': 0 };
+  for (const c of conn.chunks) out += formatFollowHexChunk(c, offsets);
+  return out + FOLLOW_END;
+}
+
+/** One chunk in the hex layout; advances `offsets` for its direction. A hole shows nothing (as in tshark). */
+export function formatFollowHexChunk(c: FollowChunk, offsets: FollowHexOffsets): string {
+  let out = '';
+  {
+    if (c.missing !== undefined) return ''; // tshark's hex mode shows nothing for a hole
     const indent = c.direction === 'server-to-client' ? '\t' : '';
     for (let i = 0; i < c.bytes.length; i += 16) {
       const line = c.bytes.subarray(i, i + 16);
@@ -178,5 +199,5 @@ export function formatFollowHex(conn: FollowConnection): string {
     }
     offsets[c.direction] += c.bytes.length;
   }
-  return out + RULE + '\n';
+  return out;
 }
