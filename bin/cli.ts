@@ -8,7 +8,7 @@ import { Readable, type Writable } from 'node:stream';
 import { CaptureError } from '../lib/core/errors';
 import { compareTimestamps, linkTypeName, type PacketRecord } from '../lib/core/record';
 import { DECODABLE_LINK_TYPES } from '../lib/layers/decode';
-import { CaptureReader, readCapture, readCaptureFile, type ReadCaptureOptions } from '../streams/read';
+import { CaptureReader, readCaptureFile, readCaptureStdin, type ReadCaptureOptions } from '../streams/read';
 
 export class UsageError extends Error {
   readonly usage: string;
@@ -145,12 +145,7 @@ export function writeLine(out: Writable, line: string): Promise<void> | void {
 
 /** Opens one capture input: a path, or '-' / undefined for stdin. */
 export function openCapture(path: string | undefined, opts: ReadCaptureOptions = {}): CaptureReader {
-  if (path === undefined || path === '-') {
-    const reader = readCapture(opts);
-    process.stdin.on('error', (e) => reader.destroy(e));
-    process.stdin.pipe(reader);
-    return reader;
-  }
+  if (path === undefined || path === '-') return readCaptureStdin(opts);
   return readCaptureFile(path, opts);
 }
 

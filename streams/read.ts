@@ -126,7 +126,9 @@ export const DEFAULT_FILE_CHUNK = 512 * 1024;
  * read; here up to `depth` reads are outstanding while the parser works, and chunks are pushed in order.
  */
 export class PrefetchFileReader extends Readable {
-  private readonly path: string;
+  private readonly path: string | null;
+  /** Our own descriptor is closed at the end; one we were given (stdin) is left open. */
+  private readonly ownFd: boolean;
   private readonly chunkSize: number;
   private readonly depth: number;
   private fd = -1;
@@ -135,14 +137,24 @@ export class PrefetchFileReader extends Readable {
   /** Reads in file order: their buffers once complete (null while in flight). */
   private readonly slots: { buf: Buffer | null; done: boolean }[] = [];
 
-  constructor(path: string, opts: { chunkSize?: number; depth?: number } = {}) {
+  /** `source`: a path, or an open descriptor of a regular file and the offset to read it from. */
+  constructor(source: string | { fd: number; position: number }, opts: { chunkSize?: number; depth?: number } = {}) {
     super({ highWaterMark: (opts.chunkSize ?? DEFAULT_FILE_CHUNK) * 2 });
-    this.path = path;
+    if (typeof source === 'string') {
+      this.path = source;
+      this.ownFd = true;
+    } else {
+      this.path = null;
+      this.ownFd = false;
+      this.fd = source.fd;
+      this.position = source.position;
+    }
     this.chunkSize = opts.chunkSize ?? DEFAULT_FILE_CHUNK;
     this.depth = opts.depth ?? 3;
   }
 
   override _construct(cb: (e?: Error | null) => void): void {
+    if (this.path === null) { cb(); return; }
     fs.open(this.path, 'r', (err, fd) => {
       this.fd = fd;
       cb(err);
@@ -178,17 +190,45 @@ export class PrefetchFileReader extends Readable {
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
-    if (this.fd >= 0) fs.close(this.fd, () => cb(err));
+    if (this.fd >= 0 && this.ownFd) fs.close(this.fd, () => cb(err));
     else cb(err);
   }
 }
 
 /** Reads a capture file (pcap or pcapng) as a stream of PacketRecord objects. */
-export function readCaptureFile(path: string, opts: ReadCaptureOptions = {}): CaptureReader {
+export function readCaptureFile(path: string | { fd: number; position: number }, opts: ReadCaptureOptions = {}): CaptureReader {
   const reader = new CaptureReader(opts);
   const file = new PrefetchFileReader(path);
   file.on('error', (e) => reader.destroy(e)); // a missing or unreadable file errors the reader
   reader.on('close', () => file.destroy());
   file.pipe(reader);
+  return reader;
+}
+
+/** The file offset of an open descriptor (Linux: /proc/self/fdinfo), or undefined when it cannot be told. */
+function descriptorPosition(fd: number): number | undefined {
+  try {
+    const m = /^pos:\s*(\d+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads a capture from stdin. When stdin is a regular file (`cmd < file`) it is read like a file: big
+ * reads, several in flight, from where the shell left its offset. process.stdin would read a file 64 KiB
+ * at a time, one thread-pool round trip each, with the main thread idle in between (measured on 1 M
+ * packets: 16 k round trips, a third of grep's time). Pipes, terminals and sockets go through
+ * process.stdin: event-driven reads on the main thread, and a pipe never holds more than its 64 KiB.
+ */
+export function readCaptureStdin(opts: ReadCaptureOptions = {}): CaptureReader {
+  let regular = false;
+  try { regular = fs.fstatSync(0).isFile(); } catch { /* not a file: read it as a stream */ }
+  const position = regular ? descriptorPosition(0) : undefined;
+  if (position !== undefined) return readCaptureFile({ fd: 0, position }, opts);
+  const reader = new CaptureReader(opts);
+  process.stdin.on('error', (e) => reader.destroy(e));
+  process.stdin.pipe(reader);
   return reader;
 }
