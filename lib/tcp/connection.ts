@@ -22,6 +22,14 @@ export interface Segment {
 export const enum HandshakeState { SynSent, SynReceived, Established, Closed }
 
 /** One direction of a connection: reassembly state plus tshark-style analysis state. */
+/**
+ * Bytes of the last delivered segment kept to compare retransmissions with: a whole segment of any real
+ * link (jumbo frames, loopback's 64 KiB); of a longer delivery only its tail is compared.
+ */
+export const LAST_DATA_MAX = 65536;
+/** The copy starts this big (an Ethernet segment fits) and grows when a longer one is delivered. */
+const LAST_DATA_MIN = 2048;
+
 export class HalfStream {
   readonly direction: TcpDirection;
   readonly from: TcpSide;
@@ -42,8 +50,14 @@ export class HalfStream {
   segments: Segment[] = [];
   /** Captured bytes held in `segments` plus per-segment overhead. */
   bufferedBytes = 0;
-  /** The last data delivered (a view), to check retransmitted bytes against. */
+  /**
+   * A copy of the last data delivered (its last LAST_DATA_MAX bytes), to check retransmitted bytes against:
+   * `lastData` is reused from segment to segment and holds `lastDataLength` bytes from stream position
+   * `lastDataPos`. A copy, not a view: a view would keep the whole read chunk it points into reachable for
+   * as long as the connection is quiet, and with many connections that is most of the file's chunks.
+   */
   lastData: Buffer | null = null;
+  lastDataLength = 0;
   lastDataPos = 0;
   // --- tshark analysis (tcp_analyze_seq_info); 0 means "unset" for anNext and lastAck, as in tshark
   baseSeqSet = false;
@@ -57,6 +71,16 @@ export class HalfStream {
   lastSegmentFlags = 0;
   synRetries = 0;
   readonly stats: TcpDirectionStats = { bytes: 0, packets: 0, retransmissions: 0, gapBytes: 0 };
+
+  /** Keeps a copy of the tail of `data`, delivered at stream position `pos` (see lastData). */
+  rememberDelivered(data: Buffer, pos: number): void {
+    const n = data.length < LAST_DATA_MAX ? data.length : LAST_DATA_MAX;
+    let copy = this.lastData;
+    if (copy === null || copy.length < n) copy = this.lastData = Buffer.allocUnsafeSlow(Math.max(n, LAST_DATA_MIN));
+    data.copy(copy, 0, data.length - n);
+    this.lastDataLength = n;
+    this.lastDataPos = pos + data.length - n;
+  }
 
   constructor(direction: TcpDirection, from: TcpSide) {
     this.direction = direction;

@@ -375,8 +375,7 @@ export class TcpReassembler {
         client: conn.client, server: conn.server, direction: h.direction, from: h.from, offset: pos, bytes: data,
       });
       h.stats.bytes += data.length;
-      h.lastData = data;
-      h.lastDataPos = pos;
+      h.rememberDelivered(data, pos);
     }
     if (length > data.length) this.gap(conn, h, pos + data.length, length - data.length, 'snaplen');
     // pos is always h.offset here: callers deliver only what is next in order
@@ -536,8 +535,8 @@ export class TcpReassembler {
   /** A retransmission overlapping bytes already delivered: flag it if the bytes differ from the last delivery. */
   private compareDelivered(conn: Connection, h: HalfStream, pos: number, data: Buffer): void {
     const last = h.lastData;
-    if (last === null) return;
-    this.compareBytes(conn, h, pos, data, h.lastDataPos, last, pos, pos + data.length);
+    if (last === null || h.lastDataLength === 0) return;
+    this.compareBytes(conn, h, pos, data, h.lastDataPos, last.subarray(0, h.lastDataLength), pos, pos + data.length);
   }
 
   /** Compares the captured bytes of two copies over [from, to); emits `overlap-conflict` if they differ. */
