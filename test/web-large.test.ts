@@ -100,10 +100,13 @@ async function scrollToRow(page: Page, index: number): Promise<ShownRow[]> {
     const h = (document.querySelector('#rows tr') as unknown as { getBoundingClientRect(): { height: number } }).getBoundingClientRect().height;
     wrap.scrollTop = i * h;
   }, index);
-  await page.waitForFunction(() => {
+  // The scroll is handled on a later frame: until then the rows of the old position are still shown and
+  // 'ready', so wait for the row asked for itself, loaded (a placeholder has no data-id).
+  await page.waitForFunction((id) => {
     const wrap = document.querySelector('#table-wrap') as PageElement;
-    return wrap.dataset.state === 'ready' && document.querySelectorAll('#rows tr.placeholder').length === 0;
-  }, undefined, { polling: 100, timeout: 30_000 });
+    return wrap.dataset.state === 'ready' && document.querySelectorAll('#rows tr.placeholder').length === 0
+      && document.querySelector(`#rows tr[data-id="${id}"]`) !== null;
+  }, index + 1, { polling: 100, timeout: 30_000 });
   return shownRows(page);
 }
 
