@@ -22,6 +22,7 @@ const COMMANDS: Record<string, [string, string]> = {
   tls: ['./cmd-tls', 'TLS connections: version, cipher, SNI, ALPN, certificate, JA4, decryptable with --keylog?'],
   grep: ['./cmd-grep', 'packets (or reassembled streams) whose payload matches a pattern'],
   serve: ['./cmd-serve', 'live view of HTTP/WebSocket traffic in a browser'],
+  consume: ['./cmd-consume', 'events published to a Redis stream (--publish), read as a consumer group'],
 };
 
 export const USAGE = `usage: pcap-pipe COMMAND [options]   (pcap-pipe COMMAND --help for its options)
