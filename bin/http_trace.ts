@@ -27,7 +27,8 @@ export const USAGE = `usage: http_trace [-i DEV | -r FILE] [-f FILTER] [-b MB] [
   -i DEV             capture live on DEV (default: the first up, non-loopback interface); Ctrl-C stops
   -r FILE            read a capture file (pcap or pcapng) instead; "-" reads stdin
   -f FILTER          tcpdump filter expression (default: "tcp")
-  -b MB              kernel capture buffer in MiB (live)
+  -b MB              kernel capture buffer in MiB (live; default 32); packets reach the trace in ring
+                     blocks, at most 0.1 s after capture
 ${DISPLAY_OPTIONS_HELP}
   --web [PORT]       show the traffic live in a web page instead (http://127.0.0.1:PORT/; default: any
                      free port, printed); serves until Ctrl-C
