@@ -3,8 +3,8 @@
  * upgrades, messages (text as text, JSON pretty-printed, binary summarised), pings/pongs and closes; with
  * --json every ws-frame, ws-message and ws-close (and ws-error, http-upgrade) as NDJSON.
  */
-import { describeError, intOption, parseArgs, printUsage, UsageError } from './cli';
-import { openTraceSource, runTrace, type TraceSource } from './trace-cli';
+import { intOption, parseArgs, printUsage, UsageError } from './cli';
+import { openTraceSource, runTrace } from './trace-cli';
 import { KEYLOG_USAGE, keyLogFiles } from './tls-options';
 import { DEFAULT_MAX_BODY } from '../lib/http/json';
 import { emptyFilterSpec } from '../lib/http/filter';
@@ -28,13 +28,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!args) return printUsage(USAGE);
   if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
   const maxBody = intOption(args, 'max-body', USAGE, 0) ?? DEFAULT_MAX_BODY;
-  let src: TraceSource;
-  try {
-    src = openTraceSource({ file: args._.length ? String(args._[0]) : '-', name: NAME });
-  } catch (e) {
-    process.stderr.write(`${NAME}: ${describeError(e)}\n`);
-    return 1;
-  }
+  const src = openTraceSource({ file: args._.length ? String(args._[0]) : '-', name: NAME });
   return runTrace(src, {
     json: Boolean(args.json), headers: false, bodies: false, maxBody, tcpVerbose: false,
     color: args.color !== false, filter: emptyFilterSpec(), websocketOnly: true, keyLogFiles: keyLogFiles(args),

@@ -7,10 +7,10 @@
  * The chain is httpTracePipeline() (streams/trace.ts), the printer httpTracePrinter() (streams/http-trace.ts);
  * the flags, the source and the run are shared with `pcap-pipe http` / `pcap-pipe ws` in bin/trace-cli.ts.
  */
-import { describeError, intOption, parseArgs, printUsage, runCommand, UsageError } from './cli';
+import { intOption, parseArgs, printUsage, runCommand, UsageError } from './cli';
 import {
   DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, KEY_OPTIONS, openTraceSource, runTrace, serveUntilInterrupted, traceTlsStage,
-  traceOptionsFrom, type TraceSource,
+  traceOptionsFrom,
 } from './trace-cli';
 
 const NAME = 'http_trace';
@@ -60,25 +60,19 @@ export async function main(argvIn: string[]): Promise<number> {
   if (args.i !== undefined && args.r !== undefined) throw new UsageError('-i (live) and -r (file) exclude each other', USAGE);
   const opts = traceOptionsFrom(args, USAGE);
   const mb = intOption(args, 'b', USAGE, 1);
-  let src: TraceSource;
-  try {
-    src = openTraceSource({
-      device: args.i as string | undefined,
-      file: args.r as string | undefined,
-      bpf: args.f as string | undefined,
-      bufferSize: mb !== undefined ? mb * 1024 * 1024 : undefined,
-      name: NAME,
-    });
-  } catch (e) {
-    process.stderr.write(`${NAME}: ${describeError(e)}\n`);
-    return 1;
-  }
+  const src = openTraceSource({
+    device: args.i as string | undefined,
+    file: args.r as string | undefined,
+    bpf: args.f as string | undefined,
+    bufferSize: mb !== undefined ? mb * 1024 * 1024 : undefined,
+    name: NAME,
+  });
   if (src.live) process.stderr.write(`${NAME}: listening on ${src.live.device} (filter: ${(args.f as string | undefined) ?? 'tcp'})\n`);
   if (web !== undefined) {
     // The page has its own filter box; the display options are for the terminal.
     const live = src.live;
     const tlsStream = traceTlsStage(opts, src);
-    const ok = await serveUntilInterrupted(src.source, { port: web, title: (args.r as string | undefined) ?? live?.device, stats: live ? () => live.stats() : undefined, input: live ? 'live' : 'file', ...(tlsStream !== undefined ? { tls: tlsStream } : {}) }, NAME);
+    const ok = await serveUntilInterrupted(src.source, { port: web, title: (args.r as string | undefined) ?? live?.device, stats: live ? () => live.stats() : undefined, input: live ? 'live' : 'file', ...(tlsStream !== undefined ? { tls: tlsStream } : {}) }, NAME, () => src.failed());
     src.stop();
     return ok && !src.failed() ? 0 : 1;
   }
