@@ -4,6 +4,9 @@
  *
  * `npm run bench -- tls`: HTTPS decryption, http_trace --keylog against tshark -o tls.keylog_file (bench/tls.ts).
  *
+ * `npm run bench -- h2`: HTTP/2 cleartext, http_trace against tshark -d tcp.port==P,http2 on a capture of 50,000
+ * requests (bench/h2.ts).
+ *
  * `npm run bench -- micro`: the in-process micro-benchmarks instead (read, decode, tcp, http, capture):
  * library calls and stream stages timed inside one warm process, for looking at one stage. They are not
  * what users run and flatter the library (a warm JIT, no start-up, no output); never quote them as the
@@ -55,6 +58,10 @@ function micro(): void {
 if (process.argv[2] === 'tls') {
   // HTTPS: http_trace --keylog against tshark -o tls.keylog_file (bench/tls.ts makes its own capture)
   const r = spawnSync(process.execPath, [path.join(__dirname, 'tls.js')], { stdio: 'inherit', env: process.env });
+  process.exitCode = r.status ?? 1;
+} else if (process.argv[2] === 'h2') {
+  // HTTP/2 cleartext: http_trace against tshark -d tcp.port==P,http2 (bench/h2.ts makes its own capture)
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'h2.js'), ...process.argv.slice(3)], { stdio: 'inherit', env: process.env });
   process.exitCode = r.status ?? 1;
 } else if (process.argv[2] === 'micro') {
   try { micro(); } catch (e) { process.stderr.write(`bench: ${e instanceof Error ? e.stack : String(e)}\n`); process.exit(1); }

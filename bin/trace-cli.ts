@@ -184,6 +184,8 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
       filter: opts.filter,
       tcpEvents: opts.tcpVerbose || tee !== undefined,
       websocketOnly: opts.websocketOnly,
+      // the printer takes whole batches (one string each); the HAR tap takes one event at a time
+      batches: tee === undefined,
       maxBody: opts.bodies || tee !== undefined ? opts.maxBody : 0,
       ...(tlsStream !== undefined ? { tls: tlsStream } : {}),
     });

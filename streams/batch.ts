@@ -103,7 +103,16 @@ export type Typed<S extends BatchTransform<any, any>> =
  * leaves as one string (nothing when it is empty), so a batch costs one write downstream.
  */
 export abstract class LineTransform<In> extends BatchTransform<In, string> {
-  constructor() {
+  /** Text held back to make bigger writes (see `coalesceBytes`). */
+  private held = '';
+  private flushScheduled = false;
+
+  /**
+   * `coalesceBytes`: hold the text of consecutive chunks until this much is gathered, or until the event
+   * loop gets to its next turn (setImmediate), or the end: each chunk out costs a write() downstream, and
+   * the time to show a line grows by one event-loop turn at most. 0 (the default): one string per chunk.
+   */
+  constructor(private readonly coalesceBytes = 0) {
     super({ readableObjectMode: false });
   }
 
@@ -114,7 +123,35 @@ export abstract class LineTransform<In> extends BatchTransform<In, string> {
   protected override pushEach(lines: readonly string[]): void {
     let text = '';
     for (let i = 0; i < lines.length; i++) text += lines[i];
-    if (text) this.push(text);
+    if (!text) return;
+    if (this.coalesceBytes <= 0) {
+      this.push(text);
+      return;
+    }
+    this.held += text;
+    if (this.held.length >= this.coalesceBytes) {
+      this.pushHeldText();
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.pushHeldText();
+      });
+    }
+  }
+
+  override _flush(done: TransformCallback): void {
+    super._flush((e?: Error | null) => {
+      if (!e) this.pushHeldText();
+      done(e);
+    });
+  }
+
+  private pushHeldText(): void {
+    if (!this.held || this.destroyed) return;
+    const text = this.held;
+    this.held = '';
+    this.push(text);
   }
 }
 

@@ -15,6 +15,11 @@ export interface HttpTraceSelectOptions {
   tcpEvents?: boolean;
   /** Only WebSocket events and the upgrades (pcap-pipe ws). */
   websocketOnly?: boolean;
+  /**
+   * Arrays in, arrays out (for a printer, which writes a whole batch as one string). Default: one event
+   * per chunk, for consumers that take one at a time (the web view, the HAR tap).
+   */
+  batches?: boolean;
 }
 
 /**
@@ -29,9 +34,10 @@ export class HttpTraceSelect extends BatchTransform<HttpTraceEvent, HttpTraceEve
     this.selection = new HttpRequestFilter(opts.filter ?? emptyFilterSpec());
   }
 
-  /** Batches are taken apart: the printers and the web view take one event at a time. */
+  /** Batches are taken apart (the web view and the HAR tap take one event at a time) unless `batches`. */
   protected override pushBatch(events: HttpTraceEvent[]): void {
-    this.pushEach(events);
+    if (this.opts.batches) this.push(events);
+    else this.pushEach(events);
   }
 
   protected override handle(ev: HttpTraceEvent): void {
@@ -76,7 +82,9 @@ export interface HttpTracePrintOptions {
 /** HttpTraceEvent objects in, text lines (or NDJSON) out. */
 export class HttpTracePrinter extends LineTransform<HttpTraceEvent> {
   constructor(private readonly opts: HttpTracePrintOptions) {
-    super();
+    // Output in writes of >= 64 KiB (or what one event-loop turn produced): one write per event cost
+    // 110 k write() calls on the 1 M-packet bench capture.
+    super(64 * 1024);
   }
 
   protected override handle(ev: HttpTraceEvent): void {

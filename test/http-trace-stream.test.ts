@@ -97,3 +97,27 @@ test('httpTracePipeline (the hook for other front ends) emits single selected ev
   assert.ok(withTcp.some((e) => (e as TcpEvent).type === 'start'));
   assert.ok(!withTcp.some((e) => (e as TcpEvent).type === 'data'));
 });
+
+test('httpTracePipeline batches: true keeps arrays; the NDJSON printer writes them coalesced, the same text as event by event', async () => {
+  const { httpTracePrinter } = await import('../streams/http-trace.js');
+  const { pipeline } = await import('node:stream/promises');
+  const { Writable } = await import('node:stream');
+  const print = { json: true, headers: false, bodies: false, maxBody: 0, tcpVerbose: false, color: false };
+  const source = (batches: boolean): Readable => httpTracePipeline(readCaptureFile(fixture('http-pipelined-gzip.pcap'), { batch: true }), { batches });
+  const runs: { chunks: number; arrays: number; text: string }[] = [];
+  for (const batches of [false, true]) {
+    let arrays = 0;
+    for await (const chunk of source(batches)) if (Array.isArray(chunk)) arrays++;
+    const chunks: string[] = [];
+    const sink = new Writable({ write(c: Buffer, _e, cb) { chunks.push(c.toString()); cb(); } });
+    await pipeline(source(batches), httpTracePrinter(print), sink);
+    runs.push({ chunks: chunks.length, arrays, text: chunks.join('') });
+  }
+  const [single, batched] = runs as [typeof runs[0], typeof runs[0]];
+  assert.ok(single.text.split('\n').length > 3, 'the capture has events');
+  assert.equal(batched.text, single.text);
+  assert.equal(single.arrays, 0);
+  assert.ok(batched.arrays > 0, 'arrays out with batches: true');
+  // a small capture's output (< 64 KiB) is gathered into one write: at the next event-loop turn or the end
+  assert.equal(batched.chunks, 1);
+});

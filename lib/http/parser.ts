@@ -12,268 +12,44 @@
  *     │                                     │  ▲
  *     └──not HTTP yet──► Hunt ──start line──┘  └── violation / gap / overflow: Hunt (resynchronise)
  *
- *   body modes: BodyLength | ChunkSize ► ChunkData ► ChunkEnd ► ... ► Trailers | BodyUntilClose
+ *   body modes (body-framing.ts): BodyLength | ChunkSize ► ChunkData ► ChunkEnd ► ... ► Trailers | BodyUntilClose
  *   after a request that asked to switch protocols: AwaitUpgrade (bytes held until the response decides)
  *   after a 101 / CONNECT 2xx: WebSocket | Opaque
  *
  * Malformed input never throws: every problem is an `http-error` event and the direction resynchronises
  * at the next request line or status line it can recognise.
+ *
+ * This file is the connection state machine: the driver, heads, hunting, request/response pairing, the
+ * protocol switch, gaps and the end. Around it: parser-options.ts (limits and the named leniencies),
+ * direction.ts (per-direction state and message records), body-framing.ts (the body modes, a base class
+ * of the parser), message-events.ts (building the request/response events), head.ts (start lines, fields).
  */
-import { bufferView } from '../core/buffer-view.js';
 import type { TcpSide } from '../tcp/events.js';
-import { timestampSeconds } from '../core/record.js';
-import { ContentDecoder, DEFAULT_CONTENT_DECODING_LIMITS, parseContentEncoding } from './content-decoding.js';
-import type {
-  CaptureAt,
-  HeaderField,
-  HttpBodyInfo,
-  HttpErrorCode,
-  HttpParserEvent,
-  HttpRequestEvent,
-  HttpResponseEvent,
-  HttpTiming,
-} from './events.js';
+import { bufferView } from '../core/buffer-view.js';
+import type { CaptureAt, HttpErrorCode, HttpParserEvent } from './events.js';
 import {
-  KnownFields, MAX_START_LINE, TOKEN_CHAR, blockLines, contentLength, findBlockEnd, findMessageStart, hasToken,
-  methodIs, parseFields, parseFieldsText, parseStartLine,
+  KnownFields, MAX_START_LINE, TOKEN_CHAR, blockLines, contentLength, findBlockEnd, findMessageStart,
+  methodIs, parseFieldsText, parseStartLine,
 } from './head.js';
-import type { ParsedFields, RequestLine, StartLine, StatusLine } from './head.js';
+import type { ParsedFields, RequestLine, StatusLine } from './head.js';
+import { WebSocketConnection, parsePerMessageDeflate } from './websocket.js';
+import { DirectionState, EMPTY, Mode, newMessage, position } from './direction.js';
+import type { PendingRequest, Role } from './direction.js';
+import { BodyFraming } from './body-framing.js';
+import { switchInfo, websocketRefusal } from './upgrade.js';
+import { fillBodyInfo, requestEvent, responseEvent, responseTiming } from './message-events.js';
+import type { HttpParserOptions, ProtocolReceiver } from './parser-options.js';
+
 export { headerValue } from './head.js';
-import { DEFAULT_WEBSOCKET_LIMITS, WebSocketConnection, parsePerMessageDeflate, websocketAccept } from './websocket.js';
-import type { WebSocketLimits } from './websocket.js';
-
 export type { CaptureAt } from './events.js';
-
-export interface HttpParserOptions {
-  /** Start line plus header fields (and, separately, a chunked body's trailers) at most this long. */
-  maxHeaderBytes: number;
-  /** Decoded body bytes kept on a request/response event; the rest is counted and `bodyTruncated` set. */
-  maxBody: number;
-  /** Encoded body bytes collected for content decoding; a longer coded body is not decoded (flagged). */
-  maxEncodedBody: number;
-  /** Content decoding stops here: a decompression bomb is cut off and flagged. */
-  maxDecodedLength: number;
-  /** Decode Content-Encoding (gzip, deflate, br). When false, `body` is the de-chunked wire content. */
-  decodeContent: boolean;
-  /** Emit a `body` event for every piece of body as it arrives. */
-  bodyEvents: boolean;
-  /** A direction that has never shown an HTTP message start within this many bytes is ignored. */
-  maxDetectBytes: number;
-  /** Requests waiting for their response; older ones are forgotten (and reported) past this. */
-  maxPendingRequests: number;
-  /** Bytes a client may send after an upgrade request before the server's answer, held meanwhile. */
-  maxUpgradeBuffer: number;
-  /** Limits of the WebSocket parser started by a 101. */
-  websocket: Partial<WebSocketLimits>;
-  // Leniencies, named like llhttp's `lenient*` flags. Each default (true) is what real traffic needs and
-  // what this parser has always done; false makes the parser strict on that point (the bytes then count
-  // as a violation: an http-error event and a resynchronisation).
-  /** Empty lines (CR, LF) before a start line are skipped: RFC 9112 2.2 asks servers to allow it. */
-  lenientLeadingEmptyLines: boolean;
-  /** Chunk data may end with a bare LF instead of CRLF. */
-  lenientBareLfAfterChunk: boolean;
-  /**
-   * A request line that is not valid but starts with a known method ("GET /path" HTTP/0.9 style,
-   * "GET / HTTP/1.", "OPTIONS") is read, flagged with HTTP_BAD_START_LINE, as tshark shows it.
-   */
-  lenientRequestLine: boolean;
-  /**
-   * A 101 to a protocol other than WebSocket (e.g. `Upgrade: h2c`): return a receiver to take the
-   * connection's bytes from there on (the client's held bytes first), or undefined to leave them opaque.
-   */
-  onSwitch?: (info: ProtocolSwitch) => ProtocolReceiver | undefined;
-}
-
-/** What a 101 switched to, and the request that asked for it. */
-export interface ProtocolSwitch {
-  /** The 101's Upgrade header. */
-  protocol: string;
-  request?: { method: string; url: string; index: number; requestStart: CaptureAt; requestSent?: CaptureAt };
-  at: CaptureAt;
-}
-
-/** Takes over a connection after a protocol switch (same calls as the parser's own). */
-export interface ProtocolReceiver {
-  data(from: TcpSide, bytes: Buffer, at: CaptureAt): void;
-  gap(from: TcpSide, length: number, at: CaptureAt): void;
-  end(at: CaptureAt): void;
-}
-
-export const DEFAULT_HTTP_OPTIONS: Readonly<HttpParserOptions> = {
-  maxHeaderBytes: 64 * 1024,
-  maxBody: 16 * 1024 * 1024,
-  maxEncodedBody: DEFAULT_CONTENT_DECODING_LIMITS.maxEncodedLength,
-  maxDecodedLength: DEFAULT_CONTENT_DECODING_LIMITS.maxDecodedLength,
-  decodeContent: true,
-  bodyEvents: true,
-  maxDetectBytes: 64 * 1024,
-  maxPendingRequests: 1024,
-  maxUpgradeBuffer: 1024 * 1024,
-  websocket: DEFAULT_WEBSOCKET_LIMITS,
-  lenientLeadingEmptyLines: true,
-  lenientBareLfAfterChunk: true,
-  lenientRequestLine: true,
-};
-
-const MAX_CHUNK_LINE = 4 * 1024;
-/** Hex digits of a chunk size: 13 reach 2^52, enough for any real body and exact in a double. */
-const MAX_CHUNK_SIZE_DIGITS = 13;
-
-const enum Mode {
-  Detect,
-  Hunt,
-  Head,
-  BodyLength,
-  ChunkSize,
-  ChunkData,
-  ChunkEnd,
-  Trailers,
-  BodyUntilClose,
-  AwaitUpgrade,
-  WebSocket,
-  /** After a switch to another protocol whose receiver (onSwitch) takes the bytes. */
-  Handed,
-  Opaque,
-  Ignored,
-  Closed,
-}
-
-type Role = 'request' | 'response';
-
-const EMPTY = Buffer.alloc(0);
-
-/** A request whose response has not been seen yet. */
-interface PendingRequest {
-  method: string;
-  url: string;
-  index: number;
-  requestStart: CaptureAt;
-  requestSent?: CaptureAt;
-  /** The request asked to switch protocols (Upgrade header) or is a CONNECT. */
-  switching: boolean;
-  upgrade?: string;
-  wsKey?: string;
-}
-
-
-/** A message whose head was parsed and whose body is being read. */
-interface Message {
-  start: StartLine;
-  headers: HeaderField[];
-  startAt: CaptureAt;
-  /** Bytes of the start line and header block, up to and including the empty line. */
-  headerBytes: number;
-  /** Requests: their pending entry; responses: the request they answer. */
-  pending?: PendingRequest;
-  bodyLength: number;
-  missingBytes: number;
-  codings: string[];
-  decoder?: ContentDecoder;
-  /** Identity bodies: the pieces kept (up to maxBody). */
-  kept: Buffer[];
-  keptLength: number;
-  /** The block small pieces are being packed into (the last entry of `kept`), if any. */
-  keptBlock?: { buffer: Buffer; used: number };
-  trailers?: HeaderField[];
-}
-
-/**
- * Pieces below this size are copied into shared blocks instead of being kept as views: a body of
- * millions of one-byte chunks then costs its bytes, not millions of Buffer objects each pinning the
- * packet it came in (12M one-byte chunks held 1.6 GB).
- */
-const SMALL_PIECE_BYTES = 1024;
-const KEPT_BLOCK_BYTES = 64 * 1024;
-
-/** Adds a body piece to `message.kept`, small pieces packed into blocks (see SMALL_PIECE_BYTES). */
-function keepPiece(message: Message, piece: Buffer): void {
-  message.keptLength += piece.length;
-  if (piece.length >= SMALL_PIECE_BYTES) {
-    message.kept.push(piece);
-    message.keptBlock = undefined;
-    return;
-  }
-  let block = message.keptBlock;
-  if (block === undefined || block.used + piece.length > block.buffer.length) {
-    // Blocks grow with the body (4 KiB to 64 KiB), so a short body does not hold a large block.
-    const size = Math.min(KEPT_BLOCK_BYTES, Math.max(4 * SMALL_PIECE_BYTES, message.keptLength));
-    block = { buffer: Buffer.allocUnsafe(size), used: 0 };
-    message.keptBlock = block;
-    message.kept.push(block.buffer.subarray(0, 0));
-  }
-  piece.copy(block.buffer, block.used);
-  block.used += piece.length;
-  message.kept[message.kept.length - 1] = block.buffer.subarray(0, block.used);
-}
-
-/**
- * The capture position alone, for keeping past the call. The `at` a caller passes is often the TCP data
- * event itself, whose bytes are a view into a whole read chunk: keeping it would keep that chunk alive
- * for as long as the message (or the connection) lasts.
- */
-function position(at: CaptureAt): CaptureAt {
-  return { ts: at.ts, tsSec: at.tsSec, tsNsec: at.tsNsec, frame: at.frame };
-}
-
-function seconds(at: CaptureAt): number {
-  return timestampSeconds(at);
-}
-
-/** Seconds from `a` to `b`, computed on the integer parts first so small deltas stay exact. */
-function elapsed(a: CaptureAt, b: CaptureAt): number {
-  return b.tsSec - a.tsSec + (b.tsNsec - a.tsNsec) / 1e9;
-}
-
-/** Parser state of one direction of the connection. */
-class DirectionState {
-  readonly from: TcpSide;
-  mode: Mode = Mode.Detect;
-  role: Role | undefined;
-  /** Head / trailer / chunk-line bytes gathered so far (a copy when gathered across segments). */
-  pending: Buffer = EMPTY;
-  /** Where to resume the search for the end of the block in `pending`. */
-  scanFrom = 0;
-  /** The start line of the head being gathered was already found valid. */
-  startLineChecked = false;
-  message: Message | undefined;
-  /** Bytes left in the current Content-Length body or chunk. */
-  remaining = 0;
-  /** Bytes skipped while hunting (reported once a message start is found). */
-  skipped = 0;
-  /** Segment of the first byte of the head being gathered. */
-  headAt: CaptureAt | undefined;
-  /** Bytes looked at while this direction has never shown HTTP. */
-  detectBytes = 0;
-  everSynced = false;
-  /** AwaitUpgrade: the bytes held, with where each came from. */
-  held: Array<[Buffer, CaptureAt]> = [];
-  heldBytes = 0;
-  heldGap = false;
-
-  constructor(from: TcpSide) {
-    this.from = from;
-  }
-
-  gather(bytes: Buffer): void {
-    this.pending = this.pending.length === 0 ? bytes : Buffer.concat([this.pending, bytes]);
-  }
-
-  resetPending(): void {
-    this.pending = EMPTY;
-    this.scanFrom = 0;
-    this.startLineChecked = false;
-  }
-}
-
-type Emit = (ev: HttpParserEvent) => void;
+export { DEFAULT_HTTP_OPTIONS } from './parser-options.js';
+export type { HttpParserOptions, ProtocolReceiver, ProtocolSwitch } from './parser-options.js';
 
 /**
  * The HTTP/1.x parser of one TCP connection. Feed it each direction's bytes in order; it emits events
  * synchronously from the calls.
  */
-export class HttpConnectionParser {
-  private readonly _emit: Emit;
-  private readonly _opts: HttpParserOptions;
+export class HttpConnectionParser extends BodyFraming {
   private readonly _client = new DirectionState('client');
   private readonly _server = new DirectionState('server');
   private readonly _pending: PendingRequest[] = [];
@@ -284,8 +60,7 @@ export class HttpConnectionParser {
   private _closed = false;
 
   constructor(emit: (ev: HttpParserEvent) => void, opts?: Partial<HttpParserOptions>) {
-    this._emit = emit;
-    this._opts = { ...DEFAULT_HTTP_OPTIONS, ...opts };
+    super(emit, opts);
   }
 
   /** True once the connection was upgraded to WebSocket. */
@@ -368,7 +143,7 @@ export class HttpConnectionParser {
           this.bodyBytes(d, rest, at);
           return;
         case Mode.AwaitUpgrade:
-          this.hold(d, rest, at);
+          d.hold(rest, at, this._opts.maxUpgradeBuffer);
           return;
         case Mode.WebSocket:
           this._ws!.data(d.from, rest, at);
@@ -470,7 +245,7 @@ export class HttpConnectionParser {
     let pairedWith: PendingRequest | undefined;
     if (start.kind === 'request') pairedWith = this.queueRequest(d, start, head.known, startAt, at);
     else if (!(start.status >= 100 && start.status < 200)) pairedWith = this._pending.shift();
-    d.message = this.newMessage(start, head, startAt, pairedWith);
+    d.message = newMessage(this._opts, start, head, startAt, pairedWith);
     const resume = d.pending.subarray(firstLineEnd + 1);
     return this.lostSync(d, at, 'HTTP_HEADER_OVERFLOW',
       `${what} (${JSON.stringify(firstLine.slice(0, 80))}): reported with the header lines within the limit; its body cannot be framed, skipping to the next message`, resume);
@@ -500,7 +275,7 @@ export class HttpConnectionParser {
    * silence is right for non-HTTP traffic), emit what was seen of the current message, and hunt for the
    * next message start in `resume` (the caller drops at least one byte, so hunting always makes progress).
    */
-  private lostSync(d: DirectionState, at: CaptureAt, code: HttpErrorCode, message: string, resume: Buffer): Buffer {
+  protected lostSync(d: DirectionState, at: CaptureAt, code: HttpErrorCode, message: string, resume: Buffer): Buffer {
     if (d.everSynced) this.error(d, at, code, message);
     this.abandonMessage(d, at);
     d.resetPending();
@@ -544,7 +319,7 @@ export class HttpConnectionParser {
   private onRequestHead(d: DirectionState, line: RequestLine, head: ParsedFields, startAt: CaptureAt, at: CaptureAt, rest: Buffer): Buffer {
     const known = head.known;
     const entry = this.queueRequest(d, line, known, startAt, at);
-    d.message = this.newMessage(line, head, startAt, entry);
+    d.message = newMessage(this._opts, line, head, startAt, entry);
     // Request framing (RFC 9112 6.3): Transfer-Encoding (chunked last) or Content-Length, else no body.
     const te = known.get('transfer-encoding');
     if (te !== undefined) {
@@ -589,7 +364,7 @@ export class HttpConnectionParser {
       this.error(d, at, 'HTTP_UNPAIRED', `response ${line.status} with no request waiting for it`);
     }
     if (!interim && request !== undefined) this._pending.shift();
-    d.message = this.newMessage(line, head, startAt, request);
+    d.message = newMessage(this._opts, line, head, startAt, request);
     if (interim) {
       this.completeMessage(d, at);
       return rest;
@@ -619,183 +394,21 @@ export class HttpConnectionParser {
     }
     return this.startLength(d, length, rest, at);
   }
-
-  private newMessage(start: StartLine, head: ParsedFields, startAt: CaptureAt, pending: PendingRequest | undefined): Message {
-    const encoding = head.known.get('content-encoding');
-    const codings = this._opts.decodeContent && encoding !== undefined ? parseContentEncoding(encoding) : [];
-    const message: Message = {
-      start,
-      headers: head.fields,
-      startAt,
-      headerBytes: head.size ?? 0,
-      bodyLength: 0,
-      missingBytes: 0,
-      codings,
-      kept: [],
-      keptLength: 0,
-      ...(pending !== undefined ? { pending } : {}),
-    };
-    if (codings.length > 0) {
-      message.decoder = new ContentDecoder(codings, {
-        maxEncodedLength: this._opts.maxEncodedBody,
-        maxDecodedLength: this._opts.maxDecodedLength,
-      });
-    }
-    return message;
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Bodies
-
-  private startLength(d: DirectionState, length: number, rest: Buffer, at: CaptureAt): Buffer {
-    if (length === 0) {
-      this.completeMessage(d, at);
-      return rest;
-    }
-    d.remaining = length;
-    d.mode = Mode.BodyLength;
-    return rest;
-  }
-
-  private startChunked(d: DirectionState, rest: Buffer): Buffer {
-    d.mode = Mode.ChunkSize;
-    d.resetPending();
-    return rest;
-  }
-
-  private readBodyLength(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
-    const n = Math.min(d.remaining, bytes.length);
-    this.bodyBytes(d, n === bytes.length ? bytes : bufferView(bytes, 0, n), at);
-    d.remaining -= n;
-    if (d.remaining === 0) this.completeMessage(d, at);
-    return n === bytes.length ? EMPTY : bufferView(bytes, n, bytes.length - n);
-  }
-
-  private readChunkSize(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
-    const lf = bytes.indexOf(0x0a);
-    if (lf < 0) {
-      d.gather(bytes);
-      if (d.pending.length > MAX_CHUNK_LINE) {
-        return this.lostSync(d, at, 'HTTP_BAD_CHUNK', `chunk-size line longer than ${MAX_CHUNK_LINE} bytes`, d.pending.subarray(1));
-      }
-      if (d.pending === bytes) d.pending = Buffer.from(bytes);
-      return EMPTY;
-    }
-    d.gather(bytes.subarray(0, lf + 1));
-    const lineBuf = d.pending;
-    d.resetPending();
-    const line = lineBuf.toString('latin1').replace(/\r?\n$/, '');
-    // chunk-size [ chunk-ext ] : extensions (";name=value") are ignored, as RFC 9112 7.1.1 allows.
-    const sizeText = line.split(';', 1)[0]!.trim();
-    if (!/^[0-9a-fA-F]+$/.test(sizeText) || sizeText.replace(/^0+(?=.)/, '').length > MAX_CHUNK_SIZE_DIGITS) {
-      // Hunt from the line itself: a message without the framing it announced may start right here.
-      const resume = Buffer.concat([lineBuf, bytes.subarray(lf + 1)]);
-      return this.lostSync(d, at, 'HTTP_BAD_CHUNK', `bad chunk size line ${JSON.stringify(line.slice(0, 40))}`, resume);
-    }
-    const size = parseInt(sizeText, 16);
-    if (size === 0) {
-      d.mode = Mode.Trailers;
-    } else {
-      d.remaining = size;
-      d.mode = Mode.ChunkData;
-    }
-    return bytes.subarray(lf + 1);
-  }
-
-  private readChunkData(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
-    const n = Math.min(d.remaining, bytes.length);
-    this.bodyBytes(d, n === bytes.length ? bytes : bufferView(bytes, 0, n), at);
-    d.remaining -= n;
-    if (d.remaining === 0) {
-      d.mode = Mode.ChunkEnd;
-      d.resetPending();
-    }
-    return n === bytes.length ? EMPTY : bufferView(bytes, n, bytes.length - n);
-  }
-
-  /** The CRLF after chunk data (a bare LF with lenientBareLfAfterChunk). `pending` holds a CR already seen. */
-  private readChunkEnd(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
-    let i = 0;
-    let sawCr = d.pending.length > 0;
-    if (!sawCr && bytes[0] === 0x0d) {
-      i = 1;
-      sawCr = true;
-      d.pending = Buffer.from([0x0d]);
-      if (bytes.length === 1) return EMPTY;
-    }
-    if (bytes[i] !== 0x0a || (!sawCr && !this._opts.lenientBareLfAfterChunk)) {
-      return this.lostSync(d, at, 'HTTP_BAD_CHUNK', 'chunk data not followed by CRLF', bytes.subarray(i));
-    }
-    d.resetPending();
-    d.mode = Mode.ChunkSize;
-    return bytes.subarray(i + 1);
-  }
-
-  private readTrailers(d: DirectionState, bytes: Buffer, at: CaptureAt): Buffer {
-    d.gather(bytes);
-    const end = findBlockEnd(d.pending, Math.max(0, d.scanFrom - 3));
-    if (end < 0) {
-      if (d.pending.length > this._opts.maxHeaderBytes) {
-        return this.lostSync(d, at, 'HTTP_HEADER_OVERFLOW', `trailers longer than maxHeaderBytes ${this._opts.maxHeaderBytes}`, d.pending.subarray(1));
-      }
-      d.scanFrom = d.pending.length;
-      if (d.pending === bytes) d.pending = Buffer.from(bytes);
-      return EMPTY;
-    }
-    const block = d.pending;
-    d.resetPending();
-    const { fields, bad } = parseFields(blockLines(block, end), 0);
-    for (const line of bad) this.error(d, at, 'HTTP_BAD_HEADER', `malformed trailer line ignored: ${JSON.stringify(line.slice(0, 80))}`);
-    if (fields.length > 0 && d.message) d.message.trailers = fields;
-    this.completeMessage(d, at);
-    return block.subarray(end);
-  }
-
-  /** A piece of de-chunked body: count it, keep or decode it, and announce it. */
-  private bodyBytes(d: DirectionState, piece: Buffer, at: CaptureAt): void {
-    const message = d.message;
-    if (!message || piece.length === 0) return;
-    message.bodyLength += piece.length;
-    if (message.decoder) {
-      message.decoder.push(piece);
-    } else if (message.keptLength < this._opts.maxBody) {
-      const room = this._opts.maxBody - message.keptLength;
-      const kept = piece.length <= room ? piece : piece.subarray(0, room);
-      keepPiece(message, kept);
-    }
-    if (this._opts.bodyEvents) {
-      this._emit({
-        type: 'body',
-        ts: at.ts,
-        frame: at.frame,
-        from: d.from,
-        message: message.start.kind,
-        ...(message.pending !== undefined ? { index: message.pending.index } : {}),
-        data: piece,
-        ...(message.codings.length > 0 ? { contentEncoding: message.codings } : {}),
-      });
-    }
-  }
-
   // ---------------------------------------------------------------------------------------------
   // Completion
 
   /** Emits the message's event and returns the direction to its next message start. */
-  private completeMessage(d: DirectionState, at: CaptureAt, incomplete = false): void {
+  protected completeMessage(d: DirectionState, at: CaptureAt, incomplete = false): void {
     const message = d.message;
     d.message = undefined;
     d.mode = Mode.Head;
     d.resetPending();
     if (!message) return;
-    // Events are built by plain assignments in a fixed order (no spreads: this runs once per message).
     if (message.start.kind === 'request') {
-      const line = message.start;
       const pending = message.pending;
-      const event = {
-        type: 'request', ts: at.ts, frame: at.frame, from: d.from, method: line.method, url: line.url,
-        version: line.version, headers: message.headers, index: pending?.index ?? 0,
-      } as HttpRequestEvent;
-      this.fillBodyInfo(event, message, d, at, incomplete);
+      const event = requestEvent(d.from, message.start, message, at);
+      const decodeError = fillBodyInfo(event, message, this._opts.maxBody, incomplete);
+      if (decodeError !== undefined) this.error(d, at, 'HTTP_DECODE', decodeError);
       if (pending && !incomplete) pending.requestSent = position(at);
       this._emit(event);
       if (pending?.switching && !incomplete && this._pending.includes(pending)) {
@@ -803,77 +416,11 @@ export class HttpConnectionParser {
       }
       return;
     }
-    const line = message.start;
-    const request = message.pending;
-    const event = {
-      type: 'response', ts: at.ts, frame: at.frame, from: d.from, status: line.status, reason: line.reason,
-      version: line.version, headers: message.headers,
-    } as HttpResponseEvent;
-    if (request) event.request = { method: request.method, url: request.url, index: request.index };
-    if (line.status >= 100 && line.status < 200 && line.status !== 101) event.interim = true;
-    this.fillBodyInfo(event, message, d, at, incomplete);
-    const timing: HttpTiming = {
-      firstByte: seconds(message.startAt),
-      complete: seconds(at),
-      transfer: elapsed(message.startAt, at),
-    };
-    if (request) {
-      timing.requestStart = seconds(request.requestStart);
-      timing.total = elapsed(request.requestStart, at);
-      if (request.requestSent !== undefined) {
-        timing.requestSent = seconds(request.requestSent);
-        timing.wait = elapsed(request.requestSent, message.startAt);
-      }
-    }
-    event.timing = timing;
-    this._emit(event);
-  }
-
-  /** Sets the HttpBodyInfo fields of a message's event (finishing its content decoding). */
-  private fillBodyInfo(info: HttpBodyInfo, message: Message, d: DirectionState, at: CaptureAt, incomplete: boolean): void {
-    let decoded: Buffer | undefined;
-    let decodedLength = message.bodyLength;
-    let decodeError: string | undefined;
-    let decodeLimitExceeded = false;
-    if (message.decoder) {
-      const result = message.bodyLength > 0 ? message.decoder.finish() : { data: EMPTY };
-      if (result.data) {
-        decoded = result.data;
-        decodedLength = decoded.length;
-      } else {
-        decodedLength = 0;
-      }
-      if (result.error !== undefined) decodeError = result.error;
-      if (result.limitExceeded) decodeLimitExceeded = true;
-      if (decodeError !== undefined && result.data === undefined) decodedLength = 0;
-    } else {
-      // One piece: a view of the captured bytes (zero-copy; copy it to keep it beyond the event).
-      const kept = message.kept;
-      decoded = kept.length === 1 ? kept[0]! : kept.length === 0 ? EMPTY : Buffer.concat(kept, message.keptLength);
-    }
-    let bodyTruncated = false;
-    const maxBody = this._opts.maxBody;
-    if (decoded && decodedLength > maxBody) {
-      if (decoded.length > maxBody) decoded = decoded.subarray(0, maxBody);
-      bodyTruncated = true;
-    } else if (!message.decoder && message.bodyLength > message.keptLength) {
-      bodyTruncated = true;
-    }
+    const event = responseEvent(d.from, message.start, message, at);
+    const decodeError = fillBodyInfo(event, message, this._opts.maxBody, incomplete);
     if (decodeError !== undefined) this.error(d, at, 'HTTP_DECODE', decodeError);
-    // Optional fields are set only when they apply.
-    info.headerBytes = message.headerBytes;
-    info.bodyLength = message.bodyLength;
-    info.decodedLength = decodedLength;
-    info.startTs = message.startAt.ts;
-    info.startFrame = message.startAt.frame;
-    if (message.bodyLength > 0 && decoded) info.body = decoded;
-    if (bodyTruncated) info.bodyTruncated = true;
-    if (message.codings.length > 0) info.contentEncoding = message.codings;
-    if (decodeError !== undefined) info.decodeError = decodeError;
-    if (decodeLimitExceeded) info.decodeLimitExceeded = true;
-    if (message.missingBytes > 0) info.missingBytes = message.missingBytes;
-    if (message.trailers) info.trailers = message.trailers;
-    if (incomplete) info.incomplete = true;
+    event.timing = responseTiming(message, at);
+    this._emit(event);
   }
 
   /** A message whose framing is lost: emit what was seen of it, flagged incomplete. */
@@ -890,9 +437,9 @@ export class HttpConnectionParser {
   private switchProtocols(d: DirectionState, line: StatusLine, known: KnownFields, request: PendingRequest | undefined, rest: Buffer, at: CaptureAt): void {
     const requestSide = this.other(d);
     const protocol = line.status === 101 ? known.get('upgrade') ?? '' : 'CONNECT';
-    const wsReason = line.status === 101 ? this.websocketRefusal(known, request) : 'CONNECT tunnel';
+    const wsReason = line.status === 101 ? websocketRefusal(known, request) : 'CONNECT tunnel';
     const extensions = known.get('sec-websocket-extensions');
-    const receiver = wsReason !== undefined && line.status === 101 ? this._opts.onSwitch?.(this.switchInfo(protocol, request, at)) : undefined;
+    const receiver = wsReason !== undefined && line.status === 101 ? this._opts.onSwitch?.(switchInfo(protocol, request, at)) : undefined;
     this._emit({
       type: 'http-upgrade',
       ts: at.ts,
@@ -933,36 +480,6 @@ export class HttpConnectionParser {
     if (heldGap) this._ws.gap(requestSide.from, 0, at);
     for (const [bytes, heldAt] of held) this._ws.data(requestSide.from, bytes, heldAt);
     if (rest.length > 0) this._ws.data(d.from, rest, at);
-  }
-
-  private switchInfo(protocol: string, request: PendingRequest | undefined, at: CaptureAt): ProtocolSwitch {
-    if (!request) return { protocol, at };
-    const info: ProtocolSwitch = { protocol, at, request: { method: request.method, url: request.url, index: request.index, requestStart: request.requestStart } };
-    if (request.requestSent) info.request!.requestSent = request.requestSent;
-    return info;
-  }
-
-  /** Why a 101 is not a WebSocket handshake we can follow, or undefined when it is one. */
-  private websocketRefusal(known: KnownFields, request: PendingRequest | undefined): string | undefined {
-    if (!hasToken(known.get('upgrade'), 'websocket')) return 'not a websocket upgrade';
-    if (!request || !hasToken(request.upgrade, 'websocket')) return 'no websocket upgrade request seen';
-    if (request.wsKey === undefined) return 'request has no Sec-WebSocket-Key';
-    const accept = known.get('sec-websocket-accept');
-    if (accept === undefined) return 'response has no Sec-WebSocket-Accept';
-    if (accept.trim() !== websocketAccept(request.wsKey)) return 'Sec-WebSocket-Accept does not match Sec-WebSocket-Key';
-    return undefined;
-  }
-
-  /** Bytes a client sent after an upgrade request, before the server answered. */
-  private hold(d: DirectionState, bytes: Buffer, at: CaptureAt): void {
-    if (d.heldBytes + bytes.length > this._opts.maxUpgradeBuffer) {
-      d.held = [];
-      d.heldBytes = 0;
-      d.heldGap = true;
-      return;
-    }
-    d.held.push([Buffer.from(bytes), position(at)]);
-    d.heldBytes += bytes.length;
   }
 
   /** The server refused to switch: what the client sent meanwhile is HTTP again. */
@@ -1037,11 +554,6 @@ export class HttpConnectionParser {
     d.mode = Mode.Hunt;
   }
 
-  private missing(message: Message, length: number): void {
-    message.missingBytes += length;
-    message.decoder?.markBroken(`${message.missingBytes} body bytes missing from the capture`);
-  }
-
   private finishDirection(d: DirectionState, at: CaptureAt): void {
     switch (d.mode) {
       case Mode.BodyUntilClose:
@@ -1066,7 +578,7 @@ export class HttpConnectionParser {
     if (d.mode !== Mode.WebSocket) d.mode = Mode.Closed;
   }
 
-  private error(d: DirectionState, at: CaptureAt, code: HttpErrorCode, message: string): void {
+  protected error(d: DirectionState, at: CaptureAt, code: HttpErrorCode, message: string): void {
     this._emit({ type: 'http-error', ts: at.ts, frame: at.frame, from: d.from, code, message });
   }
 }

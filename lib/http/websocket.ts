@@ -10,10 +10,13 @@
  */
 import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
-import * as zlib from 'node:zlib';
 import type { TcpSide } from '../tcp/events.js';
 import type { CaptureAt } from './events.js';
 import type { WsErrorCode, WsEvent } from './ws-events.js';
+import { ChunkQueue } from '../core/chunk-queue.js';
+import { PerMessageInflater, type PerMessageDeflateParams } from './ws-deflate.js';
+
+export { parsePerMessageDeflate, PerMessageInflater, type PerMessageDeflateParams } from './ws-deflate.js';
 
 /** The GUID of RFC 6455 section 1.3, appended to Sec-WebSocket-Key before hashing. */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -46,177 +49,11 @@ export const DEFAULT_WEBSOCKET_LIMITS: Readonly<WebSocketLimits> = {
 /** Control frames carry at most 125 payload bytes (RFC 6455 section 5.5). */
 const MAX_CONTROL_PAYLOAD = 125;
 
-/** Deflate back-references reach at most 32 KiB back: that much output is the whole window to carry. */
-const DEFLATE_WINDOW = 32 * 1024;
-
-/** The empty stored block that ends every flushed deflate message; senders strip it (RFC 7692 7.2.1). */
-const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
-
-/** permessage-deflate parameters agreed in the handshake (the server's Sec-WebSocket-Extensions). */
-export interface PerMessageDeflateParams {
-  serverNoContextTakeover: boolean;
-  clientNoContextTakeover: boolean;
-  /** 8..15 when given. */
-  serverMaxWindowBits?: number;
-  /** 8..15 when given (a bare `client_max_window_bits` in an offer means "any"; absent here). */
-  clientMaxWindowBits?: number;
-}
-
-/** Splits an extension header on `sep`, ignoring separators inside quoted strings. */
-function splitOutsideQuotes(value: string, sep: string): string[] {
-  const parts: string[] = [];
-  let current = '';
-  let quoted = false;
-  for (const ch of value) {
-    if (ch === '"') quoted = !quoted;
-    if (ch === sep && !quoted) {
-      parts.push(current);
-      current = '';
-    } else {
-      current += ch;
-    }
-  }
-  parts.push(current);
-  return parts;
-}
-
-/**
- * Reads permessage-deflate from a Sec-WebSocket-Extensions response value (RFC 7692 section 7.1).
- * Returns undefined when the server did not accept permessage-deflate.
- */
-export function parsePerMessageDeflate(extensions: string | undefined): PerMessageDeflateParams | undefined {
-  if (extensions === undefined) return undefined;
-  for (const offer of splitOutsideQuotes(extensions, ',')) {
-    const [name, ...params] = splitOutsideQuotes(offer, ';').map((p) => p.trim());
-    if (name?.toLowerCase() !== 'permessage-deflate') continue;
-    const result: PerMessageDeflateParams = { serverNoContextTakeover: false, clientNoContextTakeover: false };
-    for (const param of params) {
-      const eq = param.indexOf('=');
-      const key = (eq < 0 ? param : param.slice(0, eq)).trim().toLowerCase();
-      const raw = eq < 0 ? undefined : param.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
-      const bits = raw === undefined ? undefined : Number(raw);
-      const validBits = bits !== undefined && Number.isInteger(bits) && bits >= 8 && bits <= 15 ? bits : undefined;
-      if (key === 'server_no_context_takeover') result.serverNoContextTakeover = true;
-      else if (key === 'client_no_context_takeover') result.clientNoContextTakeover = true;
-      else if (key === 'server_max_window_bits' && validBits !== undefined) result.serverMaxWindowBits = validBits;
-      else if (key === 'client_max_window_bits' && validBits !== undefined) result.clientMaxWindowBits = validBits;
-    }
-    return result;
-  }
-  return undefined;
-}
-
 /** Close status codes a peer may send (RFC 6455 section 7.4, IANA registry; 3000-4999 registered/private). */
 export function isValidCloseCode(code: number): boolean {
   return (
     (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999)
   );
-}
-
-/**
- * Inflates permessage-deflate messages of one direction.
- *
- * Context takeover means a message may refer back into the previous messages' output. Node's zlib has
- * no synchronous way to keep one inflate context across calls (the *Sync functions close their handle),
- * so the context is carried as data: the last 32 KiB of output become the preset dictionary of the next
- * raw inflate. For raw deflate that is exactly the state that matters: back-references reach at most
- * 32 KiB, and every message ends on a byte-aligned sync flush, so no bit state spans messages.
- */
-export class PerMessageInflater {
-  private _window: Buffer | undefined;
-  private readonly _keepContext: boolean;
-
-  constructor(keepContext: boolean) {
-    this._keepContext = keepContext;
-  }
-
-  /** Inflates one whole message (its frames' payloads concatenated). Throws on corrupt data or the limit. */
-  inflate(compressed: Buffer, maxOutputLength: number): Buffer {
-    const input = Buffer.concat([compressed, DEFLATE_TAIL]);
-    const options: zlib.ZlibOptions = { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength };
-    if (this._window !== undefined) options.dictionary = this._window;
-    let output: Buffer;
-    try {
-      output = zlib.inflateRawSync(input, options);
-    } catch (e) {
-      this._window = undefined; // the context is lost; later messages may fail too, and will say so
-      throw e;
-    }
-    if (this._keepContext) this.remember(output);
-    return output;
-  }
-
-  private remember(output: Buffer): void {
-    if (output.length >= DEFLATE_WINDOW) {
-      this._window = Buffer.from(output.subarray(output.length - DEFLATE_WINDOW));
-    } else if (output.length > 0) {
-      const previous = this._window ?? Buffer.alloc(0);
-      const joined = Buffer.concat([previous, output]);
-      this._window = joined.length > DEFLATE_WINDOW ? joined.subarray(joined.length - DEFLATE_WINDOW) : joined;
-    }
-  }
-}
-
-/** A FIFO of captured chunks from which exact byte counts are taken (views when possible). */
-class ChunkQueue {
-  private _chunks: Buffer[] = [];
-  length = 0;
-
-  push(chunk: Buffer): void {
-    if (chunk.length === 0) return;
-    this._chunks.push(chunk);
-    this.length += chunk.length;
-  }
-
-  /** Takes n bytes (n <= length): a view when they lie in one chunk, else a new buffer. */
-  take(n: number): Buffer {
-    this.length -= n;
-    const first = this._chunks[0]!;
-    if (n === first.length) {
-      this._chunks.shift();
-      return first;
-    }
-    if (n < first.length) {
-      this._chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const chunk = this._chunks[0]!;
-      const want = n - filled;
-      if (chunk.length <= want) {
-        chunk.copy(out, filled);
-        filled += chunk.length;
-        this._chunks.shift();
-      } else {
-        chunk.copy(out, filled, 0, want);
-        this._chunks[0] = chunk.subarray(want);
-        filled += want;
-      }
-    }
-    return out;
-  }
-
-  /** Drops n bytes (n <= length) without copying them. */
-  discard(n: number): void {
-    this.length -= n;
-    while (n > 0) {
-      const first = this._chunks[0]!;
-      if (first.length <= n) {
-        n -= first.length;
-        this._chunks.shift();
-      } else {
-        this._chunks[0] = first.subarray(n);
-        n = 0;
-      }
-    }
-  }
-
-  clear(): void {
-    this._chunks = [];
-    this.length = 0;
-  }
 }
 
 const enum FrameState {

@@ -13,6 +13,9 @@
  *   rowRange()    any stretch of the table, optionally filtered: the page scrolls through every kept row
  *   detail(id)    headers and bodies of one exchange, sent only to the page that asked
  *
+ * The parts: the table (rows.ts), the WebSocket panel (websockets.ts), the bounded logs, series and rates
+ * (recent.ts); this file feeds them and keeps the exchanges' details.
+ *
  * Everything kept has a named limit (WebModelLimits); what falls off is counted and shown on the page.
  * Two tiers: the table rows (small summaries: maxRows of them — the live window, or a whole file with
  * FILE_MAX_ROWS) and the headers and bodies behind them (maxDetailRows newest in memory; older ones go to a
@@ -24,12 +27,13 @@ import { firstHeaderValue } from '../http/head.js';
 import type { ConnectionFields, TcpEvent } from '../tcp/events.js';
 import type { WsCloseEvent, WsMessageEvent } from '../http/ws-events.js';
 import {
-  DEFAULT_WEB_MODEL_LIMITS, MAX_ROW_RANGE, MAX_UPDATE_ROWS, type CaptureCounters, type Counters, type DetailStore, type DroppedCounts,
-  type ExchangeDetail, type ExchangeRow, type MessageDetail, type PacketLike, type RowRange, type SeriesPoint, type TcpEventRow,
-  type TcpFlag, type WebHttpEvent, type WebModelEvent, type WebModelLimits, type WebSnapshot, type WebUpdate, type WsConnectionInfo,
-  type WsMessageRow,
+  DEFAULT_WEB_MODEL_LIMITS, MAX_UPDATE_ROWS, type CaptureCounters, type Counters, type DetailStore, type DroppedCounts,
+  type ExchangeDetail, type ExchangeRow, type MessageDetail, type PacketLike, type RowRange, type TcpEventRow,
+  type TcpFlag, type WebHttpEvent, type WebModelEvent, type WebModelLimits, type WebSnapshot, type WebUpdate,
 } from './types.js';
-import { parseRowFilter, rowMatches } from './row-filter.js';
+import { RowTable, copyRow } from './rows.js';
+import { RateMeter, RecentLog, Series } from './recent.js';
+import { WebSocketPanel } from './websockets.js';
 
 export * from './types.js';
 export * from './row-filter.js';
@@ -44,11 +48,6 @@ interface ExchangeRecord {
   bodiesDropped: boolean;
 }
 
-/** The wall-clock window rates are measured over. */
-const RATE_WINDOW_MS = 1000;
-/** Samples kept for the rate window (tick every 100-250 ms: a few seconds). */
-const MAX_RATE_SAMPLES = 64;
-
 function seconds(ts: string): number {
   return Number(ts);
 }
@@ -59,23 +58,12 @@ function keepBody(body: Buffer | undefined, max: number): Buffer | undefined {
   return Buffer.from(body.subarray(0, Math.min(body.length, max)));
 }
 
-function copyRow(row: ExchangeRow): ExchangeRow {
-  return { ...row, tcp: [...row.tcp] };
-}
-
 export class WebModel {
   readonly limits: WebModelLimits;
   private readonly store: DetailStore | undefined;
 
-  /** Every kept row, oldest first, from rowHead on (dropping the oldest just moves rowHead). Ids are consecutive. */
-  private rowList: (ExchangeRow | undefined)[] = [];
-  private rowHead = 0;
-  /** Bumped whenever a row is added, changed or dropped: the filtered view below is then recomputed. */
-  private rowsVersion = 0;
-  /** The ids matching the last filter asked for, at rowsVersion `version`. */
-  private filtered: { filter: string; version: number; ids: number[] } | undefined;
-  private nextRowId = 1;
-  private nextWsId = 1;
+  /** The table: every kept row (maxRows), and its filtered views. */
+  private readonly rows = new RowTable();
   private nextTcpId = 1;
   /** The newest maxDetailRows exchanges with their headers and bodies, in creation order (Map order = age). */
   private readonly exchanges = new Map<number, ExchangeRecord>();
@@ -84,24 +72,20 @@ export class WebModel {
   private bodyBytes = 0;
   /** TCP trouble per connection still open, to flag exchanges that come later on it. */
   private readonly flagged = new Map<number, Set<TcpFlag>>();
-  private readonly wsConnections = new Map<number, WsConnectionInfo>();
-  private readonly wsMessages: WsMessageRow[] = [];
-  private readonly tcpEvents: TcpEventRow[] = [];
-  private readonly series = new Map<number, SeriesPoint>();
+  private readonly ws: WebSocketPanel;
+  private readonly tcpEvents: RecentLog<TcpEventRow>;
+  private readonly series: Series;
   private readonly counters: Counters = {
     packets: 0, bytes: 0, packetsPerSecond: 0, bytesPerSecond: 0, requestsPerSecond: 0,
     connections: 0, openConnections: 0, requests: 0, responses: 0, kernelDrops: null, ifDrops: null,
   };
-  private readonly dropped: DroppedCounts = { rows: 0, details: 0, bodies: 0, wsMessages: 0, tcpEvents: 0, seriesPoints: 0 };
-  private readonly rateSamples: { now: number; packets: number; bytes: number; requests: number }[] = [];
+  /** What fell off here; the logs and the series count their own. */
+  private readonly dropped: Pick<DroppedCounts, 'rows' | 'details' | 'bodies'> = { rows: 0, details: 0, bodies: 0 };
+  private readonly rates = new RateMeter();
   private ended = false;
 
   // What changed since the last takeUpdate().
   private readonly changedRows = new Set<number>();
-  private readonly changedWsConnections = new Set<number>();
-  private newWsMessages: WsMessageRow[] = [];
-  private newTcpEvents: TcpEventRow[] = [];
-  private readonly changedSeconds = new Set<number>();
   private countersChanged = false;
   private pcapngDrops = 0n;
 
@@ -109,6 +93,9 @@ export class WebModel {
   constructor(limits: Partial<WebModelLimits> = {}, store?: DetailStore) {
     this.limits = { ...DEFAULT_WEB_MODEL_LIMITS, ...limits };
     this.store = store;
+    this.ws = new WebSocketPanel(this.limits);
+    this.tcpEvents = new RecentLog(this.limits.maxTcpEvents);
+    this.series = new Series(this.limits.maxSeriesSeconds);
   }
 
   /** Bytes of bodies held right now (bounded by maxTotalBodyBytes). */
@@ -118,7 +105,7 @@ export class WebModel {
 
   /** Rows in the table now. */
   get rowCount(): number {
-    return this.rowList.length - this.rowHead;
+    return this.rows.count;
   }
 
   /** Exchanges whose headers and bodies are in memory now (bounded by maxDetailRows). */
@@ -126,50 +113,18 @@ export class WebModel {
     return this.exchanges.size;
   }
 
-  private get firstRowId(): number {
-    return this.rowList[this.rowHead]?.id ?? this.nextRowId;
-  }
-
-  /** The kept row with this id, or undefined. */
-  private rowById(id: number): ExchangeRow | undefined {
-    const i = id - this.firstRowId;
-    return i >= 0 && i < this.rowCount ? this.rowList[this.rowHead + i] : undefined;
-  }
-
   /**
    * Rows `from` .. `from + count - 1` of the table, or of the rows matching `filter` (the page's filter box
    * syntax, see parseRowFilter); at most MAX_ROW_RANGE. `total` is how many rows the (filtered) table has.
    */
   rowRange(from: number, count: number, filter = ''): RowRange {
-    const n = Math.max(0, Math.min(Math.floor(count), MAX_ROW_RANGE));
-    const start = Math.max(0, Math.floor(from));
-    const rows: ExchangeRow[] = [];
-    const terms = parseRowFilter(filter);
-    let total: number;
-    if (terms.length === 0) {
-      total = this.rowCount;
-      for (let i = start; i < Math.min(total, start + n); i++) rows.push(copyRow(this.rowList[this.rowHead + i] as ExchangeRow));
-    } else {
-      const key = terms.map((t) => `${t.field ?? ''}:${t.value}`).join(' ');
-      if (!this.filtered || this.filtered.filter !== key || this.filtered.version !== this.rowsVersion) {
-        const ids: number[] = [];
-        for (let i = this.rowHead; i < this.rowList.length; i++) {
-          const row = this.rowList[i] as ExchangeRow;
-          if (rowMatches(row, terms)) ids.push(row.id);
-        }
-        this.filtered = { filter: key, version: this.rowsVersion, ids };
-      }
-      const ids = this.filtered.ids;
-      total = ids.length;
-      for (let i = start; i < Math.min(total, start + n); i++) rows.push(copyRow(this.rowById(ids[i] as number) as ExchangeRow));
-    }
-    return { filter, from: start, total, rows, rowsKept: this.rowCount, firstRowId: this.firstRowId };
+    return this.rows.range(from, count, filter);
   }
 
   packet(rec: PacketLike): void {
     this.counters.packets++;
     this.counters.bytes += rec.len;
-    const point = this.point(rec.tsSec);
+    const point = this.series.point(rec.tsSec);
     point.packets++;
     point.bytes += rec.len;
     const drops = rec.options?.dropCount;
@@ -201,7 +156,7 @@ export class WebModel {
         this.counters.openConnections = Math.max(0, this.counters.openConnections - 1);
         this.countersChanged = true;
         this.flagged.delete(ev.connection);
-        this.closeWs(ev.connection);
+        this.ws.close(ev.connection);
         return;
       case 'reset':
         this.tcpTrouble(ev, 'reset', `by ${ev.from}`);
@@ -225,10 +180,10 @@ export class WebModel {
         if (ev.websocket) this.openWs(ev);
         return;
       case 'ws-message':
-        this.wsMessage(ev as WsMessageEvent & ConnectionFields);
+        this.ws.message(ev as WsMessageEvent & ConnectionFields);
         return;
       case 'ws-close':
-        this.wsClose(ev as WsCloseEvent & ConnectionFields);
+        this.ws.closeFrame(ev as WsCloseEvent & ConnectionFields);
         return;
       default:
         return; // other TCP analysis events, body pieces, frames, parser errors: not shown
@@ -243,84 +198,58 @@ export class WebModel {
 
   /** Wall-clock tick: rates over the last second. */
   tick(now: number): void {
-    const c = this.counters;
-    const samples = this.rateSamples;
-    samples.push({ now, packets: c.packets, bytes: c.bytes, requests: c.requests });
-    while (samples.length > MAX_RATE_SAMPLES || (samples.length > 2 && now - (samples[1] as { now: number }).now >= RATE_WINDOW_MS)) samples.shift();
-    const first = samples[0] as { now: number; packets: number; bytes: number; requests: number };
-    const span = (now - first.now) / 1000;
-    const pps = span > 0 ? Math.round((c.packets - first.packets) / span) : 0;
-    const bps = span > 0 ? Math.round((c.bytes - first.bytes) / span) : 0;
-    const rps = span > 0 ? Math.round(((c.requests - first.requests) / span) * 10) / 10 : 0;
-    if (pps !== c.packetsPerSecond || bps !== c.bytesPerSecond || rps !== c.requestsPerSecond) {
-      c.packetsPerSecond = pps;
-      c.bytesPerSecond = bps;
-      c.requestsPerSecond = rps;
-      this.countersChanged = true;
-    }
+    if (this.rates.tick(now, this.counters)) this.countersChanged = true;
   }
 
   /** The state for a page that connects now; `tailRows` limits the rows to the newest ones. */
   snapshot(tailRows = Infinity): WebSnapshot {
-    const rows: ExchangeRow[] = [];
-    for (let i = Math.max(this.rowHead, this.rowList.length - tailRows); i < this.rowList.length; i++) rows.push(copyRow(this.rowList[i] as ExchangeRow));
     return {
       limits: { ...this.limits },
-      rows,
-      rowsTotal: this.nextRowId - 1,
-      rowsKept: this.rowCount,
-      firstRowId: this.firstRowId,
-      wsConnections: [...this.wsConnections.values()].map((c) => ({ ...c })),
-      wsMessages: [...this.wsMessages],
-      tcpEvents: [...this.tcpEvents],
-      series: [...this.series.values()].map((p) => ({ ...p })),
+      rows: this.rows.tail(tailRows),
+      rowsTotal: this.rows.total,
+      rowsKept: this.rows.count,
+      firstRowId: this.rows.firstId,
+      wsConnections: this.ws.all(),
+      wsMessages: this.ws.messages.all(),
+      tcpEvents: this.tcpEvents.all(),
+      series: this.series.all(),
       counters: { ...this.counters },
-      dropped: { ...this.dropped },
+      dropped: this.droppedCounts(),
       ended: this.ended,
     };
   }
 
+  private droppedCounts(): DroppedCounts {
+    return { ...this.dropped, wsMessages: this.ws.messages.dropped, tcpEvents: this.tcpEvents.dropped, seriesPoints: this.series.dropped };
+  }
+
   /** Everything that changed since the last call, or null. Clears the change sets. */
   takeUpdate(): WebUpdate | null {
-    const nothing = this.changedRows.size === 0 && this.changedWsConnections.size === 0 && this.newWsMessages.length === 0
-      && this.newTcpEvents.length === 0 && this.changedSeconds.size === 0 && !this.countersChanged;
+    const nothing = this.changedRows.size === 0 && !this.ws.hasChanged && !this.ws.messages.hasNew
+      && !this.tcpEvents.hasNew && !this.series.hasChanged && !this.countersChanged;
     if (nothing) return null;
     const rows: ExchangeRow[] = [];
     const changed = [...this.changedRows].sort((a, b) => a - b);
     const rowsTruncated = changed.length > MAX_UPDATE_ROWS;
     for (const id of rowsTruncated ? changed.slice(-MAX_UPDATE_ROWS) : changed) {
-      const row = this.rowById(id);
+      const row = this.rows.byId(id);
       if (row) rows.push(copyRow(row));
-    }
-    const wsConnections: WsConnectionInfo[] = [];
-    for (const id of this.changedWsConnections) {
-      const c = this.wsConnections.get(id);
-      if (c) wsConnections.push({ ...c });
-    }
-    const series: SeriesPoint[] = [];
-    for (const t of [...this.changedSeconds].sort((a, b) => a - b)) {
-      const p = this.series.get(t);
-      if (p) series.push({ ...p });
     }
     const update: WebUpdate = {
       rows,
       rowsTruncated,
-      rowsTotal: this.nextRowId - 1,
-      rowsKept: this.rowCount,
-      firstRowId: this.firstRowId,
-      wsConnections,
-      wsMessages: this.newWsMessages,
-      tcpEvents: this.newTcpEvents,
-      series,
+      rowsTotal: this.rows.total,
+      rowsKept: this.rows.count,
+      firstRowId: this.rows.firstId,
+      wsConnections: this.ws.takeChanged(),
+      wsMessages: this.ws.messages.takeNew(),
+      tcpEvents: this.tcpEvents.takeNew(),
+      series: this.series.takeChanged(),
       counters: { ...this.counters },
-      dropped: { ...this.dropped },
+      dropped: this.droppedCounts(),
       ended: this.ended,
     };
     this.changedRows.clear();
-    this.changedWsConnections.clear();
-    this.newWsMessages = [];
-    this.newTcpEvents = [];
-    this.changedSeconds.clear();
     this.countersChanged = false;
     return update;
   }
@@ -342,7 +271,7 @@ export class WebModel {
   detail(id: number): ExchangeDetail | undefined {
     const x = this.exchanges.get(id);
     if (x) return this.detailOf(x);
-    const row = this.rowById(id);
+    const row = this.rows.byId(id);
     if (!row) return undefined;
     const stored = this.store?.get(id);
     return stored ? { ...stored, row: copyRow(row) } : { id, row: copyRow(row), detailDropped: true };
@@ -367,7 +296,7 @@ export class WebModel {
   private request(ev: HttpRequestEvent & ConnectionFields): void {
     const time = seconds(ev.startTs);
     const row: ExchangeRow = {
-      id: this.nextRowId++,
+      id: this.rows.newId(),
       connection: ev.connection,
       client: ev.client,
       server: ev.server,
@@ -391,7 +320,7 @@ export class WebModel {
     this.awaiting.set(`${ev.connection}:${ev.index}`, x);
     this.counters.requests++;
     this.countersChanged = true;
-    this.point(Math.floor(time)).requests++;
+    this.series.point(Math.floor(time)).requests++;
   }
 
   private response(ev: HttpResponseEvent & ConnectionFields): void {
@@ -401,7 +330,7 @@ export class WebModel {
     if (key !== undefined) this.awaiting.delete(key);
     if (x === undefined) {
       const row: ExchangeRow = {
-        id: this.nextRowId++,
+        id: this.rows.newId(),
         connection: ev.connection,
         client: ev.client,
         server: ev.server,
@@ -437,19 +366,18 @@ export class WebModel {
     } else {
       x.responseBody = undefined; // counted in dropped.details when it left memory
     }
-    this.rowsVersion++;
+    this.rows.changed();
     this.changedRows.add(row.id);
     this.counters.responses++;
     this.countersChanged = true;
-    const p = this.point(Math.floor(t.complete));
+    const p = this.series.point(Math.floor(t.complete));
     p.responses++;
     p.responseTimeSum += responseTime;
     if (responseTime > p.responseTimeMax) p.responseTimeMax = responseTime;
   }
 
   private addExchange(x: ExchangeRecord): void {
-    this.rowList.push(x.row);
-    this.rowsVersion++;
+    this.rows.add(x.row);
     this.exchanges.set(x.row.id, x);
     this.bodyBytes += x.requestBody?.length ?? 0;
     this.changedRows.add(x.row.id);
@@ -460,13 +388,7 @@ export class WebModel {
 
   /** The oldest row leaves the table (and its detail, wherever it is). */
   private dropOldestRow(): void {
-    const row = this.rowList[this.rowHead] as ExchangeRow;
-    this.rowList[this.rowHead++] = undefined;
-    if (this.rowHead > 1024 && this.rowHead * 2 > this.rowList.length) {
-      this.rowList = this.rowList.slice(this.rowHead);
-      this.rowHead = 0;
-    }
-    this.rowsVersion++;
+    const row = this.rows.dropOldest();
     this.dropped.rows++;
     this.changedRows.delete(row.id);
     const x = this.exchanges.get(row.id);
@@ -535,64 +457,7 @@ export class WebModel {
       // the 101 row of this connection (a connection upgrades once)
       if (x.row.connection === ev.connection && x.row.websocket) url = x.row.url;
     }
-    this.wsConnection(ev).url = url;
-  }
-
-  private wsConnection(ev: ConnectionFields): WsConnectionInfo {
-    let c = this.wsConnections.get(ev.connection);
-    if (!c) {
-      c = { connection: ev.connection, client: ev.client, server: ev.server, url: null, messages: 0, closed: false };
-      this.wsConnections.set(ev.connection, c);
-      while (this.wsConnections.size > this.limits.maxWsConnections) {
-        const oldest = this.wsConnections.keys().next().value as number;
-        this.wsConnections.delete(oldest);
-        this.changedWsConnections.delete(oldest);
-      }
-    }
-    this.changedWsConnections.add(ev.connection);
-    return c;
-  }
-
-  private closeWs(connection: number): void {
-    const c = this.wsConnections.get(connection);
-    if (c && !c.closed) {
-      c.closed = true;
-      this.changedWsConnections.add(connection);
-    }
-  }
-
-  private wsMessage(ev: WsMessageEvent & ConnectionFields): void {
-    const max = this.limits.maxWsPreviewBytes;
-    const text = ev.opcode === 1;
-    const shown = ev.data.subarray(0, Math.min(ev.data.length, max));
-    this.addWsMessage(ev, {
-      kind: text ? 'text' : 'binary',
-      length: ev.length,
-      preview: text ? shown.toString('utf8') : shown.toString('base64'),
-      truncated: ev.data.length > max,
-      compressed: ev.compressed,
-    });
-  }
-
-  private wsClose(ev: WsCloseEvent & ConnectionFields): void {
-    const preview = `${ev.code ?? 'no status'}${ev.reason ? ` ${ev.reason}` : ''}`;
-    this.addWsMessage(ev, { kind: 'close', length: 0, preview, truncated: false, compressed: false });
-  }
-
-  private addWsMessage(
-    ev: (WsMessageEvent | WsCloseEvent) & ConnectionFields,
-    m: Pick<WsMessageRow, 'kind' | 'length' | 'preview' | 'truncated' | 'compressed'>,
-  ): void {
-    const c = this.wsConnection(ev);
-    c.messages++;
-    const row: WsMessageRow = { id: this.nextWsId++, connection: ev.connection, time: seconds(ev.ts), from: ev.from, ...m };
-    this.wsMessages.push(row);
-    this.newWsMessages.push(row);
-    if (this.wsMessages.length > this.limits.maxWsMessages) {
-      this.wsMessages.shift();
-      this.dropped.wsMessages++;
-    }
-    if (this.newWsMessages.length > this.limits.maxWsMessages) this.newWsMessages.shift();
+    this.ws.open(ev, url);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -601,12 +466,6 @@ export class WebModel {
   private tcpTrouble(ev: TcpEvent, flag: TcpFlag, info: string): void {
     const row: TcpEventRow = { id: this.nextTcpId++, time: seconds(ev.ts), type: flag, connection: ev.connection, client: ev.client, server: ev.server, info };
     this.tcpEvents.push(row);
-    this.newTcpEvents.push(row);
-    if (this.tcpEvents.length > this.limits.maxTcpEvents) {
-      this.tcpEvents.shift();
-      this.dropped.tcpEvents++;
-    }
-    if (this.newTcpEvents.length > this.limits.maxTcpEvents) this.newTcpEvents.shift();
     if (flag === 'syn-retry') return; // no exchange can be on a connection that never opened
     let flags = this.flagged.get(ev.connection);
     if (!flags) {
@@ -621,7 +480,7 @@ export class WebModel {
       if (x.row.connection === ev.connection && !x.row.tcp.includes(flag)) {
         x.row.tcp.push(flag);
         this.changedRows.add(x.row.id);
-        this.rowsVersion++;
+        this.rows.changed();
       }
     }
   }
@@ -629,44 +488,5 @@ export class WebModel {
   private flagsOf(connection: number): TcpFlag[] {
     const f = this.flagged.get(connection);
     return f ? [...f] : [];
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Series
-
-  private point(t: number): SeriesPoint {
-    let p = this.series.get(t);
-    if (!p) {
-      p = { t, requests: 0, responses: 0, responseTimeSum: 0, responseTimeMax: 0, packets: 0, bytes: 0 };
-      this.series.set(t, p);
-      this.trimSeries(t);
-    }
-    this.changedSeconds.add(t);
-    return p;
-  }
-
-  /** Keeps maxSeriesSeconds seconds ending at the newest one (captures can jump back and forth in time). */
-  private trimSeries(latest: number): void {
-    const max = this.limits.maxSeriesSeconds;
-    if (this.series.size <= max) return;
-    let newest = latest;
-    for (const t of this.series.keys()) if (t > newest) newest = t;
-    for (const t of [...this.series.keys()]) {
-      if (this.series.size <= max) break;
-      if (t <= newest - max) {
-        this.series.delete(t);
-        this.changedSeconds.delete(t);
-        this.dropped.seriesPoints++;
-      }
-    }
-    // Still too many (points spread over a wider span than max seconds but not older than it cannot happen;
-    // out-of-order timestamps can leave a few): drop the oldest.
-    while (this.series.size > max) {
-      let oldest = Infinity;
-      for (const t of this.series.keys()) if (t < oldest) oldest = t;
-      this.series.delete(oldest);
-      this.changedSeconds.delete(oldest);
-      this.dropped.seriesPoints++;
-    }
   }
 }
