@@ -47,29 +47,39 @@ export class GrepSink extends Writable {
     this.invert = opts.invert;
   }
 
-  /** Stream-mode matches (and JSON for all matches) are written as they are found. */
+  /**
+   * Stream-mode matches are written as they are found (text and JSON). Per-packet matches are written
+   * with their packet's verdict (textOf), so their output waits for the reader like the rest.
+   */
   match(m: GrepMatch): void {
     const t = this.text;
-    if (t === undefined) return;
+    if (t === undefined || !this.streamMode) return;
     if (t.json) t.out.write(jsonText(grepMatchToJson(m)) + '\n');
     // TCP stream matches; a UDP/ICMP match in stream mode is printed with its packet, as per packet
-    else if (this.streamMode && m.stream !== undefined) t.out.write(formatStreamMatch(m, t.color) + '\n');
+    else if (m.stream !== undefined) t.out.write(formatStreamMatch(m, t.color) + '\n');
   }
 
   private textOf(v: PacketVerdict): string {
     const t = this.text as GrepTextOutput;
     const pkt = v.packet;
     if (t.json) {
-      // matches are written by match(); -v and -A packets have none, so they get an object of their own
-      if (!this.invert && !v.afterContext) return '';
       const rec = pkt.record;
-      return jsonText({ frame: rec.frame, ts: formatTimestamp(rec.tsSec, rec.tsNsec), [v.afterContext ? 'afterContext' : 'inverted']: true }) + '\n';
+      let out = '';
+      if (!this.streamMode) for (const m of v.matches) out += jsonText(grepMatchToJson(m)) + '\n';
+      if (v.matchesOmitted !== undefined) {
+        // the matches past maxMatchesPerPacket are not listed: say how many, so nothing is hidden silently
+        out += jsonText({ frame: rec.frame, ts: formatTimestamp(rec.tsSec, rec.tsNsec), connection: v.matches[0]?.connection ?? '', matchesOmitted: v.matchesOmitted }) + '\n';
+      }
+      // -v and -A packets have no matches, so they get an object of their own
+      if (!this.invert && !v.afterContext) return out;
+      return out + jsonText({ frame: rec.frame, ts: formatTimestamp(rec.tsSec, rec.tsNsec), [v.afterContext ? 'afterContext' : 'inverted']: true }) + '\n';
     }
     if (this.streamMode && !v.afterContext && v.matches.length === 0) return ''; // its match was printed
     const payload = packetPayload(pkt);
     const head = formatPacketLine(pkt, { link: false }) + (v.afterContext ? ' (after match)' : '');
     const body = t.hexdump ? hexDump(payload) : formatPayload(payload, v.matches.map((m) => ({ start: m.offset, end: m.offset + m.bytes.length })), t.color);
-    return head + '\n' + body + '\n';
+    const omitted = v.matchesOmitted !== undefined ? `\n  (${v.matchesOmitted} more matches in this packet, not highlighted or listed)` : '';
+    return head + '\n' + body + omitted + '\n';
   }
 
   override _write(chunk: Batchable<PacketVerdict>, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {

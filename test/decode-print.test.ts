@@ -85,17 +85,20 @@ test('decode() stream: single records and batches; print() stream: one line per 
 test('pcap-pipe print: lines, --json, -x, usage errors', () => {
   const bin = path.join(REPO_ROOT, 'dist', 'bin', 'pcap-pipe.js');
   const input = fs.readFileSync(fixture('icmp-destunreach-udp.pcap'));
-  const plain = spawnSync(process.execPath, [bin, 'print'], { input });
+  const plain = spawnSync(process.execPath, [bin, 'print', '-tt'], { input });
   assert.strictEqual(plain.status, 0, plain.stderr.toString());
   const line = plain.stdout.toString();
-  assert.match(line, /^1258568548\.135731000 00:0b:db:63:58:a6 > 00:19:e3:e7:5d:23 192\.168\.1\.102 > 192\.168\.1\.1 IPv4 ICMP destination-unreachable code 3/);
+  assert.match(line, /^1258568548\.135731 00:0b:db:63:58:a6 > 00:19:e3:e7:5d:23 192\.168\.1\.102 > 192\.168\.1\.1 IPv4 ICMP destination-unreachable code 3/);
   assert.match(line, /DNS response 0x98a4 NoError A\? secure\.ed4\.net/);
   const json = spawnSync(process.execPath, [bin, 'print', '--json'], { input });
   const obj = JSON.parse(json.stdout.toString().trim());
   assert.strictEqual(obj.icmp.type, 3);
   assert.strictEqual(obj.icmp.quoted.udp.srcPort, 53);
+  const tod = spawnSync(process.execPath, [bin, 'print'], { input, env: { ...process.env, TZ: 'UTC' } });
+  assert.match(tod.stdout.toString(), /^18:22:28\.135731 00:0b:db:63:58:a6 > /, 'time of day by default, like tcpdump');
   const hex = spawnSync(process.execPath, [bin, 'print', '-x'], { input });
-  assert.ok(hex.stdout.toString().split('\n').length > 10);
+  assert.ok(hex.stdout.toString().split('\n').length > 5);
+  assert.match(hex.stdout.toString(), /\n\t0x0000:  4500 /, "tcpdump's -x layout, from the IP header");
   const bad = spawnSync(process.execPath, [bin, 'print', '--nope'], { input });
   assert.strictEqual(bad.status, 2);
   const defrag = spawnSync(process.execPath, [bin, 'print', '--defragment'], { input: fs.readFileSync(fixture('ipv6-fragmented-dns.pcap')) });

@@ -1,8 +1,8 @@
 /** Per-packet grep (ngrep's model): each packet's payload matched on its own, with -A after-context. */
 import type { Packet } from '../layers/decode';
 import { formatTimestamp } from '../core/record';
-import { DEFAULT_CONTEXT_BYTES, MAX_AFTER_CONTEXT_CONNECTIONS } from './limits';
-import { findAll, type ByteRange, type Matcher, type PatternOptions } from './pattern';
+import { DEFAULT_CONTEXT_BYTES, DEFAULT_MAX_MATCHES_PER_PACKET, MAX_AFTER_CONTEXT_CONNECTIONS } from './limits';
+import { findMatches, type ByteRange, type Matcher, type PatternOptions } from './pattern';
 import { conversationKey, flowText, packetPayload } from './payload';
 import type { GrepMatch } from './report';
 
@@ -13,6 +13,8 @@ export interface GrepOptions extends PatternOptions {
   after?: number;
   /** Bytes of context reported on each side of a match (default DEFAULT_CONTEXT_BYTES). */
   contextBytes?: number;
+  /** Matches reported per packet; the rest are counted in `matchesOmitted` (default DEFAULT_MAX_MATCHES_PER_PACKET). */
+  maxMatchesPerPacket?: number;
 }
 
 /** The verdict on one packet. */
@@ -24,6 +26,8 @@ export interface PacketVerdict {
   afterContext: boolean;
   /** The matches that involve this packet (per packet: in its payload; stream: ending in it). */
   matches: GrepMatch[];
+  /** Matches in this packet past maxMatchesPerPacket: counted, not reported (absent when none). */
+  matchesOmitted?: number;
 }
 
 /** Remembers, per conversation, how many more packets -A still selects. Bounded (oldest forgotten). */
@@ -61,6 +65,7 @@ export class PacketGrep {
   readonly matcher: Matcher;
   private readonly invert: boolean;
   private readonly contextBytes: number;
+  private readonly maxMatches: number;
   private readonly afterContext: AfterContext;
   /** Packets seen, with payload, selected; matches found. */
   readonly stats = { packets: 0, withPayload: 0, selected: 0, matches: 0 };
@@ -69,6 +74,7 @@ export class PacketGrep {
     this.matcher = matcher;
     this.invert = !!opts.invert;
     this.contextBytes = opts.contextBytes ?? DEFAULT_CONTEXT_BYTES;
+    this.maxMatches = Math.max(1, opts.maxMatchesPerPacket ?? DEFAULT_MAX_MATCHES_PER_PACKET);
     this.afterContext = new AfterContext(opts.after ?? 0);
   }
 
@@ -78,15 +84,17 @@ export class PacketGrep {
     const payload = packetPayload(pkt);
     if (payload.length === 0) return { packet: pkt, selected: false, afterContext: false, matches: [] };
     this.stats.withPayload++;
-    const ranges = findAll(this.matcher, payload);
+    const { ranges, more } = findMatches(this.matcher, payload, this.invert ? 1 : this.maxMatches);
     const key = this.afterContext.enabled ? conversationKey(pkt) : '';
     const hit = ranges.length > 0;
     if (hit !== this.invert) {
       this.stats.selected++;
       if (this.afterContext.enabled) this.afterContext.matched(key);
-      const matches = this.invert ? [] : ranges.map((r) => this.report(pkt, payload, r));
-      this.stats.matches += matches.length;
-      return { packet: pkt, selected: true, afterContext: false, matches };
+      const matches = this.invert ? [] : this.reports(pkt, payload, ranges);
+      this.stats.matches += matches.length + more;
+      const v: PacketVerdict = { packet: pkt, selected: true, afterContext: false, matches };
+      if (more > 0 && !this.invert) v.matchesOmitted = more;
+      return v;
     }
     if (this.afterContext.enabled && this.afterContext.take(key)) {
       this.stats.selected++;
@@ -95,13 +103,18 @@ export class PacketGrep {
     return { packet: pkt, selected: false, afterContext: false, matches: [] };
   }
 
-  private report(pkt: Packet, payload: Buffer, r: ByteRange): GrepMatch {
+  /** The packet's matches as reports; what is the same for all of them (time, flow) is made once. */
+  private reports(pkt: Packet, payload: Buffer, ranges: ByteRange[]): GrepMatch[] {
     const rec = pkt.record;
-    const { before, after } = contextAround(payload, r, this.contextBytes);
-    return {
-      frame: rec.frame, ts: formatTimestamp(rec.tsSec, rec.tsNsec), tsSec: rec.tsSec, tsNsec: rec.tsNsec,
-      connection: flowText(pkt), offset: r.start, bytes: Buffer.from(payload.subarray(r.start, r.end)), before, after,
-      frames: [rec.frame],
-    };
+    const ts = formatTimestamp(rec.tsSec, rec.tsNsec);
+    const connection = flowText(pkt);
+    return ranges.map((r) => {
+      const { before, after } = contextAround(payload, r, this.contextBytes);
+      return {
+        frame: rec.frame, ts, tsSec: rec.tsSec, tsNsec: rec.tsNsec,
+        connection, offset: r.start, bytes: Buffer.from(payload.subarray(r.start, r.end)), before, after,
+        frames: [rec.frame],
+      };
+    });
   }
 }

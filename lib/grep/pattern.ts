@@ -36,6 +36,20 @@ export interface Matcher {
   readonly maxLength?: number;
   /** First match that starts at or after `from` in buf[0, end) (bytes before `from` are context only). */
   find(buf: Buffer, from: number, end?: number): ByteRange | null;
+  /**
+   * A search over one buffer for repeated finds (optional; see searcher()): what `find` prepares per
+   * call (the regex's latin1 text) is prepared once, so finding every match costs the buffer's length,
+   * not its length times the number of matches.
+   */
+  over?(buf: Buffer, end?: number): Search;
+}
+
+/** The finds over one buffer: the first match at or after `from`, or null. */
+export type Search = (from: number) => ByteRange | null;
+
+/** Repeated finds over `buf[0, end)`: the matcher's own `over` when it has one, else `find` per call. */
+export function searcher(matcher: Matcher, buf: Buffer, end = buf.length): Search {
+  return matcher.over ? matcher.over(buf, end) : (from) => matcher.find(buf, from, end);
 }
 
 /** Parses hex bytes: optional 0x prefix, optional spaces, colons or dashes between bytes. */
@@ -74,9 +88,14 @@ class BytesMatcher implements Matcher {
     this.maxLength = needle.length;
   }
   find(buf: Buffer, from: number, end = buf.length): ByteRange | null {
+    return this.over(buf, end)(from);
+  }
+  over(buf: Buffer, end = buf.length): Search {
     const hay = end === buf.length ? buf : buf.subarray(0, end);
-    const i = hay.indexOf(this.needle, from);
-    return i < 0 ? null : { start: i, end: i + this.needle.length };
+    return (from) => {
+      const i = hay.indexOf(this.needle, from);
+      return i < 0 ? null : { start: i, end: i + this.needle.length };
+    };
   }
 }
 
@@ -95,11 +114,20 @@ class RegexMatcher implements Matcher {
     }
   }
   find(buf: Buffer, from: number, end = buf.length): ByteRange | null {
+    return this.over(buf, end)(from);
+  }
+  /**
+   * The buffer becomes text once per search, not once per find: converting it for every match made a
+   * pattern that matches every byte quadratic in the payload (a 1,400-byte payload converted 1,400 times).
+   */
+  over(buf: Buffer, end = buf.length): Search {
     // latin1: one UTF-16 unit per byte, so string indices are byte offsets
     const text = buf.toString('latin1', 0, end);
-    this.re.lastIndex = from;
-    const m = this.re.exec(text);
-    return m === null ? null : { start: m.index, end: m.index + m[0].length };
+    return (from) => {
+      this.re.lastIndex = from;
+      const m = this.re.exec(text);
+      return m === null ? null : { start: m.index, end: m.index + m[0].length };
+    };
   }
 }
 
@@ -125,18 +153,29 @@ export const MATCH_EVERYTHING: Matcher = Object.freeze({
 
 /** Every non-overlapping, non-empty match in buf (and a single empty one if that is all there is). */
 export function findAll(matcher: Matcher, buf: Buffer): ByteRange[] {
-  const out: ByteRange[] = [];
+  return findMatches(matcher, buf, Infinity).ranges;
+}
+
+/**
+ * As findAll, but at most `max` ranges are kept: the matches after them are only counted (`more`).
+ * One pass over the buffer whatever the number of matches.
+ */
+export function findMatches(matcher: Matcher, buf: Buffer, max: number): { ranges: ByteRange[]; more: number } {
+  const ranges: ByteRange[] = [];
+  let more = 0;
+  const find = searcher(matcher, buf);
   let from = 0;
   while (from <= buf.length) {
-    const m = matcher.find(buf, from);
+    const m = find(from);
     if (m === null) break;
     if (m.end === m.start) {
-      if (out.length === 0 && from === 0) out.push(m);
+      if (ranges.length === 0 && from === 0 && max > 0) ranges.push(m);
       from = m.start + 1;
       continue;
     }
-    out.push(m);
+    if (ranges.length < max) ranges.push(m);
+    else more++;
     from = m.end;
   }
-  return out;
+  return { ranges, more };
 }

@@ -8,7 +8,7 @@ import { TcpReassembler, type TcpLimits } from '../tcp/reassembler';
 import type { TcpDataEvent, TcpDirection, TcpEvent } from '../tcp/events';
 import { GrepPatternError } from '../core/errors';
 import { DEFAULT_CONTEXT_BYTES, DEFAULT_LOOK_BEHIND_BYTES, DEFAULT_MAX_HELD_PACKETS, DEFAULT_MAX_HOLD_SECONDS } from './limits';
-import type { ByteRange, Matcher } from './pattern';
+import { searcher, type ByteRange, type Matcher } from './pattern';
 import { conversationKey, packetPayload } from './payload';
 import type { GrepMatch } from './report';
 import { AfterContext, PacketGrep, contextAround, type GrepOptions, type PacketVerdict } from './packet-grep';
@@ -221,6 +221,7 @@ export class StreamGrep {
     const v = this.perPacket.packet(pkt);
     if (v.selected) {
       held.verdict.matches = v.matches;
+      if (v.matchesOmitted !== undefined) held.verdict.matchesOmitted = v.matchesOmitted;
       this.select(held, false);
       for (const m of v.matches) this.emitMatch(m);
       if (this.afterContext.enabled) this.afterContext.matched(conversationKey(pkt));
@@ -361,8 +362,9 @@ export class StreamGrep {
     const base = dir.tailOffset;
     const oldEnd = dir.tail.length;
     let from = Math.max(0, dir.reportedEnd - base);
+    const find = searcher(this.matcher, window);
     while (from < window.length) {
-      const m = this.matcher.find(window, from);
+      const m = find(from);
       if (m === null) break;
       if (m.end === m.start) { from = m.start + 1; continue; } // empty matches say nothing in a stream
       if (m.end <= oldEnd && !final) { from = m.end; continue; } // in the old bytes: decided before

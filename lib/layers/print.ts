@@ -5,16 +5,26 @@
  */
 import { escapeControl, hexDump } from '../core/escape';
 import { formatTimestamp } from '../core/record';
+import type { TimeFormatter } from '../core/time';
 import type { NetworkLayers, Packet } from './decode';
 import type { DnsMessage, DnsRecord } from './dns';
 import type { DecodeFailure } from './packet';
+import { linkHeaderText, packetDump, type DumpKind } from './print-link';
 import { tcpFlagNames } from './tcp';
 
 export interface LineOptions {
-  /** Append a hex dump of the captured bytes (`-x`). */
+  /** Append a hex + ASCII dump of the whole frame, "0000  45 00 ...  |E..|" (see `dump` for tcpdump's). */
   hex?: boolean;
   /** Print link-layer addresses (MACs) before the network summary. Default true. */
   link?: boolean;
+  /** tcpdump -e: the link-level header as tcpdump prints it (MACs, ethertype, length), instead of `link`. */
+  linkHeader?: boolean;
+  /** tcpdump's dumps (-x hex, -X hex + ASCII, -A ASCII) on the lines after the packet's line. */
+  dump?: DumpKind;
+  /** With `dump`: from the first byte of the frame (-xx, -XX, -AA) instead of after the link header. */
+  dumpLink?: boolean;
+  /** How the time is printed (tcpdump's -t letters). Default: seconds since the epoch, 9 decimals. */
+  time?: TimeFormatter;
 }
 
 /** tcpdump's flag letters: S F R P . (ACK) U E W. */
@@ -95,11 +105,16 @@ function errorText(e: DecodeFailure): string { return `[${e.kind} ${e.layer} at 
 /** One line (plus a hex dump with `hex`), escaped for the terminal. */
 export function formatPacketLine(pkt: Packet, opts: LineOptions = {}): string {
   const rec = pkt.record;
-  const parts: string[] = [rec.noTimestamp ? '-' : formatTimestamp(rec.tsSec, rec.tsNsec)];
-  const link = opts.link ?? true;
+  const parts: string[] = [];
+  const time = opts.time === undefined ? formatTimestamp(rec.tsSec, rec.tsNsec) : opts.time.format(rec.tsSec, rec.tsNsec);
+  if (rec.noTimestamp) parts.push('-');
+  else if (time !== '') parts.push(time);
+  const link = (opts.link ?? true) && !opts.linkHeader;
+  const header = opts.linkHeader ? linkHeaderText(pkt) : undefined;
+  if (header !== undefined) parts.push(header + ':');
   if (pkt.eth && link) parts.push(`${pkt.eth.src} > ${pkt.eth.dst}`);
   if (pkt.sll && link) parts.push(`sll ${pkt.sll.packetType === 4 ? 'out' : 'in'}${pkt.sll.address ? ` ${pkt.sll.address}` : ''}`);
-  if (pkt.vlan) parts.push(pkt.vlan.map((v) => `vlan ${v.id}`).join(' '));
+  if (pkt.vlan && !opts.linkHeader) parts.push(pkt.vlan.map((v) => `vlan ${v.id}`).join(' '));
   if (pkt.arp) {
     const a = pkt.arp;
     if (a.op === 1) parts.push(`ARP who-has ${a.targetIp} tell ${a.senderIp}`);
@@ -114,6 +129,8 @@ export function formatPacketLine(pkt: Packet, opts: LineOptions = {}): string {
   for (const e of pkt.errors) parts.push(errorText(e));
   let line = escapeControl(parts.join(' '));
   if (opts.hex) line += '\n' + hexDump(rec.data);
+  // the dumps make their own safe text: hex, or ASCII with every control byte but tab and LF as '.'
+  if (opts.dump !== undefined && rec.data.length > 0) line += '\n' + packetDump(pkt, opts.dump, opts.dumpLink === true);
   return line;
 }
 
