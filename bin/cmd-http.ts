@@ -2,8 +2,8 @@
  * `pcap-pipe http [options] [FILE]`: http_trace's output (chain, printer and flags shared in
  * bin/trace-cli.ts) for a capture on stdin or in FILE, so it chains: tcpdump -w - | pcap-pipe filter 'port 8080' | pcap-pipe http --bodies
  */
-import { describeError, parseArgs, printUsage, UsageError } from './cli';
-import { DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, KEY_OPTIONS, openTraceSource, runTrace, traceOptionsFrom, type TraceSource } from './trace-cli';
+import { parseArgs, printUsage, UsageError } from './cli';
+import { DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, KEY_OPTIONS, openTraceSource, runTrace, traceOptionsFrom } from './trace-cli';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 
 const NAME = 'pcap-pipe http';
@@ -29,13 +29,7 @@ export async function main(argv: string[]): Promise<number> {
   if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
   const opts = traceOptionsFrom(args, USAGE);
   const publish = publishOptionsFrom(args, USAGE);
-  let src: TraceSource;
-  try {
-    src = openTraceSource({ file: args._.length ? String(args._[0]) : '-', name: NAME });
-  } catch (e) {
-    process.stderr.write(`${NAME}: ${describeError(e)}\n`);
-    return 1;
-  }
+  const src = openTraceSource({ file: args._.length ? String(args._[0]) : '-', name: NAME });
   if (publish !== undefined) return runPublishing(publish, NAME, (out) => runTrace(src, { ...opts, json: true, color: false }, NAME, out));
   return runTrace(src, opts, NAME);
 }

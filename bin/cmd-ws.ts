@@ -3,8 +3,8 @@
  * upgrades, messages (text as text, JSON pretty-printed, binary summarised), pings/pongs and closes; with
  * --json every ws-frame, ws-message and ws-close (and ws-error, http-upgrade) as NDJSON.
  */
-import { describeError, intOption, parseArgs, printUsage, UsageError } from './cli';
-import { openTraceSource, runTrace, type TraceSource } from './trace-cli';
+import { intOption, parseArgs, printUsage, UsageError } from './cli';
+import { openTraceSource, runTrace } from './trace-cli';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 import { KEYLOG_USAGE, keyLogFiles } from './tls-options';
 import { DEFAULT_MAX_BODY } from '../lib/http/json';
@@ -31,13 +31,7 @@ export async function main(argv: string[]): Promise<number> {
   if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
   const maxBody = intOption(args, 'max-body', USAGE, 0) ?? DEFAULT_MAX_BODY;
   const publish = publishOptionsFrom(args, USAGE);
-  let src: TraceSource;
-  try {
-    src = openTraceSource({ file: args._.length ? String(args._[0]) : '-', name: NAME });
-  } catch (e) {
-    process.stderr.write(`${NAME}: ${describeError(e)}\n`);
-    return 1;
-  }
+  const src = openTraceSource({ file: args._.length ? String(args._[0]) : '-', name: NAME });
   const opts = {
     json: Boolean(args.json) || publish !== undefined, headers: false, bodies: false, maxBody, tcpVerbose: false,
     color: args.color !== false && publish === undefined, filter: emptyFilterSpec(), websocketOnly: true, keyLogFiles: keyLogFiles(args),

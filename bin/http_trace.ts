@@ -7,10 +7,10 @@
  * The chain is httpTracePipeline() (streams/trace.ts), the printer httpTracePrinter() (streams/http-trace.ts);
  * the flags, the source and the run are shared with `pcap-pipe http` / `pcap-pipe ws` in bin/trace-cli.ts.
  */
-import { describeError, intOption, parseArgs, printUsage, runCommand, UsageError } from './cli';
+import { intOption, parseArgs, printUsage, runCommand, UsageError } from './cli';
 import {
   DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, KEY_OPTIONS, openTraceSource, runTrace, serveUntilInterrupted, traceTlsStage,
-  traceOptionsFrom, type TraceSource,
+  traceOptionsFrom,
 } from './trace-cli';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 
@@ -66,25 +66,19 @@ export async function main(argvIn: string[]): Promise<number> {
   const mb = intOption(args, 'b', USAGE, 1);
   const publish = publishOptionsFrom(args, USAGE);
   if (publish !== undefined && web !== undefined) throw new UsageError('--publish and --web exclude each other (pcap-pipe serve --from shows a stream)', USAGE);
-  let src: TraceSource;
-  try {
-    src = openTraceSource({
-      device: args.i as string | undefined,
-      file: args.r as string | undefined,
-      bpf: args.f as string | undefined,
-      bufferSize: mb !== undefined ? mb * 1024 * 1024 : undefined,
-      name: NAME,
-    });
-  } catch (e) {
-    process.stderr.write(`${NAME}: ${describeError(e)}\n`);
-    return 1;
-  }
+  const src = openTraceSource({
+    device: args.i as string | undefined,
+    file: args.r as string | undefined,
+    bpf: args.f as string | undefined,
+    bufferSize: mb !== undefined ? mb * 1024 * 1024 : undefined,
+    name: NAME,
+  });
   if (src.live) process.stderr.write(`${NAME}: listening on ${src.live.device} (filter: ${(args.f as string | undefined) ?? 'tcp'})\n`);
   if (web !== undefined) {
     // The page has its own filter box; the display options are for the terminal.
     const live = src.live;
     const tlsStream = traceTlsStage(opts, src);
-    const ok = await serveUntilInterrupted(src.source, { port: web, title: (args.r as string | undefined) ?? live?.device, stats: live ? () => live.stats() : undefined, input: live ? 'live' : 'file', ...(tlsStream !== undefined ? { tls: tlsStream } : {}) }, NAME);
+    const ok = await serveUntilInterrupted(src.source, { port: web, title: (args.r as string | undefined) ?? live?.device, stats: live ? () => live.stats() : undefined, input: live ? 'live' : 'file', ...(tlsStream !== undefined ? { tls: tlsStream } : {}) }, NAME, () => src.failed());
     src.stop();
     return ok && !src.failed() ? 0 : 1;
   }

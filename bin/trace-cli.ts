@@ -4,7 +4,6 @@
  * running the trace to stdout, watching kernel drops, serving the web view until Ctrl-C. A helper module,
  * not a command: the commands import it, never each other.
  */
-import * as fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describeError, intOption, openReportedCapture, safeStdout, UsageError, unsupportedLinkTypes, type ParsedArgs } from './cli';
@@ -126,7 +125,6 @@ export const LIVE_BUFFER_BYTES = 32 * 1024 * 1024;
 /** Opens the packet source: a live capture or a capture file (with an optional BPF filter). */
 export function openTraceSource(opts: TraceSourceOptions): TraceSource {
   if (opts.file !== undefined) {
-    if (opts.file !== '-' && !fs.existsSync(opts.file)) throw new Error(`${opts.file}: no such file`);
     const input = openReportedCapture(opts.file, { command: opts.name, verb: 'used' }, { batch: true });
     const reader = input.reader;
     const source: Readable = opts.bpf === undefined ? reader : chain(reader, filter(opts.bpf));
@@ -222,8 +220,10 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
 /**
  * Starts the web view on `source`, prints the URL, and serves until Ctrl-C (also after the input ended, so
  * the page can still be looked at). Returns false when the source failed. Shared with `http_trace --web`.
+ * `damaged`: the input was reported damaged already (its one line said how many packets were used), so
+ * the end of the input needs no second line.
  */
-export async function serveUntilInterrupted(source: Readable, opts: WebViewOptions, name: string): Promise<boolean> {
+export async function serveUntilInterrupted(source: Readable, opts: WebViewOptions, name: string, damaged: () => boolean = () => false): Promise<boolean> {
   let ok = true;
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { DEFAULT_WEB_HOST, isLoopbackHost, startWebView } = require('../streams/web') as typeof import('../streams/web');
@@ -236,7 +236,7 @@ export async function serveUntilInterrupted(source: Readable, opts: WebViewOptio
       `guards its WebSocket. Use --host 127.0.0.1 unless that is what you want.\n`);
   }
   view.done.then(
-    () => process.stderr.write(`${name}: input ended after ${view.model.snapshot().counters.packets} packets; still serving ${view.url}\n`),
+    () => { if (!damaged()) process.stderr.write(`${name}: input ended after ${view.model.snapshot().counters.packets} packets; still serving ${view.url}\n`); },
     (e: unknown) => {
       ok = false;
       process.stderr.write(`${name}: ${describeError(e)}; still serving ${view.url}\n`);
