@@ -5,15 +5,17 @@
  *
  * The chain (source → decode → grep → text / pcap) is runGrep() in streams/trace.ts, shared with network_grep.
  */
+import type { Writable } from 'node:stream';
 import { describeError, intOption, openReportedCapture, parseArgs, rawPositionals, printUsage, safeStdout, UsageError } from './cli';
 import { EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, stopReader } from './grep-cli';
+import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 import { CaptureError } from '../lib/core/errors';
 import { GrepPatternError, DEFAULT_LOOK_BEHIND_BYTES, type Matcher } from '../lib/grep/grep';
 import { colorFor } from '../streams/colour';
 import { runGrep } from '../streams/trace';
 
 export const USAGE = `usage: pcap-pipe grep [-i] [-v] [-w] [--stream] [-n COUNT] [-A N] [--json] [--text] [--hexdump]
-                      [--window BYTES] (PATTERN | -x HEX) [FILE]
+                      [--window BYTES] [--publish URL ...] (PATTERN | -x HEX) [FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and keeps the packets whose payload (the bytes
   after the TCP/UDP header, after type/code/checksum for ICMP) matches PATTERN, a regular expression
   over the payload bytes ('.' also matches newlines; \\xHH matches any byte).
@@ -31,12 +33,13 @@ export const USAGE = `usage: pcap-pipe grep [-i] [-v] [-w] [--stream] [-n COUNT]
                 length, match, hex, context {before, after}, frames
   --text        print text even when stdout is not a terminal
   --hexdump     print a hex dump of the payload instead of text
-  --window N    stream mode: bytes of look-behind kept per connection direction (default ${DEFAULT_LOOK_BEHIND_BYTES})`;
+  --window N    stream mode: bytes of look-behind kept per connection direction (default ${DEFAULT_LOOK_BEHIND_BYTES})
+${PUBLISH_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
     boolean: ['i', 'v', 'w', 'stream', 'json', 'text', 'hexdump'],
-    string: ['x', 'n', 'A', 'window'],
+    string: ['x', 'n', 'A', 'window', ...PUBLISH_STRINGS],
   }, USAGE);
   if (!args) return printUsage(USAGE);
   const words = rawPositionals(argv, args);
@@ -50,6 +53,8 @@ export async function main(argv: string[]): Promise<number> {
   const maxMatches = intOption(args, 'n', USAGE, 1);
   const after = intOption(args, 'A', USAGE, 0) ?? 0;
   const lookBehind = intOption(args, 'window', USAGE, 1);
+  const publish = publishOptionsFrom(args, USAGE);
+  if (publish !== undefined && (args.text || args.hexdump)) throw new UsageError('--publish sends the --json matches: no --text or --hexdump', USAGE);
 
   let matcher: Matcher;
   try {
@@ -61,20 +66,22 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const stdout = safeStdout();
-  const textOut = args.json || args.text || process.stdout.isTTY === true;
   const input = openReportedCapture(file, { command: 'pcap-pipe grep', verb: 'searched' }, { batch: true });
   const reader = input.reader;
-  try {
+  const run = async (stdout: Writable, json: boolean, textOut: boolean): Promise<number> => {
     const result = await runGrep({
       matcher, invert: !!args.v, stream: !!args.stream, after, maxMatches, lookBehind,
       source: reader, reader,
-      text: textOut ? { out: stdout, json: !!args.json, color: colorFor(stdout), hexdump: !!args.hexdump } : undefined,
+      text: textOut ? { out: stdout, json, color: !json && colorFor(stdout), hexdump: !!args.hexdump } : undefined,
       pcap: textOut ? undefined : stdout,
       stop: () => stopReader(reader),
     });
     if (input.damaged) return EXIT_ERROR;
     return result.selected > 0 ? 0 : EXIT_NO_MATCH;
+  };
+  try {
+    if (publish !== undefined) return await runPublishing(publish, 'pcap-pipe grep', (out) => run(out, true, true));
+    return await run(safeStdout(), !!args.json, !!args.json || !!args.text || process.stdout.isTTY === true);
   } catch (e) {
     if (e instanceof GrepPatternError || e instanceof CaptureError || (e as NodeJS.ErrnoException)?.code === 'ENOENT') {
       process.stderr.write(`pcap-pipe grep: ${describeError(e)}\n`);

@@ -5,13 +5,14 @@
  */
 import { describeError, intOption, parseArgs, printUsage, UsageError } from './cli';
 import { openTraceSource, runTrace, type TraceSource } from './trace-cli';
+import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 import { KEYLOG_USAGE, keyLogFiles } from './tls-options';
 import { DEFAULT_MAX_BODY } from '../lib/http/json';
 import { emptyFilterSpec } from '../lib/http/filter';
 
 const NAME = 'pcap-pipe ws';
 
-export const USAGE = `usage: pcap-pipe ws [--json] [--max-body BYTES] [--no-color] [--keylog FILE] [FILE]
+export const USAGE = `usage: pcap-pipe ws [--json] [--max-body BYTES] [--no-color] [--keylog FILE] [--publish URL ...] [FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and prints its WebSocket traffic (RFC 6455,
   permessage-deflate inflated): the upgrade, then each message (text as text, JSON pretty-printed,
   binary as "[N bytes binary]"), ping, pong and close, with time and direction.
@@ -21,13 +22,15 @@ export const USAGE = `usage: pcap-pipe ws [--json] [--max-body BYTES] [--no-colo
                      UTF-8, else base64 with "dataEncoding": "base64"
   --max-body BYTES   payload bytes printed per frame or message (default ${DEFAULT_MAX_BODY}); longer is cut
   --no-color         no colours (they are only used on a terminal anyway)
-${KEYLOG_USAGE}`;
+${KEYLOG_USAGE}
+${PUBLISH_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { boolean: ['json', 'color'], string: ['max-body'], repeatable: ['keylog'], default: { color: true } }, USAGE);
+  const args = parseArgs(argv, { boolean: ['json', 'color'], string: ['max-body', ...PUBLISH_STRINGS], repeatable: ['keylog'], default: { color: true } }, USAGE);
   if (!args) return printUsage(USAGE);
   if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
   const maxBody = intOption(args, 'max-body', USAGE, 0) ?? DEFAULT_MAX_BODY;
+  const publish = publishOptionsFrom(args, USAGE);
   let src: TraceSource;
   try {
     src = openTraceSource({ file: args._.length ? String(args._[0]) : '-', name: NAME });
@@ -35,8 +38,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${NAME}: ${describeError(e)}\n`);
     return 1;
   }
-  return runTrace(src, {
-    json: Boolean(args.json), headers: false, bodies: false, maxBody, tcpVerbose: false,
-    color: args.color !== false, filter: emptyFilterSpec(), websocketOnly: true, keyLogFiles: keyLogFiles(args),
-  }, NAME);
+  const opts = {
+    json: Boolean(args.json) || publish !== undefined, headers: false, bodies: false, maxBody, tcpVerbose: false,
+    color: args.color !== false && publish === undefined, filter: emptyFilterSpec(), websocketOnly: true, keyLogFiles: keyLogFiles(args),
+  };
+  if (publish !== undefined) return runPublishing(publish, NAME, (out) => runTrace(src, opts, NAME, out));
+  return runTrace(src, opts, NAME);
 }
