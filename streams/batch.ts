@@ -11,11 +11,55 @@
  *   - at the end of input, `finish()` may add what is still held; it goes out one by one.
  * An exception thrown while handling a chunk errors the stream (and, inside a pipeline, the whole chain).
  */
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import type { Batchable, TypedReadableSide, TypedWritableSide } from './typed';
 
+/** The default bound of an object-mode stage's queues, in objects. */
+export const DEFAULT_STAGE_HIGH_WATER_MARK = 256;
+/**
+ * At most this many arrays per side: a batch of a few objects may still pin a whole 512 KiB read chunk
+ * (grep's verdicts, a select stage's events keep their packet), so small batches are counted too.
+ */
+export const MAX_QUEUED_BATCHES = 8;
+
+/** The part of Node's per-side stream state the queue bound lives in (`_readableState` / `_writableState`). */
+interface QueueState { highWaterMark: number; objectMode: boolean }
+
+/** Fits one side's queue bound to batches (see fitQueueToBatches). */
+export class BatchQueueBound {
+  /** Longest array seen on this side. */
+  private longest = 0;
+
+  constructor(private readonly objects: number) {}
+
+  /**
+   * Node counts an object-mode queue in chunks, whatever a chunk holds: with batches of ~500 records a
+   * 256-chunk queue holds 128 k packets (and their 512 KiB read chunks), and a chain of six stages held
+   * 1.3 GB toward a stalled stdout. Called with each array going through the side: the bound becomes
+   * ceil(objects / longest array seen), between 1 and MAX_QUEUED_BATCHES arrays, so the side holds at
+   * most `objects` plus one batch, and at most 8 arrays. Single objects keep the bound in objects.
+   */
+  fit(state: QueueState | undefined, batchLength: number): void {
+    if (state === undefined || !state.objectMode || (batchLength <= this.longest && this.longest > 0)) return;
+    this.longest = Math.max(1, batchLength);
+    state.highWaterMark = Math.min(MAX_QUEUED_BATCHES, Math.max(1, Math.ceil(this.objects / this.longest)));
+  }
+}
+
+/** Node's internal state of one side of a stream (public since streams began, untyped in @types/node). */
+export function readableQueueState(s: Readable): QueueState | undefined {
+  return (s as unknown as { _readableState?: QueueState })._readableState;
+}
+
+export function writableQueueState(s: Writable): QueueState | undefined {
+  return (s as unknown as { _writableState?: QueueState })._writableState;
+}
+
 export interface BatchTransformOptions {
-  /** Objects buffered on the readable side (object-mode stages default to 256). */
+  /**
+   * Objects buffered on each side before backpressure (object-mode stages default to 256). Counted in
+   * objects, not chunks: once arrays arrive, a side holds about this many objects (see fitQueueToBatches).
+   */
   highWaterMark?: number;
   /** Text out instead of objects (printers): see LineTransform. */
   readableObjectMode?: boolean;
@@ -26,12 +70,18 @@ export abstract class BatchTransform<In, Out> extends Transform {
   declare protected readonly chunkTypes?: { in: In; out: Out };
   /** The outputs of the chunk being handled; handle() and callbacks set up by the stage push here. */
   protected out: Out[] = [];
+  /** Queue bounds in objects when batches flow (see BatchQueueBound). */
+  private readonly inBound: BatchQueueBound;
+  private readonly outBound: BatchQueueBound;
 
   constructor(opts: BatchTransformOptions = {}) {
     const objects = opts.readableObjectMode ?? true;
+    const hwm = opts.highWaterMark ?? DEFAULT_STAGE_HIGH_WATER_MARK;
     super(objects
-      ? { objectMode: true, highWaterMark: opts.highWaterMark ?? 256 }
-      : { writableObjectMode: true, readableObjectMode: false });
+      ? { objectMode: true, highWaterMark: hwm }
+      : { writableObjectMode: true, writableHighWaterMark: hwm, readableObjectMode: false });
+    this.inBound = new BatchQueueBound(hwm);
+    this.outBound = new BatchQueueBound(hwm);
   }
 
   /** One input object: put what it produces into `this.out`. */
@@ -42,6 +92,7 @@ export abstract class BatchTransform<In, Out> extends Transform {
 
   /** Pushes the outputs of one array chunk (taken over by the stream). */
   protected pushBatch(batch: Out[]): void {
+    this.outBound.fit(readableQueueState(this), batch.length);
     this.push(batch);
   }
 
@@ -53,6 +104,7 @@ export abstract class BatchTransform<In, Out> extends Transform {
   override _transform(chunk: Batchable<In>, _enc: BufferEncoding, done: TransformCallback): void {
     try {
       if (Array.isArray(chunk)) {
+        this.inBound.fit(writableQueueState(this), chunk.length);
         for (let i = 0; i < chunk.length; i++) this.handle(chunk[i] as In);
         if (this.out.length > 0) {
           const batch = this.out;

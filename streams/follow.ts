@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
-import { forEachItem } from './batch';
+import { BatchQueueBound, DEFAULT_STAGE_HIGH_WATER_MARK, forEachItem, writableQueueState } from './batch';
 import { jsonText } from '../lib/core/json-line';
 import type { Batchable } from './typed';
 import {
@@ -147,9 +147,11 @@ export class FollowSink extends Writable {
   /** The connection whose block is open on stdout (its header written, its rule not yet). */
   private current: PrintState | null = null;
   private blocked = false;
+  /** Events queued, counted in events when batches come (data events pin their read chunk). */
+  private readonly inBound = new BatchQueueBound(DEFAULT_STAGE_HIGH_WATER_MARK);
 
   constructor(private readonly mode: FollowMode, dir: string | undefined, force: boolean, stream: number | undefined, private readonly out: NodeJS.WritableStream) {
-    super({ objectMode: true });
+    super({ objectMode: true, highWaterMark: DEFAULT_STAGE_HIGH_WATER_MARK });
     this.writer = dir === undefined ? null : new DirectoryWriter(dir, force);
     const writer = this.writer;
     this.collector = new FollowCollector({
@@ -208,6 +210,7 @@ export class FollowSink extends Writable {
   }
 
   override _write(chunk: unknown, _enc: BufferEncoding, done: (e?: Error | null) => void): void {
+    if (Array.isArray(chunk)) this.inBound.fit(writableQueueState(this), chunk.length);
     try {
       forEachItem(chunk as Batchable<unknown>, (ev) => { if (isTcpEvent(ev)) this.event(ev); });
     } catch (e) {

@@ -5,7 +5,7 @@
  */
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { forEachItem } from './batch';
+import { BatchQueueBound, DEFAULT_STAGE_HIGH_WATER_MARK, forEachItem, writableQueueState } from './batch';
 import { jsonText } from '../lib/core/json-line';
 import type { Batchable } from './typed';
 import { formatTimestamp } from '../lib/core/record';
@@ -39,8 +39,11 @@ export class GrepSink extends Writable {
   private readonly streamMode: boolean;
   private readonly invert: boolean;
 
+  /** Verdicts queued, counted in verdicts when batches come (each pins its packet's read chunk). */
+  private readonly inBound = new BatchQueueBound(DEFAULT_STAGE_HIGH_WATER_MARK);
+
   constructor(opts: GrepSinkOptions) {
-    super({ objectMode: true, highWaterMark: 64 });
+    super({ objectMode: true, highWaterMark: DEFAULT_STAGE_HIGH_WATER_MARK });
     this.text = opts.text;
     this.pcap = opts.pcap;
     this.streamMode = opts.stream;
@@ -84,17 +87,19 @@ export class GrepSink extends Writable {
 
   override _write(chunk: Batchable<PacketVerdict>, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
     let pcapFull = false;
-    let textFull = false;
     let text = '';
+    if (Array.isArray(chunk)) this.inBound.fit(writableQueueState(this), chunk.length);
     forEachItem(chunk, (v) => {
       if (this.pcap !== undefined && !this.pcap.write(v.packet.record)) pcapFull = true;
       if (this.text !== undefined) text += this.textOf(v);
     });
-    if (text !== '' && !(this.text as GrepTextOutput).out.write(text)) textFull = true;
-    // wait for every output that asked us to (backpressure), then take the next chunk
+    if (text !== '') (this.text as GrepTextOutput).out.write(text);
+    // Wait for every output over its limit (backpressure), then take the next chunk. Asked of the
+    // outputs, not of the last write() only: stream-mode matches were written by match() in between.
     const waits: Promise<unknown>[] = [];
-    if (pcapFull) waits.push(new Promise((resolve) => (this.pcap as Writable).once('drain', resolve)));
-    if (textFull) waits.push(new Promise((resolve) => (this.text as GrepTextOutput).out.once('drain', resolve)));
+    if (pcapFull || this.pcap?.writableNeedDrain === true) waits.push(new Promise((resolve) => (this.pcap as Writable).once('drain', resolve)));
+    const out = this.text?.out;
+    if (out !== undefined && out.writableNeedDrain) waits.push(new Promise((resolve) => out.once('drain', resolve)));
     if (waits.length === 0) cb();
     else Promise.all(waits).then(() => cb(), cb);
   }

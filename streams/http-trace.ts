@@ -36,7 +36,7 @@ export class HttpTraceSelect extends BatchTransform<HttpTraceEvent, HttpTraceEve
 
   /** Batches are taken apart (the web view and the HAR tap take one event at a time) unless `batches`. */
   protected override pushBatch(events: HttpTraceEvent[]): void {
-    if (this.opts.batches) this.push(events);
+    if (this.opts.batches) super.pushBatch(events);
     else this.pushEach(events);
   }
 

@@ -13,10 +13,11 @@ import { CaptureError } from '../lib/core/errors';
 import type { CaptureFormat, InterfaceInfo, PacketSkipper, ParserSink, SectionInfo } from '../lib/formats/format';
 import type { PcapFileHeader } from '../lib/formats/pcap';
 import type { PacketRecord } from '../lib/core/record';
+import { BatchQueueBound, DEFAULT_STAGE_HIGH_WATER_MARK, readableQueueState } from './batch';
 import type { TypedReadableSide } from './typed';
 
 export interface ReadCaptureOptions extends CaptureParserOptions {
-  /** Objects buffered on the readable side before backpressure (default 256). */
+  /** Records buffered on the readable side before backpressure (default 256; in batch mode counted in records, see BatchQueueBound). */
   highWaterMark?: number;
   /**
    * When given, a damaged input (truncated, malformed) does not error the stream: the reader calls this,
@@ -46,6 +47,7 @@ export class CaptureReader extends Transform {
   readonly secrets: { type: number; data: Buffer }[] = [];
   private readonly batchMode: boolean;
   private batch: PacketRecord[] = [];
+  private readonly queueBound: BatchQueueBound;
   private readonly sink: ParserSink;
   private skipper: PacketSkipper | undefined;
   /** Records and events that left the parser (they may hold views of the chunk being parsed). */
@@ -58,7 +60,8 @@ export class CaptureReader extends Transform {
   recycle: ((chunk: Buffer) => void) | undefined;
 
   constructor(opts: ReadCaptureOptions = {}) {
-    super({ writableObjectMode: false, readableObjectMode: true, readableHighWaterMark: opts.highWaterMark ?? 256 });
+    super({ writableObjectMode: false, readableObjectMode: true, readableHighWaterMark: opts.highWaterMark ?? DEFAULT_STAGE_HIGH_WATER_MARK });
+    this.queueBound = new BatchQueueBound(opts.highWaterMark ?? DEFAULT_STAGE_HIGH_WATER_MARK);
     this.sink = {
       packet: opts.batch
         ? (rec: PacketRecord) => { this.packets++; this.handedOn++; this.batch.push(rec); }
@@ -92,6 +95,8 @@ export class CaptureReader extends Transform {
 
   private pushBatch(): void {
     if (this.batch.length === 0) return;
+    // Records are views into their read chunk: a queue of 256 batches would pin 128 MiB of file.
+    this.queueBound.fit(readableQueueState(this), this.batch.length);
     this.push(this.batch);
     this.batch = [];
   }

@@ -15,6 +15,7 @@
  * live capture), its events are held: at most `maxHeldBytes`, at most `keyWaitSeconds` of capture time.
  */
 import { Transform, type TransformCallback } from 'node:stream';
+import { BatchQueueBound, DEFAULT_STAGE_HIGH_WATER_MARK, readableQueueState, writableQueueState } from './batch';
 import { isTcpEvent, type TcpDataEvent, type TcpEvent, type TcpGapEvent, type TcpSide } from '../lib/tcp/events';
 import { tlsErrorCode, type TlsConnectionEvent, type TlsErrorEvent, type TlsErrorReason, type TlsConnectionInfo } from '../lib/tls/events';
 import { KeyLog, KeyLogFile } from '../lib/tls/keylog';
@@ -107,8 +108,15 @@ export class TlsStream extends Transform {
   /** What happened to the TLS connections so far (commands print a summary from it). */
   readonly stats = { connections: 0, decrypted: 0, notDecrypted: {} as Partial<Record<TlsErrorReason, number>> };
 
+  /** Queue bounds in objects when batches flow (see BatchQueueBound). */
+  private readonly inBound: BatchQueueBound;
+  private readonly outBound: BatchQueueBound;
+
   constructor(opts: TlsStreamOptions = {}) {
-    super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 256 });
+    const hwm = opts.highWaterMark ?? DEFAULT_STAGE_HIGH_WATER_MARK;
+    super({ objectMode: true, highWaterMark: hwm });
+    this.inBound = new BatchQueueBound(hwm);
+    this.outBound = new BatchQueueBound(hwm);
     this.keyLog = opts.keyLog ?? new KeyLog();
     this.limits = { ...DEFAULT_TLS_LIMITS, ...opts.limits };
     this.files = (opts.keyLogFiles ?? []).map((p) => new KeyLogFile(p, this.keyLog));
@@ -119,10 +127,12 @@ export class TlsStream extends Transform {
 
   override _transform(chunk: unknown, _enc: BufferEncoding, done: TransformCallback): void {
     if (Array.isArray(chunk)) {
+      this.inBound.fit(writableQueueState(this), chunk.length);
       for (const item of chunk) this.handle(item);
       if (this.out.length > 0) {
         const batch = this.out;
         this.out = [];
+        this.outBound.fit(readableQueueState(this), batch.length);
         this.push(batch);
       }
     } else {

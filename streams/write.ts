@@ -10,6 +10,7 @@ import type { InterfaceInfo } from '../lib/formats/format';
 import { PcapWriter, type PcapFileHeader } from '../lib/formats/pcap';
 import { PcapngWriter } from '../lib/formats/pcapng';
 import type { PacketRecord } from '../lib/core/record';
+import { BatchQueueBound, DEFAULT_STAGE_HIGH_WATER_MARK, writableQueueState } from './batch';
 
 export interface WriteCaptureOptions {
   format?: 'pcap' | 'pcapng';
@@ -52,8 +53,11 @@ export class CaptureWriter extends Transform {
   private readonly chunkBytes: number;
   packets = 0;
 
+  /** Records queued on the writable side, counted in records when batches come (see BatchQueueBound). */
+  private readonly inBound = new BatchQueueBound(DEFAULT_STAGE_HIGH_WATER_MARK);
+
   constructor(opts: WriteCaptureOptions = {}) {
-    super({ writableObjectMode: true, readableObjectMode: false, writableHighWaterMark: 256 });
+    super({ writableObjectMode: true, readableObjectMode: false, writableHighWaterMark: DEFAULT_STAGE_HIGH_WATER_MARK });
     this.opts = opts;
     this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   }
@@ -62,6 +66,7 @@ export class CaptureWriter extends Transform {
   override _transform(chunk: PacketRecord | PacketRecord[], _enc: BufferEncoding, cb: TransformCallback): void {
     try {
       if (Array.isArray(chunk)) {
+        this.inBound.fit(writableQueueState(this), chunk.length);
         for (let i = 0; i < chunk.length; i++) this.write1(chunk[i] as PacketRecord);
       } else {
         this.write1(chunk);
