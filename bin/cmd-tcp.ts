@@ -1,27 +1,32 @@
-/** `pcap-pipe tcp [--json] [--no-data] [--no-defragment] [FILE]`: TCP connection events, one per line. */
+/** `pcap-pipe tcp [--json] [--no-data] [--no-defragment] [-t...] [-r FILE | FILE]`: TCP connection events, one per line. */
 import { pipeline } from 'node:stream/promises';
-import { openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
+import { openReportedCapture, parseArgs, printUsage, rawPositionals, safeStdout } from './cli';
+import { inputFile, timeFormatterFrom } from './habits';
+import { tcpdumpTimeHelp } from '../lib/core/time';
 import { tcpPrinter } from '../streams/tcp-print';
 import { tcpEvents } from '../streams/trace';
 
-export const USAGE = `usage: pcap-pipe tcp [--json] [--no-data] [--no-defragment] [FILE]
+export const USAGE = `usage: pcap-pipe tcp [--json] [--no-data] [--no-defragment] [-t|-tt|-ttt|-tttt] [-q] [-r FILE | FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE), reassembles TCP and prints one line per event:
   start, data, gap, end (with per-direction stats), reset, retransmit, syn-retry, out-of-order,
   port-reuse, zero-window, keep-alive, evicted, overlap-conflict.
   --json           NDJSON: type, ts, frame, connection, client, server and the event's fields
                    (data events: length and the bytes in base64 under "data")
   --no-data        leave out data events
-  --no-defragment  do not reassemble IP fragments first`;
+  --no-defragment  do not reassemble IP fragments first
+  -r FILE          read FILE (as tcpdump -r)
+  -q               no progress line on a terminal
+${tcpdumpTimeHelp(19, 'event')}
+                   (--json keeps "ts": seconds since the epoch, 9 decimals)`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { boolean: ['json', 'data', 'defragment'], default: { data: true, defragment: true } }, USAGE);
+  const args = parseArgs(argv, { boolean: ['json', 'data', 'defragment', 't', 'q'], string: ['r'], default: { data: true, defragment: true } }, USAGE);
   if (!args) return printUsage(USAGE);
-  if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
-  const file = args._.length ? String(args._[0]) : undefined;
+  const file = inputFile(args, rawPositionals(argv, args), USAGE);
   const input = openReportedCapture(file, { command: 'pcap-pipe tcp', verb: 'used' }, { batch: true });
   await pipeline(
     tcpEvents(input.reader, { defragment: Boolean(args.defragment) }),
-    tcpPrinter({ json: Boolean(args.json), data: Boolean(args.data) }),
+    tcpPrinter({ json: Boolean(args.json), data: Boolean(args.data), time: timeFormatterFrom(argv) }),
     safeStdout(),
   );
   return input.damaged ? 1 : 0;

@@ -1,6 +1,7 @@
-/** `pcap-pipe tls [--json] [--keylog FILE]... [--no-defragment] [FILE]`: the TLS connections of a capture. */
+/** `pcap-pipe tls [--json] [--keylog FILE]... [--no-defragment] [-q] [-r FILE | FILE]`: the TLS connections of a capture. */
 import { pipeline } from 'node:stream/promises';
-import { openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
+import { openReportedCapture, parseArgs, printUsage, rawPositionals, safeStdout } from './cli';
+import { inputFile } from './habits';
 import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 import { decode } from '../streams/decode';
 import { tcp } from '../streams/tcp';
@@ -13,13 +14,14 @@ export const USAGE = `usage: pcap-pipe tls [--json] [--keylog FILE]... [--no-def
   given (or why not). Problems after decryption started (bad MAC, gap) get a line of their own.
   --json           NDJSON: the tls-connection and tls-error events
 ${KEYLOG_USAGE}
-  --no-defragment  do not reassemble IP fragments first`;
+  --no-defragment  do not reassemble IP fragments first
+  -r FILE          read FILE (as tcpdump -r)
+  -q               no progress line on a terminal`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { boolean: ['json', 'defragment'], repeatable: ['keylog'], default: { defragment: true } }, USAGE);
+  const args = parseArgs(argv, { boolean: ['json', 'defragment', 'q'], string: ['r'], repeatable: ['keylog'], default: { defragment: true } }, USAGE);
   if (!args) return printUsage(USAGE);
-  if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
-  const file = args._.length ? String(args._[0]) : undefined;
+  const file = inputFile(args, rawPositionals(argv, args), USAGE);
   const input = openReportedCapture(file, { command: 'pcap-pipe tls', verb: 'used' }, { batch: true });
   await pipeline(
     input.reader,

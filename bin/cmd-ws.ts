@@ -3,7 +3,8 @@
  * upgrades, messages (text as text, JSON pretty-printed, binary summarised), pings/pongs and closes; with
  * --json every ws-frame, ws-message and ws-close (and ws-error, http-upgrade) as NDJSON.
  */
-import { describeError, intOption, parseArgs, printUsage, UsageError } from './cli';
+import { describeError, intOption, parseArgs, printUsage, rawPositionals } from './cli';
+import { inputFile } from './habits';
 import { openTraceSource, runTrace, type TraceSource } from './trace-cli';
 import { KEYLOG_USAGE, keyLogFiles } from './tls-options';
 import { DEFAULT_MAX_BODY } from '../lib/http/json';
@@ -11,7 +12,7 @@ import { emptyFilterSpec } from '../lib/http/filter';
 
 const NAME = 'pcap-pipe ws';
 
-export const USAGE = `usage: pcap-pipe ws [--json] [--max-body BYTES] [--no-color] [--keylog FILE] [FILE]
+export const USAGE = `usage: pcap-pipe ws [--json] [--max-body BYTES] [--no-color] [--keylog FILE] [-q] [-r FILE | FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and prints its WebSocket traffic (RFC 6455,
   permessage-deflate inflated): the upgrade, then each message (text as text, JSON pretty-printed,
   binary as "[N bytes binary]"), ping, pong and close, with time and direction.
@@ -21,16 +22,18 @@ export const USAGE = `usage: pcap-pipe ws [--json] [--max-body BYTES] [--no-colo
                      UTF-8, else base64 with "dataEncoding": "base64"
   --max-body BYTES   payload bytes printed per frame or message (default ${DEFAULT_MAX_BODY}); longer is cut
   --no-color         no colours (they are only used on a terminal anyway)
+  -r FILE            read FILE (as tcpdump -r)
+  -q                 no progress line on a terminal
 ${KEYLOG_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { boolean: ['json', 'color'], string: ['max-body'], repeatable: ['keylog'], default: { color: true } }, USAGE);
+  const args = parseArgs(argv, { boolean: ['json', 'color', 'q'], string: ['max-body', 'r'], repeatable: ['keylog'], default: { color: true } }, USAGE);
   if (!args) return printUsage(USAGE);
-  if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
+  const file = inputFile(args, rawPositionals(argv, args), USAGE);
   const maxBody = intOption(args, 'max-body', USAGE, 0) ?? DEFAULT_MAX_BODY;
   let src: TraceSource;
   try {
-    src = openTraceSource({ file: args._.length ? String(args._[0]) : '-', name: NAME });
+    src = openTraceSource({ file: file ?? '-', name: NAME });
   } catch (e) {
     process.stderr.write(`${NAME}: ${describeError(e)}\n`);
     return 1;
