@@ -5,16 +5,18 @@
  *
  * The chain (source → decode → grep → text / pcap) is runGrep() in streams/trace.ts, shared with network_grep.
  */
+import type { Writable } from 'node:stream';
 import { describeError, intOption, openReportedCapture, parseArgs, rawPositionals, printUsage, safeStdout, UsageError } from './cli';
 import { EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, NGREP_TEXT_HELP, ngrepTextOptions, stopReader } from './grep-cli';
+import { inputFile } from './habits';
+import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 import { CaptureError } from '../lib/core/errors';
 import { GrepPatternError, DEFAULT_LOOK_BEHIND_BYTES, type Matcher } from '../lib/grep/grep';
 import { colorFor } from '../streams/colour';
 import { runGrep } from '../streams/trace';
-import { inputFile } from './habits';
 
 export const USAGE = `usage: pcap-pipe grep [-ivwxXtTq] [-W MODE] [--stream] [-n COUNT] [-A N] [--json] [--text]
-                      [--window BYTES] (PATTERN | --hex-pattern HEX) [-r FILE | FILE]
+                      [--window BYTES] [--publish URL ...] (PATTERN | --hex-pattern HEX) [-r FILE | FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and keeps the packets whose payload (the bytes
   after the TCP/UDP header, after type/code/checksum for ICMP) matches PATTERN, a regular expression
   over the payload bytes ('.' also matches newlines; \\xHH matches any byte).
@@ -39,12 +41,13 @@ export const USAGE = `usage: pcap-pipe grep [-ivwxXtTq] [-W MODE] [--stream] [-n
   -q            no progress line on a terminal
   Text letters as ngrep's (the column of the descriptions aside):
   ${NGREP_TEXT_HELP.trimStart()}
-  --window N    stream mode: bytes of look-behind kept per connection direction (default ${DEFAULT_LOOK_BEHIND_BYTES})`;
+  --window N    stream mode: bytes of look-behind kept per connection direction (default ${DEFAULT_LOOK_BEHIND_BYTES})
+${PUBLISH_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
     boolean: ['i', 'v', 'w', 'x', 'X', 't', 'T', 'q', 'stream', 'json', 'text', 'hexdump'],
-    string: ['hex-pattern', 'n', 'A', 'window', 'W', 'r'],
+    string: ['hex-pattern', 'n', 'A', 'window', 'W', 'r', ...PUBLISH_STRINGS],
   }, USAGE);
   if (!args) return printUsage(USAGE);
   const words = rawPositionals(argv, args);
@@ -60,6 +63,8 @@ export async function main(argv: string[]): Promise<number> {
   const maxMatches = intOption(args, 'n', USAGE, 1);
   const after = intOption(args, 'A', USAGE, 0) ?? 0;
   const lookBehind = intOption(args, 'window', USAGE, 1);
+  const publish = publishOptionsFrom(args, USAGE);
+  if (publish !== undefined && (args.text || args.hexdump || args.x)) throw new UsageError('--publish sends the --json matches: no --text or --hexdump', USAGE);
 
   let matcher: Matcher;
   try {
@@ -71,20 +76,22 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const stdout = safeStdout();
-  const textOut = args.json || args.text || process.stdout.isTTY === true;
   const input = openReportedCapture(file, { command: 'pcap-pipe grep', verb: 'searched' }, { batch: true });
   const reader = input.reader;
-  try {
+  const run = async (stdout: Writable, json: boolean, textOut: boolean): Promise<number> => {
     const result = await runGrep({
       matcher, invert: !!args.v, stream: !!args.stream, after, maxMatches, lookBehind,
       source: reader, reader,
-      text: textOut ? { out: stdout, json: !!args.json, color: colorFor(stdout), hexdump: !!args.hexdump || !!args.x, layout, time } : undefined,
+      text: textOut ? { out: stdout, json, color: !json && colorFor(stdout), hexdump: !!args.hexdump || !!args.x, layout, time } : undefined,
       pcap: textOut ? undefined : stdout,
       stop: () => stopReader(reader),
     });
     if (input.damaged) return EXIT_ERROR;
     return result.selected > 0 ? 0 : EXIT_NO_MATCH;
+  };
+  try {
+    if (publish !== undefined) return await runPublishing(publish, 'pcap-pipe grep', (out) => run(out, true, true));
+    return await run(safeStdout(), !!args.json, !!args.json || !!args.text || process.stdout.isTTY === true);
   } catch (e) {
     if (e instanceof GrepPatternError || e instanceof CaptureError || (e as NodeJS.ErrnoException)?.code === 'ENOENT') {
       process.stderr.write(`pcap-pipe grep: ${describeError(e)}\n`);

@@ -1,12 +1,15 @@
-/** `pcap-pipe tcp [--json] [--no-data] [--no-defragment] [-t...] [-r FILE | FILE]`: TCP connection events, one per line. */
+/** `pcap-pipe tcp [--json] [--no-data] [--no-defragment] [FILE]`: TCP connection events, one per line. */
 import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
 import { openReportedCapture, parseArgs, printUsage, rawPositionals, safeStdout } from './cli';
 import { inputFile, timeFormatterFrom } from './habits';
 import { tcpdumpTimeHelp } from '../lib/core/time';
+import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 import { tcpPrinter } from '../streams/tcp-print';
 import { tcpEvents } from '../streams/trace';
 
-export const USAGE = `usage: pcap-pipe tcp [--json] [--no-data] [--no-defragment] [-t|-tt|-ttt|-tttt] [-q] [-r FILE | FILE]
+export const USAGE = `usage: pcap-pipe tcp [--json] [--no-data] [--no-defragment] [-t|-tt|-ttt|-tttt] [-q]
+                     [--publish URL ...] [-r FILE | FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE), reassembles TCP and prints one line per event:
   start, data, gap, end (with per-direction stats), reset, retransmit, syn-retry, out-of-order,
   port-reuse, zero-window, keep-alive, evicted, overlap-conflict.
@@ -17,17 +20,22 @@ export const USAGE = `usage: pcap-pipe tcp [--json] [--no-data] [--no-defragment
   -r FILE          read FILE (as tcpdump -r)
   -q               no progress line on a terminal
 ${tcpdumpTimeHelp(19, 'event')}
-                   (--json keeps "ts": seconds since the epoch, 9 decimals)`;
+                   (--json keeps "ts": seconds since the epoch, 9 decimals)
+${PUBLISH_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { boolean: ['json', 'data', 'defragment', 't', 'q'], string: ['r'], default: { data: true, defragment: true } }, USAGE);
+  const args = parseArgs(argv, { boolean: ['json', 'data', 'defragment', 't', 'q'], string: [...PUBLISH_STRINGS, 'r'], default: { data: true, defragment: true } }, USAGE);
   if (!args) return printUsage(USAGE);
   const file = inputFile(args, rawPositionals(argv, args), USAGE);
+  const publish = publishOptionsFrom(args, USAGE);
   const input = openReportedCapture(file, { command: 'pcap-pipe tcp', verb: 'used' }, { batch: true });
-  await pipeline(
-    tcpEvents(input.reader, { defragment: Boolean(args.defragment) }),
-    tcpPrinter({ json: Boolean(args.json), data: Boolean(args.data), time: timeFormatterFrom(argv) }),
-    safeStdout(),
-  );
-  return input.damaged ? 1 : 0;
+  const run = async (out: Writable): Promise<number> => {
+    await pipeline(
+      tcpEvents(input.reader, { defragment: Boolean(args.defragment) }),
+      tcpPrinter({ json: Boolean(args.json) || publish !== undefined, data: Boolean(args.data), time: timeFormatterFrom(argv) }),
+      out,
+    );
+    return input.damaged ? 1 : 0;
+  };
+  return publish !== undefined ? runPublishing(publish, 'pcap-pipe tcp', run) : run(safeStdout());
 }

@@ -6,13 +6,15 @@
 import { describeError, intOption, parseArgs, printUsage, rawPositionals } from './cli';
 import { inputFile } from './habits';
 import { openTraceSource, runTrace, type TraceSource } from './trace-cli';
+import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 import { KEYLOG_USAGE, keyLogFiles } from './tls-options';
 import { DEFAULT_MAX_BODY } from '../lib/http/json';
 import { emptyFilterSpec } from '../lib/http/filter';
 
 const NAME = 'pcap-pipe ws';
 
-export const USAGE = `usage: pcap-pipe ws [--json] [--max-body BYTES] [--no-color] [--keylog FILE] [-q] [-r FILE | FILE]
+export const USAGE = `usage: pcap-pipe ws [--json] [--max-body BYTES] [--no-color] [--keylog FILE] [-q] [--publish URL ...]
+                   [-r FILE | FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and prints its WebSocket traffic (RFC 6455,
   permessage-deflate inflated): the upgrade, then each message (text as text, JSON pretty-printed,
   binary as "[N bytes binary]"), ping, pong and close, with time and direction.
@@ -24,13 +26,15 @@ export const USAGE = `usage: pcap-pipe ws [--json] [--max-body BYTES] [--no-colo
   --no-color         no colours (they are only used on a terminal anyway)
   -r FILE            read FILE (as tcpdump -r)
   -q                 no progress line on a terminal
-${KEYLOG_USAGE}`;
+${KEYLOG_USAGE}
+${PUBLISH_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { boolean: ['json', 'color', 'q'], string: ['max-body', 'r'], repeatable: ['keylog'], default: { color: true } }, USAGE);
+  const args = parseArgs(argv, { boolean: ['json', 'color', 'q'], string: ['max-body', 'r', ...PUBLISH_STRINGS], repeatable: ['keylog'], default: { color: true } }, USAGE);
   if (!args) return printUsage(USAGE);
   const file = inputFile(args, rawPositionals(argv, args), USAGE);
   const maxBody = intOption(args, 'max-body', USAGE, 0) ?? DEFAULT_MAX_BODY;
+  const publish = publishOptionsFrom(args, USAGE);
   let src: TraceSource;
   try {
     src = openTraceSource({ file: file ?? '-', name: NAME });
@@ -38,8 +42,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${NAME}: ${describeError(e)}\n`);
     return 1;
   }
-  return runTrace(src, {
-    json: Boolean(args.json), headers: false, bodies: false, maxBody, tcpVerbose: false,
-    color: args.color !== false, filter: emptyFilterSpec(), websocketOnly: true, keyLogFiles: keyLogFiles(args),
-  }, NAME);
+  const opts = {
+    json: Boolean(args.json) || publish !== undefined, headers: false, bodies: false, maxBody, tcpVerbose: false,
+    color: args.color !== false && publish === undefined, filter: emptyFilterSpec(), websocketOnly: true, keyLogFiles: keyLogFiles(args),
+  };
+  if (publish !== undefined) return runPublishing(publish, NAME, (out) => runTrace(src, opts, NAME, out));
+  return runTrace(src, opts, NAME);
 }

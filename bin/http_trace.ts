@@ -12,6 +12,7 @@ import {
   DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, KEY_OPTIONS, openTraceSource, runTrace, serveUntilInterrupted, traceTlsStage,
   traceOptionsFrom, type TraceSource,
 } from './trace-cli';
+import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 
 const NAME = 'http_trace';
 
@@ -19,6 +20,7 @@ export const USAGE = `usage: http_trace [-i DEV | -r FILE] [-f FILTER] [-b MB] [
                   [--user-agent RE] [--method-ignore RE] [--host-ignore RE] [--url-ignore RE]
                   [--user-agent-ignore RE] [--headers] [--show-header RE] [--bodies] [--max-body BYTES]
                   [--tcp-verbose] [--no-color] [--json] [--web [PORT]]
+                  [--publish redis://HOST:PORT/KEY [--sensor NAME] [--maxlen N] [--publish-queue N]]
   Prints HTTP/1.x requests and responses (and WebSocket messages after an upgrade) seen on the network
   or in a capture: time, client → server, #N (request number on its connection), method and URL;
   status, body size, content type and response time (wait: server think time).
@@ -30,7 +32,8 @@ ${DISPLAY_OPTIONS_HELP}
   --web [PORT]       show the traffic live in a web page instead (http://127.0.0.1:PORT/; default: any
                      free port, printed); serves until Ctrl-C. Not with --json (a usage error)
   --json             NDJSON, one object per event (request, response, http-upgrade, ws-frame, ws-message,
-                     ws-close, http-error, ws-error; TCP events with --tcp-verbose)`;
+                     ws-close, http-error, ws-error; TCP events with --tcp-verbose)
+${PUBLISH_USAGE}`;
 
 /** `--web [PORT]` / `--web=PORT`: the port is optional, which minimist cannot express; take it out first. */
 function takeWebOption(argv: string[]): { argv: string[]; web: number | undefined } {
@@ -51,7 +54,7 @@ export async function main(argvIn: string[]): Promise<number> {
   const { argv, web } = takeWebOption(argvIn);
   const args = parseArgs(argv, {
     boolean: DISPLAY_BOOLEANS,
-    string: ['i', 'r', 'f', 'b', ...DISPLAY_STRINGS],
+    string: ['i', 'r', 'f', 'b', ...DISPLAY_STRINGS, ...PUBLISH_STRINGS],
     repeatable: [...FILTER_OPTIONS, ...KEY_OPTIONS],
     default: { color: true },
   }, USAGE);
@@ -62,6 +65,8 @@ export async function main(argvIn: string[]): Promise<number> {
   if (web !== undefined && args.json) throw new UsageError('--web and --json exclude each other (the web view is the output; for NDJSON leave out --web)', USAGE);
   const opts = traceOptionsFrom(args, USAGE, argv);
   const mb = intOption(args, 'b', USAGE, 1);
+  const publish = publishOptionsFrom(args, USAGE);
+  if (publish !== undefined && web !== undefined) throw new UsageError('--publish and --web exclude each other (pcap-pipe serve --from shows a stream)', USAGE);
   let src: TraceSource;
   try {
     src = openTraceSource({
@@ -84,6 +89,7 @@ export async function main(argvIn: string[]): Promise<number> {
     src.stop();
     return ok && !src.failed() ? 0 : 1;
   }
+  if (publish !== undefined) return runPublishing(publish, NAME, (out) => runTrace(src, { ...opts, json: true, color: false }, NAME, out));
   return runTrace(src, opts, NAME);
 }
 

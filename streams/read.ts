@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import { CaptureParser, type CaptureParserOptions } from '../lib/formats/detect';
 import { CaptureError } from '../lib/core/errors';
-import type { CaptureFormat, InterfaceInfo, SectionInfo } from '../lib/formats/format';
+import type { CaptureFormat, InterfaceInfo, PacketSkipper, ParserSink, SectionInfo } from '../lib/formats/format';
 import type { PcapFileHeader } from '../lib/formats/pcap';
 import type { PacketRecord } from '../lib/core/record';
 import type { TypedReadableSide } from './typed';
@@ -46,22 +46,48 @@ export class CaptureReader extends Transform {
   readonly secrets: { type: number; data: Buffer }[] = [];
   private readonly batchMode: boolean;
   private batch: PacketRecord[] = [];
+  private readonly sink: ParserSink;
+  private skipper: PacketSkipper | undefined;
+  /** Records and events that left the parser (they may hold views of the chunk being parsed). */
+  private handedOn = 0;
+  /**
+   * Where an input chunk nothing kept a view of goes back for the next read (set by readCaptureFile):
+   * with a skipper most chunks yield no record, and reusing their memory saves the page faults of a
+   * fresh buffer per read.
+   */
+  recycle: ((chunk: Buffer) => void) | undefined;
 
   constructor(opts: ReadCaptureOptions = {}) {
     super({ writableObjectMode: false, readableObjectMode: true, readableHighWaterMark: opts.highWaterMark ?? 256 });
-    this.parser = new CaptureParser({
+    this.sink = {
       packet: opts.batch
-        ? (rec: PacketRecord) => { this.packets++; this.batch.push(rec); }
-        : (rec: PacketRecord) => { this.packets++; this.push(rec); },
-      section: (s) => { this.sections.push(s); this.emit('section', s); },
-      interface: (i) => { this.interfaces.push(i); this.emit('interface', i); },
-      stats: (s) => this.emit('stats', s),
-      names: (n) => this.emit('names', n),
-      decryptionSecrets: (type, data) => { this.secrets.push({ type, data }); this.emit('decryption-secrets', { type, data }); },
-      skippedBlock: (type, length) => { this.skippedBlocks++; this.emit('skipped-block', { type, length }); },
-    }, opts);
+        ? (rec: PacketRecord) => { this.packets++; this.handedOn++; this.batch.push(rec); }
+        : (rec: PacketRecord) => { this.packets++; this.handedOn++; this.push(rec); },
+      section: (s) => { this.handedOn++; this.sections.push(s); this.emit('section', s); },
+      interface: (i) => { this.handedOn++; this.interfaces.push(i); this.emit('interface', i); },
+      stats: (s) => { this.handedOn++; this.emit('stats', s); },
+      names: (n) => { this.handedOn++; this.emit('names', n); },
+      decryptionSecrets: (type, data) => { this.handedOn++; this.secrets.push({ type, data }); this.emit('decryption-secrets', { type, data }); },
+      skippedBlock: (type, length) => { this.handedOn++; this.skippedBlocks++; this.emit('skipped-block', { type, length }); },
+      skip: undefined,
+    };
+    this.parser = new CaptureParser(this.sink, opts);
     this.onError = opts.onError;
     this.batchMode = !!opts.batch;
+  }
+
+  /**
+   * Packets the skipper says no to are left out before their record is made (still counted in
+   * `packets`, and frame numbers stay those of the file). Set it before the first chunk is read; grep's
+   * fast path (runGrep in streams/trace.ts) uses it. undefined: every packet comes out (the default).
+   */
+  setSkipper(skipper: PacketSkipper | undefined): void {
+    this.skipper = skipper;
+    this.sink.skip = skipper === undefined ? undefined : (data, offset, caplen, linkType, fcsLength) => {
+      if (!skipper.skip(data, offset, caplen, linkType, fcsLength)) return false;
+      this.packets++;
+      return true;
+    };
   }
 
   private pushBatch(): void {
@@ -81,8 +107,16 @@ export class CaptureReader extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     if (this.failure) { cb(); return; }
     try {
+      this.skipper?.reset?.();
+      const before = this.handedOn;
       this.parser.write(chunk);
       if (this.batchMode) this.pushBatch();
+      // The parsers copy what they keep across chunks (a split record, a file header), so a chunk that
+      // gave out nothing is referenced by nobody once write() returned.
+      if (this.handedOn === before && this.recycle !== undefined) {
+        this.skipper?.reset?.();
+        this.recycle(chunk);
+      }
       cb();
     } catch (e) {
       if (this.batchMode) this.pushBatch();
@@ -146,6 +180,8 @@ export class PrefetchFileReader extends Readable {
   private eof = false;
   /** Reads in file order: their buffers once complete (null while in flight). */
   private readonly slots: { buf: Buffer | null; done: boolean }[] = [];
+  /** Chunk buffers given back (recycle()), reused before allocating. */
+  private readonly spare: Buffer[] = [];
 
   /** `source`: a path, or an open descriptor of a regular file and the offset to read it from. */
   constructor(source: CaptureFileSource, opts: { chunkSize?: number; depth?: number } = {}) {
@@ -177,7 +213,7 @@ export class PrefetchFileReader extends Readable {
     while (!this.eof && this.slots.length < this.depth && !this.destroyed) {
       const slot: { buf: Buffer | null; done: boolean } = { buf: null, done: false };
       this.slots.push(slot);
-      const buf = Buffer.allocUnsafe(this.chunkSize);
+      const buf = this.spare.pop() ?? Buffer.allocUnsafe(this.chunkSize);
       fs.read(this.fd, buf, 0, this.chunkSize, this.position, (err, n) => {
         if (err) { this.destroy(err); return; }
         slot.done = true;
@@ -187,6 +223,17 @@ export class PrefetchFileReader extends Readable {
       });
       this.position += this.chunkSize;
     }
+  }
+
+  /**
+   * Gives back a chunk this reader pushed, once nothing refers to its bytes any more: the next read goes
+   * into it. Only the consumer can know that (see CaptureReader.recycle); chunks not given back are
+   * simply left to the garbage collector.
+   */
+  recycle(chunk: Buffer): void {
+    const ab = chunk.buffer;
+    if (chunk.byteOffset !== 0 || ab.byteLength !== this.chunkSize || this.spare.length >= this.depth) return;
+    this.spare.push(Buffer.from(ab, 0, this.chunkSize));
   }
 
   private drainSlots(): void {
@@ -214,8 +261,10 @@ export function readCaptureFile(path: CaptureFileSource, opts?: ReadCaptureOptio
 export function readCaptureFile(path: CaptureFileSource, opts?: ReadCaptureOptions): TypedCaptureReader<PacketRecord | PacketRecord[]>;
 export function readCaptureFile(path: CaptureFileSource, opts: ReadCaptureOptions = {}): TypedCaptureReader<PacketRecord | PacketRecord[]> {
   const reader = new CaptureReader(opts);
+  const file = new PrefetchFileReader(path);
+  reader.recycle = (chunk) => file.recycle(chunk);
   // The callback has nothing to do: a failure has destroyed the reader with the error, which its reader sees.
-  pipeline(new PrefetchFileReader(path), reader, () => undefined);
+  pipeline(file, reader, () => undefined);
   return reader as TypedCaptureReader<PacketRecord | PacketRecord[]>;
 }
 

@@ -15,6 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import type { PacketRecord } from '../lib/core/record';
 import type { PcapFileHeader } from '../lib/formats/pcap';
 import type { GrepMatch, Matcher } from '../lib/grep/grep';
+import { PacketPrefilter } from '../lib/grep/prefilter';
 import type { HttpTraceEvent } from '../lib/http/json';
 import type { TcpLimits } from '../lib/tcp/reassembler';
 import { decode } from './decode';
@@ -141,6 +142,11 @@ export async function runGrep(opts: GrepRunOptions): Promise<GrepRunResult> {
     });
     pcapDone = pipeline(pcapWriter, opts.pcap);
     pcapDone.catch(() => undefined); // awaited below once the grep chain is done; failures surface there
+  }
+  // The fast path: packets grep would certainly not select are left out by the reader, unbuilt. Only
+  // when the reader feeds grep directly (no filter stage between) and each packet is judged alone.
+  if (opts.reader !== undefined && opts.source === opts.reader && !opts.stream && !(opts.after !== undefined && opts.after > 0)) {
+    opts.reader.setSkipper(new PacketPrefilter(opts.matcher, { invert: opts.invert }));
   }
   const g = grep(opts.matcher, {
     stream: opts.stream, invert: opts.invert, after: opts.after, maxMatches: opts.maxMatches,

@@ -28,6 +28,8 @@ export const TEST_TOOLS: ReadonlyArray<readonly [string, string[]]> = [
   // npm pack's prebuild (test/package-install.test.ts) strips the addon; binutils comes with g++.
   ['strip', ['--version']],
   ['tar', ['--version']],
+  // The Redis Streams tests (test/redis-*.test.ts) start their own redis-server on a loopback port.
+  ['redis-server', ['--version']],
 ];
 
 function missing(): string[] {

@@ -77,6 +77,21 @@ export interface ParserSink {
   decryptionSecrets?(secretsType: number, data: Buffer): void;
   /** A block the parser skipped (custom, unknown, decryption secrets...), by type. */
   skippedBlock?(blockType: number, length: number): void;
+  /**
+   * Asked before a packet's record is made (after the block was validated): true when the consumer does
+   * not want the packet, which is then counted (frame numbers stay right) but never built. Its captured
+   * bytes are `caplen` bytes of `data` from `offset`. grep uses it to leave out packets it would not
+   * select without building them (lib/grep/prefilter.ts).
+   */
+  skip?(data: Buffer, offset: number, caplen: number, linkType: number, fcsLength: number | undefined): boolean;
+}
+
+/** Judges packets from their bytes before records are made (ParserSink.skip); see CaptureReader.setSkipper. */
+export interface PacketSkipper {
+  /** True: leave this packet out, unbuilt. */
+  skip(data: Buffer, offset: number, caplen: number, linkType: number, fcsLength: number | undefined): boolean;
+  /** Called before each input chunk is parsed (a skipper that remembers something about a buffer forgets it). */
+  reset?(): void;
 }
 
 /** pcapng DSB secrets type of a TLS key log in the NSS format ("TLSK"). */

@@ -173,7 +173,9 @@ export class PcapParser {
       if (caplen > this.recordLimit) this.tooLarge(caplen);
       const total = hl + caplen;
       if (end - off < total) break;
-      this.emitRecord(chunk, off, bufferViewOf(ab, base + off + hl, caplen));
+      const sink = this.sink;
+      if (sink.skip !== undefined && sink.skip(chunk, off + hl, caplen, h.linkType, h.fcsLength)) this.frame++;
+      else this.emitRecord(chunk, off, bufferViewOf(ab, base + off + hl, caplen));
       off += total;
       this.consumed += total;
     }
@@ -252,7 +254,9 @@ export class PcapParser {
       }
       this.partial = null;
       this.partialFill = 0;
-      this.emitRecord(p, 0, p.subarray(hl));
+      const sink = this.sink;
+      if (sink.skip !== undefined && sink.skip(p, hl, p.length - hl, this.header.linkType, this.header.fcsLength)) this.frame++;
+      else this.emitRecord(p, 0, p.subarray(hl));
       this.consumed += p.length;
       return used;
     }

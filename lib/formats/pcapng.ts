@@ -457,7 +457,9 @@ export class PcapngParser {
   /** One record literal for every packet block, always the same shape (fast property access downstream). */
   private emitPacket(iface: InterfaceState, interfaceId: number, buf: Buffer, dataStart: number, caplen: number, len: number,
     options: PacketOptions | undefined, timestamped: boolean): void {
-    this.sink.packet({
+    const sink = this.sink;
+    if (sink.skip !== undefined && sink.skip(buf, dataStart, caplen, iface.linkType, iface.fcsLength)) { ++this.frameCount; return; }
+    sink.packet({
       frame: ++this.frameCount,
       linkType: iface.linkType,
       tsSec: timestamped ? this.time.sec : 0,

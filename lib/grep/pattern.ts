@@ -34,6 +34,8 @@ export interface Matcher {
   readonly needsRightContext: boolean;
   /** The longest match possible, when the pattern fixes it (literal and hex patterns). */
   readonly maxLength?: number;
+  /** The exact bytes matched, when the pattern is a byte string (literal and hex patterns). */
+  readonly needle?: Buffer;
   /** First match that starts at or after `from` in buf[0, end) (bytes before `from` are context only). */
   find(buf: Buffer, from: number, end?: number): ByteRange | null;
   /**
@@ -84,7 +86,7 @@ const REGEX_SPECIAL = /[\\^$.|?*+()[\]{}]/;
 class BytesMatcher implements Matcher {
   readonly needsRightContext = false;
   readonly maxLength: number;
-  constructor(readonly source: string, private readonly needle: Buffer) {
+  constructor(readonly source: string, readonly needle: Buffer) {
     this.maxLength = needle.length;
   }
   find(buf: Buffer, from: number, end = buf.length): ByteRange | null {
