@@ -100,7 +100,33 @@ interface Row {
 
 interface RowResult { row: Row; a: RunStats[]; b: RunStats[] }
 
-function cpu(s: RunStats): number { return s.user + s.sys; }
+/** CPU seconds of a run: user + system (time spent waiting for a core on a shared machine not counted). */
+export function cpu(s: RunStats): number { return s.user + s.sys; }
+
+/** Runs a program to completion and returns its stdout; throws with its stderr when it fails. */
+export function runOutput(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Runs two command lines in turn, A B A B ..., `runs` pairs (a dot per pair on stderr). */
+export async function alternatePairs(a: string, b: string, runs: number): Promise<{ a: RunStats[]; b: RunStats[] }> {
+  const res: { a: RunStats[]; b: RunStats[] } = { a: [], b: [] };
+  for (let i = 0; i < runs; i++) {
+    res.a.push(await measure(a));
+    res.b.push(await measure(b));
+    process.stderr.write('.');
+  }
+  process.stderr.write('\n');
+  return res;
+}
+
+/** Requests and responses in http_trace's NDJSON output. */
+export function countExchanges(ndjson: string): { requests: number; responses: number } {
+  const types = ndjson.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { type: string }).type);
+  return { requests: types.filter((t) => t === 'request').length, responses: types.filter((t) => t === 'response').length };
+}
 
 function fmt(x: number, digits = 2): string { return x.toFixed(digits); }
 

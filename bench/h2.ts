@@ -14,25 +14,19 @@
  * BENCH_H2_REQUESTS (per connection, default 1000), BENCH_H2_CONCURRENCY (streams in flight per
  * connection, default 16).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { BENCH_DIR, median, REPO_ROOT } from './common';
-import { measure, sh, type RunStats } from './commands';
+import { alternatePairs, countExchanges, cpu, runOutput as run, sh, type RunStats } from './commands';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 const CONNECTIONS = Number(process.env.BENCH_H2_CONNECTIONS ?? 50);
 const REQUESTS = Number(process.env.BENCH_H2_REQUESTS ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_H2_CONCURRENCY ?? 16);
 const SIZES = [64, 512, 2_000, 6_000];
-
-function run(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -104,8 +98,6 @@ async function makeWorkload(pcap: string, meta: string): Promise<void> {
   fs.writeFileSync(meta, JSON.stringify({ port }));
 }
 
-function cpu(s: RunStats): number { return s.user + s.sys; }
-
 async function main(): Promise<void> {
   fs.mkdirSync(BENCH_DIR, { recursive: true });
   const tag = `h2c-${CONNECTIONS}x${REQUESTS}`;
@@ -127,19 +119,10 @@ async function main(): Promise<void> {
   }
   const http = path.join(REPO_ROOT, 'dist', 'bin', 'http_trace.js');
   const ours = run(process.execPath, [http, '-r', pcap, '--json']);
-  const lines = ours.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string });
-  const ourReq = lines.filter((e) => e.type === 'request').length;
-  const ourRes = lines.filter((e) => e.type === 'response').length;
+  const { requests: ourReq, responses: ourRes } = countExchanges(ours);
   const A = `${sh(process.execPath)} ${sh(http)} -r ${sh(pcap)} --json > /dev/null`;
   const B = `tshark ${tsharkArgs.map(sh).join(' ')} > /dev/null`;
-  const a: RunStats[] = [];
-  const b: RunStats[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    a.push(await measure(A));
-    b.push(await measure(B));
-    process.stderr.write('.');
-  }
-  process.stderr.write('\n');
+  const { a, b } = await alternatePairs(A, B, RUNS);
   const mb = (n: number): string => (n / 1e6).toFixed(1);
   const wallA = median(a.map((s) => s.wall));
   const wallB = median(b.map((s) => s.wall));

@@ -2,6 +2,7 @@
  * `npm run bench`: the headline benchmark, the commands users run as whole cold processes beside their
  * baselines (bench/commands.ts), on the capture bench/make-capture.sh makes (on demand, never committed).
  *
+ * `npm run bench -- live`: live capture CPU per packet on loopback against tcpdump (bench/live.ts; root).
  * `npm run bench -- tls`: HTTPS decryption, http_trace --keylog against tshark -o tls.keylog_file (bench/tls.ts).
  *
  * `npm run bench -- h2`: HTTP/2 cleartext, http_trace against tshark -d tcp.port==P,http2 on a capture of 50,000
@@ -20,6 +21,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { benchCapture, nodePcapPath, REPO_ROOT } from './common';
 import { benchCommands } from './commands';
+import { benchLive } from './live';
 
 /** Each micro-benchmark runs in its own process (fresh JIT and heap), in this order; capture needs no file. */
 const MICRO: { name: string; script: string; needsFile: boolean }[] = [
@@ -59,6 +61,8 @@ if (process.argv[2] === 'tls') {
   // HTTPS: http_trace --keylog against tshark -o tls.keylog_file (bench/tls.ts makes its own capture)
   const r = spawnSync(process.execPath, [path.join(__dirname, 'tls.js')], { stdio: 'inherit', env: process.env });
   process.exitCode = r.status ?? 1;
+} else if (process.argv[2] === 'live') {
+  benchLive().catch((e) => { process.stderr.write(`bench: ${e instanceof Error ? e.stack : String(e)}\n`); process.exit(1); });
 } else if (process.argv[2] === 'h2') {
   // HTTP/2 cleartext: http_trace against tshark -d tcp.port==P,http2 (bench/h2.ts makes its own capture)
   const r = spawnSync(process.execPath, [path.join(__dirname, 'h2.js'), ...process.argv.slice(3)], { stdio: 'inherit', env: process.env });

@@ -10,24 +10,18 @@
  * Environment: BENCH_DIR, BENCH_RUNS (pairs, default 3), BENCH_TLS_CONNECTIONS (default 200),
  * BENCH_TLS_REQUESTS (per connection, default 25).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { BENCH_DIR, median, REPO_ROOT } from './common';
-import { measure, sh, type RunStats } from './commands';
+import { alternatePairs, countExchanges, cpu, runOutput as run, sh } from './commands';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 const CONNECTIONS = Number(process.env.BENCH_TLS_CONNECTIONS ?? 200);
 const REQUESTS = Number(process.env.BENCH_TLS_REQUESTS ?? 25);
 const SIZES = [200, 2_000, 16_000, 64_000];
-
-function run(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
 
 async function makeWorkload(pcap: string, keys: string): Promise<void> {
   const dir = path.dirname(pcap);
@@ -72,8 +66,6 @@ async function makeWorkload(pcap: string, keys: string): Promise<void> {
   fs.renameSync(tmp, pcap);
 }
 
-function cpu(s: RunStats): number { return s.user + s.sys; }
-
 async function main(): Promise<void> {
   fs.mkdirSync(BENCH_DIR, { recursive: true });
   const tag = `tls-${CONNECTIONS}x${REQUESTS}`;
@@ -86,9 +78,7 @@ async function main(): Promise<void> {
   const tsharkReq = tshark.split('\n').filter((l) => /^[A-Z]+\t/.test(l)).length;
   const tsharkRes = tshark.split('\n').filter((l) => /^\t\d+/.test(l)).length;
   const ours = run(process.execPath, [path.join(REPO_ROOT, 'dist', 'bin', 'http_trace.js'), '-r', pcap, '--keylog', keys, '--json']);
-  const lines = ours.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string });
-  const ourReq = lines.filter((e) => e.type === 'request').length;
-  const ourRes = lines.filter((e) => e.type === 'response').length;
+  const { requests: ourReq, responses: ourRes } = countExchanges(ours);
   const plain = JSON.parse(run(process.execPath, ['-e', `
     const { pipeline } = require('node:stream/promises'); const { Writable } = require('node:stream');
     const p = require(${JSON.stringify(path.join(REPO_ROOT, 'dist', 'index.js'))});
@@ -98,14 +88,7 @@ async function main(): Promise<void> {
       .then(() => process.stdout.write(JSON.stringify(n)));`]));
   const A = `${sh(process.execPath)} ${sh(path.join(REPO_ROOT, 'dist', 'bin', 'http_trace.js'))} -r ${sh(pcap)} --keylog ${sh(keys)} --json > /dev/null`;
   const B = `tshark -r ${sh(pcap)} -o ${sh(`tls.keylog_file:${keys}`)} -Y http -T fields -e http.request.method -e http.request.uri -e http.response.code > /dev/null`;
-  const a: RunStats[] = [];
-  const b: RunStats[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    a.push(await measure(A));
-    b.push(await measure(B));
-    process.stderr.write('.');
-  }
-  process.stderr.write('\n');
+  const { a, b } = await alternatePairs(A, B, RUNS);
   const mb = (n: number): string => (n / 1e6).toFixed(1);
   const wallA = median(a.map((s) => s.wall));
   const wallB = median(b.map((s) => s.wall));

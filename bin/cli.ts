@@ -1,15 +1,27 @@
 /**
- * What every command shares: argument parsing that rejects unknown flags (minimist accepts anything), capture
- * input from files or stdin, stdout that ends quietly on a broken pipe (`| head`), and the mapping from
- * errors to exit codes: 0 ok, 1 runtime error or data lost, 2 usage, 130 interrupted.
+ * What every command shares: argument parsing that rejects unknown flags (minimist accepts anything),
+ * `--version`, capture input from files or stdin, output files and stdout (which ends quietly on a broken
+ * pipe, `| head`, and never gets binary pcap on a terminal unless asked), and the one mapping from errors
+ * to a message and an exit status: every failure is ONE line on stderr, `COMMAND: WHAT: WHY`, never a
+ * stack trace. Exit statuses, as tcpdump's: 0 ok, 1 runtime error (unreadable input, unwritable output,
+ * a damaged capture whose complete packets were still used), 2 usage (unknown option, bad value, bad
+ * filter expression, bad pattern); Ctrl-C ending a capture or a server is a success (0). grep-style commands (pcap-pipe grep, network_grep)
+ * keep grep's: 1 means "nothing matched", so every error is 2 (see `setCommand`).
  */
 import * as fs from 'node:fs';
 import minimist from 'minimist';
-import { pipeline, Readable, type Writable } from 'node:stream';
-import { CaptureError } from '../lib/core/errors';
+import { Readable, type Writable } from 'node:stream';
+import { CaptureError, isPcapPipeError } from '../lib/core/errors';
+import { describeSystemError, isSystemError } from '../lib/core/sys-error';
+import { pcapPipeVersion } from '../streams/har';
 import { compareTimestamps, linkTypeName, type PacketRecord } from '../lib/core/record';
 import { DECODABLE_LINK_TYPES } from '../lib/layers/decode';
 import { CaptureReader, readCaptureFile, readCaptureStdin, type ReadCaptureOptions } from '../streams/read';
+
+/** Exit statuses (tcpdump's convention); documented in the README's Commands section. */
+export const EXIT_OK = 0;
+export const EXIT_RUNTIME = 1;
+export const EXIT_USAGE = 2;
 
 export class UsageError extends Error {
   readonly usage: string;
@@ -18,6 +30,43 @@ export class UsageError extends Error {
     this.name = 'UsageError';
     this.usage = usage;
   }
+}
+
+/** Thrown by parseArgs for --version: runCommand prints "NAME VERSION" and exits 0. */
+export class VersionRequested extends Error {
+  constructor() {
+    super('--version');
+    this.name = 'VersionRequested';
+  }
+}
+
+/** The running command: its name (the prefix of every message) and the status its runtime errors exit with. */
+interface CommandContext {
+  name: string;
+  runtimeErrorStatus: number;
+}
+
+const context: CommandContext = { name: 'pcap-pipe', runtimeErrorStatus: EXIT_RUNTIME };
+
+/**
+ * Names the running command ("pcap-pipe print"); `pcap-pipe` calls it when it dispatches. grep-style
+ * commands pass `runtimeErrorStatus: 2`, since their 1 means "nothing matched".
+ */
+export function setCommand(name: string, opts: { runtimeErrorStatus?: number } = {}): void {
+  context.name = name;
+  context.runtimeErrorStatus = opts.runtimeErrorStatus ?? EXIT_RUNTIME;
+}
+
+/** The name messages start with. */
+export function commandName(): string {
+  return context.name;
+}
+
+/** The exit status for an error: usage (bad option, value, filter expression, pattern) 2, else the command's runtime status. */
+export function exitStatusFor(e: unknown): number {
+  if (e instanceof UsageError) return EXIT_USAGE;
+  if (isPcapPipeError(e) && (e.code === 'BPF_SYNTAX' || e.code === 'GREP_PATTERN')) return EXIT_USAGE;
+  return context.runtimeErrorStatus;
 }
 
 export interface ArgSpec {
@@ -36,9 +85,9 @@ export type ParsedArgs = minimist.ParsedArgs;
  * string options need a value, and non-repeatable options given twice keep the last value.
  */
 export function parseArgs(argv: string[], spec: ArgSpec, usage: string): ParsedArgs | null {
-  const known = new Set<string>(['help', 'h']);
+  const known = new Set<string>(['help', 'h', 'version']);
   const strings = [...(spec.string ?? []), ...(spec.repeatable ?? [])];
-  const booleans = [...(spec.boolean ?? []), 'help'];
+  const booleans = [...(spec.boolean ?? []), 'help', 'version'];
   for (const k of [...strings, ...booleans]) known.add(k);
   for (const [k, v] of Object.entries(spec.alias ?? {})) {
     known.add(k);
@@ -62,6 +111,7 @@ export function parseArgs(argv: string[], spec: ArgSpec, usage: string): ParsedA
   });
   if (unknown !== null) throw new UsageError(`unknown option ${unknown}`, usage);
   if (args.help) return null;
+  if (args.version) throw new VersionRequested();
   for (const k of spec.string ?? []) {
     const v = args[k];
     if (Array.isArray(v)) args[k] = v[v.length - 1];
@@ -126,17 +176,68 @@ export function intOption(args: ParsedArgs, name: string, usage: string, min = 0
   return n;
 }
 
-/** stdout that swallows EPIPE (a reader such as `head` went away): the command then ends quietly. */
+/**
+ * stdout for a command. A reader that went away (EPIPE, `| head -1`) ends the command quietly with the
+ * status it had so far, like tcpdump; a failed write of its own (ENOSPC on `> /dev/full`, EIO) is one
+ * line, "COMMAND: stdout: no space left on device", and status 1. Errors that a pipeline merely passes on
+ * to stdout as it tears down (the input failed) are the pipeline's to report: they are left alone here.
+ */
 export function safeStdout(): Writable {
   const out = process.stdout;
   if (!(out as unknown as { __pcapPipeEpipe?: boolean }).__pcapPipeEpipe) {
     (out as unknown as { __pcapPipeEpipe?: boolean }).__pcapPipeEpipe = true;
     out.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw e;
+      if (isSystemError(e) && e.syscall === 'write' && e.path === undefined) {
+        process.stderr.write(`${context.name}: ${describeError(e, 'stdout')}\n`);
+        process.exit(context.runtimeErrorStatus);
+      }
     });
   }
   return out;
+}
+
+/**
+ * stdout for binary pcap: refused (a usage error, status 2) when it is a terminal, unless the user asked
+ * for it explicitly (`-w -`), as tcpdump does; capture and grep print text on a terminal instead.
+ */
+export function binaryStdout(explicit: boolean, usage: string): Writable {
+  if (!explicit && process.stdout.isTTY === true) {
+    throw new UsageError('not writing binary pcap to a terminal: redirect or pipe stdout, give -w FILE, or -w - to insist', usage);
+  }
+  return safeStdout();
+}
+
+/**
+ * Checks that a capture input can be read before a stream is built on it, so a missing, unreadable or
+ * directory path fails at once with "PATH: no such file or directory" (a system error with the path),
+ * instead of a stream error without one (reading a directory says only "EISDIR ... read").
+ */
+export function checkInputFile(path: string): void {
+  const st = fs.statSync(path);
+  if (st.isDirectory()) throw Object.assign(new Error(`EISDIR: is a directory, open '${path}'`), { code: 'EISDIR', syscall: 'open', path });
+  fs.accessSync(path, fs.constants.R_OK);
+}
+
+/** An output file opened by openOutputFile: its descriptor and a stream over it. */
+export interface OutputFile {
+  fd: number;
+  stream: fs.WriteStream;
+}
+
+/**
+ * An output file opened now, synchronously (so an unwritable path fails before any input is read, and a
+ * file opened before `-Z` drops privileges stays writable afterwards, as with tcpdump), as a write stream.
+ */
+export function openOutputFile(path: string): OutputFile {
+  const fd = fs.openSync(path, 'w', 0o666);
+  return { fd, stream: fs.createWriteStream(path, { fd }) };
+}
+
+/** One hint line when a command is about to wait for a capture on a terminal (nobody types pcap). */
+export function hintIfTerminalStdin(what = 'a capture'): void {
+  if (process.stdin.isTTY !== true) return;
+  process.stderr.write(`${context.name}: reading ${what} from stdin, which is a terminal: name a FILE (or -r FILE), or pipe one in; Ctrl-D ends\n`);
 }
 
 /** Inputs at least this big (or pipes, whose size is unknown) get the allocator tuned for streaming. */
@@ -163,6 +264,8 @@ function tuneAllocatorFor(path: string | undefined): void {
 
 /** Opens one capture input: a path, or '-' / undefined for stdin. */
 export function openCapture(path: string | undefined, opts: ReadCaptureOptions = {}): CaptureReader {
+  if (path !== undefined && path !== '-') checkInputFile(path);
+  else hintIfTerminalStdin();
   tuneAllocatorFor(path);
   if (path === undefined || path === '-') return readCaptureStdin(opts);
   return readCaptureFile(path, opts);
@@ -176,9 +279,10 @@ export interface ReportedCapture {
 }
 
 /**
- * Opens a capture input for a command. A damaged input (truncated, malformed) is reported on stderr as
- * "COMMAND: [LABEL: ]ERROR; VERB the N complete packets" and ends the reader normally, so the stages after
- * it finish their work with every complete packet; the command then exits with status 1.
+ * Opens a capture input for a command. A damaged input (truncated, malformed) is reported on stderr as one
+ * line, "COMMAND: FILE: ERROR [CODE]; VERB the N complete packets" (FILE is "stdin" for stdin; the tail
+ * is left out when there were none), and ends the reader normally, so the stages after it finish their
+ * work with every complete packet; the command then exits with status 1 (grep-style commands: 2).
  */
 export function openReportedCapture(
   path: string | undefined,
@@ -186,12 +290,13 @@ export function openReportedCapture(
   opts: Omit<ReadCaptureOptions, 'onError'> = {},
 ): ReportedCapture {
   const input = { damaged: false } as { reader: CaptureReader; damaged: boolean };
+  const label = how.label ?? (path === undefined || path === '-' ? 'stdin' : path);
   input.reader = openCapture(path, {
     ...opts,
     onError: (e) => {
       input.damaged = true;
-      const label = how.label === undefined ? '' : `${how.label}: `;
-      process.stderr.write(`${how.command}: ${label}${describeError(e)}; ${how.verb} the ${input.reader.packets} complete packets\n`);
+      const n = input.reader.packets;
+      process.stderr.write(`${how.command}: ${label}: ${describeError(e)}${n > 0 ? `; ${how.verb} the ${n} complete packet${n === 1 ? '' : 's'}` : ''}\n`);
     },
   });
   return input;
@@ -238,28 +343,64 @@ export function mergeCaptures(readers: CaptureReader[]): Readable {
   return Readable.from(merged(), { objectMode: true });
 }
 
-/** Formats an error for stderr: capture errors by their code, others by message. */
-export function describeError(e: unknown): string {
-  if (e instanceof CaptureError) return `${e.message} [${e.code}]`;
-  if (e instanceof Error) return e.message;
-  return String(e);
+/**
+ * Formats an error for a one-line message: capture errors with their code ("... [PCAP_TRUNCATED]"),
+ * system errors in strerror's words with their path ("/x.pcap: permission denied"; `where` names what
+ * an error without a path was about), others by their message. Control characters (a message may quote
+ * bytes of the input) are escaped, so the message stays one line and cannot drive the terminal.
+ */
+export function describeError(e: unknown, where?: string): string {
+  let text: string;
+  if (e instanceof CaptureError) text = `${e.message} [${e.code}]`;
+  else if (isSystemError(e)) text = describeSystemError(e, where) as string;
+  else if (e instanceof Error) text = e.message;
+  else text = String(e);
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
+}
+
+/** describeError for an input's failure, prefixed with the input's name unless the error already names its path. */
+export function describeInputError(e: unknown, label: string): string {
+  return isSystemError(e) && typeof e.path === 'string' ? describeError(e) : `${label}: ${describeError(e)}`;
 }
 
 export type CommandMain = (argv: string[]) => Promise<number>;
 
-/** Runs a command's main and exits with its status; usage errors print the usage and exit 2. */
-export function runCommand(name: string, main: CommandMain, argv: string[] = process.argv.slice(2)): void {
+/** Reports an error as one line on stderr and returns its exit status (usage errors point at --help). */
+export function reportError(e: unknown): number {
+  if (e instanceof UsageError) {
+    process.stderr.write(`${context.name}: ${describeError(e)} (${context.name} --help for usage)\n`);
+    return EXIT_USAGE;
+  }
+  process.stderr.write(`${context.name}: ${describeError(e)}\n`);
+  return exitStatusFor(e);
+}
+
+/**
+ * Runs a command's main and exits with its status: --version prints "NAME VERSION"; every error is one
+ * line (reportError). An exception nothing caught (a bug) is one line too, "NAME: internal error: ...",
+ * status 1; PCAP_PIPE_DEBUG=1 shows its stack.
+ */
+export function runCommand(name: string, main: CommandMain, opts: { runtimeErrorStatus?: number; argv?: string[] } = {}): void {
+  const argv = opts.argv ?? process.argv.slice(2);
+  setCommand(name, opts);
   safeStdout();
+  const internal = (e: unknown): void => {
+    process.stderr.write(`${context.name}: internal error: ${describeError(e)}\n`);
+    if (process.env.PCAP_PIPE_DEBUG) process.stderr.write(`${(e as Error)?.stack ?? ''}\n`);
+    process.exit(EXIT_RUNTIME);
+  };
+  process.on('uncaughtException', internal);
+  process.on('unhandledRejection', internal);
   main(argv).then(
     (code) => { process.exitCode = code; },
     (e: unknown) => {
-      if (e instanceof UsageError) {
-        process.stderr.write(`${name}: ${e.message}\n${e.usage}\n`);
-        process.exitCode = 2;
+      if (e instanceof VersionRequested) {
+        process.stdout.write(`${context.name} ${pcapPipeVersion()}\n`);
+        process.exitCode = EXIT_OK;
         return;
       }
-      process.stderr.write(`${name}: ${describeError(e)}\n`);
-      process.exitCode = 1;
+      process.exitCode = reportError(e);
     },
   );
 }

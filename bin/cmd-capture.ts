@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { expressionFrom, intOption, parseArgs, printUsage, safeStdout, UsageError } from './cli';
+import { expressionFrom, intOption, openOutputFile, parseArgs, printUsage, safeStdout, UsageError, type OutputFile } from './cli';
 import { capture, DEFAULT_SNAPLEN, pcapFileHeader, type CaptureStream } from '../streams/capture';
 import { devices, type CaptureDirection, type LiveStats } from '../addon/index';
 import { decode } from '../streams/decode';
@@ -27,7 +27,8 @@ export const USAGE = `usage: pcap-pipe capture [-i DEV] [-c COUNT] [-s SNAPLEN] 
   --immediate  hand packets over as they arrive, not per kernel buffer block
   -Q DIR       capture only packets received (in), sent (out) or both (inout, the default)
   -w FILE      write pcap to FILE ('-' = stdout, also on a terminal)
-  -Z USER      once the device is open, drop root privileges to USER (its uid, gid and groups)
+  -Z USER      once the device and the -w FILE are open, drop root privileges to USER (its uid,
+               gid and groups); FILE is given to USER, as tcpdump does
   --micro      microsecond timestamps in the file (default nanosecond)
   EXPR         a tcpdump filter expression (the remaining arguments, joined by spaces)`;
 
@@ -52,10 +53,11 @@ function passwdEntry(user: string): { name: string; uid: number; gid: number } |
 
 /**
  * Drops root privileges for good (as tcpdump -Z): supplementary groups, then gid, then uid — in that
- * order, because after setuid the process may no longer change its groups. Does nothing (with a
- * warning) when not running as root.
+ * order, because after setuid the process may no longer change its groups. Files already open stay
+ * usable; `ownFds` (the output file) are given to USER first, as tcpdump gives it its savefile. Does
+ * nothing (with a warning) when not running as root.
  */
-export function dropPrivileges(user: string): void {
+export function dropPrivileges(user: string, ownFds: number[] = []): void {
   // @types/node leaves initgroups out of Process; it exists on POSIX.
   const initgroups = (process as unknown as { initgroups?: (user: string, extraGroup: number) => void }).initgroups;
   if (!process.getuid || !process.setuid || !process.setgid || !initgroups) {
@@ -67,6 +69,7 @@ export function dropPrivileges(user: string): void {
   }
   const entry = passwdEntry(user);
   if (!entry) throw new Error(`-Z: unknown user ${JSON.stringify(user)}`);
+  for (const fd of ownFds) fs.fchownSync(fd, entry.uid, entry.gid);
   initgroups(entry.name, entry.gid);
   process.setgid(entry.gid);
   process.setuid(entry.uid);
@@ -156,10 +159,14 @@ export async function main(argv: string[]): Promise<number> {
   });
   cap.on('warning', (w: string) => process.stderr.write(`pcap-pipe capture: warning: ${w}\n`));
 
-  // Privileges go before any output file is created, so the file belongs to USER (as with tcpdump).
+  // The output file is opened while still root (a root-only directory works), then given to USER, and
+  // only then are privileges dropped: tcpdump's order.
+  let file: OutputFile | undefined;
   try {
-    if (args.Z !== undefined) dropPrivileges(String(args.Z));
+    if (out !== undefined && out !== '-') file = openOutputFile(out);
+    if (args.Z !== undefined) dropPrivileges(String(args.Z), file ? [file.fd] : []);
   } catch (e) {
+    file?.stream.destroy();
     cap.close();
     throw e;
   }
@@ -170,7 +177,7 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const sink: Writable = out !== undefined && out !== '-' ? fs.createWriteStream(out) : safeStdout();
+    const sink: Writable = file?.stream ?? safeStdout();
     if (lines) await pipeline(cap, decode(), print(), sink);
     else if (direct) await pipeline(cap, withFileHeader(cap), sink);
     else await pipeline(cap, writePcap({ nanosecond: false, snaplen: cap.snaplen }), sink);

@@ -4,7 +4,7 @@
  * one NDJSON object per line in time order, so a browser's trace goes through the same tools as a capture.
  */
 import * as fs from 'node:fs';
-import { describeError, intOption, parseArgs, printUsage, safeStdout, UsageError } from './cli';
+import { checkInputFile, describeInputError, hintIfTerminalStdin, intOption, parseArgs, printUsage, safeStdout, UsageError } from './cli';
 import { jsonText } from '../lib/core/json-line';
 import { MAX_HAR_BYTES, parseHar } from '../lib/har/read';
 import { DEFAULT_MAX_BODY, httpEventToJson } from '../lib/http/json';
@@ -21,10 +21,12 @@ export const USAGE = `usage: pcap-pipe har2ndjson [--max-body BYTES] [FILE]
 /** The whole input, at most MAX_HAR_BYTES. */
 function readInput(file: string): string {
   if (file !== '-') {
+    checkInputFile(file);
     const size = fs.statSync(file).size;
     if (size > MAX_HAR_BYTES) throw new Error(`${file}: ${size} bytes, more than the ${MAX_HAR_BYTES} a HAR may have here`);
     return fs.readFileSync(file, 'utf8');
   }
+  hintIfTerminalStdin('a HAR');
   const chunks: Buffer[] = [];
   let total = 0;
   const buf = Buffer.alloc(1 << 16);
@@ -55,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     result = parseHar(readInput(file));
   } catch (e) {
-    process.stderr.write(`${NAME}: ${describeError(e)}\n`);
+    process.stderr.write(`${NAME}: ${describeInputError(e, file === '-' ? 'stdin' : file)}\n`);
     return 1;
   }
   for (const s of result.skipped) process.stderr.write(`${NAME}: entry ${s.entry} skipped: ${s.reason}\n`);

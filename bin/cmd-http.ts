@@ -2,9 +2,9 @@
  * `pcap-pipe http [options] [FILE]`: http_trace's output (chain, printer and flags shared in
  * bin/trace-cli.ts) for a capture on stdin or in FILE, so it chains: tcpdump -w - | pcap-pipe filter 'port 8080' | pcap-pipe http --bodies
  */
-import { describeError, parseArgs, printUsage, rawPositionals } from './cli';
+import { parseArgs, printUsage, rawPositionals } from './cli';
 import { inputFile } from './habits';
-import { DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, KEY_OPTIONS, openTraceSource, runTrace, traceOptionsFrom, type TraceSource } from './trace-cli';
+import { DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, KEY_OPTIONS, openTraceSource, runTrace, traceOptionsFrom } from './trace-cli';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 
 const NAME = 'pcap-pipe http';
@@ -32,13 +32,7 @@ export async function main(argv: string[]): Promise<number> {
   const file = inputFile(args, rawPositionals(argv, args), USAGE);
   const opts = traceOptionsFrom(args, USAGE, argv);
   const publish = publishOptionsFrom(args, USAGE);
-  let src: TraceSource;
-  try {
-    src = openTraceSource({ file: file ?? '-', name: NAME });
-  } catch (e) {
-    process.stderr.write(`${NAME}: ${describeError(e)}\n`);
-    return 1;
-  }
+  const src = openTraceSource({ file: file ?? '-', name: NAME });
   if (publish !== undefined) return runPublishing(publish, NAME, (out) => runTrace(src, { ...opts, json: true, color: false }, NAME, out));
   return runTrace(src, opts, NAME);
 }

@@ -2,8 +2,8 @@
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { formatTimestamp, linkTypeName, type PacketRecord } from '../lib/core/record';
-import type { CaptureError } from '../lib/core/errors';
-import { describeError, openCapture, parseArgs, printUsage, rawPositionals, safeStdout } from './cli';
+import { CaptureError, type CaptureErrorCode } from '../lib/core/errors';
+import { describeError, describeInputError, openCapture, parseArgs, printUsage, rawPositionals, safeStdout } from './cli';
 import { jsonText } from '../lib/core/json-line';
 import { escapeControl } from '../lib/core/escape';
 import { countLetterFlag, tcpdumpTimeStyle, TimeFormatter } from '../lib/core/time';
@@ -136,11 +136,15 @@ export async function main(argv: string[]): Promise<number> {
     try {
       info = await infoFor(file);
     } catch (e) {
-      process.stderr.write(`pcap-pipe info: ${file}: ${describeError(e)}\n`);
+      process.stderr.write(`pcap-pipe info: ${describeInputError(e, file)}\n`);
       status = 1;
       continue;
     }
-    if (info.error) status = 1;
+    // A damaged file is described on stdout (Truncated, Error) and named on stderr, like every command's.
+    if (info.error) {
+      process.stderr.write(`pcap-pipe info: ${file === '-' ? 'stdin' : file}: ${describeError(new CaptureError(info.error.code as CaptureErrorCode, info.error.message))}\n`);
+      status = 1;
+    }
     out.write(args.json ? jsonText(info) + '\n' : (n ? '\n' : '') + formatInfo(info, new TimeFormatter(timeStyle)) + '\n');
   }
   return status;

@@ -44,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
   const input = openReportedCapture(file, { command: NAME, verb: 'used' }, { batch: true });
   // A file (named, or redirected to stdin) is shown whole; a pipe may be a live capture: a window of it.
   const whole = file !== undefined || fs.fstatSync(0).isFile();
-  const ok = await serveUntilInterrupted(input.reader, { port, host, title: file ?? 'stdin', input: whole ? 'file' : 'live', limits: maxRows === undefined ? {} : { maxRows }, tls: tlsStage(keyLogFiles(args), input.reader) }, NAME);
+  const ok = await serveUntilInterrupted(input.reader, { port, host, title: file ?? 'stdin', input: whole ? 'file' : 'live', limits: maxRows === undefined ? {} : { maxRows }, tls: tlsStage(keyLogFiles(args), input.reader) }, NAME, () => input.damaged);
   input.reader.destroy();
   return ok && !input.damaged ? 0 : 1;
 }

@@ -3,9 +3,9 @@
  * upgrades, messages (text as text, JSON pretty-printed, binary summarised), pings/pongs and closes; with
  * --json every ws-frame, ws-message and ws-close (and ws-error, http-upgrade) as NDJSON.
  */
-import { describeError, intOption, parseArgs, printUsage, rawPositionals } from './cli';
+import { intOption, parseArgs, printUsage, rawPositionals } from './cli';
 import { inputFile } from './habits';
-import { openTraceSource, runTrace, type TraceSource } from './trace-cli';
+import { openTraceSource, runTrace } from './trace-cli';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 import { KEYLOG_USAGE, keyLogFiles } from './tls-options';
 import { DEFAULT_MAX_BODY } from '../lib/http/json';
@@ -35,13 +35,7 @@ export async function main(argv: string[]): Promise<number> {
   const file = inputFile(args, rawPositionals(argv, args), USAGE);
   const maxBody = intOption(args, 'max-body', USAGE, 0) ?? DEFAULT_MAX_BODY;
   const publish = publishOptionsFrom(args, USAGE);
-  let src: TraceSource;
-  try {
-    src = openTraceSource({ file: file ?? '-', name: NAME });
-  } catch (e) {
-    process.stderr.write(`${NAME}: ${describeError(e)}\n`);
-    return 1;
-  }
+  const src = openTraceSource({ file: file ?? '-', name: NAME });
   const opts = {
     json: Boolean(args.json) || publish !== undefined, headers: false, bodies: false, maxBody, tcpVerbose: false,
     color: args.color !== false && publish === undefined, filter: emptyFilterSpec(), websocketOnly: true, keyLogFiles: keyLogFiles(args),

@@ -7,10 +7,10 @@
  * The chain is httpTracePipeline() (streams/trace.ts), the printer httpTracePrinter() (streams/http-trace.ts);
  * the flags, the source and the run are shared with `pcap-pipe http` / `pcap-pipe ws` in bin/trace-cli.ts.
  */
-import { describeError, intOption, parseArgs, printUsage, runCommand, UsageError } from './cli';
+import { intOption, parseArgs, printUsage, runCommand, UsageError } from './cli';
 import {
   DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, KEY_OPTIONS, openTraceSource, runTrace, serveUntilInterrupted, traceTlsStage,
-  traceOptionsFrom, type TraceSource,
+  traceOptionsFrom,
 } from './trace-cli';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 
@@ -27,7 +27,8 @@ export const USAGE = `usage: http_trace [-i DEV | -r FILE] [-f FILTER] [-b MB] [
   -i DEV             capture live on DEV (default: the first up, non-loopback interface); Ctrl-C stops
   -r FILE            read a capture file (pcap or pcapng) instead; "-" reads stdin
   -f FILTER          tcpdump filter expression (default: "tcp")
-  -b MB              kernel capture buffer in MiB (live)
+  -b MB              kernel capture buffer in MiB (live; default 32); packets reach the trace in ring
+                     blocks, at most 0.1 s after capture
 ${DISPLAY_OPTIONS_HELP}
   --web [PORT]       show the traffic live in a web page instead (http://127.0.0.1:PORT/; default: any
                      free port, printed); serves until Ctrl-C. Not with --json (a usage error)
@@ -67,25 +68,19 @@ export async function main(argvIn: string[]): Promise<number> {
   const mb = intOption(args, 'b', USAGE, 1);
   const publish = publishOptionsFrom(args, USAGE);
   if (publish !== undefined && web !== undefined) throw new UsageError('--publish and --web exclude each other (pcap-pipe serve --from shows a stream)', USAGE);
-  let src: TraceSource;
-  try {
-    src = openTraceSource({
-      device: args.i as string | undefined,
-      file: args.r as string | undefined,
-      bpf: args.f as string | undefined,
-      bufferSize: mb !== undefined ? mb * 1024 * 1024 : undefined,
-      name: NAME,
-    });
-  } catch (e) {
-    process.stderr.write(`${NAME}: ${describeError(e)}\n`);
-    return 1;
-  }
+  const src = openTraceSource({
+    device: args.i as string | undefined,
+    file: args.r as string | undefined,
+    bpf: args.f as string | undefined,
+    bufferSize: mb !== undefined ? mb * 1024 * 1024 : undefined,
+    name: NAME,
+  });
   if (src.live) process.stderr.write(`${NAME}: listening on ${src.live.device} (filter: ${(args.f as string | undefined) ?? 'tcp'})\n`);
   if (web !== undefined) {
     // The page has its own filter box; the display options are for the terminal.
     const live = src.live;
     const tlsStream = traceTlsStage(opts, src);
-    const ok = await serveUntilInterrupted(src.source, { port: web, title: (args.r as string | undefined) ?? live?.device, stats: live ? () => live.stats() : undefined, input: live ? 'live' : 'file', ...(tlsStream !== undefined ? { tls: tlsStream } : {}) }, NAME);
+    const ok = await serveUntilInterrupted(src.source, { port: web, title: (args.r as string | undefined) ?? live?.device, stats: live ? () => live.stats() : undefined, input: live ? 'live' : 'file', ...(tlsStream !== undefined ? { tls: tlsStream } : {}) }, NAME, () => src.failed());
     src.stop();
     return ok && !src.failed() ? 0 : 1;
   }

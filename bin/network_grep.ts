@@ -5,8 +5,7 @@
  * an optional trailing tcpdump filter expression, matches printed and optionally saved (-O FILE).
  * Exit status as grep: 0 something matched, 1 nothing matched, 2 error.
  */
-import * as fs from 'node:fs';
-import { intOption, parseArgs, rawPositionals, printUsage, runCommand, safeStdout, UsageError, describeError } from './cli';
+import { checkInputFile, intOption, openOutputFile, parseArgs, rawPositionals, printUsage, runCommand, safeStdout, UsageError, describeError } from './cli';
 import { EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, NGREP_TEXT_HELP, ngrepTextOptions, stopReader } from './grep-cli';
 import { CaptureError } from '../lib/core/errors';
 import { DEFAULT_LOOK_BEHIND_BYTES, GrepPatternError, type Matcher } from '../lib/grep/grep';
@@ -115,15 +114,12 @@ export async function main(argv: string[]): Promise<number> {
   let reader: CaptureReader | undefined;
   let failed = false;
   if (file !== undefined) {
-    if (!fs.existsSync(file)) {
-      process.stderr.write(`${NAME}: ${file}: no such file\n`);
-      return EXIT_ERROR;
-    }
+    checkInputFile(file);
     const r = readCaptureFile(file, {
       batch: true,
       onError: (e) => {
         failed = true;
-        process.stderr.write(`${NAME}: ${describeError(e)}; searched the ${r.packets} complete packets\n`);
+        process.stderr.write(`${NAME}: ${file}: ${describeError(e)}${r.packets > 0 ? `; searched the ${r.packets} complete packets` : ''}\n`);
       },
     });
     reader = r;
@@ -158,7 +154,7 @@ export async function main(argv: string[]): Promise<number> {
       matcher, invert: !!args.v, stream: !!args.stream, after, maxMatches, lookBehind,
       source, reader,
       text: { out: stdout, json: !!args.json, color: colorFor(stdout), hexdump: !!args.x, layout, time },
-      pcap: args.O !== undefined ? fs.createWriteStream(String(args.O)) : undefined,
+      pcap: args.O !== undefined ? openOutputFile(String(args.O)).stream : undefined,
       stop,
     });
     if (failed) return EXIT_ERROR;
@@ -175,4 +171,4 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) runCommand(NAME, main);
+if (require.main === module) runCommand(NAME, main, { runtimeErrorStatus: EXIT_ERROR });

@@ -3,7 +3,7 @@
  * pcap-pipe: subcommands that talk classic pcap over stdin/stdout, so they chain with each other and with
  * tcpdump, tshark and Wireshark:  tcpdump -w - | pcap-pipe filter 'tcp port 80' | pcap-pipe http
  */
-import { runCommand, UsageError, type CommandMain } from './cli';
+import { runCommand, setCommand, UsageError, VersionRequested, type CommandMain } from './cli';
 
 /** Subcommand → module under bin/ exporting `main(argv)`, and a one-line description. */
 const COMMANDS: Record<string, [string, string]> = {
@@ -22,18 +22,29 @@ const COMMANDS: Record<string, [string, string]> = {
   tls: ['./cmd-tls', 'TLS connections: version, cipher, SNI, ALPN, certificate, JA4, decryptable with --keylog?'],
   grep: ['./cmd-grep', 'packets (or reassembled streams) whose payload matches a pattern'],
   serve: ['./cmd-serve', 'live view of HTTP/WebSocket traffic in a browser'],
+  consume: ['./cmd-consume', 'events published to a Redis stream (--publish), read as a consumer group'],
 };
 
+/** Commands that keep grep's exit statuses (1 = nothing matched), so their errors exit with 2. */
+const GREP_STYLE = new Set(['grep']);
+
 export const USAGE = `usage: pcap-pipe COMMAND [options]   (pcap-pipe COMMAND --help for its options)
+       pcap-pipe --version
 
 commands:
-${Object.entries(COMMANDS).map(([name, [, what]]) => `  ${name.padEnd(8)} ${what}`).join('\n')}`;
+${Object.entries(COMMANDS).map(([name, [, what]]) => `  ${name.padEnd(10)} ${what}`).join('\n')}
+
+Exit status: 0 ok; 1 runtime error (an input that cannot be read or is not a capture, an output that
+cannot be written, a damaged capture whose complete packets were still used); 2 usage (unknown option,
+bad value, bad filter expression); grep: 0 matched, 1 nothing matched, 2 any error. A closed pipe
+(| head) ends a command quietly with 0. Errors are one line on stderr: COMMAND: WHAT: WHY.`;
 
 function loadCommand(name: string): CommandMain {
   const entry = COMMANDS[name];
   if (!entry) throw new UsageError(`unknown command ${JSON.stringify(name)}`, USAGE);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const mod = require(entry[0]) as { main: CommandMain };
+  setCommand(`pcap-pipe ${name}`, { runtimeErrorStatus: GREP_STYLE.has(name) ? 2 : 1 });
   return mod.main;
 }
 
@@ -44,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
+  if (name === '--version') throw new VersionRequested();
   return loadCommand(name)(rest);
 }
 

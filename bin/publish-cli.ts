@@ -102,6 +102,6 @@ export async function runPublishing(setup: PublishSetup, name: string, run: (out
   ].filter((x) => x !== '');
   process.stderr.write(`${name}: published ${s.sent} of ${s.produced + s.malformed} events to ${where} as sensor ${JSON.stringify(setup.sensor)}` +
     `${lost > 0 ? `; ${lost} NOT sent (${how.join(', ')})` : ''}${s.reconnects > 0 ? `; reconnected ${s.reconnects} times` : ''}` +
-    `${s.resent > 0 ? `; ${s.resent} batches sent again after a broken connection (some entries may be in the stream twice)` : ''}\n`);
+    `${s.resent > 0 ? `; ${s.resent} events sent again after a broken connection (some may be in the stream twice)` : ''}\n`);
   return lost > 0 ? Math.max(code, 1) : code;
 }

@@ -45,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     const reader = openCapture(String(args.r), {
       onError: (e) => {
         failed = true;
-        process.stderr.write(`simple_capture: ${describeError(e)}\n`);
+        process.stderr.write(`simple_capture: ${args.r === '-' ? 'stdin' : String(args.r)}: ${describeError(e)}\n`);
       },
     });
     source = expression ? chain(reader, filter(expression)) : reader;

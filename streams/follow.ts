@@ -20,6 +20,7 @@ import {
   type FollowChunk, type FollowConnection, type FollowDirectionSummary, type FollowHexOffsets,
 } from '../lib/tcp/follow';
 import { isTcpEvent, type TcpDataEvent, type TcpDirection, type TcpEvent } from '../lib/tcp/events';
+import { describeSystemError } from '../lib/core/sys-error';
 
 /** Keeps at most this many direction files open; others are reopened in append mode when needed. */
 const MAX_OPEN_FILES = 128;
@@ -40,7 +41,7 @@ export function prepareOutputDirectory(dir: string, force: boolean): void {
     fs.mkdirSync(dir, { mode: 0o755 });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code !== 'EEXIST') throw new Error(`cannot create the output directory ${dir}: ${err.message}`);
+    if (err.code !== 'EEXIST') throw new Error(`cannot create the output directory: ${describeSystemError(err, dir) ?? `${dir}: ${err.message}`}`);
   }
   const st = fs.lstatSync(dir);
   if (!st.isDirectory()) throw new Error(`${dir} is not a directory${st.isSymbolicLink() ? ' (a symlink: refused)' : ''}`);

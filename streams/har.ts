@@ -120,7 +120,13 @@ class HarFile {
     this.tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.partial`);
     this.encoder = new HarTextEncoder(opts);
     // opened now: an unwritable place fails at once, before any capture runs
-    this.fd = fs.openSync(this.tmp, 'w');
+    try {
+      this.fd = fs.openSync(this.tmp, 'w');
+    } catch (e) {
+      // the user named `file`, not our temporary name beside it: the error says the name they know
+      if ((e as NodeJS.ErrnoException).path === this.tmp) (e as NodeJS.ErrnoException).path = file;
+      throw e;
+    }
     // a process that exits before the stream ends (process.exit on EPIPE, an uncaught error) still
     // leaves a complete document: 'exit' handlers run synchronously, and so does close()
     process.once('exit', this.onExit);

@@ -96,28 +96,40 @@ test('capture to stdout stops cleanly on SIGINT: every packet flushed, summary p
   assert.equal(r.stdout.readUInt32LE(0), 0xa1b23c4d, 'nanosecond pcap');
 });
 
-test('capture -Z USER drops root privileges before creating the output file', { skip: skip || (spawnSync('id', ['nobody']).status !== 0 && 'no user nobody') }, async () => {
+test('capture -Z USER -w FILE opens FILE as root (a root-only directory), gives it to USER, then runs as USER', { skip: skip || (spawnSync('id', ['nobody']).status !== 0 && 'no user nobody') }, async () => {
   const sink = await udpSink();
-  const file = tmpFile('z.pcap');
-  fs.chmodSync(path.dirname(file), 0o777);
-  const { child, done } = run(PCAP_PIPE, ['capture', '-i', 'lo', '--immediate', '-c', '2', '-Z', 'nobody', '-w', file, `udp dst port ${sink.port}`]);
-  await listening(child);
-  const sending = sendUdp(sink.port, 20, 64, 5);
-  const r = await done;
-  await sending;
-  sink.close();
-  assert.equal(r.code, 0, r.stderr);
+  // a directory only root may enter: the file can be created there only before privileges are dropped
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcap-pipe-rootonly-'));
+  fs.chmodSync(dir, 0o700);
+  const file = path.join(dir, 'z.pcap');
   const nobodyUid = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
-  assert.equal(fs.statSync(file).uid, nobodyUid);
-  assert.equal(parseCaptureBuffer(fs.readFileSync(file)).length, 2);
+  try {
+    const { child, done } = run(PCAP_PIPE, ['capture', '-i', 'lo', '--immediate', '-c', '2', '-Z', 'nobody', '-w', file, `udp dst port ${sink.port}`]);
+    await listening(child);
+    // "listening on" is printed after -Z: the process runs as nobody from then on (real, effective, saved uid)
+    const uids = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+    assert.deepEqual(uids?.slice(1).map(Number), [nobodyUid, nobodyUid, nobodyUid]);
+    const sending = sendUdp(sink.port, 20, 64, 5);
+    const r = await done;
+    await sending;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fs.statSync(file).uid, nobodyUid, 'the file is given to USER, as tcpdump does');
+    assert.equal(parseCaptureBuffer(fs.readFileSync(file)).length, 2);
+    // the same without -Z's early open would fail: nobody cannot create a file in that directory
+    const denied = spawnSync('runuser', ['-u', 'nobody', '--', 'touch', path.join(dir, 'other')]);
+    assert.notEqual(denied.status, 0);
+  } finally {
+    sink.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
-test('capture: a missing device and a bad filter exit 1 with the reason; an unknown option exits 2', { skip }, async () => {
+test('capture: a missing device exits 1 with the reason; a bad filter and an unknown option exit 2 (usage)', { skip }, async () => {
   const missing = await run(PCAP_PIPE, ['capture', '-i', 'pcap-pipe-nope0']).done;
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /pcap-pipe-nope0: No such device/);
   const bad = await run(PCAP_PIPE, ['capture', '-i', 'lo', 'tcp', 'port']).done;
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 2);
   assert.match(bad.stderr, /invalid filter "tcp port"/);
   const usage = await run(PCAP_PIPE, ['capture', '--bogus']).done;
   assert.equal(usage.code, 2);

@@ -5,7 +5,8 @@
  *    the shared helper modules of bin/ (cli.ts, trace-cli.ts, grep-cli.ts, ...);
  *  - lib/ never imports node:stream, streams/, bin/ or the addon;
  *  - no `.pipe(` in lib/, streams/ or bin/ (chains are composed with stream.pipeline: streams/trace.ts);
- *  - no stream stage class defined in bin/ (stages live in streams/).
+ *  - no stream stage class defined in bin/ (stages live in streams/);
+ *  - no source file under lib/, streams/, bin/ or addon/*.ts over 600 lines.
  * Imports are read with a regex over `import ... from`, `export ... from`, `import(` and `require(` with a
  * literal path, after comments are removed.
  */
@@ -182,4 +183,14 @@ test('no .pipe( in lib/, streams/, bin/, and no stream stage class in bin/', () 
     }
   }
   assert.deepEqual(bad, []);
+});
+
+test('files a reader can hold: no source file under lib/, streams/, bin/ or addon/*.ts is over 600 lines', () => {
+  const MAX_LINES = 600;
+  const long: string[] = [];
+  for (const f of sourceFiles().filter((x) => /^(lib|streams|bin)\//.test(x) || /^addon\/[^/]+\.ts$/.test(x))) {
+    const lines = fs.readFileSync(path.join(ROOT, f), 'utf8').split('\n').length - 1;
+    if (lines > MAX_LINES) long.push(`${f}: ${lines} lines`);
+  }
+  assert.deepEqual(long, [], `split along the code's own seams (ARCHITECTURE.md):\n${long.join('\n')}`);
 });

@@ -6,51 +6,18 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Redis } from 'ioredis';
 import { fixture, REPO_ROOT } from './helpers/oracle';
-import { freePort, redisAvailable, RedisServer } from './helpers/redis';
+import { BIN, freePort, localEvents, redisAvailable, RedisServer, runBin } from './helpers/redis';
 import { entryFromFields, withSensor } from '../lib/redis/entry';
 import { Outbox } from '../lib/redis/outbox';
 import { hashTag, parseRedisStreamUrl, RedisUrlError } from '../lib/redis/url';
 
-const BIN = path.join(REPO_ROOT, 'dist', 'bin');
 const SAMPLE = path.join(REPO_ROOT, 'samples', 'http-sample.pcap');
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
 const skip = !redisAvailable() && !inCi ? 'redis-server is not installed' : false;
-
-interface Run { code: number | null; stdout: string; stderr: string }
-
-/** Runs a command of dist/bin as a process, without blocking the test's event loop (several run at once). */
-export function runBin(script: string, args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(BIN, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** The local NDJSON of a command, each line parsed, with `sensor` added: what the stream must hold. */
-export function localEvents(script: string, args: string[], sensor: string): Record<string, unknown>[] {
-  const r = spawnSync(process.execPath, [path.join(BIN, script), ...args], { encoding: 'utf8', maxBuffer: 256 << 20 });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout.split('\n').filter((l) => l !== '').map((l) => ({ ...(JSON.parse(l) as Record<string, unknown>), sensor }));
-}
-
-/** A canonical text of an event (sorted keys), so multisets of events compare as sorted string lists. */
-export function canonical(ev: unknown): string {
-  const sort = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(sort);
-    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort((v as Record<string, unknown>)[k])]));
-    return v;
-  };
-  return JSON.stringify(sort(ev));
-}
 
 async function streamEvents(port: number, key: string): Promise<{ sensor: string; event: Record<string, unknown> }[]> {
   const client = new Redis({ host: '127.0.0.1', port, protocol: 2, lazyConnect: true });

@@ -12,6 +12,9 @@
  * (and IPv6 fragment headers), IPv6 extension headers, ICMP/IGMP and other protocols, frames with an FCS,
  * malformed IP headers. test/grep-fast-path.test.ts compares the two on every fixture and on fuzzed input.
  */
+import { LinkType } from '../core/record';
+import { EtherType } from '../layers/ethernet';
+import { IpProto } from '../layers/ipv6';
 
 /** Where a payload lies in the buffer the record's bytes are in: [start, end), empty when end <= start. */
 export interface PayloadSpan {
@@ -19,10 +22,6 @@ export interface PayloadSpan {
   end: number;
 }
 
-const ETHERTYPE_IPV4 = 0x0800;
-const ETHERTYPE_IPV6 = 0x86dd;
-const PROTO_TCP = 6;
-const PROTO_UDP = 17;
 const AF_INET = 2;
 
 function u16(b: Uint8Array, o: number): number {
@@ -40,41 +39,41 @@ export function findPayload(buf: Uint8Array, off: number, caplen: number, linkTy
   let type: number;
   let p: number;
   switch (linkType) {
-    case 1: // Ethernet
+    case LinkType.ETHERNET:
       if (caplen < 14) return false;
       type = u16(buf, off + 12);
       p = off + 14;
       break;
-    case 113: // Linux SLL
+    case LinkType.LINUX_SLL:
       if (caplen < 16) return false;
       type = u16(buf, off + 14);
       p = off + 16;
       break;
-    case 276: // Linux SLL2
+    case LinkType.LINUX_SLL2:
       if (caplen < 20) return false;
       type = u16(buf, off);
       p = off + 20;
       break;
-    case 0: case 108: { // BSD loopback: the family in the writer's byte order (NULL) or network order (LOOP)
+    case LinkType.NULL: case LinkType.LOOP: { // BSD loopback: the family in the writer's byte order (NULL) or network order (LOOP)
       if (caplen < 4) return false;
       const be = ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
       const le = ((buf[off + 3] << 24) | (buf[off + 2] << 16) | (buf[off + 1] << 8) | buf[off]) >>> 0;
-      const family = linkType === 108 ? be : (le & 0xffff0000) === 0 ? le : be;
-      type = family === AF_INET ? ETHERTYPE_IPV4 : family === 24 || family === 28 || family === 30 ? ETHERTYPE_IPV6 : -1;
+      const family = linkType === LinkType.LOOP ? be : (le & 0xffff0000) === 0 ? le : be;
+      type = family === AF_INET ? EtherType.IPV4 : family === 24 || family === 28 || family === 30 ? EtherType.IPV6 : -1;
       p = off + 4;
       break;
     }
-    case 101: case 12: case 14: // raw IP: the version nibble says which
+    case LinkType.RAW: case LinkType.RAW_DLT12: case LinkType.RAW_DLT14: // raw IP: the version nibble says which
       if (caplen < 1) return false;
-      type = buf[off] >> 4 === 4 ? ETHERTYPE_IPV4 : buf[off] >> 4 === 6 ? ETHERTYPE_IPV6 : -1;
+      type = buf[off] >> 4 === 4 ? EtherType.IPV4 : buf[off] >> 4 === 6 ? EtherType.IPV6 : -1;
       p = off;
       break;
-    case 228: type = ETHERTYPE_IPV4; p = off; break;
-    case 229: type = ETHERTYPE_IPV6; p = off; break;
+    case LinkType.IPV4: type = EtherType.IPV4; p = off; break;
+    case LinkType.IPV6: type = EtherType.IPV6; p = off; break;
     default: return false;
   }
-  if (type === ETHERTYPE_IPV4) return ipv4Payload(buf, p, cap, span);
-  if (type === ETHERTYPE_IPV6) return ipv6Payload(buf, p, cap, span);
+  if (type === EtherType.IPV4) return ipv4Payload(buf, p, cap, span);
+  if (type === EtherType.IPV6) return ipv6Payload(buf, p, cap, span);
   return false;
 }
 
@@ -96,7 +95,7 @@ function ipv4Payload(buf: Uint8Array, p: number, cap: number, span: PayloadSpan)
 function ipv6Payload(buf: Uint8Array, p: number, cap: number, span: PayloadSpan): boolean {
   if (cap - p < 40 || buf[p] >> 4 !== 6) return false;
   const next = buf[p + 6];
-  if (next !== PROTO_TCP && next !== PROTO_UDP) return false;
+  if (next !== IpProto.TCP && next !== IpProto.UDP) return false;
   const impliedEnd = p + 40 + u16(buf, p + 4);
   const end = cap < impliedEnd ? cap : impliedEnd;
   return transportPayload(buf, next, p + 40, end, impliedEnd, cap, span);
@@ -109,7 +108,7 @@ function ipv6Payload(buf: Uint8Array, p: number, cap: number, span: PayloadSpan)
  */
 function transportPayload(buf: Uint8Array, proto: number, off: number, end: number, impliedEnd: number, cap: number,
   span: PayloadSpan): boolean {
-  if (proto === PROTO_TCP) {
+  if (proto === IpProto.TCP) {
     if (end - off < 20) return none(span);
     const hl = (buf[off + 12] >> 4) * 4;
     if (hl < 20 || hl > impliedEnd - off) return none(span);
@@ -119,7 +118,7 @@ function transportPayload(buf: Uint8Array, proto: number, off: number, end: numb
     span.end = payloadEnd < cap ? payloadEnd : cap;
     return true;
   }
-  if (proto === PROTO_UDP) {
+  if (proto === IpProto.UDP) {
     if (end - off < 8) return none(span);
     const length = u16(buf, off + 4);
     span.start = off + 8;

@@ -32,7 +32,19 @@ export const MAX_ENDED_DIRECTIONS = 8192;
 
 /** A packet waiting for its verdict, in capture order. */
 interface Held {
-  verdict: PacketVerdict;
+  /**
+   * The verdict until the packet is released; null after: the consumer has it, and the look-behind of a
+   * quiet connection (its carriers) must not keep the packet, and the read chunk its bytes point into,
+   * alive. What the carriers still need of it is kept below.
+   */
+  verdict: PacketVerdict | null;
+  /** Selected (by a match or as after-context); kept after release. */
+  selected: boolean;
+  frame: number;
+  tsSec: number;
+  tsNsec: number;
+  /** conversationKey() of the packet when -A is on (else ''). */
+  conversation: string;
   /** Still waiting: a later segment may complete a match that its bytes start. */
   pending: boolean;
   /** Already handed to `release` (a match found later cannot select it any more). */
@@ -177,7 +189,10 @@ export class StreamGrep {
     const rec = pkt.record;
     if (this.baseSec !== this.baseSec) this.baseSec = rec.tsSec;
     const time = (rec.tsSec - this.baseSec) * 1e9 + rec.tsNsec;
-    const held: Held = { verdict: { packet: pkt, selected: false, afterContext: false, matches: [] }, pending: false, released: false, time };
+    const held: Held = {
+      verdict: { packet: pkt, selected: false, afterContext: false, matches: [] }, selected: false, pending: false, released: false, time,
+      frame: rec.frame, tsSec: rec.tsSec, tsNsec: rec.tsNsec, conversation: this.afterContext.enabled ? conversationKey(pkt) : '',
+    };
     this.queue.push(held);
     const tcp = pkt.tcp;
     const ip = pkt.ipv4 ?? pkt.ipv6;
@@ -194,7 +209,7 @@ export class StreamGrep {
       if (payload.length > 0) {
         held.pending = true;
         dir.holds.push({ held, seq: tcp.seq, length: payload.length, offset: dir.anchor === -1 ? -1 : dir.offsetOfSeq(tcp.seq) });
-        if (this.afterContext.enabled && this.afterContext.take(conversationKey(pkt))) this.select(held, true);
+        if (this.afterContext.enabled && this.afterContext.take(held.conversation)) this.select(held, true);
       }
       this.current = { held, payload, dir };
       this.reassembler.packet(pkt);
@@ -217,11 +232,12 @@ export class StreamGrep {
   // ---------------------------------------------------------------- packets
 
   private matchAlone(held: Held): void {
-    const pkt = held.verdict.packet;
+    const verdict = held.verdict as PacketVerdict; // not released yet: it came in just now
+    const pkt = verdict.packet;
     const v = this.perPacket.packet(pkt);
     if (v.selected) {
-      held.verdict.matches = v.matches;
-      if (v.matchesOmitted !== undefined) held.verdict.matchesOmitted = v.matchesOmitted;
+      verdict.matches = v.matches;
+      if (v.matchesOmitted !== undefined) verdict.matchesOmitted = v.matchesOmitted;
       this.select(held, false);
       for (const m of v.matches) this.emitMatch(m);
       if (this.afterContext.enabled) this.afterContext.matched(conversationKey(pkt));
@@ -236,8 +252,9 @@ export class StreamGrep {
   }
 
   private select(held: Held, afterContext: boolean): void {
-    if (held.verdict.selected) return;
-    if (held.released) { this.stats.late++; return; }
+    if (held.selected) return;
+    if (held.released || held.verdict === null) { this.stats.late++; return; }
+    held.selected = true;
     held.verdict.selected = true;
     held.verdict.afterContext = afterContext;
     this.stats.selected++;
@@ -266,7 +283,9 @@ export class StreamGrep {
       }
       h.released = true;
       q[this.head++] = undefined as unknown as Held; // let the packet go
-      this.sinks.release(h.verdict);
+      const v = h.verdict as PacketVerdict;
+      h.verdict = null;
+      this.sinks.release(v);
     }
     if (this.head >= 1024 && this.head * 2 >= q.length) {
       this.queue = q.slice(this.head);
@@ -319,7 +338,7 @@ export class StreamGrep {
     const isView = cur !== null && cur.dir === dir && bytes.buffer === cur.payload.buffer
       && bytes.byteOffset >= cur.payload.byteOffset && bytes.byteOffset + bytes.length <= cur.payload.byteOffset + cur.payload.length;
     if (isView) {
-      const tcp = cur.held.verdict.packet.tcp as Packet['tcp'] & object;
+      const tcp = (cur.held.verdict as PacketVerdict).packet.tcp as Packet['tcp'] & object; // the current packet: not released
       dir.setAnchor((tcp.seq + (bytes.byteOffset - cur.payload.byteOffset) - ev.offset) >>> 0);
       dir.carriers.push({ start: ev.offset, end: ev.offset + bytes.length, held: cur.held, frame: ev.frame });
     } else {
@@ -346,7 +365,7 @@ export class StreamGrep {
         pos = nextStart;
       } else {
         const stop = Math.min(end, best.offset + best.length);
-        out.push({ start: pos, end: stop, held: best.held, frame: best.held.verdict.packet.record.frame });
+        out.push({ start: pos, end: stop, held: best.held, frame: best.held.frame });
         pos = stop;
       }
     }
@@ -399,14 +418,14 @@ export class StreamGrep {
       connection: `${dir.client} > ${dir.server}`, stream: dir.stream, direction: dir.direction,
       offset: start, bytes: Buffer.from(window.subarray(r.start, r.end)), before, after, frames,
     });
-    if (this.afterContext.enabled && owner !== null) this.afterContext.matched(conversationKey(owner.verdict.packet));
+    if (this.afterContext.enabled && owner !== null) this.afterContext.matched(owner.conversation);
   }
 
   /** A match that waited for the byte after it is decided now: no more bytes follow the window. */
   private finishWindow(dir: DirectionState, stamp: Stamp | null): void {
     if (!this.matcher.needsRightContext || dir.tail.length === 0) return;
     const last = dir.carriers[dir.carriers.length - 1];
-    const s = stamp ?? (last?.held ? stampOf(last.held.verdict.packet) : null);
+    const s = stamp ?? (last?.held ? stampOf(last.held) : null);
     if (s !== null) this.search(dir, EMPTY, s, true);
   }
 
@@ -451,9 +470,8 @@ function keyOf(client: string, server: string, direction: TcpDirection): string 
   return direction === 'client-to-server' ? `${client}>${server}` : `${server}>${client}`;
 }
 
-function stampOf(pkt: Packet): Stamp {
-  const rec = pkt.record;
-  return { frame: rec.frame, ts: formatTimestamp(rec.tsSec, rec.tsNsec), tsSec: rec.tsSec, tsNsec: rec.tsNsec };
+function stampOf(h: Held): Stamp {
+  return { frame: h.frame, ts: formatTimestamp(h.tsSec, h.tsNsec), tsSec: h.tsSec, tsNsec: h.tsNsec };
 }
 
 /** Any IP fragment (first or later): the reassembler ignores them, so they are matched per packet. */

@@ -26,7 +26,7 @@ export interface OutboxCounters {
   queued: number;
   /** Sent, answer not yet seen. */
   inFlight: number;
-  /** Batches sent again after the connection broke with them in flight (at-least-once: Redis may have kept part of them). */
+  /** Events sent again after the connection broke with them in flight (at-least-once: Redis may have kept some of them). */
   resent: number;
 }
 
@@ -93,7 +93,7 @@ export class Outbox<T> {
   requeue(batch: T[]): void {
     const c = this.counters;
     c.inFlight -= batch.length;
-    c.resent++;
+    c.resent += batch.length;
     const rest = this.items.slice(this.head);
     const all = batch.concat(rest);
     const over = Math.max(0, all.length - this.capacity);

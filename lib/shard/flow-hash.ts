@@ -24,6 +24,8 @@
  *     so they all go to one fixed worker.
  */
 import { LinkType } from '../core/record';
+import { EtherType } from '../layers/ethernet';
+import { IpProto } from '../layers/ipv6';
 
 /** What a packet is, for routing. */
 export type FlowClass = 'flow' | 'first-fragment' | 'fragment' | 'other';
@@ -46,11 +48,10 @@ export interface FlowInfo {
   fragmentKey: string;
 }
 
-const ETH_VLAN = 0x8100, ETH_QINQ = 0x88a8, ETH_QINQ_OLD = 0x9100, ETH_IPV4 = 0x0800, ETH_IPV6 = 0x86dd;
-const PORTED: ReadonlySet<number> = new Set([6, 17, 132, 33, 136]); // TCP, UDP, SCTP, DCCP, UDP-Lite
-// IPv6 extension headers walked to reach the transport header (Fragment, 44, is handled on its own).
-const IPV6_EXT: ReadonlySet<number> = new Set([0, 43, 60, 135, 139, 140]);
-const IPV6_FRAGMENT = 44, IPV6_AH = 51;
+const PORTED: ReadonlySet<number> = new Set([IpProto.TCP, IpProto.UDP, 132, 33, 136]); // + SCTP, DCCP, UDP-Lite
+// IPv6 extension headers walked to reach the transport header (Fragment is handled on its own, AH has
+// its own length unit).
+const IPV6_EXT: ReadonlySet<number> = new Set([IpProto.HOPOPTS, IpProto.ROUTING, IpProto.DSTOPTS, IpProto.MOBILITY, IpProto.HIP, IpProto.SHIM6]);
 
 /** 32-bit mixing step (murmur3's). */
 function mix(h: number, k: number): number {
@@ -132,7 +133,7 @@ export class FlowHasher {
   }
 
   private etherTypeIp(type: number, off: number): number {
-    return type === ETH_IPV4 || type === ETH_IPV6 ? off : -1;
+    return type === EtherType.IPV4 || type === EtherType.IPV6 ? off : -1;
   }
 
   /** Ethernet II with any stack of VLAN tags (their 12-bit IDs go into vlanHash). */
@@ -141,7 +142,7 @@ export class FlowHasher {
     let vh = 0;
     while (off + 2 <= b.length) {
       const type = (b[off]! << 8) | b[off + 1]!;
-      if (type === ETH_VLAN || type === ETH_QINQ || type === ETH_QINQ_OLD) {
+      if (type === EtherType.VLAN || type === EtherType.QINQ || type === EtherType.QINQ_OLD) {
         if (off + 4 > b.length) return -1;
         vh = mix(vh, ((b[off + 2]! << 8) | b[off + 3]!) & 0x0fff);
         off += 4;
@@ -173,14 +174,14 @@ export class FlowHasher {
     let fragmented = false, firstFragment = true, fragId = 0;
     // Walk the extension headers to the transport header (bounded by the packet).
     for (let n = 0; n < 16; n++) {
-      if (IPV6_EXT.has(next) || next === IPV6_AH) {
+      if (IPV6_EXT.has(next) || next === IpProto.AH) {
         if (off + 2 > b.length) { next = -1; break; }
-        const len = next === IPV6_AH ? (b[off + 1]! + 2) * 4 : (b[off + 1]! + 1) * 8;
+        const len = next === IpProto.AH ? (b[off + 1]! + 2) * 4 : (b[off + 1]! + 1) * 8;
         next = b[off]!;
         off += len;
         continue;
       }
-      if (next === IPV6_FRAGMENT) {
+      if (next === IpProto.FRAGMENT) {
         if (off + 8 > b.length) { next = -1; break; }
         const fo = (b[off + 2]! << 8) | b[off + 3]!;
         const offset = fo >> 3, more = (fo & 1) !== 0;

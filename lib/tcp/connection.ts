@@ -27,8 +27,10 @@ export const enum HandshakeState { SynSent, SynReceived, Established, Closed }
  * link (jumbo frames, loopback's 64 KiB); of a longer delivery only its tail is compared.
  */
 export const LAST_DATA_MAX = 65536;
-/** The copy starts this big (an Ethernet segment fits) and grows when a longer one is delivered. */
-const LAST_DATA_MIN = 2048;
+/** The smallest copy; it grows (doubling) when a longer segment is delivered. */
+const LAST_DATA_MIN = 64;
+/** Below this a copy is taken from Node's Buffer pool (Buffer.poolSize / 2: what allocUnsafe pools). */
+const LAST_DATA_POOLED = 4096;
 
 export class HalfStream {
   readonly direction: TcpDirection;
@@ -76,7 +78,13 @@ export class HalfStream {
   rememberDelivered(data: Buffer, pos: number): void {
     const n = data.length < LAST_DATA_MAX ? data.length : LAST_DATA_MAX;
     let copy = this.lastData;
-    if (copy === null || copy.length < n) copy = this.lastData = Buffer.allocUnsafeSlow(Math.max(n, LAST_DATA_MIN));
+    if (copy === null || copy.length < n) {
+      // grown by doubling from the first delivery's size: a quiet connection that sent one small request
+      // holds that much, not LAST_DATA_MAX (with 65,536 connections a 2 KiB floor per direction was 256 MiB)
+      const size = Math.min(LAST_DATA_MAX, Math.max(n, LAST_DATA_MIN, copy === null ? 0 : copy.length * 2));
+      // small copies come from Node's shared pool (no ArrayBuffer of their own), larger ones stand alone
+      copy = this.lastData = size < LAST_DATA_POOLED ? Buffer.allocUnsafe(size) : Buffer.allocUnsafeSlow(size);
+    }
     data.copy(copy, 0, data.length - n);
     this.lastDataLength = n;
     this.lastDataPos = pos + data.length - n;

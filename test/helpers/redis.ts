@@ -27,13 +27,14 @@ export class RedisServer {
   private child: ChildProcess | undefined;
   private readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcap-pipe-redis-'));
 
-  private constructor(readonly port: number) {}
+  /** `persist`: an append-only file fsynced on every write, so a SIGKILL loses nothing Redis acknowledged. */
+  private constructor(readonly port: number, private readonly persist: boolean) {}
 
-  static async start(): Promise<RedisServer> {
+  static async start(opts: { persist?: boolean } = {}): Promise<RedisServer> {
     // A port found free can be taken before redis binds it: try a few.
     let lastError: unknown;
     for (let i = 0; i < 5; i++) {
-      const s = new RedisServer(await freePort());
+      const s = new RedisServer(await freePort(), opts.persist ?? false);
       try {
         await s.launch();
         return s;
@@ -51,7 +52,8 @@ export class RedisServer {
 
   private async launch(): Promise<void> {
     const child = spawn('redis-server', [
-      '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir,
+      '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--dir', this.dir,
+      ...(this.persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
       '--daemonize', 'no', '--protected-mode', 'yes', '--loglevel', 'notice',
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
@@ -89,5 +91,49 @@ export class RedisServer {
     this.child?.kill('SIGKILL');
     this.child = undefined;
     fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export const BIN = path.join(__dirname, '..', '..', 'bin');
+
+export interface Run { code: number | null; stdout: string; stderr: string }
+
+/** Runs a command of dist/bin as a process without blocking the test's event loop (several run at once). */
+export function runBin(script: string, args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(BIN, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The local NDJSON of a command, each line parsed, with `sensor` added: what the stream must hold. */
+export function localEvents(script: string, args: string[], sensor: string): Record<string, unknown>[] {
+  const r = spawnSync(process.execPath, [path.join(BIN, script), ...args], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  if (r.status !== 0) throw new Error(`${script} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
+  return r.stdout.split('\n').filter((l) => l !== '').map((l) => ({ ...(JSON.parse(l) as Record<string, unknown>), sensor }));
+}
+
+/** A canonical text of an event (sorted keys), so multisets of events compare as sorted string lists. */
+export function canonical(ev: unknown): string {
+  const sort = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sort);
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort((v as Record<string, unknown>)[k])]));
+    return v;
+  };
+  return JSON.stringify(sort(ev));
+}
+
+/** Polls `cond` until it holds (no timing assertion: only a generous upper bound against hanging). */
+export async function waitUntil(what: string, cond: () => boolean | Promise<boolean>, ms = 120_000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
