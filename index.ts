@@ -60,10 +60,10 @@ export { http, HttpStream, isHttpStreamEvent } from './streams/http';
 export type { HttpStreamOptions, HttpStreamEvent, HttpStreamOutput, HttpConnectionFields } from './streams/http';
 export { httpTraceSelect, HttpTraceSelect, httpTracePrinter, HttpTracePrinter } from './streams/http-trace';
 export type { HttpTraceSelectOptions, HttpTracePrintOptions } from './streams/http-trace';
-export { httpEventToJson, formatHttpEvent, DEFAULT_MAX_BODY } from './lib/http/json';
-export type { HttpTraceEvent, HttpJsonOptions, HttpFormatOptions } from './lib/http/json';
-export { HttpRequestFilter, emptyFilterSpec } from './lib/http/filter';
-export type { HttpFilterSpec } from './lib/http/filter';
+export { httpEventToJson, formatHttpEvent, DEFAULT_MAX_BODY } from './lib/trace/output';
+export type { HttpTraceEvent, HttpJsonOptions, HttpFormatOptions } from './lib/trace/output';
+export { HttpRequestFilter, emptyFilterSpec } from './lib/trace/filter';
+export type { HttpFilterSpec } from './lib/trace/filter';
 
 // HAR 1.2 (HTTP Archive) out and in
 export { HarBuilder, harEntries, DEFAULT_HAR_BUILD_OPTIONS } from './lib/har/build';
@@ -118,3 +118,10 @@ export { BpfFilter, DEFAULT_FILTER_SNAPLEN } from './addon/bpf';
 export type { BpfFilterOptions } from './addon/bpf';
 export { devices, defaultDevice, libVersion, addonAvailable, compileBpf, LiveCaptureError } from './addon/index';
 export type { Device, DeviceAddress, LiveStats, CaptureDirection } from './addon/index';
+
+// Sharding by flow: the symmetric hash (both directions of a connection, IPv4/IPv6, VLAN-aware) from a
+// record's bytes, and a router that keeps an IP datagram's fragments with the rest of its connection.
+export { flowHash, workerOf, FlowHasher } from './lib/shard/flow-hash';
+export type { FlowClass, FlowHashOptions, FlowInfo } from './lib/shard/flow-hash';
+export { FlowRouter, DEFAULT_ROUTER_LIMITS } from './lib/shard/router';
+export type { FlowRouterLimits, FlowRouterOptions, RouteSink } from './lib/shard/router';

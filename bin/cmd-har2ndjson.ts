@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { checkInputFile, describeInputError, hintIfTerminalStdin, intOption, parseArgs, printUsage, safeStdout, UsageError } from './cli';
 import { jsonText } from '../lib/core/json-line';
 import { MAX_HAR_BYTES, parseHar } from '../lib/har/read';
-import { DEFAULT_MAX_BODY, httpEventToJson } from '../lib/http/json';
+import { DEFAULT_MAX_BODY, httpEventToJson } from '../lib/trace/output';
 
 const NAME = 'pcap-pipe har2ndjson';
 

@@ -8,8 +8,8 @@ import { inputFile } from './habits';
 import { openTraceSource, runTrace } from './trace-cli';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 import { KEYLOG_USAGE, keyLogFiles } from './tls-options';
-import { DEFAULT_MAX_BODY } from '../lib/http/json';
-import { emptyFilterSpec } from '../lib/http/filter';
+import { DEFAULT_MAX_BODY } from '../lib/trace/output';
+import { emptyFilterSpec } from '../lib/trace/filter';
 
 const NAME = 'pcap-pipe ws';
 

@@ -7,9 +7,9 @@
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describeError, intOption, openReportedCapture, safeStdout, UsageError, unsupportedLinkTypes, type ParsedArgs } from './cli';
-import { emptyFilterSpec, type HttpFilterSpec } from '../lib/http/filter';
+import { emptyFilterSpec, type HttpFilterSpec } from '../lib/trace/filter';
 import { countLetterFlag, tcpdumpTimeHelp, tcpdumpTimeStyle, TimeFormatter } from '../lib/core/time';
-import { DEFAULT_MAX_BODY } from '../lib/http/json';
+import { DEFAULT_MAX_BODY } from '../lib/trace/output';
 import { capture, type CaptureStream } from '../streams/capture';
 import { colorFor } from '../streams/colour';
 import { filter } from '../streams/filter';

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { HarBuilder, type HarBuildCounts, type HarBuildOptions } from '../lib/har/build';
 import { harClosing, harEntryText, harOpening, type HarDocumentInfo } from '../lib/har/document';
-import type { HttpTraceEvent } from '../lib/http/json';
+import type { HttpTraceEvent } from '../lib/trace/output';
 import type { HarCreator, HarEntry } from '../lib/har/types';
 import { isTcpEvent } from '../lib/tcp/events';
 

@@ -6,8 +6,8 @@
 import type { TimeFormatter } from '../lib/core/time';
 import { BatchTransform, LineTransform, type Typed } from './batch';
 import { jsonText } from '../lib/core/json-line';
-import { HttpRequestFilter, emptyFilterSpec, type HttpFilterSpec } from '../lib/http/filter';
-import { formatHttpEvent, httpEventToJson, isTcpTraceEvent, type HttpTraceEvent } from '../lib/http/json';
+import { HttpRequestFilter, emptyFilterSpec, type HttpFilterSpec } from '../lib/trace/filter';
+import { formatHttpEvent, httpEventToJson, isTcpTraceEvent, type HttpTraceEvent } from '../lib/trace/output';
 
 export interface HttpTraceSelectOptions {
   /** Selection (default: everything). */

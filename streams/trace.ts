@@ -16,7 +16,7 @@ import type { PacketRecord } from '../lib/core/record';
 import type { PcapFileHeader } from '../lib/formats/pcap';
 import type { GrepMatch, Matcher } from '../lib/grep/grep';
 import { PacketPrefilter } from '../lib/grep/prefilter';
-import type { HttpTraceEvent } from '../lib/http/json';
+import type { HttpTraceEvent } from '../lib/trace/output';
 import type { TcpLimits } from '../lib/tcp/reassembler';
 import { decode } from './decode';
 import { grep } from './grep';

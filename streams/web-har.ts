@@ -11,7 +11,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { HarBuilder, type HarBuildOptions } from '../lib/har/build';
 import { harClosing, harEntryText, harOpening, type HarDocumentInfo } from '../lib/har/document';
 import type { HarEntry } from '../lib/har/types';
-import type { HttpTraceEvent } from '../lib/http/json';
+import type { HttpTraceEvent } from '../lib/trace/output';
 import { parseRowFilter, rowMatches, type RowFilterRow } from '../lib/web/row-filter';
 
 export interface WebHarLimits {

@@ -24,7 +24,7 @@ import { harDocument } from '../lib/har/document';
 import { escapeUri, parseCookieHeader, parseMultipart, parseSetCookie, queryString, requestUrl } from '../lib/har/fields';
 import { harToEvents, parseHar } from '../lib/har/read';
 import type { HarEntry, HarLog } from '../lib/har/types';
-import type { HttpTraceEvent } from '../lib/http/json';
+import type { HttpTraceEvent } from '../lib/trace/output';
 import { isCaptureError } from '../lib/core/errors';
 import { httpEvents } from '../streams/trace';
 import { readCaptureFile } from '../streams/read';

@@ -243,7 +243,7 @@ test('colours on a terminal only, and not with --no-color', { skip: spawnSync('s
 
 test('captured control characters are escaped in human output', () => {
   // escapeControl is applied to every captured string: a URL with ESC cannot drive the terminal
-  const { formatHttpEvent } = require('../lib/http/json.js') as typeof import('../lib/http/json.js');
+  const { formatHttpEvent } = require('../lib/trace/output.js') as typeof import('../lib/trace/output.js');
   const line = formatHttpEvent({
     type: 'request', ts: '0.000000000', frame: 1, from: 'client', connection: 0, client: '10.0.0.1:1', server: '10.0.0.2:80',
     method: 'GET', url: '/\x1b[2Jx', version: 'HTTP/1.1', headers: [['X-Evil', 'a\x07b']], index: 1,

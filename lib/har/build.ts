@@ -21,7 +21,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { HeaderField, HttpRequestEvent, HttpResponseEvent, HttpStreamEvent } from '../http/events';
-import type { HttpTraceEvent } from '../http/json';
+import type { HttpTraceEvent } from '../trace/output';
 import type { ConnectionFields as HttpConnectionFields, TcpEndEvent, TcpStartEvent } from '../tcp/events';
 import type { WsMessageEvent } from '../http/ws-events';
 import {

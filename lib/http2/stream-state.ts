@@ -10,6 +10,7 @@
  * reporting them is the subclass's (lib/http2/connection.ts, with lib/http2/event-build.ts).
  */
 import { ContentDecoder, parseContentEncoding } from '../http/content-decoding.js';
+import { headerValue } from '../http/head.js';
 import type { CaptureAt, HeaderField } from '../http/events.js';
 import type { TcpSide as Direction } from '../tcp/events.js';
 import type { Http2Event } from './events.js';
@@ -71,12 +72,6 @@ export interface Stream {
   requestEmitted: boolean;
   responseEmitted: boolean;
   reset?: { from: Direction; errorCode: number; error: string };
-}
-
-export function headerValue(fields: readonly HeaderField[], name: string): string | undefined {
-  let value: string | undefined;
-  for (const [n, v] of fields) if (n === name) value = value === undefined ? v : `${value}, ${v}`;
-  return value;
 }
 
 /** Streams of one connection: opened, moved through their states, closed; messages built. */

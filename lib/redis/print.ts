@@ -5,7 +5,7 @@
  * Every captured string is escaped (escapeControl): a stream's contents come from other machines' traffic.
  */
 import { escapeControl } from '../core/escape';
-import { formatDuration, formatSize, timeOfDay } from '../http/json';
+import { formatDuration, formatSize, timeOfDay } from '../trace/output';
 import type { StreamEntry } from './entry';
 
 type Json = Record<string, unknown>;

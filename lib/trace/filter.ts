@@ -7,9 +7,9 @@
  * sent while the client waits to send the body): it is held until the request decides, bounded by
  * MAX_HELD_EVENTS per connection. TCP events are not selected here (they pass).
  */
-import type { HeaderField, HttpRequestEvent } from './events';
-import type { HttpTraceEvent } from './json';
-import { firstHeaderValue } from './head';
+import type { HeaderField, HttpRequestEvent } from '../http/events';
+import type { HttpTraceEvent } from './output';
+import { firstHeaderValue } from '../http/head';
 
 export interface HttpFilterSpec {
   method: RegExp[];

@@ -6,14 +6,14 @@
  * escapeControl (bodies line by line, so their newlines still break lines).
  */
 import { isUtf8 } from 'node:buffer';
-import type { HeaderField, HttpRequestEvent, HttpResponseEvent, HttpStreamEvent, HttpUpgradeEvent } from './events';
-import { firstHeaderValue } from './head';
+import type { HeaderField, HttpRequestEvent, HttpResponseEvent, HttpStreamEvent, HttpUpgradeEvent } from '../http/events';
+import { firstHeaderValue } from '../http/head';
 import { escapeControl } from '../core/escape';
 import type { TimeFormatter } from '../core/time';
 import { tcpEventToJson, type ConnectionFields, type TcpEvent } from '../tcp/events';
-import type { WsCloseEvent, WsFrameEvent, WsMessageEvent } from './ws-events';
+import type { WsCloseEvent, WsFrameEvent, WsMessageEvent } from '../http/ws-events';
 import type { Http2ErrorEvent, Http2GoawayEvent, Http2PushEvent, Http2RequestEvent, Http2ResponseEvent, Http2RstEvent, Http2StreamEvent } from '../http2/events';
-import { WS_OPCODE } from './ws-events';
+import { WS_OPCODE } from '../http/ws-events';
 
 /** Anything the printers take: HTTP/WebSocket events and TCP events. */
 export type HttpTraceEvent = HttpStreamEvent | Http2StreamEvent | TcpEvent;
