@@ -242,8 +242,8 @@ function rows(file: string, pcapng: string | undefined, nodePcap: string | undef
     b: { ...np('http-json', file), cmd: np('http-json', file).cmd + ' > /dev/null' }, target: { kind: 'speedup', min: 4 },
   });
   withNodePcap({
-    id: 'grep', group: 'grep', what: `pcap-pipe grep -x ${NO_MATCH_HEX} < F (every payload searched, no match)`,
-    a: { label: 'pcap-pipe grep', cmd: `${pp} grep -x ${NO_MATCH_HEX} < ${F} > /dev/null`, okStatus: [1] },
+    id: 'grep', group: 'grep', what: `pcap-pipe grep --hex-pattern ${NO_MATCH_HEX} < F (every payload searched, no match)`,
+    a: { label: 'pcap-pipe grep', cmd: `${pp} grep --hex-pattern ${NO_MATCH_HEX} < ${F} > /dev/null`, okStatus: [1] },
     b: np('decode', file), target: { kind: 'speedup', min: 3 },
   });
   for (const [fmtName, f] of [['pcap', file], ['pcapng', pcapng]] as const) {
@@ -276,7 +276,7 @@ function memoryRows(file: string): Row[] {
     add('http_trace', { label: 'http_trace -r F', cmd: `${httpTrace} -r ${F} > /dev/null` });
     add('follow', { label: 'pcap-pipe follow --raw F', cmd: `${pp} follow --raw ${F} > /dev/null` }, false);
     add('tcp', { label: 'pcap-pipe tcp F', cmd: `${pp} tcp ${F} > /dev/null` }, false);
-    add('grep', { label: 'pcap-pipe grep -x HEX F', cmd: `${pp} grep -x ${NO_MATCH_HEX} ${F} > /dev/null`, okStatus: [1] }, false);
+    add('grep', { label: 'pcap-pipe grep --hex-pattern HEX F', cmd: `${pp} grep --hex-pattern ${NO_MATCH_HEX} ${F} > /dev/null`, okStatus: [1] }, false);
     add('serve', { label: 'pcap-pipe serve F', cmd: `exec ${pp} serve ${F}`, until: /input ended after/ }, false);
   }
   return list;

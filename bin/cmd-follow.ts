@@ -11,12 +11,14 @@
  * directions in delivery order); see streams/follow.ts.
  */
 import { pipeline } from 'node:stream/promises';
-import { intOption, openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
+import { intOption, openReportedCapture, parseArgs, printUsage, rawPositionals, safeStdout, UsageError } from './cli';
+import { inputFile } from './habits';
 import { followSink } from '../streams/follow';
 import { tcpEvents } from '../streams/trace';
 import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 
-export const USAGE = `usage: pcap-pipe follow [-o DIR [--force]] [--stream N] [--ascii|--hex|--raw] [--no-defragment] [--keylog FILE] [FILE]
+export const USAGE = `usage: pcap-pipe follow [-o DIR [--force]] [--stream N] [--ascii|--hex|--raw] [--no-defragment] [--keylog FILE] [-q]
+                        [-r FILE | FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and reassembles every TCP connection.
   -o DIR           write one file per connection direction (exactly the reassembled bytes) and
                    DIR/index.json: [{connection, file, client, server, direction, bytes, gaps}]
@@ -26,19 +28,20 @@ export const USAGE = `usage: pcap-pipe follow [-o DIR [--force]] [--stream N] [-
   --raw            write the raw bytes, both directions in the order they were delivered
   --force          with -o: replace the files of an earlier run in a non-empty DIR
   --no-defragment  do not reassemble IP fragments first
+  -r FILE          read FILE (as tcpdump -r)
+  -q               no progress line on a terminal
 ${KEYLOG_USAGE}
   Output is written as the streams are reassembled: connections that overlap in time appear as
   interleaved blocks, each with its own header.`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { string: ['o', 'stream'], boolean: ['ascii', 'hex', 'raw', 'defragment', 'force'], repeatable: ['keylog'], default: { defragment: true } }, USAGE);
+  const args = parseArgs(argv, { string: ['o', 'stream', 'r'], boolean: ['ascii', 'hex', 'raw', 'defragment', 'force', 'q'], repeatable: ['keylog'], default: { defragment: true } }, USAGE);
   if (!args) return printUsage(USAGE);
-  if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
   const modes = (['ascii', 'hex', 'raw'] as const).filter((m) => args[m]);
   if (modes.length > 1) throw new UsageError('choose one of --ascii, --hex, --raw', USAGE);
   const stream = intOption(args, 'stream', USAGE, 0);
   const dir = args.o === undefined || args.o === '' ? undefined : String(args.o);
-  const file = args._.length ? String(args._[0]) : undefined;
+  const file = inputFile(args, rawPositionals(argv, args), USAGE);
   if (args.force && dir === undefined) throw new UsageError('--force goes with -o DIR', USAGE);
   // The directory is checked before any input is read: a bad -o fails at once.
   const sink = followSink({ mode: modes[0] ?? 'ascii', dir, force: Boolean(args.force), stream, out: safeStdout() });

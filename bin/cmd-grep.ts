@@ -7,15 +7,16 @@
  */
 import type { Writable } from 'node:stream';
 import { describeError, intOption, openReportedCapture, parseArgs, rawPositionals, printUsage, safeStdout, UsageError } from './cli';
-import { EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, stopReader } from './grep-cli';
+import { EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, NGREP_TEXT_HELP, ngrepTextOptions, stopReader } from './grep-cli';
+import { inputFile } from './habits';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 import { CaptureError } from '../lib/core/errors';
 import { GrepPatternError, DEFAULT_LOOK_BEHIND_BYTES, type Matcher } from '../lib/grep/grep';
 import { colorFor } from '../streams/colour';
 import { runGrep } from '../streams/trace';
 
-export const USAGE = `usage: pcap-pipe grep [-i] [-v] [-w] [--stream] [-n COUNT] [-A N] [--json] [--text] [--hexdump]
-                      [--window BYTES] [--publish URL ...] (PATTERN | -x HEX) [FILE]
+export const USAGE = `usage: pcap-pipe grep [-ivwxXtTq] [-W MODE] [--stream] [-n COUNT] [-A N] [--json] [--text]
+                      [--window BYTES] [--publish URL ...] (PATTERN | --hex-pattern HEX) [-r FILE | FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and keeps the packets whose payload (the bytes
   after the TCP/UDP header, after type/code/checksum for ICMP) matches PATTERN, a regular expression
   over the payload bytes ('.' also matches newlines; \\xHH matches any byte).
@@ -24,7 +25,10 @@ export const USAGE = `usage: pcap-pipe grep [-i] [-v] [-w] [--stream] [-n COUNT]
   -i            ignore case
   -v            keep the packets with payload that do NOT match (packets without payload never)
   -w            match PATTERN only as a whole word
-  -x HEX        match these raw bytes instead of a regex ("474554", "0x47 45 54", "47:45:54")
+  -X            PATTERN is hex bytes, matched exactly ("474554", "0x47 45 54", "47:45:54"), as ngrep -X
+  --hex-pattern HEX   the same with the bytes as the option's value (what -x HEX was before -x
+                took ngrep's meaning)
+  -x            print the payload as a hex dump (as ngrep -x; --hexdump is the same)
   --stream      match reassembled TCP streams: finds matches split across segments, and keeps every
                 packet that carries matched bytes (UDP/ICMP are still matched per packet)
   -n COUNT      stop after COUNT matches
@@ -32,29 +36,35 @@ export const USAGE = `usage: pcap-pipe grep [-i] [-v] [-w] [--stream] [-n COUNT]
   --json        NDJSON, one object per match: frame, ts, connection, stream, direction, offset,
                 length, match, hex, context {before, after}, frames
   --text        print text even when stdout is not a terminal
-  --hexdump     print a hex dump of the payload instead of text
+  --hexdump     the same as -x
+  -r FILE       read FILE (as tcpdump -r)
+  -q            no progress line on a terminal
+  Text letters as ngrep's (the column of the descriptions aside):
+  ${NGREP_TEXT_HELP.trimStart()}
   --window N    stream mode: bytes of look-behind kept per connection direction (default ${DEFAULT_LOOK_BEHIND_BYTES})
 ${PUBLISH_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
-    boolean: ['i', 'v', 'w', 'stream', 'json', 'text', 'hexdump'],
-    string: ['x', 'n', 'A', 'window', ...PUBLISH_STRINGS],
+    boolean: ['i', 'v', 'w', 'x', 'X', 't', 'T', 'q', 'stream', 'json', 'text', 'hexdump'],
+    string: ['hex-pattern', 'n', 'A', 'window', 'W', 'r', ...PUBLISH_STRINGS],
   }, USAGE);
   if (!args) return printUsage(USAGE);
   const words = rawPositionals(argv, args);
-  const hex = typeof args.x === 'string' && args.x !== '';
-  if (hex && args.x !== undefined && words.length > 1) throw new UsageError('with -x HEX, only a FILE may follow', USAGE);
-  if (!hex && words.length === 0) throw new UsageError('no PATTERN given', USAGE);
-  if (!hex && words.length > 2) throw new UsageError('at most PATTERN and one FILE', USAGE);
-  const pattern = hex ? String(args.x) : words[0] as string;
-  const file = hex ? words[0] : words[1];
+  const hexOption = typeof args['hex-pattern'] === 'string' ? args['hex-pattern'] as string : undefined;
+  if (hexOption !== undefined && args.X) throw new UsageError('give -X PATTERN or --hex-pattern HEX, not both', USAGE);
+  const hex = hexOption !== undefined || Boolean(args.X);
+  const pattern = hexOption ?? words.shift();
+  if (pattern === undefined) throw new UsageError('no PATTERN given', USAGE);
+  const file = inputFile(args, words, USAGE);
+  if (args.X && (args.i || args.w)) throw new UsageError('-i and -w cannot be used with -X (hex pattern)', USAGE);
+  const { layout, time } = ngrepTextOptions(args, USAGE);
   if (args.stream && args.v) throw new UsageError('-v cannot be used with --stream', USAGE);
   const maxMatches = intOption(args, 'n', USAGE, 1);
   const after = intOption(args, 'A', USAGE, 0) ?? 0;
   const lookBehind = intOption(args, 'window', USAGE, 1);
   const publish = publishOptionsFrom(args, USAGE);
-  if (publish !== undefined && (args.text || args.hexdump)) throw new UsageError('--publish sends the --json matches: no --text or --hexdump', USAGE);
+  if (publish !== undefined && (args.text || args.hexdump || args.x)) throw new UsageError('--publish sends the --json matches: no --text or --hexdump', USAGE);
 
   let matcher: Matcher;
   try {
@@ -72,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
     const result = await runGrep({
       matcher, invert: !!args.v, stream: !!args.stream, after, maxMatches, lookBehind,
       source: reader, reader,
-      text: textOut ? { out: stdout, json, color: !json && colorFor(stdout), hexdump: !!args.hexdump } : undefined,
+      text: textOut ? { out: stdout, json, color: !json && colorFor(stdout), hexdump: !!args.hexdump || !!args.x, layout, time } : undefined,
       pcap: textOut ? undefined : stdout,
       stop: () => stopReader(reader),
     });

@@ -3,13 +3,17 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { formatTimestamp, linkTypeName, type PacketRecord } from '../lib/core/record';
 import { CaptureError, type CaptureErrorCode } from '../lib/core/errors';
-import { describeError, describeInputError, openCapture, parseArgs, printUsage, safeStdout } from './cli';
+import { describeError, describeInputError, openCapture, parseArgs, printUsage, rawPositionals, safeStdout } from './cli';
 import { jsonText } from '../lib/core/json-line';
 import { escapeControl } from '../lib/core/escape';
+import { countLetterFlag, tcpdumpTimeStyle, TimeFormatter } from '../lib/core/time';
 
-export const USAGE = `usage: pcap-pipe info [--json] FILE...
+export const USAGE = `usage: pcap-pipe info [--json] [-t|-tt|-tttt] [-r FILE]... [FILE...]
   For each capture file ('-' = stdin): format, link types, interfaces, packet count, first and
   last packet time, duration, data bytes, snaplen, and whether the file is cut short or damaged.
+  Times: local date and time of day (like capinfos; TZ chooses the zone); -tt: seconds since the
+  epoch; --json: "firstTime"/"lastTime" in epoch seconds with 9 decimals.
+  -r FILE    read FILE (as tcpdump -r; repeatable, the same as FILE)
   Exit status 1 when any file is damaged.`;
 
 export interface CaptureInfo {
@@ -87,7 +91,13 @@ function resolutionName(units: bigint): string {
   return `1/${units} s`;
 }
 
-function formatInfo(i: CaptureInfo): string {
+/** A first/last time for the text form: date and time of day (local, like capinfos) unless -t letters say otherwise. */
+function timeText(ts: string | null, time: TimeFormatter): string {
+  if (ts === null) return 'n/a';
+  return time.formatText(ts);
+}
+
+function formatInfo(i: CaptureInfo, time: TimeFormatter): string {
   const lines: [string, string][] = [
     ['File name', i.file],
     ['File type', i.format === 'pcap' ? 'classic pcap' : i.format ?? 'unknown'],
@@ -99,8 +109,8 @@ function formatInfo(i: CaptureInfo): string {
     ['Number of packets', String(i.packets)],
     ['Data size', `${i.dataBytes} bytes captured, ${i.wireBytes} on the wire`],
     ['Cut by snaplen', `${i.cutBySnaplen} packets`],
-    ['First packet time', i.firstTime ?? 'n/a'],
-    ['Last packet time', i.lastTime ?? 'n/a'],
+    ['First packet time', timeText(i.firstTime, time)],
+    ['Last packet time', timeText(i.lastTime, time)],
     ['Capture duration', i.durationSeconds === null ? 'n/a' : `${i.durationSeconds.toFixed(9)} seconds`],
   ];
   if (i.packetsWithoutTimestamp) lines.push(['Without timestamp', `${i.packetsWithoutTimestamp} packets (Simple Packet Blocks)`]);
@@ -112,10 +122,14 @@ function formatInfo(i: CaptureInfo): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { boolean: ['json'] }, USAGE);
+  const args = parseArgs(argv, { boolean: ['json', 't'], repeatable: ['r'] }, USAGE);
   if (!args) return printUsage(USAGE);
-  const files = args._.length ? args._.map(String) : ['-'];
+  const named = [...(args.r as string[]), ...rawPositionals(argv, args)];
+  const files = named.length ? named : ['-'];
   const out = safeStdout();
+  // capinfos shows the date too: no -t is date and time of day here (tcpdump's -tttt); -tt epoch seconds
+  const tCount = countLetterFlag(argv, 't');
+  const timeStyle = tCount === 0 ? 'date' : tcpdumpTimeStyle(tCount);
   let status = 0;
   for (const [n, file] of files.entries()) {
     let info: CaptureInfo;
@@ -131,7 +145,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`pcap-pipe info: ${file === '-' ? 'stdin' : file}: ${describeError(new CaptureError(info.error.code as CaptureErrorCode, info.error.message))}\n`);
       status = 1;
     }
-    out.write(args.json ? jsonText(info) + '\n' : (n ? '\n' : '') + formatInfo(info) + '\n');
+    out.write(args.json ? jsonText(info) + '\n' : (n ? '\n' : '') + formatInfo(info, new TimeFormatter(timeStyle)) + '\n');
   }
   return status;
 }

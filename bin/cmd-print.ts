@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { intOption, openReportedCapture, parseArgs, printUsage, rawPositionals, safeStdout } from './cli';
 import { stopReader } from './grep-cli';
 import { fileAndExpression, timeFormatterFrom } from './habits';
-import { countLetterFlag, TCPDUMP_TIME_HELP } from '../lib/core/time';
+import { countLetterFlag, tcpdumpTimeHelp } from '../lib/core/time';
 import type { DumpKind } from '../lib/layers/print-link';
 import { decode } from '../streams/decode';
 import { filter } from '../streams/filter';
@@ -24,7 +24,7 @@ export const USAGE = `usage: pcap-pipe print [-enqxXA] [-c COUNT] [-t|-tt|-ttt|-
   -x            after each packet, its bytes in hex as tcpdump -x (from the network header; -xx: whole frame)
   -X            hex and ASCII, as tcpdump -X (-XX: whole frame)
   -A            the bytes as ASCII, as tcpdump -A (-AA: whole frame); control bytes shown as '.'
-${TCPDUMP_TIME_HELP}
+${tcpdumpTimeHelp()}
   -q            no progress line on a terminal
   --json        NDJSON: one object per packet (frame, ts, caplen, len, one object per layer, errors)
   --defragment  reassemble IPv4/IPv6 fragments (the datagram is printed when it completes)

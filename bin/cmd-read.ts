@@ -1,25 +1,28 @@
 /** `pcap-pipe read FILE...`: captures (pcap or pcapng, '-' = stdin) to classic pcap on stdout. */
 import { pipeline } from 'node:stream/promises';
-import { binaryStdout, mergeCaptures, openOutputFile, openReportedCapture, parseArgs, printUsage, UsageError } from './cli';
+import { binaryStdout, mergeCaptures, openOutputFile, openReportedCapture, parseArgs, printUsage, rawPositionals, UsageError } from './cli';
 import { CaptureWriter, type WriteCaptureOptions } from '../streams/write';
 import type { CaptureReader } from '../streams/read';
 import type { PacketRecord } from '../lib/core/record';
 
-export const USAGE = `usage: pcap-pipe read [--format pcap|pcapng] [-w FILE|-] FILE...
+export const USAGE = `usage: pcap-pipe read [--format pcap|pcapng] [-w FILE|-] [-q] [-r FILE]... [FILE...]
   Reads pcap or pcapng files ('-' or no FILE = stdin) and writes one capture to stdout:
   classic pcap, or pcapng when the input holds several link types (classic pcap cannot).
   Several files are merged in timestamp order. A file cut short: every complete packet is
   written, the error is reported on stderr, and the exit status is 1.
   --format F   force the output format (pcap or pcapng)
   -w FILE      write to FILE instead of stdout; stdout is refused when it is a terminal
-               unless given as -w -`;
+               unless given as -w -
+  -r FILE      read FILE (as tcpdump -r; repeatable, the same as FILE)
+  -q           no progress line on a terminal`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { string: ['format', 'w'] }, USAGE);
+  const args = parseArgs(argv, { string: ['format', 'w'], boolean: ['q'], repeatable: ['r'] }, USAGE);
   if (!args) return printUsage(USAGE);
   const format = args.format as string | undefined;
   if (format !== undefined && format !== 'pcap' && format !== 'pcapng') throw new UsageError(`--format must be pcap or pcapng, not ${format}`, USAGE);
-  const files = args._.length ? args._.map(String) : ['-'];
+  const named = [...(args.r as string[]), ...rawPositionals(argv, args)];
+  const files = named.length ? named : ['-'];
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('stdin (-) can be read only once', USAGE);
 
   // A damaged input must not stop the others: report it, keep its complete packets, exit 1 at the end.

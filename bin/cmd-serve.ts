@@ -7,7 +7,8 @@
  *   pcap-pipe read big.pcap | pcap-pipe serve --port 8080
  */
 import * as fs from 'node:fs';
-import { intOption, openReportedCapture, parseArgs, printUsage, UsageError } from './cli';
+import { intOption, openReportedCapture, parseArgs, printUsage, rawPositionals, UsageError } from './cli';
+import { inputFile } from './habits';
 import { serveUntilInterrupted } from './trace-cli';
 import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 import { DEFAULT_WEB_HOST } from '../streams/web';
@@ -15,7 +16,7 @@ import { DEFAULT_WEB_MODEL_LIMITS, FILE_MAX_ROWS } from '../lib/web/model';
 
 const NAME = 'pcap-pipe serve';
 
-export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [--max-rows N] [--keylog FILE] [FILE]
+export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [--max-rows N] [--keylog FILE] [-r FILE | FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and shows its HTTP exchanges, WebSocket
   messages and TCP trouble live in a web page: prints the URL to open. Keeps serving after the
   input ends, until Ctrl-C.
@@ -31,14 +32,13 @@ export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [--max-row
 ${KEYLOG_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { string: ['port', 'host', 'max-rows'], repeatable: ['keylog'] }, USAGE);
+  const args = parseArgs(argv, { string: ['port', 'host', 'max-rows', 'r'], repeatable: ['keylog'] }, USAGE);
   if (!args) return printUsage(USAGE);
-  if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
   const port = intOption(args, 'port', USAGE) ?? 0;
   if (port > 65535) throw new UsageError(`option --port needs a port number 0..65535, got ${port}`, USAGE);
   const maxRows = intOption(args, 'max-rows', USAGE, 1);
   const host = args.host === undefined || args.host === '' ? DEFAULT_WEB_HOST : String(args.host);
-  const file = args._.length ? String(args._[0]) : undefined;
+  const file = inputFile(args, rawPositionals(argv, args), USAGE);
   if (file === undefined && process.stdin.isTTY) throw new UsageError('reads a capture on stdin: pipe one in (pcap-pipe capture | pcap-pipe serve) or name a FILE', USAGE);
 
   const input = openReportedCapture(file, { command: NAME, verb: 'used' }, { batch: true });

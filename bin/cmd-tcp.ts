@@ -1,12 +1,15 @@
 /** `pcap-pipe tcp [--json] [--no-data] [--no-defragment] [FILE]`: TCP connection events, one per line. */
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
-import { openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
+import { openReportedCapture, parseArgs, printUsage, rawPositionals, safeStdout } from './cli';
+import { inputFile, timeFormatterFrom } from './habits';
+import { tcpdumpTimeHelp } from '../lib/core/time';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 import { tcpPrinter } from '../streams/tcp-print';
 import { tcpEvents } from '../streams/trace';
 
-export const USAGE = `usage: pcap-pipe tcp [--json] [--no-data] [--no-defragment] [--publish URL ...] [FILE]
+export const USAGE = `usage: pcap-pipe tcp [--json] [--no-data] [--no-defragment] [-t|-tt|-ttt|-tttt] [-q]
+                     [--publish URL ...] [-r FILE | FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE), reassembles TCP and prints one line per event:
   start, data, gap, end (with per-direction stats), reset, retransmit, syn-retry, out-of-order,
   port-reuse, zero-window, keep-alive, evicted, overlap-conflict.
@@ -14,19 +17,22 @@ export const USAGE = `usage: pcap-pipe tcp [--json] [--no-data] [--no-defragment
                    (data events: length and the bytes in base64 under "data")
   --no-data        leave out data events
   --no-defragment  do not reassemble IP fragments first
+  -r FILE          read FILE (as tcpdump -r)
+  -q               no progress line on a terminal
+${tcpdumpTimeHelp(19, 'event')}
+                   (--json keeps "ts": seconds since the epoch, 9 decimals)
 ${PUBLISH_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { boolean: ['json', 'data', 'defragment'], string: PUBLISH_STRINGS, default: { data: true, defragment: true } }, USAGE);
+  const args = parseArgs(argv, { boolean: ['json', 'data', 'defragment', 't', 'q'], string: [...PUBLISH_STRINGS, 'r'], default: { data: true, defragment: true } }, USAGE);
   if (!args) return printUsage(USAGE);
-  if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
-  const file = args._.length ? String(args._[0]) : undefined;
+  const file = inputFile(args, rawPositionals(argv, args), USAGE);
   const publish = publishOptionsFrom(args, USAGE);
   const input = openReportedCapture(file, { command: 'pcap-pipe tcp', verb: 'used' }, { batch: true });
   const run = async (out: Writable): Promise<number> => {
     await pipeline(
       tcpEvents(input.reader, { defragment: Boolean(args.defragment) }),
-      tcpPrinter({ json: Boolean(args.json) || publish !== undefined, data: Boolean(args.data) }),
+      tcpPrinter({ json: Boolean(args.json) || publish !== undefined, data: Boolean(args.data), time: timeFormatterFrom(argv) }),
       out,
     );
     return input.damaged ? 1 : 0;

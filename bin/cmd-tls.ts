@@ -1,14 +1,15 @@
 /** `pcap-pipe tls [--json] [--keylog FILE]... [--no-defragment] [FILE]`: the TLS connections of a capture. */
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
-import { openReportedCapture, parseArgs, printUsage, safeStdout, UsageError } from './cli';
+import { openReportedCapture, parseArgs, printUsage, rawPositionals, safeStdout } from './cli';
+import { inputFile } from './habits';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 import { decode } from '../streams/decode';
 import { tcp } from '../streams/tcp';
 import { tlsPrinter } from '../streams/tls-print';
 
-export const USAGE = `usage: pcap-pipe tls [--json] [--keylog FILE]... [--no-defragment] [--publish URL ...] [FILE]
+export const USAGE = `usage: pcap-pipe tls [--json] [--keylog FILE]... [--no-defragment] [-q] [--publish URL ...] [-r FILE | FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and prints one line per TLS connection: version,
   cipher suite, SNI, ALPN, the server certificate (subject, issuer, validity: visible in TLS 1.2, and in
   TLS 1.3 when decrypted), the JA4 client fingerprint, and whether it can be decrypted with the keys
@@ -16,13 +17,14 @@ export const USAGE = `usage: pcap-pipe tls [--json] [--keylog FILE]... [--no-def
   --json           NDJSON: the tls-connection and tls-error events
 ${KEYLOG_USAGE}
   --no-defragment  do not reassemble IP fragments first
+  -r FILE          read FILE (as tcpdump -r)
+  -q               no progress line on a terminal
 ${PUBLISH_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { boolean: ['json', 'defragment'], string: PUBLISH_STRINGS, repeatable: ['keylog'], default: { defragment: true } }, USAGE);
+  const args = parseArgs(argv, { boolean: ['json', 'defragment', 'q'], string: [...PUBLISH_STRINGS, 'r'], repeatable: ['keylog'], default: { defragment: true } }, USAGE);
   if (!args) return printUsage(USAGE);
-  if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
-  const file = args._.length ? String(args._[0]) : undefined;
+  const file = inputFile(args, rawPositionals(argv, args), USAGE);
   const publish = publishOptionsFrom(args, USAGE);
   const input = openReportedCapture(file, { command: 'pcap-pipe tls', verb: 'used' }, { batch: true });
   const run = async (out: Writable): Promise<number> => {

@@ -3,7 +3,8 @@
  * upgrades, messages (text as text, JSON pretty-printed, binary summarised), pings/pongs and closes; with
  * --json every ws-frame, ws-message and ws-close (and ws-error, http-upgrade) as NDJSON.
  */
-import { intOption, parseArgs, printUsage, UsageError } from './cli';
+import { intOption, parseArgs, printUsage, rawPositionals } from './cli';
+import { inputFile } from './habits';
 import { openTraceSource, runTrace } from './trace-cli';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 import { KEYLOG_USAGE, keyLogFiles } from './tls-options';
@@ -12,7 +13,8 @@ import { emptyFilterSpec } from '../lib/trace/filter';
 
 const NAME = 'pcap-pipe ws';
 
-export const USAGE = `usage: pcap-pipe ws [--json] [--max-body BYTES] [--no-color] [--keylog FILE] [--publish URL ...] [FILE]
+export const USAGE = `usage: pcap-pipe ws [--json] [--max-body BYTES] [--no-color] [--keylog FILE] [-q] [--publish URL ...]
+                   [-r FILE | FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and prints its WebSocket traffic (RFC 6455,
   permessage-deflate inflated): the upgrade, then each message (text as text, JSON pretty-printed,
   binary as "[N bytes binary]"), ping, pong and close, with time and direction.
@@ -22,16 +24,18 @@ export const USAGE = `usage: pcap-pipe ws [--json] [--max-body BYTES] [--no-colo
                      UTF-8, else base64 with "dataEncoding": "base64"
   --max-body BYTES   payload bytes printed per frame or message (default ${DEFAULT_MAX_BODY}); longer is cut
   --no-color         no colours (they are only used on a terminal anyway)
+  -r FILE            read FILE (as tcpdump -r)
+  -q                 no progress line on a terminal
 ${KEYLOG_USAGE}
 ${PUBLISH_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { boolean: ['json', 'color'], string: ['max-body', ...PUBLISH_STRINGS], repeatable: ['keylog'], default: { color: true } }, USAGE);
+  const args = parseArgs(argv, { boolean: ['json', 'color', 'q'], string: ['max-body', 'r', ...PUBLISH_STRINGS], repeatable: ['keylog'], default: { color: true } }, USAGE);
   if (!args) return printUsage(USAGE);
-  if (args._.length > 1) throw new UsageError('at most one FILE', USAGE);
+  const file = inputFile(args, rawPositionals(argv, args), USAGE);
   const maxBody = intOption(args, 'max-body', USAGE, 0) ?? DEFAULT_MAX_BODY;
   const publish = publishOptionsFrom(args, USAGE);
-  const src = openTraceSource({ file: args._.length ? String(args._[0]) : '-', name: NAME });
+  const src = openTraceSource({ file: file ?? '-', name: NAME });
   const opts = {
     json: Boolean(args.json) || publish !== undefined, headers: false, bodies: false, maxBody, tcpVerbose: false,
     color: args.color !== false && publish === undefined, filter: emptyFilterSpec(), websocketOnly: true, keyLogFiles: keyLogFiles(args),

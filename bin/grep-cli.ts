@@ -6,6 +6,24 @@
 import { CaptureError } from '../lib/core/errors';
 import { compileMatcher, MATCH_EVERYTHING, type Matcher } from '../lib/grep/grep';
 import type { CaptureReader } from '../streams/read';
+import { TimeFormatter } from '../lib/core/time';
+import type { PayloadLayout } from '../lib/grep/report';
+import { UsageError, type ParsedArgs } from './cli';
+
+/** The help lines of ngrep's text letters, shared by network_grep and `pcap-pipe grep`. */
+export const NGREP_TEXT_HELP = `  -W MODE     payload layout, as ngrep: normal (lines split at LF, CR shown as \\x0d), byline
+              (CR LF ends a line: the lines read as lines), single (the packet on one line)
+  -t          print each packet's time as YYYY/MM/DD HH:MM:SS.UUUUUU (local time, as ngrep -t)
+  -T          print the time since the previous match as +S.UUUUUU (as ngrep -T)
+              (neither: local time of day HH:MM:SS.UUUUUU, like tcpdump)`;
+
+/** ngrep's -W, -t, -T from parsed arguments. */
+export function ngrepTextOptions(args: ParsedArgs, usage: string): { layout: PayloadLayout; time: TimeFormatter } {
+  const w = args.W === undefined ? 'normal' : String(args.W);
+  if (w !== 'normal' && w !== 'byline' && w !== 'single') throw new UsageError(`-W takes normal, byline or single, not ${JSON.stringify(w)}`, usage);
+  if (args.t && args.T) throw new UsageError('give -t or -T, not both', usage);
+  return { layout: w, time: new TimeFormatter(args.t ? 'ngrep-date' : args.T ? 'ngrep-delta' : 'time') };
+}
 
 /** Exit status when nothing was selected (grep's convention). */
 export const EXIT_NO_MATCH = 1;

@@ -31,7 +31,7 @@ export const USAGE = `usage: http_trace [-i DEV | -r FILE] [-f FILTER] [-b MB] [
                      blocks, at most 0.1 s after capture
 ${DISPLAY_OPTIONS_HELP}
   --web [PORT]       show the traffic live in a web page instead (http://127.0.0.1:PORT/; default: any
-                     free port, printed); serves until Ctrl-C
+                     free port, printed); serves until Ctrl-C. Not with --json (a usage error)
   --json             NDJSON, one object per event (request, response, http-upgrade, ws-frame, ws-message,
                      ws-close, http-error, ws-error; TCP events with --tcp-verbose)
 ${PUBLISH_USAGE}`;
@@ -62,7 +62,9 @@ export async function main(argvIn: string[]): Promise<number> {
   if (!args) return printUsage(USAGE);
   if (args._.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(String(args._[0]))} (a filter goes after -f, a file after -r)`, USAGE);
   if (args.i !== undefined && args.r !== undefined) throw new UsageError('-i (live) and -r (file) exclude each other', USAGE);
-  const opts = traceOptionsFrom(args, USAGE);
+  // the web page is the output with --web: there is no NDJSON stream to write, so the pair is refused
+  if (web !== undefined && args.json) throw new UsageError('--web and --json exclude each other (the web view is the output; for NDJSON leave out --web)', USAGE);
+  const opts = traceOptionsFrom(args, USAGE, argv);
   const mb = intOption(args, 'b', USAGE, 1);
   const publish = publishOptionsFrom(args, USAGE);
   if (publish !== undefined && web !== undefined) throw new UsageError('--publish and --web exclude each other (pcap-pipe serve --from shows a stream)', USAGE);

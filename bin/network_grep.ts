@@ -6,7 +6,7 @@
  * Exit status as grep: 0 something matched, 1 nothing matched, 2 error.
  */
 import { checkInputFile, intOption, openOutputFile, parseArgs, rawPositionals, printUsage, runCommand, safeStdout, UsageError, describeError } from './cli';
-import { EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, stopReader } from './grep-cli';
+import { EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, NGREP_TEXT_HELP, ngrepTextOptions, stopReader } from './grep-cli';
 import { CaptureError } from '../lib/core/errors';
 import { DEFAULT_LOOK_BEHIND_BYTES, GrepPatternError, type Matcher } from '../lib/grep/grep';
 import { capture, type CaptureStream } from '../streams/capture';
@@ -17,7 +17,7 @@ import { readCaptureFile, type CaptureReader } from '../streams/read';
 import { chain, runGrep } from '../streams/trace';
 import type { Readable } from 'node:stream';
 
-export const USAGE = `usage: network_grep [-hiqvwxX] [-d DEV | -I FILE | -r FILE] [-O FILE] [-n COUNT] [-A N]
+export const USAGE = `usage: network_grep [-hipqtTvwxX] [-W MODE] [-s SNAPLEN] [-d DEV | -I FILE | -r FILE] [-O FILE] [-n COUNT] [-A N]
                     [--stream] [--json] [--window BYTES] [PATTERN] [BPF FILTER ...]
   Prints the packets whose payload matches PATTERN (a regular expression over the payload bytes;
   '.' also matches newlines), like ngrep. Without PATTERN every packet with payload is printed.
@@ -33,6 +33,9 @@ export const USAGE = `usage: network_grep [-hiqvwxX] [-d DEV | -I FILE | -r FILE
   -x          print the payload as a hex dump
   -X          PATTERN is hex bytes ("474554", "0x474554"), matched exactly
   -q          quiet: no header lines (input, filter, match, output)
+  -p          live: do not put the interface into promiscuous mode
+  -s SNAPLEN  live: capture at most SNAPLEN bytes per packet
+${NGREP_TEXT_HELP}
   -n COUNT    stop after COUNT matches
   -A N        also print the next N packets with payload of the same connection after a match
   --stream    match reassembled TCP streams: finds matches split across segments (not with -v)
@@ -67,8 +70,8 @@ function bpfMessage(e: unknown): string {
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
-    boolean: ['i', 'v', 'w', 'x', 'X', 'q', 'stream', 'json'],
-    string: ['d', 'I', 'r', 'O', 'n', 'A', 'window'],
+    boolean: ['i', 'v', 'w', 'x', 'X', 'q', 'p', 't', 'T', 'stream', 'json'],
+    string: ['d', 'I', 'r', 'O', 'n', 'A', 'window', 'W', 's'],
   }, USAGE);
   if (!args) return printUsage(USAGE);
   const file = (args.I ?? args.r) as string | undefined;
@@ -80,6 +83,8 @@ export async function main(argv: string[]): Promise<number> {
   const after = intOption(args, 'A', USAGE, 0) ?? 0;
   const lookBehind = intOption(args, 'window', USAGE, 1);
   const quiet = !!args.q || !!args.json;
+  const { layout, time } = ngrepTextOptions(args, USAGE);
+  const snaplen = intOption(args, 's', USAGE, 1);
 
   let pattern: string | undefined;
   let bpf: string | undefined;
@@ -123,7 +128,7 @@ export async function main(argv: string[]): Promise<number> {
     header.push(`input: ${file}`);
   } else {
     try {
-      live = capture({ device: args.d as string | undefined, filter: bpf, immediate: true });
+      live = capture({ device: args.d as string | undefined, filter: bpf, immediate: true, promiscuous: !args.p, ...(snaplen !== undefined ? { snaplen } : {}) });
     } catch (e) {
       process.stderr.write(`${NAME}: ${describeError(e)}\n`);
       return EXIT_ERROR;
@@ -148,7 +153,7 @@ export async function main(argv: string[]): Promise<number> {
     const result = await runGrep({
       matcher, invert: !!args.v, stream: !!args.stream, after, maxMatches, lookBehind,
       source, reader,
-      text: { out: stdout, json: !!args.json, color: colorFor(stdout), hexdump: !!args.x },
+      text: { out: stdout, json: !!args.json, color: colorFor(stdout), hexdump: !!args.x, layout, time },
       pcap: args.O !== undefined ? openOutputFile(String(args.O)).stream : undefined,
       stop,
     });

@@ -8,6 +8,7 @@ import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describeError, intOption, openReportedCapture, safeStdout, UsageError, unsupportedLinkTypes, type ParsedArgs } from './cli';
 import { emptyFilterSpec, type HttpFilterSpec } from '../lib/trace/filter';
+import { countLetterFlag, tcpdumpTimeHelp, tcpdumpTimeStyle, TimeFormatter } from '../lib/core/time';
 import { DEFAULT_MAX_BODY } from '../lib/trace/output';
 import { capture, type CaptureStream } from '../streams/capture';
 import { colorFor } from '../streams/colour';
@@ -37,10 +38,12 @@ export const DISPLAY_OPTIONS_HELP = `${KEYLOG_USAGE}
   --tcp-verbose      also print TCP events: start, end, reset, retransmit, syn-retry, gap, out-of-order, ...
   --har FILE         also write the selected exchanges to FILE as HAR 1.2 (timings from the capture, bodies
                      up to --max-body, WebSocket messages); complete and valid also after Ctrl-C
-  --no-color         no colours (they are only used on a terminal anyway)`;
+  --no-color         no colours (they are only used on a terminal anyway)
+  -q                 no progress line on a terminal
+${tcpdumpTimeHelp(21, 'line')}`;
 
 /** The flags shared by http_trace and `pcap-pipe http` (display and selection). */
-export const DISPLAY_BOOLEANS = ['headers', 'bodies', 'tcp-verbose', 'color', 'json'];
+export const DISPLAY_BOOLEANS = ['headers', 'bodies', 'tcp-verbose', 'color', 'json', 't', 'q'];
 export const DISPLAY_STRINGS = ['show-header', 'max-body', 'har'];
 /** Repeatable flags shared the same way (--keylog FILE). */
 export const KEY_OPTIONS = ['keylog'];
@@ -64,7 +67,7 @@ function regex(source: string, flags: string, option: string, usage: string): Re
 }
 
 /** The display and selection options from parsed arguments. */
-export function traceOptionsFrom(args: ParsedArgs, usage: string): HttpTraceOptions {
+export function traceOptionsFrom(args: ParsedArgs, usage: string, argv: readonly string[] = []): HttpTraceOptions {
   const spec = emptyFilterSpec();
   const list = (option: string, flags: string): RegExp[] => (args[option] as string[]).map((s) => regex(s, flags, option, usage));
   spec.method = list('method', 'i');
@@ -84,6 +87,7 @@ export function traceOptionsFrom(args: ParsedArgs, usage: string): HttpTraceOpti
     maxBody: intOption(args, 'max-body', usage, 0) ?? DEFAULT_MAX_BODY,
     tcpVerbose: Boolean(args['tcp-verbose']),
     color: args.color !== false,
+    time: new TimeFormatter(tcpdumpTimeStyle(countLetterFlag(argv, 't'))),
     filter: spec,
     keyLogFiles: keyLogFiles(args),
     ...(typeof args.har === 'string' ? { har: args.har } : {}),

@@ -10,6 +10,8 @@ import { jsonText } from '../lib/core/json-line';
 import type { Batchable } from './typed';
 import { formatTimestamp } from '../lib/core/record';
 import { formatPayload, formatStreamMatch, grepMatchToJson, packetPayload, type GrepMatch, type PacketVerdict } from '../lib/grep/grep';
+import type { PayloadLayout } from '../lib/grep/report';
+import type { TimeFormatter } from '../lib/core/time';
 import { hexDump } from '../lib/core/escape';
 import { formatPacketLine } from '../lib/layers/print';
 
@@ -19,6 +21,10 @@ export interface GrepTextOutput {
   json: boolean;
   color: boolean;
   hexdump: boolean;
+  /** ngrep's -W: how payload text is laid out (default 'normal'). */
+  layout?: PayloadLayout;
+  /** How packet times are printed (default: epoch seconds with 9 decimals). */
+  time?: TimeFormatter;
 }
 
 export interface GrepSinkOptions {
@@ -59,7 +65,7 @@ export class GrepSink extends Writable {
     if (t === undefined || !this.streamMode) return;
     if (t.json) t.out.write(jsonText(grepMatchToJson(m)) + '\n');
     // TCP stream matches; a UDP/ICMP match in stream mode is printed with its packet, as per packet
-    else if (m.stream !== undefined) t.out.write(formatStreamMatch(m, t.color) + '\n');
+    else if (m.stream !== undefined) t.out.write(formatStreamMatch(m, t.color, t.time) + '\n');
   }
 
   private textOf(v: PacketVerdict): string {
@@ -79,9 +85,12 @@ export class GrepSink extends Writable {
     }
     if (this.streamMode && !v.afterContext && v.matches.length === 0) return ''; // its match was printed
     const payload = packetPayload(pkt);
-    const head = formatPacketLine(pkt, { link: false }) + (v.afterContext ? ' (after match)' : '');
-    const body = t.hexdump ? hexDump(payload) : formatPayload(payload, v.matches.map((m) => ({ start: m.offset, end: m.offset + m.bytes.length })), t.color);
+    const head = formatPacketLine(pkt, { link: false, ...(t.time !== undefined ? { time: t.time } : {}) }) + (v.afterContext ? ' (after match)' : '');
+    const ranges = v.matches.map((m) => ({ start: m.offset, end: m.offset + m.bytes.length }));
     const omitted = v.matchesOmitted !== undefined ? `\n  (${v.matchesOmitted} more matches in this packet, not highlighted or listed)` : '';
+    // -W single: the packet's line and its payload on one line
+    if (!t.hexdump && t.layout === 'single') return `${head} ${formatPayload(payload, ranges, t.color, '', 'single')}${omitted}\n`;
+    const body = t.hexdump ? hexDump(payload) : formatPayload(payload, ranges, t.color, '  ', t.layout);
     return head + '\n' + body + omitted + '\n';
   }
 

@@ -3,6 +3,7 @@
  * http(), and the printer that turns the selected events into text lines or NDJSON. The chain between
  * them is httpTracePipeline() in streams/trace.ts.
  */
+import type { TimeFormatter } from '../lib/core/time';
 import { BatchTransform, LineTransform, type Typed } from './batch';
 import { jsonText } from '../lib/core/json-line';
 import { HttpRequestFilter, emptyFilterSpec, type HttpFilterSpec } from '../lib/trace/filter';
@@ -77,6 +78,8 @@ export interface HttpTracePrintOptions {
   color: boolean;
   /** WebSocket layout (pcap-pipe ws). */
   websocketOnly?: boolean;
+  /** How text lines print times (tcpdump's -t letters); default: local time of day. */
+  time?: TimeFormatter;
 }
 
 /** HttpTraceEvent objects in, text lines (or NDJSON) out. */
@@ -100,7 +103,7 @@ export class HttpTracePrinter extends LineTransform<HttpTraceEvent> {
     }
     return formatHttpEvent(ev, {
       color: o.color, headers: o.headers, showHeader: o.showHeader, bodies: o.bodies, maxBody: o.maxBody,
-      tcp: o.tcpVerbose, websocketOnly: o.websocketOnly,
+      tcp: o.tcpVerbose, websocketOnly: o.websocketOnly, ...(o.time !== undefined ? { time: o.time } : {}),
     });
   }
 }

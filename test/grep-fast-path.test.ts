@@ -88,11 +88,11 @@ function selected(bytes: Buffer, matcher: Matcher, invert: boolean, prefilter: P
 }
 
 const MATCHERS: { label: string; matcher: Matcher }[] = [
-  { label: '-x 474554 (GET)', matcher: compileMatcher('474554', { hex: true }) },
-  { label: '-x 0d0a0d0a', matcher: compileMatcher('0d0a0d0a', { hex: true }) },
+  { label: '-X 474554 (GET)', matcher: compileMatcher('474554', { hex: true }) },
+  { label: '-X 0d0a0d0a', matcher: compileMatcher('0d0a0d0a', { hex: true }) },
   { label: 'literal HTTP/1.1', matcher: compileMatcher('HTTP/1.1') },
   { label: 'literal a', matcher: compileMatcher('a') },
-  { label: '-x absent 00ff11ee22dd33cc44bb55aa', matcher: compileMatcher('00ff11ee22dd33cc44bb55aa', { hex: true }) },
+  { label: '-X absent 00ff11ee22dd33cc44bb55aa', matcher: compileMatcher('00ff11ee22dd33cc44bb55aa', { hex: true }) },
   { label: 'regex -i host: .*', matcher: compileMatcher('host: [a-z.]+', { ignoreCase: true }) },
   { label: 'regex -w GET', matcher: compileMatcher('GET', { word: true }) },
   { label: 'no pattern', matcher: MATCH_EVERYTHING },

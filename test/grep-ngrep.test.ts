@@ -126,11 +126,12 @@ test('per-packet grep selects the frames ngrep selects, on 17 captures x 12 patt
   assert.ok(identical > compared * 0.8, `only ${identical} of ${compared} cases are identical (${explained} explained frames)`);
 });
 
-test('pcap-pipe grep writes the frames ngrep selects as a pcap on stdout (-i, -v, -x)', () => {
+test('pcap-pipe grep writes the frames ngrep selects as a pcap on stdout (-i, -v, -X, --hex-pattern)', () => {
   const cases: [string, string[], string[]][] = [
     ['http-keepalive-304.pcap', ['-i', 'HOST:'], ['-i', 'HOST:']],
     ['http-post-chunked-retrans.pcap', ['-v', 'HTTP'], ['-v', 'HTTP']],
-    ['websocket-text-binary.pcap', ['-X', '0d0a0d0a'], ['-x', '0d 0a 0d 0a']],
+    ['websocket-text-binary.pcap', ['-X', '0d0a0d0a'], ['--hex-pattern', '0d 0a 0d 0a']],
+    ['websocket-text-binary.pcap', ['-X', '0d0a0d0a'], ['-X', '0d0a0d0a']],
     ['ipv4-fragments-socks5-http.pcap', ['-i', '-v', 'get'], ['-i', '-v', 'get']],
   ];
   for (const [name, ngrepArgs, ourArgs] of cases) {

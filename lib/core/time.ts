@@ -21,10 +21,15 @@ export function tcpdumpTimeStyle(count: number): TimeStyle {
   return styles[Math.max(0, Math.min(count, styles.length - 1))] as TimeStyle;
 }
 
-/** "-t", "-tt", ... as in tcpdump's manual, for help texts and messages. */
-export const TCPDUMP_TIME_HELP = `  -t            no time;  -tt  seconds since the epoch;  -ttt  delta from the previous packet;
-                -tttt  date and time of day;  -ttttt  delta from the first packet
-                (default: local time of day HH:MM:SS.ffffff, like tcpdump; TZ chooses the zone)`;
+/** The help lines for tcpdump's -t letters, the descriptions starting at `column` (as in the command's usage). */
+export function tcpdumpTimeHelp(column = 16, what = 'packet'): string {
+  const pad = ' '.repeat(column);
+  return [
+    `  ${'-t'.padEnd(column - 2)}no time;  -tt  seconds since the epoch;  -ttt  delta from the previous ${what};`,
+    `${pad}-tttt  date and time of day;  -ttttt  delta from the first ${what}`,
+    `${pad}(default: local time of day HH:MM:SS.ffffff, like tcpdump; TZ chooses the zone)`,
+  ].join('\n');
+}
 
 const two = (n: number): string => (n < 10 ? '0' : '') + String(n);
 const six = (n: number): string => String(n).padStart(6, '0');
@@ -73,6 +78,16 @@ export class TimeFormatter {
     }
   }
 
+  /** The same for a timestamp text as the events carry it: seconds with up to 9 decimals ("1320329757.458867000"). */
+  formatText(ts: string): string {
+    const ns = textToNanos(ts);
+    if (ns === undefined) return ts; // not a timestamp: shown as it is
+    const sec = ns / 1_000_000_000n;
+    const rem = ns % 1_000_000_000n;
+    // floor division, so -0.5 s is second -1 plus 500 ms, as records store it
+    return rem < 0n ? this.format(Number(sec - 1n), Number(rem + 1_000_000_000n)) : this.format(Number(sec), Number(rem));
+  }
+
   private delta(now: bigint): string {
     const base = this.previous ?? now;
     if (this.style !== 'since-first' || this.previous === undefined) this.previous = now;
@@ -93,6 +108,14 @@ export class TimeFormatter {
     this.cachedText = text;
     return text;
   }
+}
+
+/** "SECONDS[.FRACTION]" as nanoseconds, or undefined when it is not such a text. */
+function textToNanos(ts: string): bigint | undefined {
+  const m = /^(-?)(\d+)(?:\.(\d{1,9}))?$/.exec(ts);
+  if (m === null) return undefined;
+  const ns = BigInt(m[2] as string) * 1_000_000_000n + BigInt((m[3] ?? '').padEnd(9, '0'));
+  return m[1] === '-' ? -ns : ns;
 }
 
 /** Counts how many times a letter flag was given in argv ("-ttt", "-t -t", "-nttt" all count). */

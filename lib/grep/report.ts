@@ -1,5 +1,6 @@
 /** Grep matches as reports: the match record, its JSON form and its text forms (escaped, highlighted). */
 import { escapeControl } from '../core/escape';
+import type { TimeFormatter } from '../core/time';
 import type { TcpDirection } from '../tcp/events';
 import type { ByteRange } from './pattern';
 
@@ -55,18 +56,26 @@ function escapedLatin1(buf: Buffer, start: number, end: number): string {
 }
 
 /**
+ * How a payload is laid out (ngrep's -W): 'normal' one output line per payload line, CR shown as \x0d;
+ * 'byline' the same with a CR before a LF left out (the lines read as lines); 'single' the whole payload
+ * on one line (LF shown as \x0a).
+ */
+export type PayloadLayout = 'normal' | 'byline' | 'single';
+
+/**
  * A payload as text: one output line per payload line (split at LF), each indented and escaped
  * (control characters as \xHH, so captured bytes never drive the terminal), with the matched ranges
- * highlighted when `color`. An empty payload gives "".
+ * highlighted when `color`. An empty payload gives "". `layout`: see PayloadLayout.
  */
-export function formatPayload(payload: Buffer, ranges: readonly ByteRange[], color: boolean, indent = '  '): string {
+export function formatPayload(payload: Buffer, ranges: readonly ByteRange[], color: boolean, indent = '  ', layout: PayloadLayout = 'normal'): string {
   const lines: string[] = [];
   let ri = 0;
   let lineStart = 0;
   while (lineStart < payload.length) {
-    let lineEnd = payload.indexOf(0x0a, lineStart);
+    let lineEnd = layout === 'single' ? -1 : payload.indexOf(0x0a, lineStart);
     const next = lineEnd < 0 ? payload.length : lineEnd + 1;
     if (lineEnd < 0) lineEnd = payload.length;
+    else if (layout === 'byline' && lineEnd > lineStart && payload[lineEnd - 1] === 0x0d) lineEnd--; // CR LF: a line end
     let text = '';
     let pos = lineStart;
     while (pos < lineEnd) {
@@ -85,8 +94,9 @@ export function formatPayload(payload: Buffer, ranges: readonly ByteRange[], col
 }
 
 /** One stream-mode match as two lines: where it is, then the match in its context (escaped). */
-export function formatStreamMatch(m: GrepMatch, color: boolean): string {
-  const where = `${m.ts} stream ${m.stream ?? '-'} ${escapeControl(m.connection)}${m.direction ? ` ${m.direction}` : ''}` +
+export function formatStreamMatch(m: GrepMatch, color: boolean, time?: TimeFormatter): string {
+  const ts = time === undefined ? m.ts : time.formatText(m.ts);
+  const where = `${ts === '' ? '' : `${ts} `}stream ${m.stream ?? '-'} ${escapeControl(m.connection)}${m.direction ? ` ${m.direction}` : ''}` +
     ` offset ${m.offset} length ${m.bytes.length} frames ${m.frames.join(',')}`;
   const body = escapeControl(m.before.toString('latin1')) + (color ? HIGHLIGHT_ON : '[') +
     escapeControl(m.bytes.toString('latin1')) + (color ? HIGHLIGHT_OFF : ']') + escapeControl(m.after.toString('latin1'));

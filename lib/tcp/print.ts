@@ -1,9 +1,11 @@
 /** TCP connection events as text: one line per event (`pcap-pipe tcp`). */
 import type { TcpEvent } from './events';
+import type { TimeFormatter } from '../core/time';
 
-/** One human-readable line for an event. */
-export function formatTcpEvent(ev: TcpEvent): string {
-  const head = `${ev.ts} #${ev.connection} ${ev.client} > ${ev.server} ${ev.type}`;
+/** One human-readable line for an event; its time as `time` formats it (default: epoch seconds, 9 decimals). */
+export function formatTcpEvent(ev: TcpEvent, time?: TimeFormatter): string {
+  const ts = time === undefined ? ev.ts : time.formatText(ev.ts);
+  const head = `${ts === '' ? '' : `${ts} `}#${ev.connection} ${ev.client} > ${ev.server} ${ev.type}`;
   switch (ev.type) {
     case 'start': return `${head}${ev.midStream ? ' (joined mid-stream)' : ''}`;
     case 'data': return `${head} ${ev.from} offset=${ev.offset} len=${ev.bytes.length}`;

@@ -9,6 +9,7 @@ import { isUtf8 } from 'node:buffer';
 import type { HeaderField, HttpRequestEvent, HttpResponseEvent, HttpStreamEvent, HttpUpgradeEvent } from '../http/events';
 import { firstHeaderValue } from '../http/head';
 import { escapeControl } from '../core/escape';
+import type { TimeFormatter } from '../core/time';
 import { tcpEventToJson, type ConnectionFields, type TcpEvent } from '../tcp/events';
 import type { WsCloseEvent, WsFrameEvent, WsMessageEvent } from '../http/ws-events';
 import type { Http2ErrorEvent, Http2GoawayEvent, Http2PushEvent, Http2RequestEvent, Http2ResponseEvent, Http2RstEvent, Http2StreamEvent } from '../http2/events';
@@ -238,6 +239,8 @@ export function httpEventToJson(ev: HttpTraceEvent, opts: HttpJsonOptions): Reco
 // Human lines
 
 export interface HttpFormatOptions {
+  /** How times are printed (tcpdump's -t letters); default: local time of day, timeOfDay(). */
+  time?: TimeFormatter;
   /** ANSI colours (only on a terminal, not with --no-color). */
   color: boolean;
   /** Print every header field under its request/response. */
@@ -289,8 +292,14 @@ function arrow(ev: HttpTraceEvent, from: 'client' | 'server' | undefined): strin
   return from === 'server' ? `${ev.client} ← ${ev.server}` : `${ev.client} → ${ev.server}`;
 }
 
+/** The time at the start of a line, with its trailing space ("" with -t). */
+function timeText(ts: string, opts: HttpFormatOptions): string {
+  const t = opts.time === undefined ? timeOfDay(ts) : opts.time.formatText(ts);
+  return t === '' ? '' : `${paint(opts, 'dim', t)} `;
+}
+
 function head(ev: HttpStreamEvent | Http2StreamEvent, opts: HttpFormatOptions): string {
-  return `${paint(opts, 'dim', timeOfDay(ev.ts))} ${arrow(ev, ev.from)}`;
+  return `${timeText(ev.ts, opts)}${arrow(ev, ev.from)}`;
 }
 
 function statusColour(status: number): Colour {
@@ -404,7 +413,7 @@ function formatUpgrade(ev: HttpUpgradeEvent & ConnectionFields, opts: HttpFormat
     : ev.decodedAs !== undefined
       ? escapeControl(ev.protocol)
       : `${escapeControl(ev.protocol)} (not decoded${ev.reason ? `: ${escapeControl(ev.reason)}` : ''})`;
-  return `${paint(opts, 'dim', timeOfDay(ev.ts))} ${ev.client} ↔ ${ev.server} ${paint(opts, 'cyan', 'upgraded to')} ${what}`;
+  return `${timeText(ev.ts, opts)}${ev.client} ↔ ${ev.server} ${paint(opts, 'cyan', 'upgraded to')} ${what}`;
 }
 
 const OPCODE_NAMES: Record<number, string> = {
@@ -440,7 +449,7 @@ function formatWsClose(ev: WsCloseEvent & ConnectionFields, opts: HttpFormatOpti
 }
 
 function formatTcp(ev: TcpEvent, opts: HttpFormatOptions): string {
-  const where = `${paint(opts, 'dim', timeOfDay(ev.ts))} ${arrow(ev, 'from' in ev ? ev.from : undefined)} ${paint(opts, 'yellow', `tcp ${ev.type}`)}`;
+  const where = `${timeText(ev.ts, opts)}${arrow(ev, 'from' in ev ? ev.from : undefined)} ${paint(opts, 'yellow', `tcp ${ev.type}`)}`;
   switch (ev.type) {
     case 'start': return `${where} #${ev.connection}${ev.midStream ? ' (joined mid-stream)' : ''}`;
     case 'end': {
