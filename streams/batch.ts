@@ -46,6 +46,34 @@ export class BatchQueueBound {
   }
 }
 
+/**
+ * Holds a Transform's callback while its readable side is over its limit, until the consumer reads.
+ * Node applies backpressure to a Transform only when the chunk's own _transform pushed something: a stage
+ * that gathers output and pushes it later (a printer coalescing lines, the pcap writer filling 256 KiB
+ * blocks, both flushed on setImmediate) would otherwise take input forever while nobody reads its output
+ * (`http_trace -r` text into a stalled pipe read the whole capture).
+ */
+export class ReadableGate {
+  private waiting: TransformCallback | null = null;
+
+  constructor(private readonly stream: Transform) {}
+
+  /** The stage's callback for one chunk: called now, or when the consumer next reads. */
+  done(cb: TransformCallback, e?: Error | null): void {
+    const s = this.stream;
+    if (e || s.readableLength < s.readableHighWaterMark) { cb(e); return; }
+    this.waiting = cb;
+  }
+
+  /** From the stage's _read(): the consumer wants more. */
+  release(): void {
+    const cb = this.waiting;
+    if (cb === null) return;
+    this.waiting = null;
+    cb();
+  }
+}
+
 /** Node's internal state of one side of a stream (public since streams began, untyped in @types/node). */
 export function readableQueueState(s: Readable): QueueState | undefined {
   return (s as unknown as { _readableState?: QueueState })._readableState;
@@ -158,6 +186,7 @@ export abstract class LineTransform<In> extends BatchTransform<In, string> {
   /** Text held back to make bigger writes (see `coalesceBytes`). */
   private held = '';
   private flushScheduled = false;
+  private readonly gate = new ReadableGate(this);
 
   /**
    * `coalesceBytes`: hold the text of consecutive chunks until this much is gathered, or until the event
@@ -190,6 +219,15 @@ export abstract class LineTransform<In> extends BatchTransform<In, string> {
         this.pushHeldText();
       });
     }
+  }
+
+  override _transform(chunk: Batchable<In>, enc: BufferEncoding, done: TransformCallback): void {
+    super._transform(chunk, enc, (e?: Error | null) => this.gate.done(done, e));
+  }
+
+  override _read(size: number): void {
+    this.gate.release();
+    super._read(size);
   }
 
   override _flush(done: TransformCallback): void {

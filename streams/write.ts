@@ -10,7 +10,7 @@ import type { InterfaceInfo } from '../lib/formats/format';
 import { PcapWriter, type PcapFileHeader } from '../lib/formats/pcap';
 import { PcapngWriter } from '../lib/formats/pcapng';
 import type { PacketRecord } from '../lib/core/record';
-import { BatchQueueBound, DEFAULT_STAGE_HIGH_WATER_MARK, writableQueueState } from './batch';
+import { BatchQueueBound, DEFAULT_STAGE_HIGH_WATER_MARK, ReadableGate, writableQueueState } from './batch';
 
 export interface WriteCaptureOptions {
   format?: 'pcap' | 'pcapng';
@@ -55,6 +55,8 @@ export class CaptureWriter extends Transform {
 
   /** Records queued on the writable side, counted in records when batches come (see BatchQueueBound). */
   private readonly inBound = new BatchQueueBound(DEFAULT_STAGE_HIGH_WATER_MARK);
+  /** Output is gathered and pushed later (setImmediate): the gate keeps backpressure working. */
+  private readonly gate = new ReadableGate(this);
 
   constructor(opts: WriteCaptureOptions = {}) {
     super({ writableObjectMode: true, readableObjectMode: false, writableHighWaterMark: DEFAULT_STAGE_HIGH_WATER_MARK });
@@ -72,10 +74,16 @@ export class CaptureWriter extends Transform {
         this.write1(chunk);
       }
       this.scheduleFlush();
-      cb();
     } catch (e) {
       cb(e as Error);
+      return;
     }
+    this.gate.done(cb);
+  }
+
+  override _read(size: number): void {
+    this.gate.release();
+    super._read(size);
   }
 
   private write1(rec: PacketRecord): void {

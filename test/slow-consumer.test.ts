@@ -100,6 +100,13 @@ const COMMANDS: { name: string; args: (file: string) => string[]; check: (out: s
     check: (out) => assert.equal(out.split('\n').filter((l) => l.startsWith('{"type":"request"')).length, CONNECTIONS * EXCHANGES),
   },
   {
+    // text lines of 30 requests in 55: little output per read chunk, gathered into 64 KiB writes and
+    // flushed on setImmediate, outside _transform, where Node applied no backpressure (ReadableGate)
+    name: 'http_trace -r --url (text)',
+    args: (f) => [path.join(BIN, 'http_trace.js'), '-r', f, '--url', '/r[0-2]?[0-9]$'],
+    check: (out) => assert.equal(out.split('GET /c').length - 1, CONNECTIONS * 30),
+  },
+  {
     name: 'pcap-pipe http --json',
     args: (f) => [path.join(BIN, 'pcap-pipe.js'), 'http', '--json', f],
     check: (out) => assert.equal(out.split('\n').filter((l) => l.startsWith('{"type":"response"')).length, CONNECTIONS * EXCHANGES),
@@ -128,6 +135,12 @@ const COMMANDS: { name: string; args: (file: string) => string[]; check: (out: s
     name: 'pcap-pipe grep --json',
     args: (f) => [path.join(BIN, 'pcap-pipe.js'), 'grep', '--json', 'GET', f],
     check: (out) => assert.equal(out.split('\n').length - 1, CONNECTIONS * EXCHANGES),
+  },
+  {
+    // pcap out: the writer fills 256 KiB blocks and pushes the rest on setImmediate (ReadableGate)
+    name: 'pcap-pipe grep (pcap out)',
+    args: (f) => [path.join(BIN, 'pcap-pipe.js'), 'grep', 'GET', f],
+    check: (out) => assert.equal(out.split('GET /c').length - 1, CONNECTIONS * EXCHANGES),
   },
   {
     name: 'pcap-pipe grep --stream --json',
