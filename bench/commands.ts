@@ -150,9 +150,10 @@ async function runRow(row: Row): Promise<RowResult> {
   return res;
 }
 
-/** The first `packets` records of a classic pcap file, written beside it once (for the memory rows). */
-export function pcapPrefix(file: string, packets: number): string {
-  const out = file.replace(/\.pcap$/, '') + `.first-${packets}.pcap`;
+/** The first `packets` records of a classic pcap file, written beside it (or in `dir`) once (for the memory rows). */
+export function pcapPrefix(file: string, packets: number, dir?: string): string {
+  const beside = file.replace(/\.pcap$/, '') + `.first-${packets}.pcap`;
+  const out = dir === undefined ? beside : path.join(dir, path.basename(beside));
   if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= fs.statSync(file).mtimeMs) return out;
   const fd = fs.openSync(file, 'r');
   const head = Buffer.alloc(24);

@@ -8,6 +8,9 @@
  * `npm run bench -- h2`: HTTP/2 cleartext, http_trace against tshark -d tcp.port==P,http2 on a capture of 50,000
  * requests (bench/h2.ts).
  *
+ * `npm run bench -- redis`: http_trace --publish and pcap-pipe consume against a local redis-server, beside
+ * http_trace --json > /dev/null (bench/redis.ts).
+ *
  * `npm run bench -- micro`: the in-process micro-benchmarks instead (read, decode, tcp, http, capture):
  * library calls and stream stages timed inside one warm process, for looking at one stage. They are not
  * what users run and flatter the library (a warm JIT, no start-up, no output); never quote them as the
@@ -66,6 +69,10 @@ if (process.argv[2] === 'tls') {
 } else if (process.argv[2] === 'h2') {
   // HTTP/2 cleartext: http_trace against tshark -d tcp.port==P,http2 (bench/h2.ts makes its own capture)
   const r = spawnSync(process.execPath, [path.join(__dirname, 'h2.js'), ...process.argv.slice(3)], { stdio: 'inherit', env: process.env });
+  process.exitCode = r.status ?? 1;
+} else if (process.argv[2] === 'redis') {
+  // Redis Streams: publish and consume as whole processes, beside --json (bench/redis.ts starts its redis-server)
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'redis.js')], { stdio: 'inherit', env: process.env });
   process.exitCode = r.status ?? 1;
 } else if (process.argv[2] === 'micro') {
   try { micro(); } catch (e) { process.stderr.write(`bench: ${e instanceof Error ? e.stack : String(e)}\n`); process.exit(1); }
