@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   const row = (label: string, xs: RunStats[], capture: boolean): string =>
     `| ${label} | ${fmt(wall(xs))} | ${fmt(median(xs.map(cpu)))} | ${Math.round(events / wall(xs)).toLocaleString('en-US')} | ${fmt(ndjsonBytes / 1e6 / wall(xs), 1)} | ${capture ? fmt(captureBytes / 1e6 / wall(xs), 1) : '-'} | ${Math.round(median(xs.map((s) => s.peakMiB)))} |`;
   const ratios = res.a.map((a, i) => res.b[i]!.wall / a.wall);
-  console.log(`\n${events} events from ${PACKETS.toLocaleString('en-US')} packets (${fmt(captureBytes / 1e6, 1)} MB capture, ${fmt(ndjsonBytes / 1e6, 1)} MB NDJSON), ${RUNS} rounds, ${os.cpus().length} cores, load ${os.loadavg().map((l) => fmt(l, 1)).join(' ')}`);
+  console.log(`\n${events} events from ${process.env.BENCH_FILE !== undefined ? path.basename(file) : `the first ${PACKETS.toLocaleString('en-US')} packets of ${path.basename(benchCapture())}`} (${fmt(captureBytes / 1e6, 1)} MB capture, ${fmt(ndjsonBytes / 1e6, 1)} MB NDJSON), ${RUNS} rounds, ${os.cpus().length} cores, load ${os.loadavg().map((l) => fmt(l, 1)).join(' ')}`);
   console.log('| command | wall s | CPU s | events/s | NDJSON MB/s | capture MB/s | peak RSS MiB |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   console.log(row('`http_trace -r F --json > /dev/null` (baseline)', res.a, true));

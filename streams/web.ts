@@ -417,7 +417,7 @@ export class WebViewServer {
   }
 
   private sendSnapshot(ws: WebSocket): void {
-    ws.send(JSON.stringify({ type: 'snapshot', title: this.opts.title ?? null, ...this.model.snapshot(SNAPSHOT_TAIL_ROWS) }));
+    ws.send(JSON.stringify({ type: 'snapshot', title: this.opts.title ?? null, har: this.opts.har !== undefined, ...this.model.snapshot(SNAPSHOT_TAIL_ROWS) }));
   }
 }
 

@@ -93,6 +93,7 @@
     tr.dataset.id = String(row.id);
     tr.classList.toggle('trouble', row.tcp.length > 0);
     tr.appendChild(el('td', 'c-time', clock(row.time)));
+    tr.appendChild(el('td', 'c-sensor', row.sensor || ''));
     tr.appendChild(el('td', 'c-client', row.client));
     tr.appendChild(el('td', 'c-server', row.server));
     tr.appendChild(el('td', 'method', row.method || '—'));
@@ -128,6 +129,7 @@
     tr.className = 'placeholder';
     delete tr.dataset.id;
     tr.appendChild(el('td', 'c-time muted', `#${i + 1}`));
+    tr.appendChild(el('td', 'c-sensor'));
     for (let k = 0; k < 5; k++) tr.appendChild(el('td'));
     tr.appendChild(el('td', 'pending', '…'));
     for (let k = 0; k < 4; k++) tr.appendChild(el('td'));
@@ -619,6 +621,9 @@
     state.limits = m.limits;
     state.title = m.title;
     $('title').textContent = m.title ? `· ${m.title}` : '';
+    // Fed from sensors (serve --from): the Sensor column; no HAR there (waterfall, download) when the server has none.
+    document.body.classList.toggle('sensors', m.sensors === true);
+    for (const id of ['har-download', 'wf-toggle']) if ($(id)) $(id).hidden = m.har === false;
     state.rowsTotal = m.rowsTotal;
     view.rowsKept = m.rowsKept;
     view.firstRowId = m.firstRowId;

@@ -83,6 +83,8 @@ export class WebModel {
   private readonly dropped: Pick<DroppedCounts, 'rows' | 'details' | 'bodies'> = { rows: 0, details: 0, bodies: 0 };
   private readonly rates = new RateMeter();
   private ended = false;
+  /** Rows came with a sensor (event(ev, sensor)). */
+  private sensors = false;
 
   // What changed since the last takeUpdate().
   private readonly changedRows = new Set<number>();
@@ -144,7 +146,12 @@ export class WebModel {
     }
   }
 
-  event(ev: WebModelEvent): void {
+  /**
+   * One event. `sensor`: who saw it, when events come from several sensors (their `connection` numbers must
+   * then be made unique across sensors by the caller, as lib/web/published.ts does); exchange rows carry it.
+   */
+  event(ev: WebModelEvent, sensor?: string): void {
+    if (sensor !== undefined) this.sensors = true;
     switch (ev.type) {
       case 'data': return; // bytes are not kept: the parsers already did their work
       case 'start':
@@ -171,10 +178,10 @@ export class WebModel {
         this.tcpTrouble(ev, 'gap', `${ev.from} ${ev.length} B ${ev.reason}`);
         return;
       case 'request':
-        this.request(ev as HttpRequestEvent & ConnectionFields);
+        this.request(ev as HttpRequestEvent & ConnectionFields, sensor);
         return;
       case 'response':
-        this.response(ev as HttpResponseEvent & ConnectionFields);
+        this.response(ev as HttpResponseEvent & ConnectionFields, sensor);
         return;
       case 'http-upgrade':
         if (ev.websocket) this.openWs(ev);
@@ -216,6 +223,7 @@ export class WebModel {
       counters: { ...this.counters },
       dropped: this.droppedCounts(),
       ended: this.ended,
+      sensors: this.sensors,
     };
   }
 
@@ -293,7 +301,7 @@ export class WebModel {
   // ---------------------------------------------------------------------------------------------
   // HTTP
 
-  private request(ev: HttpRequestEvent & ConnectionFields): void {
+  private request(ev: HttpRequestEvent & ConnectionFields, sensor: string | undefined): void {
     const time = seconds(ev.startTs);
     const row: ExchangeRow = {
       id: this.rows.newId(),
@@ -315,6 +323,7 @@ export class WebModel {
       websocket: false,
       tcp: this.flagsOf(ev.connection),
     };
+    if (sensor !== undefined) row.sensor = sensor;
     const x: ExchangeRecord = { row, request: ev, requestBody: keepBody(ev.body, this.limits.maxBodyBytes), bodiesDropped: false };
     this.addExchange(x);
     this.awaiting.set(`${ev.connection}:${ev.index}`, x);
@@ -323,7 +332,7 @@ export class WebModel {
     this.series.point(Math.floor(time)).requests++;
   }
 
-  private response(ev: HttpResponseEvent & ConnectionFields): void {
+  private response(ev: HttpResponseEvent & ConnectionFields, sensor: string | undefined): void {
     if (ev.interim) return; // 100 Continue and friends: the final response follows
     const key = ev.request ? `${ev.connection}:${ev.request.index}` : undefined;
     let x = key === undefined ? undefined : this.awaiting.get(key);
@@ -341,6 +350,7 @@ export class WebModel {
         status: null, reason: null, requestBytes: null, responseBytes: null, responseDecodedBytes: null,
         contentType: null, responseTime: null, state: 'pending', websocket: false, tcp: this.flagsOf(ev.connection),
       };
+      if (sensor !== undefined) row.sensor = sensor;
       x = { row, bodiesDropped: false };
       this.addExchange(x);
     }

@@ -3,16 +3,19 @@ import type { ExchangeRow } from './types.js';
 
 /** One word of the page's filter box: `method:POST`, `status:4xx`, `host:api`, or free text. */
 export interface RowFilterTerm {
-  field: 'method' | 'host' | 'url' | 'status' | 'client' | 'server' | null;
+  field: 'method' | 'host' | 'url' | 'status' | 'client' | 'server' | 'sensor' | null;
   value: string;
 }
 
-/** Words match method, host, URL or status; `method:`, `host:`, `url:`, `status:` (4xx), `client:`, `server:` narrow a field. */
+/**
+ * Words match method, host, URL, status or sensor; `method:`, `host:`, `url:`, `status:` (4xx), `client:`,
+ * `server:`, `sensor:` (rows of the sensors whose name contains it) narrow a field.
+ */
 export function parseRowFilter(text: string): RowFilterTerm[] {
   const out: RowFilterTerm[] = [];
   for (const word of text.trim().toLowerCase().split(/\s+/)) {
     if (!word) continue;
-    const m = /^(method|host|url|status|client|server):(.*)$/.exec(word);
+    const m = /^(method|host|url|status|client|server|sensor):(.*)$/.exec(word);
     out.push(m ? { field: m[1] as RowFilterTerm['field'], value: m[2] as string } : { field: null, value: word });
   }
   return out;
@@ -26,7 +29,7 @@ function statusMatches(status: number | null, value: string): boolean {
 }
 
 /** The fields of a row the filter looks at (the HAR download filters its entries by the same rules). */
-export type RowFilterRow = Pick<ExchangeRow, 'method' | 'host' | 'url' | 'status' | 'client' | 'server'>;
+export type RowFilterRow = Pick<ExchangeRow, 'method' | 'host' | 'url' | 'status' | 'client' | 'server' | 'sensor'>;
 
 /** True when `row` matches every term (all words must match). */
 export function rowMatches(row: RowFilterRow, terms: readonly RowFilterTerm[]): boolean {
@@ -34,6 +37,7 @@ export function rowMatches(row: RowFilterRow, terms: readonly RowFilterTerm[]): 
     const method = (row.method ?? '').toLowerCase();
     const host = row.host.toLowerCase();
     const url = (row.url ?? '').toLowerCase();
+    const sensor = (row.sensor ?? '').toLowerCase();
     let ok: boolean;
     switch (f.field) {
       case 'method': ok = method.startsWith(f.value); break;
@@ -42,7 +46,8 @@ export function rowMatches(row: RowFilterRow, terms: readonly RowFilterTerm[]): 
       case 'status': ok = statusMatches(row.status, f.value); break;
       case 'client': ok = row.client.includes(f.value); break;
       case 'server': ok = row.server.includes(f.value); break;
-      default: ok = method === f.value || host.includes(f.value) || url.includes(f.value) || statusMatches(row.status, f.value);
+      case 'sensor': ok = row.sensor !== undefined && sensor.includes(f.value); break;
+      default: ok = method === f.value || host.includes(f.value) || url.includes(f.value) || statusMatches(row.status, f.value) || (sensor !== '' && sensor.includes(f.value));
     }
     if (!ok) return false;
   }

@@ -96,6 +96,8 @@ export interface ExchangeRow {
   /** The exchange switched the connection to WebSocket. */
   websocket: boolean;
   tcp: TcpFlag[];
+  /** Who saw it, when the view is fed from sensors (`pcap-pipe serve --from redis://...`); absent otherwise. */
+  sensor?: string;
 }
 
 export interface MessageDetail {
@@ -214,6 +216,8 @@ export interface WebSnapshot {
   counters: Counters;
   dropped: DroppedCounts;
   ended: boolean;
+  /** The rows carry a `sensor` (the page shows the Sensor column). */
+  sensors: boolean;
 }
 
 export interface WebUpdate {
