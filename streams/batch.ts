@@ -21,6 +21,14 @@ export const DEFAULT_STAGE_HIGH_WATER_MARK = 256;
  * (grep's verdicts, a select stage's events keep their packet), so small batches are counted too.
  */
 export const MAX_QUEUED_BATCHES = 8;
+/**
+ * The most objects one array out holds before the stage pushes it and goes on with the rest of its input
+ * array. One input batch can fan out enormously (a 512 KiB read chunk of 2-byte WebSocket frames is 250 k
+ * `ws-frame` events), and the queues count arrays: without a cap, four stages each holding one such
+ * array held 540 MB for a 4 MB capture. When the push finds the readable side full, the stage stops in
+ * the middle of its input array and resumes when the consumer reads (see BatchTransform._read).
+ */
+export const MAX_OBJECTS_PER_BATCH = 4096;
 
 /** The part of Node's per-side stream state the queue bound lives in (`_readableState` / `_writableState`). */
 interface QueueState { highWaterMark: number; objectMode: boolean }
@@ -129,26 +137,66 @@ export abstract class BatchTransform<In, Out> extends Transform {
     for (let i = 0; i < list.length; i++) this.push(list[i]);
   }
 
+  /** The input array being handled when the stage stopped half-way to let the consumer catch up. */
+  private paused: { chunk: readonly In[]; next: number; done: TransformCallback } | null = null;
+
   override _transform(chunk: Batchable<In>, _enc: BufferEncoding, done: TransformCallback): void {
+    if (Array.isArray(chunk)) {
+      this.inBound.fit(writableQueueState(this), chunk.length);
+      this.handleArray(chunk as readonly In[], 0, done);
+      return;
+    }
     try {
-      if (Array.isArray(chunk)) {
-        this.inBound.fit(writableQueueState(this), chunk.length);
-        for (let i = 0; i < chunk.length; i++) this.handle(chunk[i] as In);
-        if (this.out.length > 0) {
-          const batch = this.out;
-          this.out = [];
-          this.pushBatch(batch);
-        }
-      } else {
-        this.handle(chunk as In);
-        this.pushHeld();
-      }
+      this.handle(chunk as In);
+      this.pushHeld();
     } catch (e) {
       this.out = [];
       done(e as Error);
       return;
     }
     done();
+  }
+
+  /**
+   * Handles chunk[from..]: outputs leave in arrays of about MAX_OBJECTS_PER_BATCH (plus what the last
+   * object made); when one of them fills the readable side, the rest waits for the consumer's next read.
+   */
+  private handleArray(chunk: readonly In[], from: number, done: TransformCallback): void {
+    try {
+      for (let i = from; i < chunk.length; i++) {
+        this.handle(chunk[i] as In);
+        if (this.out.length >= MAX_OBJECTS_PER_BATCH && i + 1 < chunk.length) {
+          this.pushOut();
+          if (this.readableLength >= this.readableHighWaterMark && !this.destroyed) {
+            this.paused = { chunk, next: i + 1, done };
+            return;
+          }
+        }
+      }
+      this.pushOut();
+    } catch (e) {
+      this.out = [];
+      done(e as Error);
+      return;
+    }
+    done();
+  }
+
+  private pushOut(): void {
+    if (this.out.length === 0) return;
+    const batch = this.out;
+    this.out = [];
+    this.pushBatch(batch);
+  }
+
+  override _read(size: number): void {
+    const p = this.paused;
+    if (p !== null) {
+      this.paused = null;
+      this.handleArray(p.chunk, p.next, p.done);
+      return;
+    }
+    super._read(size);
   }
 
   override _flush(done: TransformCallback): void {

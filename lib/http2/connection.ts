@@ -22,7 +22,7 @@ import type { CaptureAt, HttpBodyInfo } from '../http/events.js';
 import type { TcpSide as Direction } from '../tcp/events.js';
 import type { Http2Event } from './events.js';
 import { requestHead, responseHead, responseTiming, setBodyInfo, takeBody } from './event-build.js';
-import { Mode, type DirectionState } from './frame-reader.js';
+import { contentView, Mode, type DirectionState } from './frame-reader.js';
 import {
   Flag,
   FrameType,
@@ -179,18 +179,18 @@ export class Http2ConnectionParser extends Http2Streams {
   // ---------------------------------------------------------------------------------------------
   // DATA content: bodies
 
-  protected override dataContent(d: DirectionState, piece: Buffer, at: CaptureAt): void {
-    if (piece.length === 0) return;
+  protected override dataContent(d: DirectionState, bytes: Buffer, start: number, end: number, at: CaptureAt): void {
+    if (end === start) return;
     const id = d.frame.streamId;
     const stream = this._streams.get(id);
     if (stream === undefined) return;
     const message = d.from === 'client' ? stream.request : stream.response;
     if (!stream.unseen && (message === undefined || message.done)) return;
-    if (message !== undefined) this.bodyBytes(message, piece);
+    if (message !== undefined) this.bodyBytes(message, bytes, start, end);
     if (this._opts.bodyEvents) {
       const event = {
         type: 'body', ts: at.ts, frame: at.frame, from: d.from, message: d.from === 'client' ? 'request' : 'response',
-        data: piece, protocol: 'HTTP/2', streamId: id,
+        data: contentView(bytes, start, end), protocol: 'HTTP/2', streamId: id,
       } as Http2Event & { type: 'body' };
       if (stream.index > 0) event.index = stream.index;
       if (message !== undefined && message.codings.length > 0) event.contentEncoding = message.codings;
@@ -209,8 +209,11 @@ export class Http2ConnectionParser extends Http2Streams {
     }
   }
 
-  protected bodyBytes(message: Message, piece: Buffer): void {
-    message.bodyLength += piece.length;
+  /** DATA content of a message, bytes [start, end): counted; a view made only for what looks at the bytes. */
+  protected bodyBytes(message: Message, bytes: Buffer, start: number, end: number): void {
+    message.bodyLength += end - start;
+    if (message.grpc === undefined && message.decoder === undefined && message.keptLength >= this._opts.maxBody) return;
+    const piece = contentView(bytes, start, end);
     message.grpc?.push(piece);
     if (message.decoder) {
       if (this._heldBodyBytes + piece.length > this._opts.maxConnectionBodyBytes) {

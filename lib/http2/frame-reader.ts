@@ -36,6 +36,11 @@ import { DEFAULT_HTTP2_OPTIONS, HUNT_CHAIN, MAX_GOAWAY_KEPT, MAX_SETTINGS_KEPT, 
 
 export const EMPTY = Buffer.alloc(0);
 
+/** bytes [start, end) as a Buffer: the input itself when the range is all of it, else a view into it. */
+export function contentView(bytes: Buffer, start: number, end: number): Buffer {
+  return start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
+}
+
 export const enum Mode {
   Preface,
   Header,
@@ -395,8 +400,8 @@ export abstract class Http2FrameReader {
 
   protected readData(d: DirectionState, bytes: Buffer, pos: number, at: CaptureAt): number {
     const n = Math.min(d.remaining, bytes.length - pos);
-    const piece = n === bytes.length && pos === 0 ? bytes : bytes.subarray(pos, pos + n);
-    this.dataContent(d, piece, at);
+    // The content goes as a range of the input: most DATA is only counted, and a view per frame was garbage.
+    this.dataContent(d, bytes, pos, pos + n, at);
     d.remaining -= n;
     pos += n;
     if (d.remaining === 0) {
@@ -527,8 +532,8 @@ export abstract class Http2FrameReader {
   protected abstract frameComplete(d: DirectionState, payload: Buffer, at: CaptureAt): void;
   /** A DATA frame starts: check its stream (reported once per frame); the content follows by dataContent. */
   protected abstract dataTarget(d: DirectionState, at: CaptureAt): unknown;
-  /** DATA content of the current frame (a view of the input: copy what is kept). */
-  protected abstract dataContent(d: DirectionState, piece: Buffer, at: CaptureAt): void;
+  /** DATA content of the current frame: `bytes` [start, end) (the input: copy what is kept, see contentView). */
+  protected abstract dataContent(d: DirectionState, bytes: Buffer, start: number, end: number, at: CaptureAt): void;
   /** `length` octets of the current DATA frame's content are missing from the capture. */
   protected abstract dataGap(d: DirectionState, length: number): void;
   /** END_STREAM from `d` on stream `id`. */

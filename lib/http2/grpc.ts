@@ -23,6 +23,8 @@ export function grpcStatusName(code: number): string {
 /** application/grpc, application/grpc+proto, application/grpc+json ... (not grpc-web, which is HTTP/1-able). */
 export function isGrpcContentType(value: string | undefined): boolean {
   if (value === undefined) return false;
+  // Most content types are not gRPC: turned down without the split/trim/lower-case copies below.
+  if (!/^\s*application\/grpc/i.test(value)) return false;
   const type = value.split(';', 1)[0]!.trim().toLowerCase();
   return type === 'application/grpc' || type.startsWith('application/grpc+');
 }

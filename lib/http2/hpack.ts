@@ -216,6 +216,9 @@ class BlockError extends Error {
   }
 }
 
+/** What an evicted slot holds until it is reused. */
+const EVICTED: HeaderField = ['', ''];
+
 /** Largest integer accepted: a table index, size or string length beyond this is nonsense. */
 const MAX_INTEGER = 2 ** 31;
 
@@ -227,8 +230,8 @@ const MAX_INTEGER = 2 ** 31;
 export class HpackDecoder {
   private readonly _limits: HpackLimits;
   /** Ring buffer of entries; _head is the newest. */
-  private _names: string[] = [];
-  private _values: string[] = [];
+  /** [name, value] per slot; a lookup hands the tuple out (read-only: keep() copies what goes into a result). */
+  private _entries: HeaderField[] = [];
   private _head = 0;
   private _count = 0;
   private _size = 0;
@@ -436,8 +439,7 @@ export class HpackDecoder {
     if (index <= STATIC_TABLE_LENGTH) return STATIC_TABLE[index - 1];
     const position = index - STATIC_TABLE_LENGTH - 1;
     if (position < this._count) {
-      const slot = (this._head + position) % this._names.length;
-      return [this._names[slot]!, this._values[slot]!];
+      return this._entries[(this._head + position) % this._entries.length]!;
     }
     if (this._known) throw new BlockError('HPACK_BAD_INDEX', `index ${index} past the end of the table (${this._count} dynamic entries)`);
     return undefined;
@@ -463,10 +465,9 @@ export class HpackDecoder {
       this._known = this._maxSizeExact;
       return;
     }
-    if (this._count === this._names.length) this.grow();
-    this._head = (this._head - 1 + this._names.length) % this._names.length;
-    this._names[this._head] = name;
-    this._values[this._head] = value;
+    if (this._count === this._entries.length) this.grow();
+    this._head = (this._head - 1 + this._entries.length) % this._entries.length;
+    this._entries[this._head] = [name, value];
     this._count++;
     this._size += size;
     this.evict();
@@ -482,10 +483,10 @@ export class HpackDecoder {
   /** Drops the oldest entries until the table fits; notices when no unknown entry can be left. */
   private evict(): void {
     while (this._size > this._maxSize && this._count > 0) {
-      const tail = (this._head + this._count - 1) % this._names.length;
-      this._size -= entrySize(this._names[tail]!, this._values[tail]!);
-      this._names[tail] = '';
-      this._values[tail] = '';
+      const tail = (this._head + this._count - 1) % this._entries.length;
+      const [name, value] = this._entries[tail]!;
+      this._size -= entrySize(name, value);
+      this._entries[tail] = EVICTED;
       this._count--;
       // With the exact maximum, evicting a known entry proves every older (unknown) one gone; with only
       // an assumed maximum, the encoder may still hold what we dropped.
@@ -496,24 +497,17 @@ export class HpackDecoder {
   }
 
   private clear(): void {
-    this._names = [];
-    this._values = [];
+    this._entries = [];
     this._head = 0;
     this._count = 0;
     this._size = 0;
   }
 
   private grow(): void {
-    const capacity = Math.max(16, this._names.length * 2);
-    const names: string[] = new Array(capacity);
-    const values: string[] = new Array(capacity);
-    for (let i = 0; i < this._count; i++) {
-      const slot = (this._head + i) % this._names.length;
-      names[i] = this._names[slot]!;
-      values[i] = this._values[slot]!;
-    }
-    this._names = names;
-    this._values = values;
+    const capacity = Math.max(16, this._entries.length * 2);
+    const entries: HeaderField[] = new Array(capacity);
+    for (let i = 0; i < this._count; i++) entries[i] = this._entries[(this._head + i) % this._entries.length]!;
+    this._entries = entries;
     this._head = 0;
   }
 }

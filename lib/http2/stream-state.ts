@@ -10,7 +10,6 @@
  * reporting them is the subclass's (lib/http2/connection.ts, with lib/http2/event-build.ts).
  */
 import { ContentDecoder, parseContentEncoding } from '../http/content-decoding.js';
-import { headerValue } from '../http/head.js';
 import type { CaptureAt, HeaderField } from '../http/events.js';
 import type { TcpSide as Direction } from '../tcp/events.js';
 import type { Http2Event } from './events.js';
@@ -74,6 +73,53 @@ export interface Stream {
   reset?: { from: Direction; errorCode: number; error: string };
 }
 
+/** The header values a message needs at its start (as headerValue() gives them: case-insensitive, joined). */
+interface MessageHeaders {
+  encoding: string | undefined;
+  contentType: string | undefined;
+  grpcEncoding: string | undefined;
+}
+
+/**
+ * content-encoding, content-type and grpc-encoding in one pass over the fields. Three headerValue() calls
+ * lower-cased every name three times per message; names are compared by length first, and lower-cased
+ * only when the length fits (HTTP/2 names are lower case on the wire, but a peer may break the rule).
+ */
+function messageHeaders(regular: HeaderField[]): MessageHeaders {
+  const out: MessageHeaders = { encoding: undefined, contentType: undefined, grpcEncoding: undefined };
+  for (let i = 0; i < regular.length; i++) {
+    const [name, value] = regular[i]!;
+    switch (name.length) {
+      case 16:
+        if (name === 'content-encoding' || name.toLowerCase() === 'content-encoding') out.encoding = joinValue(out.encoding, value);
+        break;
+      case 12:
+        if (name === 'content-type' || name.toLowerCase() === 'content-type') out.contentType = joinValue(out.contentType, value);
+        break;
+      case 13:
+        if (name === 'grpc-encoding' || name.toLowerCase() === 'grpc-encoding') out.grpcEncoding = joinValue(out.grpcEncoding, value);
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
+function joinValue(before: string | undefined, value: string): string {
+  return before === undefined ? value : `${before}, ${value}`;
+}
+
+/** A `:status` of exactly three ASCII digits as a number; anything else is 0. */
+function threeDigitStatus(status: string): number {
+  if (status.length !== 3) return 0;
+  for (let i = 0; i < 3; i++) {
+    const c = status.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return 0;
+  }
+  return Number(status);
+}
+
 /** Streams of one connection: opened, moved through their states, closed; messages built. */
 export abstract class Http2Streams extends Http2HeaderBlocks {
   protected readonly _streams = new Map<number, Stream>();
@@ -108,8 +154,8 @@ export abstract class Http2Streams extends Http2HeaderBlocks {
   }
 
   protected newMessage(role: Role, fields: SplitFields, unknown: number, at: CaptureAt): Message {
-    const encoding = headerValue(fields.regular, 'content-encoding');
-    const grpc = isGrpcContentType(headerValue(fields.regular, 'content-type'));
+    const { encoding, contentType, grpcEncoding } = messageHeaders(fields.regular);
+    const grpc = isGrpcContentType(contentType);
     const codings = this._opts.decodeContent && encoding !== undefined && !grpc ? parseContentEncoding(encoding) : [];
     const message: Message = {
       role, headers: fields.regular, method: fields.method ?? '', url: fields.path ?? '', status: 0,
@@ -119,11 +165,11 @@ export abstract class Http2Streams extends Http2HeaderBlocks {
     if (fields.authority !== undefined) message.authority = fields.authority;
     if (fields.scheme !== undefined) message.scheme = fields.scheme;
     if (fields.protocol !== undefined) message.connectProtocol = fields.protocol;
-    if (fields.status !== undefined) message.status = /^\d{3}$/.test(fields.status) ? Number(fields.status) : 0;
+    if (fields.status !== undefined) message.status = threeDigitStatus(fields.status);
     if (codings.length > 0) {
       message.decoder = new ContentDecoder(codings, { maxEncodedLength: this._opts.maxEncodedBody, maxDecodedLength: this._opts.maxDecodedLength });
     }
-    if (grpc) message.grpc = new GrpcMessageCounter(headerValue(fields.regular, 'grpc-encoding'), this._opts.grpc);
+    if (grpc) message.grpc = new GrpcMessageCounter(grpcEncoding, this._opts.grpc);
     return message;
   }
 
