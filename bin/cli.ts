@@ -271,6 +271,12 @@ export function openCapture(path: string | undefined, opts: ReadCaptureOptions =
   return readCaptureFile(path, opts);
 }
 
+/** The one line for a damaged input: "COMMAND: LABEL: ERROR [CODE]; VERB the N complete packets" (no tail when N is 0). */
+export function reportDamagedInput(how: { command: string; verb: string }, label: string, e: CaptureError, packets: number): void {
+  const n = packets;
+  process.stderr.write(`${how.command}: ${label}: ${describeError(e)}${n > 0 ? `; ${how.verb} the ${n} complete packet${n === 1 ? '' : 's'}` : ''}\n`);
+}
+
 /** A capture input whose damage is reported on stderr instead of failing the pipeline. */
 export interface ReportedCapture {
   reader: CaptureReader;
@@ -283,20 +289,21 @@ export interface ReportedCapture {
  * line, "COMMAND: FILE: ERROR [CODE]; VERB the N complete packets" (FILE is "stdin" for stdin; the tail
  * is left out when there were none), and ends the reader normally, so the stages after it finish their
  * work with every complete packet; the command then exits with status 1 (grep-style commands: 2).
+ * `open` makes the reader (default: openCapture).
  */
 export function openReportedCapture(
   path: string | undefined,
   how: { command: string; verb: string; label?: string },
   opts: Omit<ReadCaptureOptions, 'onError'> = {},
+  open: (path: string | undefined, opts: ReadCaptureOptions) => CaptureReader = openCapture,
 ): ReportedCapture {
   const input = { damaged: false } as { reader: CaptureReader; damaged: boolean };
   const label = how.label ?? (path === undefined || path === '-' ? 'stdin' : path);
-  input.reader = openCapture(path, {
+  input.reader = open(path, {
     ...opts,
     onError: (e) => {
       input.damaged = true;
-      const n = input.reader.packets;
-      process.stderr.write(`${how.command}: ${label}: ${describeError(e)}${n > 0 ? `; ${how.verb} the ${n} complete packet${n === 1 ? '' : 's'}` : ''}\n`);
+      reportDamagedInput(how, label, e, input.reader.packets);
     },
   });
   return input;

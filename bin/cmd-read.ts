@@ -1,8 +1,12 @@
 /** `pcap-pipe read FILE...`: captures (pcap or pcapng, '-' = stdin) to classic pcap on stdout. */
+import * as fs from 'node:fs';
+import { pipeline as pipelineCallback, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { binaryStdout, mergeCaptures, openOutputFile, openReportedCapture, parseArgs, printUsage, rawPositionals, UsageError } from './cli';
+import { binaryStdout, mergeCaptures, openOutputFile, openReportedCapture, parseArgs, printUsage, rawPositionals, reportDamagedInput, UsageError } from './cli';
+import { copyPcap, openCopySource } from './read-copy';
+import { isSystemError } from '../lib/core/sys-error';
 import { CaptureWriter, type WriteCaptureOptions } from '../streams/write';
-import type { CaptureReader } from '../streams/read';
+import { readCapture, type CaptureReader, type ReadCaptureOptions } from '../streams/read';
 import type { PacketRecord } from '../lib/core/record';
 
 export const USAGE = `usage: pcap-pipe read [--format pcap|pcapng] [-w FILE|-] [-q] [-r FILE]... [FILE...]
@@ -25,10 +29,48 @@ export async function main(argv: string[]): Promise<number> {
   const files = named.length ? named : ['-'];
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('stdin (-) can be read only once', USAGE);
 
+  const toStdout = args.w === undefined || args.w === '-';
+  const output = toStdout ? { fd: 1, stream: binaryStdout(args.w === '-', USAGE) } : openOutputFile(String(args.w));
+  const how = { command: 'pcap-pipe read', verb: 'wrote' };
+
+  // One classic pcap input, classic pcap out: nothing to decode, the records are copied as they are.
+  let open: ((path: string | undefined, opts: ReadCaptureOptions) => CaptureReader) | undefined;
+  const only = files.length === 1 ? files[0] as string : undefined;
+  const copySource = only !== undefined && format !== 'pcapng' ? openCopySource(only) : undefined;
+  if (copySource !== undefined) {
+    let copy: ReturnType<typeof copyPcap>;
+    try {
+      copy = copyPcap(copySource, output.fd);
+    } catch (e) {
+      // stdout's own write errors (EPIPE: quietly; ENOSPC, EIO: one line) are handled where safeStdout says
+      if (toStdout && isSystemError(e) && e.syscall === 'write') output.stream.emit('error', e);
+      throw e;
+    }
+    if (copy.copied) {
+      if (!toStdout) fs.closeSync(output.fd);
+      if (copy.failure === null) return 0;
+      reportDamagedInput(how, only as string, copy.failure, copy.packets);
+      return 1;
+    }
+    // not a copyable pcap: the ordinary path, from the bytes the copy read off a pipe and the rest of it
+    const head = copy.head;
+    if (copySource.position === null) {
+      open = (_path, opts) => {
+        const reader = readCapture(opts);
+        async function* rest(): AsyncGenerator<Buffer> {
+          yield head;
+          for await (const chunk of process.stdin) yield chunk as Buffer;
+        }
+        pipelineCallback(Readable.from(rest(), { objectMode: false }), reader, () => undefined);
+        return reader;
+      };
+    }
+  }
+
   // A damaged input must not stop the others: report it, keep its complete packets, exit 1 at the end.
   // One input: records in batches (arrays) straight to the writer; several: one by one through the merge.
-  const out = args.w === undefined || args.w === '-' ? binaryStdout(args.w === '-', USAGE) : openOutputFile(String(args.w)).stream;
-  const inputs = files.map((f) => openReportedCapture(f, { command: 'pcap-pipe read', label: f, verb: 'wrote' }, { batch: files.length === 1 }));
+  const out = output.stream;
+  const inputs = files.map((f) => openReportedCapture(f, { ...how, label: f }, { batch: files.length === 1 }, open));
   const readers = inputs.map((i) => i.reader);
   await pipeline(mergeCaptures(readers), chooseOutput(readers, format as 'pcap' | 'pcapng' | undefined), out);
   return inputs.some((i) => i.damaged) ? 1 : 0;

@@ -124,8 +124,11 @@ export type DecryptResult =
  * the sender's counter did.
  */
 export class RecordDecryptor {
-  /** Records decrypted (or attempted) under this key: the next record's sequence number. */
-  seq = 0n;
+  /**
+   * Records decrypted (or attempted) under this key: the next record's sequence number. A number, not a
+   * bigint (three BigInt allocations per record): exact up to 2^53 records, far beyond any capture.
+   */
+  seq = 0;
   private readonly macLength: number;
   /**
    * The key as a KeyObject, made once: node:crypto needs a fresh decipher per record (the nonce changes),
@@ -155,12 +158,12 @@ export class RecordDecryptor {
    */
   decrypt(contentType: number, version: number, fragment: Buffer): DecryptResult {
     const seq = this.seq;
-    this.seq = seq + 1n;
+    this.seq = seq + 1;
     if (this.suite.mac !== undefined) return this.decryptCbc(seq, contentType, version, fragment);
     return this.tls13 ? this.decrypt13(seq, fragment) : this.decryptAead12(seq, contentType, version, fragment);
   }
 
-  private decrypt13(seq: bigint, fragment: Buffer): DecryptResult {
+  private decrypt13(seq: number, fragment: Buffer): DecryptResult {
     if (fragment.length < AEAD_TAG_LENGTH + 1) return { ok: false, failure: 'bad-record' };
     const header = this.header13;
     header[0] = 23;
@@ -177,7 +180,7 @@ export class RecordDecryptor {
     return { ok: true, contentType: inner[end], plaintext: inner.subarray(0, end) };
   }
 
-  private decryptAead12(seq: bigint, contentType: number, version: number, fragment: Buffer): DecryptResult {
+  private decryptAead12(seq: number, contentType: number, version: number, fragment: Buffer): DecryptResult {
     let nonce: Buffer;
     let sealed: Buffer;
     if (this.suite.cipher === 'chacha20-poly1305') {
@@ -204,7 +207,7 @@ export class RecordDecryptor {
       const d = crypto.createDecipheriv(this.suite.cipher as crypto.CipherGCMTypes, this.key, nonce, {
         authTagLength: AEAD_TAG_LENGTH,
       });
-      d.setAAD(aad, { plaintextLength: body.length });
+      d.setAAD(aad); // plaintextLength is for CCM only
       d.setAuthTag(tag);
       const first = d.update(body);
       const last = d.final(); // throws when the tag does not verify
@@ -214,7 +217,7 @@ export class RecordDecryptor {
     }
   }
 
-  private decryptCbc(seq: bigint, contentType: number, version: number, fragment: Buffer): DecryptResult {
+  private decryptCbc(seq: number, contentType: number, version: number, fragment: Buffer): DecryptResult {
     const macKey = this.keys.macKey ?? Buffer.alloc(0);
     const macLength = this.macLength;
     if (this.encryptThenMac) {
@@ -251,7 +254,7 @@ export class RecordDecryptor {
     return Buffer.concat([d.update(ivAndCiphertext.subarray(CBC_BLOCK)), d.final()]);
   }
 
-  private hmac(macKey: Buffer, seq: bigint, contentType: number, version: number, data: Buffer): Buffer {
+  private hmac(macKey: Buffer, seq: number, contentType: number, version: number, data: Buffer): Buffer {
     const h = crypto.createHmac(this.suite.mac as string, macKey);
     h.update(pseudoHeader(seq, contentType, version, data.length));
     h.update(data);
@@ -260,13 +263,14 @@ export class RecordDecryptor {
 }
 
 /** seq_num(8) || type(1) || version(2) || length(2): the AEAD additional data and the CBC MAC prefix. */
-function pseudoHeader(seq: bigint, contentType: number, version: number, length: number): Buffer {
+function pseudoHeader(seq: number, contentType: number, version: number, length: number): Buffer {
   return writePseudoHeader(Buffer.allocUnsafe(13), seq, contentType, version, length);
 }
 
 /** pseudoHeader written into `b` (13 bytes). */
-function writePseudoHeader(b: Buffer, seq: bigint, contentType: number, version: number, length: number): Buffer {
-  b.writeBigUInt64BE(seq, 0);
+function writePseudoHeader(b: Buffer, seq: number, contentType: number, version: number, length: number): Buffer {
+  b.writeUInt32BE(Math.floor(seq / 0x100000000), 0);
+  b.writeUInt32BE(seq >>> 0, 4);
   b[8] = contentType;
   b.writeUInt16BE(version, 9);
   b.writeUInt16BE(length, 11);
@@ -274,12 +278,12 @@ function writePseudoHeader(b: Buffer, seq: bigint, contentType: number, version:
 }
 
 /** The 64-bit sequence number, left-padded to the IV's length, XORed into the IV (RFC 8446 §5.3). */
-function xorNonce(nonce: Buffer, iv: Buffer, seq: bigint): Buffer {
+function xorNonce(nonce: Buffer, iv: Buffer, seq: number): Buffer {
   const n = iv.length;
   iv.copy(nonce, 0, 0, n);
-  // Two 32-bit halves: far cheaper than eight BigInt shifts per record.
-  let lo = Number(seq & 0xffffffffn);
-  let hi = Number(seq >> 32n);
+  // Two 32-bit halves of the 64-bit sequence number.
+  let lo = seq >>> 0;
+  let hi = Math.floor(seq / 0x100000000);
   for (let i = 0; i < 4; i++) { nonce[n - 1 - i] ^= lo & 0xff; lo >>>= 8; }
   for (let i = 4; i < 8; i++) { nonce[n - 1 - i] ^= hi & 0xff; hi >>>= 8; }
   return nonce;

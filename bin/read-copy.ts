@@ -1,0 +1,139 @@
+/**
+ * `pcap-pipe read`'s pass-through: one classic pcap input written as classic pcap has nothing to decode,
+ * so its records are copied in blocks instead of being parsed into PacketRecords and written again. Plain
+ * synchronous reads and writes of 1 MiB into one reused buffer; the record headers are walked only to
+ * find where the complete records end (lib/formats/pcap-copy.ts), so a file cut short still yields every
+ * complete packet and the parser's one-line error. The output is byte for byte what the parsing path
+ * writes (the input, with the file header reproduced as it is).
+ *
+ * A helper module of bin/cmd-read.ts, not a command. Anything else (pcapng, several inputs, a damaged or
+ * unusual file header, a terminal) goes the ordinary way.
+ */
+import * as fs from 'node:fs';
+import * as tty from 'node:tty';
+import type { CaptureError } from '../lib/core/errors';
+import { PCAP_FILE_HEADER_LENGTH, parsePcapFileHeader, pcapMagicInfo } from '../lib/formats/pcap';
+import { copyablePcapHeader, PcapRecordWalker } from '../lib/formats/pcap-copy';
+import { checkInputFile } from './cli';
+
+/** Bytes per read (the Node walk of bench/baselines/walk.js reads the same). */
+const CHUNK = 1 << 20;
+
+/** A blocking wait without a timer: for a descriptor that said EAGAIN (a non-blocking pipe). */
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function pause(ms: number): void { Atomics.wait(sleeper, 0, 0, ms); }
+
+/** Where the copy reads: a descriptor and the file offset to read at (null: a pipe, read in order). */
+export interface CopySource {
+  fd: number;
+  position: number | null;
+  /** Our own descriptor (a path): closed at the end. */
+  own: boolean;
+}
+
+/** A copy that was not made: the first bytes it read (a pipe cannot give them back) for the ordinary path. */
+export interface NotCopied { copied: false; head: Buffer }
+export interface Copied {
+  copied: true;
+  packets: number;
+  /** Why the input ended early (truncated, a record too large): every complete packet before it was written. */
+  failure: CaptureError | null;
+}
+
+/** The file offset of an open descriptor (Linux: /proc/self/fdinfo), or undefined when it cannot be told. */
+function descriptorPosition(fd: number): number | undefined {
+  try {
+    const m = /^pos:\s*(\d+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Opens the input for a copy: a path, or '-' for stdin (a regular file is read from the shell's offset,
+ * a pipe in order). undefined for stdin on a terminal or anything the copy does not read (a socket).
+ */
+export function openCopySource(path: string): CopySource | undefined {
+  if (path !== '-') {
+    checkInputFile(path);
+    return { fd: fs.openSync(path, 'r'), position: 0, own: true };
+  }
+  if (tty.isatty(0)) return undefined;
+  let st: fs.Stats;
+  try { st = fs.fstatSync(0); } catch { return undefined; }
+  if (st.isFIFO()) return { fd: 0, position: null, own: false };
+  if (!st.isFile()) return undefined;
+  const position = descriptorPosition(0);
+  return position === undefined ? undefined : { fd: 0, position, own: false };
+}
+
+function readSome(src: CopySource, buf: Buffer, off: number, len: number): number {
+  for (;;) {
+    try {
+      const n = fs.readSync(src.fd, buf, off, len, src.position);
+      if (src.position !== null) src.position += n;
+      return n;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') { pause(1); continue; }
+      throw e;
+    }
+  }
+}
+
+function writeAll(fd: number, buf: Buffer, start: number, end: number): void {
+  let off = start;
+  while (off < end) {
+    try {
+      off += fs.writeSync(fd, buf, off, end - off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') { pause(1); continue; }
+      throw e;
+    }
+  }
+}
+
+/**
+ * Copies `src` to the descriptor `outFd` when it is a classic pcap file the walk can copy; otherwise
+ * writes nothing and returns the bytes it read. Write errors are thrown (system errors, syscall 'write').
+ */
+export function copyPcap(src: CopySource, outFd: number): Copied | NotCopied {
+  try {
+    let buf = Buffer.allocUnsafe(2 * CHUNK);
+    let end = 0;
+    // the file header: at least 24 bytes, or what there is
+    while (end < PCAP_FILE_HEADER_LENGTH) {
+      const n = readSome(src, buf, end, CHUNK);
+      if (n === 0) break;
+      end += n;
+    }
+    if (end < PCAP_FILE_HEADER_LENGTH || pcapMagicInfo(buf, 0) === null) return { copied: false, head: Buffer.from(buf.subarray(0, end)) };
+    const header = parsePcapFileHeader(buf.subarray(0, PCAP_FILE_HEADER_LENGTH));
+    if (!copyablePcapHeader(header)) return { copied: false, head: Buffer.from(buf.subarray(0, end)) };
+    const walker = new PcapRecordWalker(header);
+    let start = PCAP_FILE_HEADER_LENGTH;
+    writeAll(outFd, buf, 0, start);
+    for (;;) {
+      const stop = walker.walk(buf, start, end);
+      if (stop > start) writeAll(outFd, buf, start, stop);
+      start = stop;
+      if (walker.failure !== null) return { copied: true, packets: walker.packets, failure: walker.failure };
+      // room for the next read: the incomplete record moves to the front (a record larger than the
+      // buffer grows it; records are bounded by the walker's limit)
+      if (buf.length - end < CHUNK) {
+        if (start > 0) { buf.copy(buf, 0, start, end); end -= start; start = 0; }
+        if (buf.length - end < CHUNK) {
+          const bigger = Buffer.allocUnsafe(end + 2 * CHUNK);
+          buf.copy(bigger, 0, 0, end);
+          buf = bigger;
+        }
+      }
+      const n = readSome(src, buf, end, CHUNK);
+      if (n === 0) break;
+      end += n;
+    }
+    return { copied: true, packets: walker.packets, failure: walker.truncation(buf.subarray(start, end)) };
+  } finally {
+    if (src.own) fs.closeSync(src.fd);
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * `pcap-pipe read`'s pass-through (bin/read-copy.ts): one classic pcap input written as classic pcap is
+ * copied in blocks instead of parsed and re-written. Whatever the input (clean, cut short, a record too
+ * large, a fraction out of range, big-endian, nanosecond, records across 1 MiB reads, split across pipe
+ * reads), and however it comes (a file argument, stdin redirected from the file, stdin a pipe), the bytes
+ * out, the one-line error and the exit status are what parsing every record and writing it again gives
+ * (the library's reader and writer, computed here), and tshark reads the output as the input's frames.
+ * Inputs the copy does not take (pcapng, not a capture) still go the ordinary way, on a pipe too.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseCapture } from '../lib/formats/detect';
+import { parsePcapFileHeader, PcapWriter, type PcapFileHeader } from '../lib/formats/pcap';
+import { writeCapture, writePcap } from '../streams/write';
+import { captureFiles, fixture, REPO_ROOT } from './helpers/oracle';
+import type { PacketRecord } from '../lib/core/record';
+
+const CLI = path.join(REPO_ROOT, 'dist', 'bin', 'pcap-pipe.js');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcap-pipe-read-copy-'));
+process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+
+interface Outcome { stdout: Buffer; stderr: string; status: number | null }
+
+/** What the parsing path writes for `buf`: the reader's records through the classic pcap writer. */
+async function parsedAndWritten(buf: Buffer, label: string): Promise<Outcome> {
+  const parsed = parseCapture(buf);
+  const parts: Buffer[] = [];
+  const header = pcapHeaderOf(buf);
+  const writer = writePcap(header ? { sourceHeader: header } : {});
+  writer.on('data', (b: Buffer) => parts.push(b));
+  await pipeline(Readable.from(parsed.packets.map((p) => p as PacketRecord), { objectMode: true }), writer);
+  const n = parsed.packets.length;
+  const stderr = parsed.error
+    ? `pcap-pipe read: ${label}: ${parsed.error.message} [${parsed.error.code}]${n > 0 ? `; wrote the ${n} complete packet${n === 1 ? '' : 's'}` : ''}\n`
+    : '';
+  return { stdout: Buffer.concat(parts), stderr, status: parsed.error ? 1 : 0 };
+}
+
+/** The input's file header, as the reader keeps it for the writer (null when there is none to keep). */
+function pcapHeaderOf(buf: Buffer): PcapFileHeader | null {
+  if (buf.length < 24) return null;
+  try { return parsePcapFileHeader(buf.subarray(0, 24)); } catch { return null; }
+}
+
+/** Offsets of the record headers of a little-endian classic pcap. */
+function recordStarts(buf: Buffer): number[] {
+  const starts: number[] = [];
+  for (let o = 24; o + 16 <= buf.length; o += 16 + buf.readUInt32LE(o + 8)) starts.push(o);
+  return starts;
+}
+
+/** `pcap-pipe read` three ways: the file as argument, stdin redirected from it, stdin a pipe (cat). */
+function runRead(file: string): Record<'file' | 'stdin' | 'pipe', Outcome> {
+  const run = (script: string): Outcome => {
+    const r = spawnSync('bash', ['-c', script, 'read', process.execPath, CLI, file], { maxBuffer: 256 << 20 });
+    return { stdout: r.stdout, stderr: r.stderr.toString(), status: r.status };
+  };
+  return {
+    file: run('"$1" "$2" read "$3"'),
+    stdin: run('"$1" "$2" read < "$3"'),
+    pipe: run('cat "$3" | "$1" "$2" read'),
+  };
+}
+
+async function assertLikeParsing(file: string, what: string): Promise<void> {
+  const buf = fs.readFileSync(file);
+  const runs = runRead(file);
+  for (const [how, got] of Object.entries(runs)) {
+    const want = await parsedAndWritten(buf, how === 'file' ? file : '-');
+    assert.equal(got.stderr, want.stderr, `${what} (${how}): stderr`);
+    assert.equal(got.status, want.status, `${what} (${how}): exit status`);
+    assert.ok(got.stdout.equals(want.stdout), `${what} (${how}): ${got.stdout.length} bytes out, parsing writes ${want.stdout.length}`);
+  }
+}
+
+function write(name: string, bytes: Buffer): string {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, bytes);
+  return p;
+}
+
+/** A classic pcap of `n` records of varied sizes (1 .. 1514 bytes), little- or big-endian, us or ns. */
+function generated(n: number, opts: { bigEndian?: boolean; nanosecond?: boolean } = {}): Buffer {
+  const w = new PcapWriter(opts);
+  const parts = [w.fileHeader(1)];
+  for (let i = 0; i < n; i++) {
+    const len = 1 + ((i * 7919) % 1514);
+    const data = Buffer.alloc(len, i & 0xff);
+    parts.push(w.record({ frame: i + 1, linkType: 1, tsSec: 1_700_000_000 + i, tsNsec: (i * 1237) % 1_000_000_000, caplen: len, len: len + (i % 3), interfaceId: 0, data, noTimestamp: undefined, options: undefined, fcsLength: undefined, nanoPrecision: opts.nanosecond }));
+  }
+  return Buffer.concat(parts);
+}
+
+test('every classic pcap fixture, damaged ones included: the copy writes what parsing writes, the same error and status', async () => {
+  // (a file header of an unsupported version fails the command before any output: not a copy, read-write.test.ts)
+  const fixtures = captureFiles().filter((x) => x.endsWith('.pcap') && x !== 'malformed-pcap-invalid-version.pcap');
+  for (const f of fixtures) await assertLikeParsing(fixture(f), f);
+});
+
+test('several MiB across 1 MiB reads, big-endian and nanosecond: byte-identical to the input', async () => {
+  for (const [name, opts] of [['le-us', {}], ['be-us', { bigEndian: true }], ['le-ns', { nanosecond: true }], ['be-ns', { bigEndian: true, nanosecond: true }]] as const) {
+    const buf = generated(name === 'le-us' ? 6000 : 1500, opts);
+    const p = write(`${name}.pcap`, buf);
+    for (const [how, got] of Object.entries(runRead(p))) {
+      assert.equal(got.status, 0, `${name} (${how}): ${got.stderr}`);
+      assert.ok(got.stdout.equals(buf), `${name} (${how}): output differs from the input`);
+    }
+  }
+});
+
+test('cut short at every kind of place: the complete packets, the parser\'s one line, exit 1; tshark reads the output', async () => {
+  const buf = generated(3000);
+  // inside the file header, just after it, inside a record header, inside record data, past 1 MiB
+  const starts = recordStarts(buf);
+  const late = starts.find((s) => s > (1 << 20) + 5000) as number;
+  for (const cut of [10, 24, (starts[3] as number) + 9, (starts[3] as number) + 20, late + 16 + 3]) {
+    const p = write(`cut-${cut}.pcap`, buf.subarray(0, cut));
+    await assertLikeParsing(p, `cut at ${cut}`);
+  }
+  const p = path.join(dir, `cut-${late + 19}.pcap`);
+  const out = spawnSync(process.execPath, [CLI, 'read', p], { maxBuffer: 64 << 20 }).stdout;
+  const frames = execFileSync('bash', ['-c', 'cat | tshark -n -r - -T fields -e frame.len | wc -l'], { input: out, stdio: ['pipe', 'pipe', 'ignore'] }).toString().trim();
+  assert.equal(Number(frames), starts.indexOf(late), 'tshark: frames before the cut record');
+});
+
+test('a record over the limit and a fraction out of range: what parsing + writing gives', async () => {
+  const buf = generated(20);
+  const third = recordStarts(buf)[2] as number;
+  const big = Buffer.from(buf);
+  big.writeUInt32LE(10_000_000, third + 8);
+  await assertLikeParsing(write('too-large.pcap', big), 'record too large');
+  const frac = Buffer.from(buf);
+  frac.writeUInt32LE(3_500_000, third + 4);
+  await assertLikeParsing(write('frac.pcap', frac), 'fraction out of range');
+  const r = spawnSync(process.execPath, [CLI, 'read', path.join(dir, 'frac.pcap')]);
+  assert.equal(r.status, 0);
+  assert.equal(parseCapture(r.stdout).packets[2]?.tsSec, 1_700_000_002 + 3, 'the carried second');
+});
+
+test('records split across pipe reads by a slow writer are copied whole', () => {
+  const buf = generated(400);
+  const p = write('slow.pcap', buf);
+  // three pieces a moment apart: the first ends inside the file header's record stream, mid-record
+  const r = spawnSync('bash', ['-c', '{ head -c 1000 "$3"; sleep 0.3; head -c 5000 "$3" | tail -c 4000; sleep 0.3; tail -c +5001 "$3"; } | "$1" "$2" read', 'x', process.execPath, CLI, p], { maxBuffer: 64 << 20 });
+  assert.equal(r.status, 0, r.stderr.toString());
+  assert.ok(r.stdout.equals(buf));
+});
+
+test('not for the copy: pcapng and non-capture input on a pipe go the ordinary way from the bytes already read', async () => {
+  for (const f of captureFiles().filter((x) => x.endsWith('.pcapng'))) {
+    const fromFile = spawnSync(process.execPath, [CLI, 'read', fixture(f)], { maxBuffer: 64 << 20 });
+    const fromPipe = spawnSync('bash', ['-c', 'cat "$3" | "$1" "$2" read', 'x', process.execPath, CLI, fixture(f)], { maxBuffer: 64 << 20 });
+    assert.equal(fromPipe.status, fromFile.status, `${f}: status`);
+    assert.ok(fromPipe.stdout.equals(fromFile.stdout), `${f}: pipe and file differ`);
+    assert.equal(fromPipe.stderr.toString(), fromFile.stderr.toString().replace(fixture(f), '-'), `${f}: stderr`);
+  }
+  // pcapng → pcap: the same frames as tshark reads in the pcapng
+  const ng = fixture('pcapng-2if-tsresol9-dns.pcapng');
+  const out = execFileSync('bash', ['-c', 'cat "$3" | "$1" "$2" read', 'x', process.execPath, CLI, ng]);
+  const fields = (input: Buffer): string => execFileSync('bash', ['-c', 'cat | tshark -n -r - -T fields -e frame.len -e frame.time_epoch'], { input, stdio: ['pipe', 'pipe', 'ignore'] }).toString();
+  assert.equal(fields(out), fields(fs.readFileSync(ng)));
+  // text on a pipe: the ordinary error
+  const text = spawnSync('bash', ['-c', 'echo "hello, this is not a capture" | "$1" "$2" read', 'x', process.execPath, CLI]);
+  assert.equal(text.status, 1);
+  assert.match(text.stderr.toString(), /^pcap-pipe read: -: input is neither pcap nor pcapng: it starts with text "hello, this is n" \[PCAP_BAD_MAGIC\]\n$/);
+  // --format pcapng is not a copy either: pcapng out
+  const forced = spawnSync(process.execPath, [CLI, 'read', '--format', 'pcapng', fixture('arp-ethernet.pcap')]);
+  assert.equal(forced.stdout.readUInt32BE(0), 0x0a0d0d0a);
+  const parts: Buffer[] = [];
+  const w = writeCapture({ format: 'pcapng' });
+  w.on('data', (b: Buffer) => parts.push(b));
+  await pipeline(Readable.from(parseCapture(fs.readFileSync(fixture('arp-ethernet.pcap'))).packets, { objectMode: true }), w);
+  assert.equal(parseCapture(forced.stdout).packets.length, parseCapture(Buffer.concat(parts)).packets.length);
+});
+
+test('-w FILE gets the copy too; a full disk is one line and status 1; a closed pipe is quiet', () => {
+  const out = path.join(dir, 'w.pcap');
+  const src = fixture('http-keepalive-304.pcap');
+  const r = spawnSync(process.execPath, [CLI, 'read', '-w', out, src]);
+  assert.equal(r.status, 0, r.stderr.toString());
+  assert.ok(fs.readFileSync(out).equals(fs.readFileSync(src)));
+  const full = spawnSync('bash', ['-c', '"$1" "$2" read "$3" > /dev/full', 'x', process.execPath, CLI, src]);
+  assert.equal(full.status, 1);
+  assert.equal(full.stderr.toString(), 'pcap-pipe read: stdout: no space left on device\n');
+  const p = write('head.pcap', generated(3000));
+  const closed = spawnSync('bash', ['-o', 'pipefail', '-c', '"$1" "$2" read "$3" | head -c 100 > /dev/null', 'x', process.execPath, CLI, p]);
+  assert.equal(closed.stderr.toString(), '');
+  assert.ok(closed.status === 0 || closed.status === 141, `status ${closed.status}`);
+});
