@@ -29,6 +29,7 @@ declare const document: { querySelectorAll(sel: string): ArrayLike<PageElement>;
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
+fs.mkdirSync(ARTIFACTS, { recursive: true });
 const browserSkip = !fs.existsSync(CHROMIUM) ? `${CHROMIUM} not installed` : !tsharkAvailable() ? 'tshark not installed' : false;
 const liveSkip = browserSkip || liveSkipReason();
 
@@ -43,8 +44,9 @@ interface TableRow { method: string; url: string; status: string; hidden: boolea
 
 async function tableRows(page: Page): Promise<TableRow[]> {
   return page.$$eval('#rows tr', (trs) => trs.map((tr) => {
-    const cells = [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '');
-    return { method: cells[3] ?? '', url: cells[5] ?? '', status: cells[6] ?? '', hidden: (tr as unknown as { hidden: boolean }).hidden };
+    // cells by class, not position: a column added to the table (Sensor) must not shift what is read
+    const cell = (sel: string): string => tr.querySelector(sel)?.textContent ?? '';
+    return { method: cell('td.method'), url: cell('td.url'), status: cell('td.c-status'), hidden: (tr as unknown as { hidden: boolean }).hidden };
   }));
 }
 
@@ -78,7 +80,7 @@ test('serve a capture file: rows, bodies, filter and WebSocket messages match ts
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     const errors = pageErrors(page);
     await page.goto(serve.url);
-    await page.waitForFunction((n) => document.querySelectorAll('#rows tr').length === n && !Array.from(document.querySelectorAll('#rows tr td:nth-child(7)')).some((td) => td.textContent === '…'), oracle.requests.length, { polling: 100 });
+    await page.waitForFunction((n) => document.querySelectorAll('#rows tr').length === n && !Array.from(document.querySelectorAll('#rows tr td.c-status')).some((td) => td.textContent === '…'), oracle.requests.length, { polling: 100 });
     const rows = await tableRows(page);
     assert.deepEqual(rows.map((r) => [r.method, r.url, Number(r.status.split(' ')[0])]), oracle.requests.map((r, i) => [r.method, r.uri, oracle.responses[i]?.code]));
 
@@ -205,7 +207,7 @@ test('live: capture -i lo | serve, the open page fills by itself as traffic happ
 
     // rows appear by themselves, with what the client saw
     try {
-      await page.waitForFunction((n) => Array.from(document.querySelectorAll('#rows tr td:nth-child(7)')).filter((td) => /^\d/.test(td.textContent ?? '')).length >= n, sent.length + 1, { timeout: 15_000, polling: 100 });
+      await page.waitForFunction((n) => Array.from(document.querySelectorAll('#rows tr td.c-status')).filter((td) => /^\d/.test(td.textContent ?? '')).length >= n, sent.length + 1, { timeout: 15_000, polling: 100 });
     } catch (e) {
       await page.screenshot({ path: path.join(ARTIFACTS, 'web-live-failed.png') });
       await stopCapture();

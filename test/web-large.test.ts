@@ -88,8 +88,9 @@ interface ShownRow { id: string | undefined; client: string; method: string; url
 
 async function shownRows(page: Page): Promise<ShownRow[]> {
   return page.$$eval('#rows tr', (trs) => trs.map((tr) => {
-    const cells = [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '');
-    return { id: (tr as unknown as PageElement).dataset.id, client: cells[1] ?? '', method: cells[3] ?? '', url: cells[5] ?? '', status: cells[6] ?? '' };
+    // cells by class, not position: a column added to the table (Sensor) must not shift what is read
+    const cell = (sel: string): string => tr.querySelector(sel)?.textContent ?? '';
+    return { id: (tr as unknown as PageElement).dataset.id, client: cell('td.c-client'), method: cell('td.method'), url: cell('td.url'), status: cell('td.c-status') };
   }));
 }
 

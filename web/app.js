@@ -109,7 +109,7 @@
     } else if (row.state === 'incomplete') {
       statusText = 'incomplete';
     }
-    tr.appendChild(el('td', statusCls, statusText));
+    tr.appendChild(el('td', `c-status ${statusCls}`, statusText));
     tr.appendChild(el('td', 'num', row.requestBytes ? bytes(row.requestBytes) : ''));
     const resp = el('td', 'num', bytes(row.responseDecodedBytes !== null && row.responseDecodedBytes !== row.responseBytes ? row.responseDecodedBytes : row.responseBytes));
     if (row.responseDecodedBytes !== null && row.responseDecodedBytes !== row.responseBytes) resp.title = `${bytes(row.responseBytes)} on the wire`;
@@ -131,7 +131,7 @@
     tr.appendChild(el('td', 'c-time muted', `#${i + 1}`));
     tr.appendChild(el('td', 'c-sensor'));
     for (let k = 0; k < 5; k++) tr.appendChild(el('td'));
-    tr.appendChild(el('td', 'pending', '…'));
+    tr.appendChild(el('td', 'c-status pending', '…'));
     for (let k = 0; k < 4; k++) tr.appendChild(el('td'));
   }
 
