@@ -10,7 +10,7 @@
 import { intOption, parseArgs, printUsage, runCommand, UsageError } from './cli';
 import {
   DISPLAY_BOOLEANS, DISPLAY_OPTIONS_HELP, DISPLAY_STRINGS, FILTER_OPTIONS, KEY_OPTIONS, openTraceSource, runTrace, serveUntilInterrupted, traceTlsStage,
-  traceOptionsFrom,
+  traceOptionsFrom, WORKERS_HELP, workersOption,
 } from './trace-cli';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 
@@ -19,7 +19,7 @@ const NAME = 'http_trace';
 export const USAGE = `usage: http_trace [-i DEV | -r FILE] [-f FILTER] [-b MB] [--method RE] [--host RE] [--url RE]
                   [--user-agent RE] [--method-ignore RE] [--host-ignore RE] [--url-ignore RE]
                   [--user-agent-ignore RE] [--headers] [--show-header RE] [--bodies] [--max-body BYTES]
-                  [--tcp-verbose] [--no-color] [--json] [--web [PORT]]
+                  [--tcp-verbose] [--no-color] [--json] [--web [PORT]] [--workers N]
                   [--publish redis://HOST:PORT/KEY [--sensor NAME] [--maxlen N] [--publish-queue N]]
   Prints HTTP/1.x requests and responses (and WebSocket messages after an upgrade) seen on the network
   or in a capture: time, client → server, #N (request number on its connection), method and URL;
@@ -30,6 +30,7 @@ export const USAGE = `usage: http_trace [-i DEV | -r FILE] [-f FILTER] [-b MB] [
   -b MB              kernel capture buffer in MiB (live; default 32); packets reach the trace in ring
                      blocks, at most 0.1 s after capture
 ${DISPLAY_OPTIONS_HELP}
+${WORKERS_HELP}
   --web [PORT]       show the traffic live in a web page instead (http://127.0.0.1:PORT/; default: any
                      free port, printed); serves until Ctrl-C. Not with --json (a usage error)
   --json             NDJSON, one object per event (request, response, http-upgrade, ws-frame, ws-message,
@@ -55,7 +56,7 @@ export async function main(argvIn: string[]): Promise<number> {
   const { argv, web } = takeWebOption(argvIn);
   const args = parseArgs(argv, {
     boolean: DISPLAY_BOOLEANS,
-    string: ['i', 'r', 'f', 'b', ...DISPLAY_STRINGS, ...PUBLISH_STRINGS],
+    string: ['i', 'r', 'f', 'b', 'workers', ...DISPLAY_STRINGS, ...PUBLISH_STRINGS],
     repeatable: [...FILTER_OPTIONS, ...KEY_OPTIONS],
     default: { color: true },
   }, USAGE);
@@ -68,6 +69,8 @@ export async function main(argvIn: string[]): Promise<number> {
   const mb = intOption(args, 'b', USAGE, 1);
   const publish = publishOptionsFrom(args, USAGE);
   if (publish !== undefined && web !== undefined) throw new UsageError('--publish and --web exclude each other (pcap-pipe serve --from shows a stream)', USAGE);
+  const workers = workersOption(args, USAGE, { live: args.r === undefined, web: web !== undefined, publish: publish !== undefined, har: opts.har !== undefined, json: opts.json, time: opts.time });
+  if (workers !== undefined) opts.workers = workers;
   const src = openTraceSource({
     device: args.i as string | undefined,
     file: args.r as string | undefined,

@@ -56,6 +56,38 @@ export interface HttpTraceOptions extends HttpTracePrintOptions {
   keyLogFiles?: string[];
   /** Also write the selected exchanges to this file as HAR 1.2 (--har). */
   har?: string;
+  /** Flow-sharded worker threads (--workers N; 0 or absent: the one-thread pipeline). */
+  workers?: number;
+}
+
+/** The --workers help line, shared by the trace commands. */
+export const WORKERS_HELP = `  --workers N        run the trace on N worker threads, connections spread by a flow hash; the output is
+                     the same, in the same order (capture files and stdin; 0: one thread, the default)`;
+
+/** Most worker threads --workers takes. */
+export const MAX_WORKERS = 64;
+
+/**
+ * `--workers N` checked against the other options: a whole number 0..MAX_WORKERS, and only where the
+ * sharded run prints what one thread prints (file or stdin input, the terminal/NDJSON output, times that
+ * do not depend on the line before).
+ */
+export function workersOption(args: ParsedArgs, usage: string, what: { live?: boolean; web?: boolean; publish?: boolean; har?: boolean; json?: boolean; time?: TimeFormatter }): number | undefined {
+  const v = args.workers;
+  if (v === undefined) return undefined;
+  const text = String(v);
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isInteger(n) || n > MAX_WORKERS) throw new UsageError(`--workers takes a whole number 0..${MAX_WORKERS}, got ${JSON.stringify(text)}`, usage);
+  if (n === 0) return undefined;
+  if (what.live) throw new UsageError('--workers reads capture files (-r FILE or -r -), not live captures (yet)', usage);
+  if (what.web) throw new UsageError('--workers and --web exclude each other', usage);
+  if (what.publish) throw new UsageError('--workers and --publish exclude each other', usage);
+  if (what.har) throw new UsageError('--workers and --har exclude each other', usage);
+  const style = what.time?.style;
+  if (!what.json && (style === 'delta' || style === 'since-first')) {
+    throw new UsageError('--workers and -ttt / -ttttt exclude each other (each line\'s time depends on the line before it)', usage);
+  }
+  return n;
 }
 
 function regex(source: string, flags: string, option: string, usage: string): RegExp {
@@ -174,6 +206,7 @@ export function traceTlsStage(opts: Pick<HttpTraceOptions, 'keyLogFiles'>, src: 
 
 /** Runs a trace from a source to stdout; returns the exit code. */
 export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: string, out: Writable = safeStdout()): Promise<number> {
+  if (opts.workers !== undefined && opts.workers > 0) return runShardedTrace(src, opts, name, opts.workers, out);
   const onSignal = (): void => src.stop();
   const stopWatching = src.live ? watchDrops(src.live, name) : undefined;
   // --har: the HAR needs the TCP events (handshake, connection end) and the bodies, printed or not
@@ -216,6 +249,45 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
     }
     src.live?.close();
   }
+  const undecodable = src.undecodable?.();
+  if (undecodable !== undefined) process.stderr.write(`${name}: ${undecodable}\n`);
+  return src.failed() || undecodable !== undefined ? 1 : 0;
+}
+
+/**
+ * runTrace on worker threads (streams/shard.ts): the same stages per worker, the lines merged back in the
+ * one-thread order. The tls stage is there when it would be on one thread (a key log, or a capture file).
+ */
+async function runShardedTrace(src: TraceSource, opts: HttpTraceOptions, name: string, workers: number, out: Writable): Promise<number> {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { runSharded } = require('../streams/shard') as typeof import('../streams/shard');
+  const files = opts.keyLogFiles ?? [];
+  const throwAt = process.env.PCAP_PIPE_TEST_WORKER_THROW_AT;
+  const result = await runSharded({
+    workers,
+    source: src.source,
+    out,
+    ...(src.secrets !== undefined ? { secrets: src.secrets } : {}),
+    config: {
+      kind: 'http-trace',
+      filter: opts.filter,
+      tcpEvents: opts.tcpVerbose,
+      websocketOnly: opts.websocketOnly === true,
+      maxBodyKept: opts.bodies ? opts.maxBody : 0,
+      tls: files.length > 0 || src.secrets !== undefined,
+      keyLogFiles: files,
+      print: {
+        json: opts.json, headers: opts.headers, ...(opts.showHeader !== undefined ? { showHeader: opts.showHeader } : {}),
+        bodies: opts.bodies, maxBody: opts.maxBody, tcpVerbose: opts.tcpVerbose, color: opts.color && colorFor(out),
+        ...(opts.websocketOnly !== undefined ? { websocketOnly: opts.websocketOnly } : {}),
+        ...(opts.time !== undefined ? { timeStyle: opts.time.style } : {}),
+      },
+      ...(throwAt !== undefined && /^\d+$/.test(throwAt) ? { throwAt: Number(throwAt) } : {}),
+    },
+  });
+  const tls = result.tls;
+  const summary = tls !== undefined && files.length + tls.keys > 0 ? tlsSummary(tls.stats) : undefined;
+  if (summary !== undefined) process.stderr.write(`${name}: ${summary} (pcap-pipe tls tells why)\n`);
   const undecodable = src.undecodable?.();
   if (undecodable !== undefined) process.stderr.write(`${name}: ${undecodable}\n`);
   return src.failed() || undecodable !== undefined ? 1 : 0;

@@ -126,6 +126,30 @@ export abstract class BatchTransform<In, Out> extends Transform {
   /** End of input: put what is still held into `this.out` (default: nothing). */
   protected finish(): void {}
 
+  /**
+   * Synchronous use, outside any stream (lib/shard's workers run a command's stages one packet at a time
+   * to know which packet caused each output): handles one object and hands each output to `next`.
+   */
+  runSync(item: In, next: (out: Out) => void): void {
+    this.handle(item);
+    this.drainSync(next);
+  }
+
+  /** Synchronous use: the end of input (finish()), each output to `next`. */
+  finishSync(next: (out: Out) => void): void {
+    this.finish();
+    this.drainSync(next);
+  }
+
+  /** Synchronous use: hands what the stage produced outside handle() (a callback it set up) to `next`. */
+  drainSync(next: (out: Out) => void): void {
+    const out = this.out;
+    if (out.length === 0) return;
+    // `next` runs later stages, never this one: the array is emptied and reused (no array per packet)
+    for (let i = 0; i < out.length; i++) next(out[i] as Out);
+    out.length = 0;
+  }
+
   /** Pushes the outputs of one array chunk (taken over by the stream). */
   protected pushBatch(batch: Out[]): void {
     this.outBound.fit(readableQueueState(this), batch.length);

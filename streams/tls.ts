@@ -143,6 +143,12 @@ export class TlsStream extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
+    this.finish();
+    this.pushEach();
+    done();
+  }
+
+  private finish(): void {
     for (const f of this.files) { f.refresh(); }
     this.keyLog.finish();
     for (const [id, st] of this.connections) {
@@ -150,8 +156,25 @@ export class TlsStream extends Transform {
       this.releaseRaw(st);
       this.connections.delete(id);
     }
-    this.pushEach();
-    done();
+  }
+
+  /** Synchronous use outside a stream (lib/shard's workers; see BatchTransform.runSync). */
+  runSync(item: unknown, next: (out: unknown) => void): void {
+    this.handle(item);
+    this.drainSync(next);
+  }
+
+  /** Synchronous use: the end of input. */
+  finishSync(next: (out: unknown) => void): void {
+    this.finish();
+    this.drainSync(next);
+  }
+
+  private drainSync(next: (out: unknown) => void): void {
+    const out = this.out;
+    if (out.length === 0) return;
+    for (let i = 0; i < out.length; i++) next(out[i]);
+    out.length = 0;
   }
 
   private handle(item: unknown): void {

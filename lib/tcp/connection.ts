@@ -128,6 +128,11 @@ export class Connection {
   lastTime: number;
   /** Capture clock at the last packet: the LRU order. */
   lastTouch: number;
+  /**
+   * The reassembler's `position` at the last packet (sharded runs: the global packet index), so a worker
+   * can say where in the one-thread LRU order its idle and end-of-input releases fall (lib/shard).
+   */
+  lastPosition = 0;
   bufferedBytes = 0;
   /** True while the connection table maps `key` to this connection (the IPv4 cache checks it). */
   inTable = false;

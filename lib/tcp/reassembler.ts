@@ -45,6 +45,7 @@ import { formatTimestamp, type PacketRecord } from '../core/record';
 import { analysisEvents, analyzeSegment, type EventStamp } from './analysis';
 import { Connection, HandshakeState, type HalfStream, type Segment } from './connection';
 import type { TcpConnectionStats, TcpEndReason, TcpEvent, TcpGapReason, TcpStartEvent } from './events';
+import type { ReassemblerShard } from './sharded';
 import { ConnectionTable } from './table';
 
 /** Named limits. All sizes in bytes, all times in seconds of capture time. */
@@ -106,6 +107,8 @@ export class TcpReassembler {
   private tsSec = 0;
   private tsNsec = 0;
   private tsText: string | null = null;
+  /** Sharded runs (lib/tcp/sharded.ts): the clock and the sweeps come from there. */
+  private shard: ReassemblerShard | null = null;
 
   constructor(sink: (ev: TcpEvent) => void, limits: Partial<TcpLimits> = {}) {
     this.sink = sink;
@@ -135,21 +138,48 @@ export class TcpReassembler {
     if (conn !== undefined && (tcp.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) conn = this.checkPortReuse(conn, pkt, tcp, srcFirst, now);
     if (conn === undefined) conn = this.open(pkt, srcFirst, now);
     else table.touch(conn, this.clock);
+    if (this.shard !== null) conn.lastPosition = this.shard.position;
     conn.lastTime = now;
     this.process(conn, tcp, srcFirst === conn.clientFirst, now);
   }
 
   /** End of input: deliver what is buffered (skipping holes as gaps) and end every connection. */
   flush(): void {
-    for (let c = this.table.oldest; c !== null; c = c.next) this.release(c, 'end-of-input');
+    for (let c = this.table.oldest; c !== null; c = c.next) {
+      this.shard?.onRelease(c.lastPosition);
+      this.release(c, 'end-of-input');
+    }
     this.table.clear();
     this.totalBuffered = 0;
   }
 
   // ---------------------------------------------------------------- clock
 
+  /** A sharded run's worker: the clock and the sweeps follow `shard` from now on (lib/tcp/sharded.ts). */
+  shardedBy(shard: ReassemblerShard): void {
+    this.shard = shard;
+  }
+
+  /** Sharded runs: stamps what follows with that packet (a sweep another worker's packet triggered: sweep true; the flush). */
+  stampAt(frame: number, tsSec: number, tsNsec: number, sweep: boolean): void {
+    if (this.shard !== null) ({ baseSec: this.baseSec, clock: this.clock } = this.shard);
+    this.frame = frame;
+    this.tsSec = tsSec;
+    this.tsNsec = tsNsec;
+    this.tsText = null;
+    if (sweep) this.sweep();
+  }
+
   /** Takes the packet's capture time as the current time; returns it (ns since the first packet's second). */
   private advanceClock(rec: PacketRecord): number {
+    const shard = this.shard;
+    if (shard !== null) {
+      const sweep = shard.sweepAtPosition === shard.position;
+      if (sweep) shard.sweepAtPosition = -1;
+      this.stampAt(rec.frame, rec.tsSec, rec.tsNsec, sweep);
+      if (this.baseSec !== this.baseSec) this.baseSec = rec.tsSec; // (not a TCP packet to the reading thread)
+      return (rec.tsSec - this.baseSec) * 1e9 + rec.tsNsec;
+    }
     if (this.baseSec !== this.baseSec) this.baseSec = rec.tsSec;
     const now = (rec.tsSec - this.baseSec) * 1e9 + rec.tsNsec;
     if (now > this.clock) this.clock = now;
@@ -198,6 +228,7 @@ export class TcpReassembler {
     const conn = srcIsClient
       ? new Connection(this.nextId++, key, srcIp, srcPort, dstIp, dstPort, srcFirst, state, now, this.clock)
       : new Connection(this.nextId++, key, dstIp, dstPort, srcIp, srcPort, !srcFirst, state, now, this.clock);
+    this.shard?.onCreate(conn.id);
     this.table.add(conn);
     if (state === HandshakeState.Established && (flags & TCP_RST) === 0) this.start(conn, true);
     return conn;
@@ -240,11 +271,13 @@ export class TcpReassembler {
       const next = c.next;
       const limit = c.ended ? closedLinger : c.started && c.halfClosed() ? halfClosedTimeout : idleTimeout;
       if (idle >= limit * 1e9) {
+        this.shard?.onRelease(c.lastPosition);
         this.release(c, 'idle');
         this.table.remove(c);
       }
       c = next;
     }
+    this.shard?.onSweepEnd();
   }
 
   // ---------------------------------------------------------------- one packet

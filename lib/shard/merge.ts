@@ -1,0 +1,152 @@
+/**
+ * Merges the output of the workers of a sharded run (`--workers N`) back into the order one thread prints.
+ *
+ * Every output item of a worker carries a tag (index, sub): `index` is the global index of the packet
+ * that caused it, `sub` orders the items of one index that come from different connections (see
+ * streams/shard-worker.ts). Items of one worker come in tag order, and ties within a worker keep their
+ * order (the outputs of one packet, or of one connection's release). Each batch a worker sends also says
+ * up to which packet index it has handled everything (its watermark): an item is final once every
+ * worker's watermark has reached its index, and the merge emits items in tag order up to the smallest
+ * watermark (a k-way merge of the workers' queues).
+ *
+ * Connection numbers: a worker numbers its connections 0, 1, ... and reports each new one with a marker
+ * item at the packet that made it; one thread numbers connections in the order of those packets, so the
+ * merge gives each marker the next global number, and puts the global number in each line at the
+ * positions the worker reported (where its own number was).
+ *
+ * Everything stays bytes: the lines come as one transferred buffer per batch, and what is emitted is
+ * ranges of those buffers (consecutive lines of one batch as one range) and the renumbered lines.
+ */
+
+/** Numbers per item in WorkerOutput.meta: index, sub, length (-1: a new-connection marker), pos1, id1, pos2, id2. */
+export const OUT_FIELDS = 7;
+
+/** One batch of a worker's output. */
+export interface WorkerOutput {
+  /** The items' UTF-8 bytes, back to back. */
+  data: Uint8Array;
+  /** OUT_FIELDS numbers per item. */
+  meta: Float64Array;
+  /** Every packet up to this global index has been handled (Infinity: the worker is done). */
+  watermark: number;
+}
+
+interface Queue {
+  batches: WorkerOutput[];
+  /** Item and byte position in batches[0]. */
+  item: number;
+  textAt: number;
+  watermark: number;
+  /** Local connection number → global one. */
+  globalIds: number[];
+}
+
+export class OrderedMerge {
+  private readonly queues: Queue[];
+  private nextConnection = 0;
+
+  constructor(workers: number) {
+    this.queues = Array.from({ length: workers }, () => ({ batches: [], item: 0, textAt: 0, watermark: -Infinity, globalIds: [] }));
+  }
+
+  /** A worker's batch (in the order the worker sent them). */
+  add(worker: number, out: WorkerOutput): void {
+    const q = this.queues[worker]!;
+    if (out.meta.length > 0) q.batches.push(out);
+    if (out.watermark > q.watermark) q.watermark = out.watermark;
+  }
+
+  /** True when every worker said it is done and everything was emitted. */
+  get done(): boolean {
+    return this.queues.every((q) => q.watermark === Infinity && q.batches.length === 0);
+  }
+
+  /** The bytes that are final now, in one-thread order (an empty list when none are). */
+  take(): Buffer[] {
+    let low = Infinity;
+    for (const q of this.queues) if (q.watermark < low) low = q.watermark;
+    const out: Buffer[] = [];
+    const queues = this.queues;
+    const n = queues.length;
+    for (;;) {
+      // the queue whose head has the smallest tag, among heads at or below the low watermark
+      let best = -1, bestIndex = 0, bestSub = 0;
+      for (let w = 0; w < n; w++) {
+        const q = queues[w]!;
+        if (q.batches.length === 0) continue;
+        const m = q.batches[0]!.meta, o = q.item * OUT_FIELDS;
+        const index = m[o]!, sub = m[o + 1]!;
+        if (index > low) continue;
+        if (best < 0 || index < bestIndex || (index === bestIndex && sub < bestSub)) {
+          best = w;
+          bestIndex = index;
+          bestSub = sub;
+        }
+      }
+      if (best < 0) return out;
+      this.emitRun(queues[best]!, bestIndex, bestSub, out);
+    }
+  }
+
+  /**
+   * Emits the head item of `q` and the items after it with the same tag (they cannot interleave with
+   * another worker's) into `out`.
+   */
+  private emitRun(q: Queue, index: number, sub: number, out: Buffer[]): void {
+    let batch = q.batches[0]!;
+    let rangeStart = q.textAt;
+    const flushRange = (): void => {
+      if (q.textAt > rangeStart) out.push(Buffer.from(batch.data.buffer, batch.data.byteOffset + rangeStart, q.textAt - rangeStart));
+    };
+    for (;;) {
+      const m = batch.meta, o = q.item * OUT_FIELDS;
+      const length = m[o + 2]!;
+      if (length < 0) {
+        q.globalIds[m[o + 4]!] = this.nextConnection++;
+      } else {
+        const p1 = m[o + 3]!;
+        if (p1 >= 0) {
+          flushRange();
+          out.push(this.renumber(q, batch.data, q.textAt, q.textAt + length, p1, m[o + 4]!, m[o + 5]!, m[o + 6]!));
+          q.textAt += length;
+          rangeStart = q.textAt;
+        } else {
+          q.textAt += length;
+        }
+      }
+      q.item++;
+      if (q.item * OUT_FIELDS >= m.length) {
+        flushRange();
+        q.batches.shift();
+        q.item = 0;
+        q.textAt = 0;
+        if (q.batches.length === 0) return;
+        batch = q.batches[0]!;
+        rangeStart = 0;
+      }
+      const nm = batch.meta, no = q.item * OUT_FIELDS;
+      if (nm[no] !== index || nm[no + 1] !== sub) {
+        flushRange();
+        return;
+      }
+    }
+  }
+
+  /** The line [start, end) of `data` with the local connection numbers at p1 (and p2) made global. */
+  private renumber(q: Queue, data: Uint8Array, start: number, end: number, p1: number, id1: number, p2: number, id2: number): Buffer {
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const g1 = this.globalOf(q, id1);
+    const a = bytes.subarray(start, start + p1);
+    if (p2 < 0) return Buffer.concat([a, Buffer.from(String(g1)), bytes.subarray(start + p1 + String(id1).length, end)]);
+    const g2 = this.globalOf(q, id2);
+    // p1 < p2 in every line the workers make ("connection" comes before "previous")
+    return Buffer.concat([a, Buffer.from(String(g1)), bytes.subarray(start + p1 + String(id1).length, start + p2), Buffer.from(String(g2)),
+      bytes.subarray(start + p2 + String(id2).length, end)]);
+  }
+
+  private globalOf(q: Queue, local: number): number {
+    const g = q.globalIds[local];
+    if (g === undefined) throw new Error(`shard merge: connection ${local} printed before it was made`);
+    return g;
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * A sharded trace (`--workers N`): the reading thread routes packet records by flow (lib/shard/router.ts)
+ * to N worker_threads (streams/shard-worker.ts) in packed batches, keeps the capture clock one thread's
+ * TCP reassembler would keep (lib/shard/clock.ts) and tells the workers where idle sweeps fall, and merges
+ * the workers' printed lines back into the order one thread prints them (lib/shard/merge.ts).
+ *
+ *   reader ─▶ FlowRouter ─▶ BatchPacker ×N ══postMessage(transfer)══▶ worker: decode…printer (tagged lines)
+ *   stdout ◀─ OrderedMerge (k-way by packet index, up to the lowest watermark) ◀══ lines + watermark ══╝
+ *
+ * Flow control: at most MAX_IN_FLIGHT batches per worker are unanswered before the reader waits, and the
+ * reader waits for stdout's 'drain' when it is full, so memory stays bounded whoever is slowest.
+ * A worker that fails (throws, exits) ends the run with its message; the other workers are terminated.
+ */
+import { once } from 'node:events';
+import * as path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
+import type { PacketRecord } from '../lib/core/record';
+import { SECRETS_TYPE_TLS } from '../lib/formats/format';
+import { BatchPacker } from '../lib/shard/batch';
+import { CaptureClock } from '../lib/shard/clock';
+import { OrderedMerge } from '../lib/shard/merge';
+import { FlowRouter } from '../lib/shard/router';
+import type { FromWorker, ToWorker, TraceWorkerConfig } from './shard-worker';
+import type { SecretsSource, TlsStream } from './tls';
+
+/** Batches a worker may have unanswered before the reader waits for it. */
+const MAX_IN_FLIGHT = 4;
+/** Input bytes routed between two rounds of batches to every worker (a round also ends each read chunk). */
+const ROUND_BYTES = 512 * 1024;
+const IP_PROTO_TCP = 6;
+
+export interface ShardRunOptions {
+  workers: number;
+  config: TraceWorkerConfig;
+  /** PacketRecords, single or in arrays (batch mode). */
+  source: Readable;
+  out: Writable;
+  /** The capture reader: its pcapng Decryption Secrets Blocks go to every worker's tls stage. */
+  secrets?: SecretsSource;
+}
+
+export interface ShardRunResult {
+  /** The tls stages' statistics, summed (connections) — undefined without a tls stage. */
+  tls?: { stats: TlsStream['stats']; keys: number };
+}
+
+export class WorkerFailure extends Error {}
+
+export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult> {
+  const n = opts.workers;
+  const merge = new OrderedMerge(n);
+  const router = new FlowRouter(n);
+  const clock = new CaptureClock();
+  const packers = Array.from({ length: n }, () => new BatchPacker());
+  const sweeps: number[][] = Array.from({ length: n }, () => []);
+  const inFlight = new Array<number>(n).fill(0);
+  let secrets: string[] = [];
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const poke = (): void => { const w = wake; wake = undefined; w?.(); };
+  const tls: ShardRunResult['tls'] = opts.config.tls ? { stats: { connections: 0, decrypted: 0, notDecrypted: {} }, keys: 0 } : undefined;
+  const finished = new Array<boolean>(n).fill(false);
+  const out = opts.out;
+  let outFull = false;
+
+  const fail = (e: Error): void => {
+    if (failure === undefined) failure = e;
+    poke();
+  };
+
+  const workers = Array.from({ length: n }, (_, w) => {
+    const worker = new Worker(path.join(__dirname, 'shard-worker.js'), { workerData: { pcapPipeShard: true, config: opts.config } });
+    worker.on('message', (msg: FromWorker) => {
+      if (msg.t === 'out') {
+        inFlight[w]!--;
+        merge.add(w, msg);
+        if (msg.watermark === Infinity) finished[w] = true;
+        const list = merge.take();
+        if (list.length > 0 && !out.write(list.length === 1 ? list[0]! : Buffer.concat(list))) outFull = true;
+      } else if (msg.t === 'tls') {
+        if (tls !== undefined) {
+          tls.stats.connections += msg.stats.connections;
+          tls.stats.decrypted += msg.stats.decrypted;
+          for (const [k, v] of Object.entries(msg.stats.notDecrypted)) {
+            const key = k as keyof typeof msg.stats.notDecrypted;
+            tls.stats.notDecrypted[key] = (tls.stats.notDecrypted[key] ?? 0) + (v ?? 0);
+          }
+          tls.keys = Math.max(tls.keys, msg.keys);
+        }
+      } else {
+        fail(new WorkerFailure(`worker ${w + 1} of ${n} failed: ${msg.message}`));
+      }
+      poke();
+    });
+    worker.on('error', (e: Error) => fail(new WorkerFailure(`worker ${w + 1} of ${n} failed: ${e.message}`)));
+    worker.on('exit', (code) => {
+      if (!finished[w]) fail(new WorkerFailure(`worker ${w + 1} of ${n} exited (status ${code}) before the end of its input`));
+    });
+    return worker;
+  });
+
+  const onSecrets = (s: { type: number; data: Buffer }): void => {
+    if (s.type === SECRETS_TYPE_TLS) secrets.push(s.data.toString('latin1'));
+  };
+  if (opts.secrets !== undefined && opts.config.tls) {
+    for (const s of opts.secrets.secrets ?? []) onSecrets(s);
+    opts.secrets.on('decryption-secrets', onSecrets);
+  }
+
+  let index = -1;
+  let routedBytes = 0;
+  let current: PacketRecord | undefined;
+  const info = router.hasher.info;
+
+  const post = (w: number, msg: ToWorker, transfer: ArrayBuffer[]): void => {
+    inFlight[w]!++;
+    workers[w]!.postMessage(msg, transfer);
+  };
+
+  /** Sends worker w what it has (also when empty: its watermark moves on), all routed up to `upTo`. */
+  const send = (w: number, upTo: number, withSecrets: string[] | null): void => {
+    const b = packers[w]!.take();
+    const sw = sweeps[w]!;
+    const sweepArray = sw.length > 0 ? Float64Array.from(sw) : null;
+    sw.length = 0;
+    const transfer = [b.meta.buffer as ArrayBuffer, b.data.buffer as ArrayBuffer];
+    if (sweepArray !== null) transfer.push(sweepArray.buffer);
+    post(w, { t: 'batch', batch: b, sweeps: sweepArray, baseSec: clock.baseSec, upTo, secrets: withSecrets }, transfer);
+  };
+
+  /** A batch to every worker: everything routed up to `upTo` (secrets found since the last round go first). */
+  const round = (upTo: number): void => {
+    const s = secrets.length > 0 ? secrets : null;
+    for (let w = 0; w < n; w++) send(w, upTo, s);
+    if (s !== null) secrets = [];
+    routedBytes = 0;
+  };
+
+  const sink = (w: number, rec: PacketRecord): void => {
+    if (rec === current && info.kind === 'flow' && info.protocol === IP_PROTO_TCP) {
+      if (clock.advance(rec.frame, rec.tsSec, rec.tsNsec)) {
+        for (let k = 0; k < n; k++) sweeps[k]!.push(index, clock.clock, rec.frame, rec.tsSec, rec.tsNsec);
+      }
+    }
+    // a full batch: a round now, up to the packet before this one (a sweep of this packet goes with the
+    // round and runs after the batch's records, which is before this packet in the next one)
+    if (!packers[w]!.fits(rec)) round(index - 1);
+    packers[w]!.add(rec, index, clock.clock);
+    routedBytes += rec.data.length;
+  };
+
+  const waitForWorkers = async (): Promise<void> => {
+    for (;;) {
+      if (failure !== undefined) throw failure;
+      let busy = false;
+      for (let w = 0; w < n; w++) if (inFlight[w]! >= MAX_IN_FLIGHT) busy = true;
+      if (!busy && !outFull) return;
+      if (outFull && !busy) {
+        outFull = false;
+        if (!out.writableNeedDrain) continue;
+        // stdout is full: wait for it (or for a worker's news: a failure)
+        const onDrain = (): void => poke();
+        out.once('drain', onDrain);
+        try {
+          await new Promise<void>((r) => { wake = r; });
+        } finally {
+          out.off('drain', onDrain);
+        }
+        continue;
+      }
+      await new Promise<void>((r) => { wake = r; });
+    }
+  };
+
+  const route = (rec: PacketRecord): void => {
+    index++;
+    current = rec;
+    router.route(rec, sink);
+  };
+
+  try {
+    for await (const chunk of opts.source as AsyncIterable<PacketRecord | PacketRecord[]>) {
+      if (failure !== undefined) throw failure;
+      if (Array.isArray(chunk)) for (let i = 0; i < chunk.length; i++) route(chunk[i]!);
+      else route(chunk);
+      current = undefined;
+      if (routedBytes >= ROUND_BYTES || secrets.length > 0) round(index);
+      await waitForWorkers();
+    }
+    current = undefined;
+    router.flush(sink);
+    round(index);
+    for (let w = 0; w < n; w++) {
+      post(w, { t: 'end', baseSec: clock.baseSec, clock: clock.clock, frame: clock.frame, tsSec: clock.tsSec, tsNsec: clock.tsNsec }, []);
+    }
+    while (!merge.done) {
+      if (failure !== undefined) throw failure;
+      await new Promise<void>((r) => { wake = r; });
+    }
+    if (failure !== undefined) throw failure;
+    if (outFull && out.writableNeedDrain) await once(out, 'drain');
+  } catch (e) {
+    opts.source.destroy();
+    throw e;
+  } finally {
+    (opts.secrets as unknown as NodeJS.EventEmitter | undefined)?.removeListener?.('decryption-secrets', onSecrets);
+    for (const w of workers) {
+      w.removeAllListeners('exit');
+      w.on('error', () => undefined);
+      void w.terminate();
+    }
+  }
+  return tls !== undefined ? { tls } : {};
+}

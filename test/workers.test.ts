@@ -1,0 +1,234 @@
+/**
+ * `http_trace --workers N` (streams/shard.ts): the flow-sharded run prints what one thread prints, byte
+ * for byte, in the same order, with the same stderr and exit status:
+ * - every capture of test/fixtures, --json (and --json --tcp-verbose --bodies, and text with
+ *   --tcp-verbose --headers) at 1, 2 and 4 workers, truncated captures included;
+ * - a generated capture of ~50 k packets made to hit what crosses flows on one thread: ~1,500 interleaved
+ *   connections from many clients over about two hours of capture time, so the reassembler's idle sweeps
+ *   (driven by the whole capture's clock) end half-closed connections after 60 s and silent ones after
+ *   300 s, forget closed ones, and a 4-tuple reused after that gets a new connection number; timestamps
+ *   that go back a little across flows; resets; UDP and ARP between them; read from a file and from stdin;
+ * - a worker that throws ends the command with one line and status 1 (no hang); bad --workers values and
+ *   combinations are usage errors (status 2); --workers 0 is the one-thread run.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { PcapWriter } from '../lib/formats/pcap';
+import { LinkType, type PacketRecord } from '../lib/core/record';
+import { ipv4, tcp, udp, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from './helpers/craft';
+import { prng } from './helpers/prng';
+import { REPO_ROOT } from './helpers/oracle';
+
+const HTTP_TRACE = path.join(__dirname, '..', 'bin', 'http_trace.js');
+const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures');
+
+interface Run { status: number | null; stdout: Buffer; stderr: string }
+
+function run(args: string[], opts: { input?: Buffer; env?: Record<string, string> } = {}): Run {
+  const r = spawnSync(process.execPath, [HTTP_TRACE, ...args], {
+    input: opts.input, env: { ...process.env, TZ: 'UTC', ...opts.env }, maxBuffer: 512 << 20, timeout: 120_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
+/** The sharded runs give the one-thread run's stdout, stderr and status. */
+function assertSame(args: string[], workers: number[], input?: Buffer): Run {
+  const one = run(args, { input });
+  for (const n of workers) {
+    const many = run([...args, '--workers', String(n)], { input });
+    assert.equal(many.status, one.status, `${args.join(' ')} --workers ${n}: status (${many.stderr})`);
+    assert.equal(many.stderr, one.stderr, `${args.join(' ')} --workers ${n}: stderr`);
+    if (!many.stdout.equals(one.stdout)) {
+      const a = one.stdout.toString().split('\n'), b = many.stdout.toString().split('\n');
+      let i = 0;
+      while (i < a.length && a[i] === b[i]) i++;
+      assert.fail(`${args.join(' ')} --workers ${n}: output differs at line ${i + 1} of ${a.length}/${b.length}:\n  1 thread: ${a[i]?.slice(0, 300)}\n  sharded:  ${b[i]?.slice(0, 300)}`);
+    }
+  }
+  return one;
+}
+
+const captures = fs.readdirSync(FIXTURES).filter((f) => /\.pcap(ng)?$/.test(f)).map((f) => path.join(FIXTURES, f));
+
+test('every fixture: --json with 1, 2 and 4 workers is the one-thread output, stderr and status', () => {
+  assert.ok(captures.length > 40, `fixtures found: ${captures.length}`);
+  let lines = 0, failed = 0;
+  for (const f of captures) {
+    const one = assertSame(['-r', f, '--json'], [1, 2, 4]);
+    lines += one.stdout.toString().split('\n').length - 1;
+    if (one.status !== 0) failed++;
+  }
+  // the comparison is not vacuous: the corpus prints HTTP and WebSocket events, and some inputs are damaged
+  assert.ok(lines > 250, `lines compared: ${lines}`);
+  assert.ok(failed >= 2, `captures with status != 0: ${failed}`);
+});
+
+test('the TCP/HTTP fixtures: TCP events, bodies and the text layout with 2 and 4 workers', () => {
+  const tcpCaptures = captures.filter((f) => /http|websocket|tcp|ipv4-fragments|ipv6-ext|null-|vlan-qinqinq|linktype|snaplen|rawip|truncated/.test(path.basename(f)));
+  assert.ok(tcpCaptures.length > 20);
+  for (const f of tcpCaptures) {
+    assertSame(['-r', f, '--json', '--tcp-verbose', '--bodies'], [2, 4]);
+    assertSame(['-r', f, '--tcp-verbose', '--headers', '--bodies', '-tt'], [4]);
+  }
+});
+
+// ------------------------------------------------------------------------------------------------
+// A generated capture that crosses flows the ways one thread notices
+
+const SERVER = [10, 1, 0, 1];
+
+function ethernet(payload: Buffer, etherType = 0x0800): Buffer {
+  const eth = Buffer.alloc(14);
+  eth.set([0x02, 0, 0, 0, 0, 2], 0);
+  eth.set([0x02, 0, 0, 0, 0, 1], 6);
+  eth.writeUInt16BE(etherType, 12);
+  return Buffer.concat([eth, payload]);
+}
+
+/** How a generated connection ends. */
+type Ending = 'fin' | 'client-fin-only' | 'silent' | 'reset';
+
+interface Conn {
+  ip: number[];
+  port: number;
+  cseq: number;
+  sseq: number;
+  /** Frames still to send, in order. */
+  script: Buffer[];
+}
+
+function newConnection(rand: () => number, ip: number[], port: number, ending: Ending): Conn {
+  const c: Conn = { ip, port, cseq: Math.floor(rand() * 2 ** 32), sseq: Math.floor(rand() * 2 ** 32), script: [] };
+  const cf = (flags: number, payload: Buffer = Buffer.alloc(0)): void => {
+    c.script.push(ethernet(ipv4({ proto: 6, src: ip, dst: SERVER }, tcp(port, 80, c.cseq, c.sseq, flags, payload))));
+    c.cseq = (c.cseq + payload.length + (flags & (TCP_SYN | TCP_FIN) ? 1 : 0)) >>> 0;
+  };
+  const sf = (flags: number, payload: Buffer = Buffer.alloc(0)): void => {
+    c.script.push(ethernet(ipv4({ proto: 6, src: SERVER, dst: ip }, tcp(80, port, c.sseq, c.cseq, flags, payload))));
+    c.sseq = (c.sseq + payload.length + (flags & (TCP_SYN | TCP_FIN) ? 1 : 0)) >>> 0;
+  };
+  cf(TCP_SYN);
+  sf(TCP_SYN | TCP_ACK);
+  cf(TCP_ACK);
+  const requests = 1 + Math.floor(rand() * 4);
+  for (let r = 0; r < requests; r++) {
+    const url = `/item/${port}/${r}?q=${Math.floor(rand() * 1e6)}`;
+    cf(TCP_ACK | TCP_PSH, Buffer.from(`GET ${url} HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: gen/${r}\r\n\r\n`));
+    const body = Buffer.alloc(Math.floor(rand() * 3000), 'x');
+    const head = Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n`);
+    const all = Buffer.concat([head, body]);
+    for (let off = 0; off < all.length; off += 1400) sf(TCP_ACK | TCP_PSH, all.subarray(off, off + 1400));
+    cf(TCP_ACK);
+  }
+  switch (ending) {
+    case 'fin': cf(TCP_FIN | TCP_ACK); sf(TCP_FIN | TCP_ACK); cf(TCP_ACK); break;
+    case 'client-fin-only': cf(TCP_FIN | TCP_ACK); sf(TCP_ACK); break;
+    case 'reset': sf(TCP_RST | TCP_ACK); break;
+    case 'silent': break;
+  }
+  return c;
+}
+
+/**
+ * ~50 k frames: connections start at random moments of a capture of about two hours (mostly busy, with
+ * pauses of minutes now and then) and send their frames a few
+ * at a time while others interleave; some never finish (idle sweeps end them), some 4-tuples come back
+ * after a minute or more with a new handshake.
+ */
+function generatedCapture(seed: number, target = 50_000): Buffer {
+  const rand = prng(seed);
+  const writer = new PcapWriter({ nanosecond: true });
+  const parts: Buffer[] = [writer.fileHeader(LinkType.ETHERNET)];
+  let frame = 0;
+  let t = 1_760_000_000 * 1e9; // ns
+  const emit = (data: Buffer, ts: number): void => {
+    frame++;
+    const tsSec = Math.floor(ts / 1e9);
+    const rec: PacketRecord = { frame, linkType: LinkType.ETHERNET, tsSec, tsNsec: ts - tsSec * 1e9, caplen: data.length, len: data.length, interfaceId: 0, data };
+    parts.push(writer.record(rec));
+  };
+  const active: Conn[] = [];
+  const endings: Ending[] = ['fin', 'fin', 'fin', 'client-fin-only', 'silent', 'reset'];
+  const used: Array<[number[], number]> = [];
+  let started = 0;
+  while (frame < target) {
+    // capture time moves on: mostly microseconds, sometimes seconds, now and then a long pause
+    const r = rand();
+    t += r < 0.97 ? Math.floor(rand() * 2_000_000) : r < 0.998 ? Math.floor(rand() * 3e9) : Math.floor(70e9 + rand() * 250e9);
+    if (active.length < 40 && rand() < 0.3) {
+      // a new connection, or (1 in 8) an old 4-tuple again
+      let ip: number[], port: number;
+      if (used.length > 20 && rand() < 0.125) [ip, port] = used[Math.floor(rand() * used.length)]!;
+      else { ip = [10, 2, Math.floor(rand() * 8), 1 + Math.floor(rand() * 200)]; port = 20000 + Math.floor(rand() * 40000); used.push([ip, port]); }
+      active.push(newConnection(rand, ip, port, endings[Math.floor(rand() * endings.length)]!));
+      started++;
+    }
+    if (rand() < 0.02) emit(ethernet(ipv4({ proto: 17, src: [10, 3, 0, 1], dst: [10, 3, 0, 2] }, udp(5353, 5353, Buffer.from('dns-ish')))), t);
+    if (rand() < 0.01) emit(ethernet(Buffer.alloc(28, 1), 0x0806), t);
+    if (active.length === 0) continue;
+    const i = Math.floor(rand() * active.length);
+    const c = active[i]!;
+    const burst = 1 + Math.floor(rand() * 4);
+    for (let k = 0; k < burst && c.script.length > 0; k++) {
+      // a frame of another flow may carry a slightly older time (two capture queues): up to 5 ms back
+      const skew = rand() < 0.05 ? Math.floor(rand() * 5e6) : 0;
+      emit(c.script.shift()!, t - skew);
+    }
+    if (c.script.length === 0) active.splice(i, 1);
+  }
+  assert.ok(started > 1000, `connections: ${started}`);
+  return Buffer.concat(parts);
+}
+
+test('a generated 50 k-packet capture (idle sweeps, port reuse, skewed times): 1, 2, 4 workers, file and stdin', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcap-pipe-workers-'));
+  try {
+    const file = path.join(dir, 'gen.pcap');
+    const bytes = generatedCapture(20);
+    fs.writeFileSync(file, bytes);
+    if (process.env.PCAP_PIPE_TEST_KEEP !== undefined) fs.writeFileSync(process.env.PCAP_PIPE_TEST_KEEP, bytes);
+    const one = assertSame(['-r', file, '--json', '--tcp-verbose'], [1, 2, 4]);
+    const events = one.stdout.toString().trim().split('\n').map((l) => JSON.parse(l) as { type: string; reason?: string; connection: number });
+    // the capture does what it was made for (else the comparison proves little)
+    const reasons = new Map<string, number>();
+    for (const e of events) if (e.type === 'end') reasons.set(e.reason ?? '', (reasons.get(e.reason ?? '') ?? 0) + 1);
+    assert.ok((reasons.get('idle') ?? 0) > 20, `idle ends: ${JSON.stringify([...reasons])}`);
+    assert.ok((reasons.get('fin') ?? 0) > 200 && (reasons.get('reset') ?? 0) > 50 && (reasons.get('end-of-input') ?? 0) > 0, JSON.stringify([...reasons]));
+    assert.ok(events.some((e) => e.type === 'port-reuse'), 'a port-reuse event');
+    assert.ok(events.filter((e) => e.type === 'request').length > 2000);
+    assert.ok(Math.max(...events.map((e) => e.connection)) > 1000);
+    // stdin, and the text layout
+    assertSame(['-r', '-', '--json'], [2], bytes);
+    assertSame(['-r', file, '--tcp-verbose', '-tt'], [2, 4]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a worker that throws ends the command with one line and status 1', () => {
+  const f = path.join(FIXTURES, 'http-keepalive-304.pcap');
+  for (const n of [1, 3]) {
+    const r = run(['-r', f, '--json', '--workers', String(n)], { env: { PCAP_PIPE_TEST_WORKER_THROW_AT: '5' } });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /^http_trace: worker \d of \d failed: test: worker failure at packet 5\n$/);
+  }
+});
+
+test('--workers: bad values and combinations are usage errors; 0 is one thread', () => {
+  const f = path.join(FIXTURES, 'http-keepalive-304.pcap');
+  for (const bad of ['-1', 'x', '1.5', '65', '']) {
+    const r = run(['-r', f, `--workers=${bad}`]);
+    assert.equal(r.status, 2, `--workers=${bad}: ${r.stderr}`);
+    assert.match(r.stderr, /--workers takes a whole number 0\.\.64/);
+  }
+  for (const args of [['-i', 'lo'], ['-r', f, '--web'], ['-r', f, '--har', '/dev/null'], ['-r', f, '-ttt']]) {
+    const r = run([...args, '--workers', '2']);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /--workers/);
+  }
+  assert.deepEqual(run(['-r', f, '--json', '--workers', '0']).stdout, run(['-r', f, '--json']).stdout);
+});
