@@ -5,7 +5,7 @@
  */
 import { intOption, parseArgs, printUsage, rawPositionals } from './cli';
 import { inputFile } from './habits';
-import { openTraceSource, runTrace } from './trace-cli';
+import { openTraceSource, runTrace, WORKERS_HELP, workersOption } from './trace-cli';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 import { KEYLOG_USAGE, keyLogFiles } from './tls-options';
 import { DEFAULT_MAX_BODY } from '../lib/trace/output';
@@ -14,7 +14,7 @@ import { emptyFilterSpec } from '../lib/trace/filter';
 const NAME = 'pcap-pipe ws';
 
 export const USAGE = `usage: pcap-pipe ws [--json] [--max-body BYTES] [--no-color] [--keylog FILE] [-q] [--publish URL ...]
-                   [-r FILE | FILE]
+                   [--workers N] [-r FILE | FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and prints its WebSocket traffic (RFC 6455,
   permessage-deflate inflated): the upgrade, then each message (text as text, JSON pretty-printed,
   binary as "[N bytes binary]"), ping, pong and close, with time and direction.
@@ -26,19 +26,22 @@ export const USAGE = `usage: pcap-pipe ws [--json] [--max-body BYTES] [--no-colo
   --no-color         no colours (they are only used on a terminal anyway)
   -r FILE            read FILE (as tcpdump -r)
   -q                 no progress line on a terminal
+${WORKERS_HELP}
 ${KEYLOG_USAGE}
 ${PUBLISH_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { boolean: ['json', 'color', 'q'], string: ['max-body', 'r', ...PUBLISH_STRINGS], repeatable: ['keylog'], default: { color: true } }, USAGE);
+  const args = parseArgs(argv, { boolean: ['json', 'color', 'q'], string: ['max-body', 'r', 'workers', ...PUBLISH_STRINGS], repeatable: ['keylog'], default: { color: true } }, USAGE);
   if (!args) return printUsage(USAGE);
   const file = inputFile(args, rawPositionals(argv, args), USAGE);
   const maxBody = intOption(args, 'max-body', USAGE, 0) ?? DEFAULT_MAX_BODY;
   const publish = publishOptionsFrom(args, USAGE);
+  const workers = workersOption(args, USAGE, { publish: publish !== undefined, json: Boolean(args.json) });
   const src = openTraceSource({ file: file ?? '-', name: NAME });
   const opts = {
     json: Boolean(args.json) || publish !== undefined, headers: false, bodies: false, maxBody, tcpVerbose: false,
     color: args.color !== false && publish === undefined, filter: emptyFilterSpec(), websocketOnly: true, keyLogFiles: keyLogFiles(args),
+    ...(workers !== undefined ? { workers } : {}),
   };
   if (publish !== undefined) return runPublishing(publish, NAME, (out) => runTrace(src, opts, NAME, out));
   return runTrace(src, opts, NAME);

@@ -232,3 +232,26 @@ test('--workers: bad values and combinations are usage errors; 0 is one thread',
   }
   assert.deepEqual(run(['-r', f, '--json', '--workers', '0']).stdout, run(['-r', f, '--json']).stdout);
 });
+
+test('pcap-pipe http and pcap-pipe ws --workers print what they print on one thread', () => {
+  const PCAP_PIPE = path.join(__dirname, '..', 'bin', 'pcap-pipe.js');
+  const cli = (args: string[]): Run => {
+    const r = spawnSync(process.execPath, [PCAP_PIPE, ...args], { env: { ...process.env, TZ: 'UTC' }, maxBuffer: 64 << 20, timeout: 120_000 });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+  };
+  const wsCaptures = captures.filter((f) => /websocket|http-keepalive|http-upgrade/.test(path.basename(f)));
+  assert.ok(wsCaptures.length >= 5);
+  let printed = 0;
+  for (const f of wsCaptures) {
+    for (const args of [['http', '--json', '--tcp-verbose'], ['http', '--headers'], ['ws', '--json'], ['ws']]) {
+      const one = cli([...args, '-r', f]);
+      const many = cli([...args, '-r', f, '--workers', '2']);
+      assert.equal(many.status, one.status, `${args.join(' ')} ${f}`);
+      assert.equal(many.stderr, one.stderr, `${args.join(' ')} ${f}`);
+      assert.ok(many.stdout.equals(one.stdout), `${args.join(' ')} ${f}: output differs`);
+      printed += one.stdout.length;
+    }
+  }
+  assert.ok(printed > 10_000);
+  assert.equal(cli(['ws', '--workers', 'two']).status, 2);
+});
