@@ -6,12 +6,13 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { describeError, intOption, openReportedCapture, safeStdout, UsageError, unsupportedLinkTypes, type ParsedArgs } from './cli';
+import { COLOR_USAGE, describeError, intOption, openReportedCapture, progressFor, safeStdout, UsageError, unsupportedLinkTypes, type ParsedArgs } from './cli';
 import { emptyFilterSpec, type HttpFilterSpec } from '../lib/trace/filter';
 import { countLetterFlag, tcpdumpTimeHelp, tcpdumpTimeStyle, TimeFormatter } from '../lib/core/time';
 import { DEFAULT_MAX_BODY } from '../lib/trace/output';
 import { capture, type CaptureStream } from '../streams/capture';
 import { colorFor } from '../streams/colour';
+import type { ColourWhen } from '../lib/core/colour';
 import { filter } from '../streams/filter';
 import { harTee, type HarTee } from '../streams/har';
 import { httpTracePrinter, type HttpTracePrintOptions } from '../streams/http-trace';
@@ -19,6 +20,7 @@ import { chain, httpTracePipeline } from '../streams/trace';
 // The web view (and the ws package under it) is loaded only by --web / serve: ~0.1 s of CPU at start-up.
 import type { WebViewOptions } from '../streams/web';
 import { tlsSummary, type SecretsSource } from '../streams/tls';
+import type { CaptureReader } from '../streams/read';
 import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 
 /** The selection and display options' help, shared by http_trace and `pcap-pipe http`. */
@@ -38,24 +40,30 @@ export const DISPLAY_OPTIONS_HELP = `${KEYLOG_USAGE}
   --tcp-verbose      also print TCP events: start, end, reset, retransmit, syn-retry, gap, out-of-order, ...
   --har FILE         also write the selected exchanges to FILE as HAR 1.2 (timings from the capture, bodies
                      up to --max-body, WebSocket messages); complete and valid also after Ctrl-C
-  --no-color         no colours (they are only used on a terminal anyway)
+${COLOR_USAGE}
   -q                 no progress line on a terminal
 ${tcpdumpTimeHelp(21, 'line')}`;
 
 /** The flags shared by http_trace and `pcap-pipe http` (display and selection). */
-export const DISPLAY_BOOLEANS = ['headers', 'bodies', 'tcp-verbose', 'color', 'json', 't', 'q'];
+export const DISPLAY_BOOLEANS = ['headers', 'bodies', 'tcp-verbose', 'json', 't', 'q'];
 export const DISPLAY_STRINGS = ['show-header', 'max-body', 'har'];
 /** Repeatable flags shared the same way (--keylog FILE). */
 export const KEY_OPTIONS = ['keylog'];
 export const FILTER_OPTIONS = ['method', 'host', 'url', 'user-agent', 'method-ignore', 'host-ignore', 'url-ignore', 'user-agent-ignore'];
 
-/** What to select and how to print it. `color`: wanted (--no-color turns them off; they are also off when stdout is not a terminal). */
-export interface HttpTraceOptions extends HttpTracePrintOptions {
+/**
+ * What to select and how to print it. `color`: the --color flag (undefined: none given; the environment
+ * and whether stdout is a terminal decide, see lib/core/colour.ts).
+ */
+export interface HttpTraceOptions extends Omit<HttpTracePrintOptions, 'color'> {
+  color: ColourWhen | undefined;
   filter: HttpFilterSpec;
   /** TLS key log files (--keylog, SSLKEYLOGFILE): TLS connections are decrypted before HTTP parsing. */
   keyLogFiles?: string[];
   /** Also write the selected exchanges to this file as HAR 1.2 (--har). */
   har?: string;
+  /** -q: no progress line while a file is read. */
+  quiet?: boolean;
 }
 
 function regex(source: string, flags: string, option: string, usage: string): RegExp {
@@ -86,10 +94,11 @@ export function traceOptionsFrom(args: ParsedArgs, usage: string, argv: readonly
     bodies: Boolean(args.bodies),
     maxBody: intOption(args, 'max-body', usage, 0) ?? DEFAULT_MAX_BODY,
     tcpVerbose: Boolean(args['tcp-verbose']),
-    color: args.color !== false,
+    color: args.color as ColourWhen | undefined,
     time: new TimeFormatter(tcpdumpTimeStyle(countLetterFlag(argv, 't'))),
     filter: spec,
     keyLogFiles: keyLogFiles(args),
+    quiet: Boolean(args.q),
     ...(typeof args.har === 'string' ? { har: args.har } : {}),
   };
 }
@@ -107,6 +116,9 @@ export interface TraceSource {
   undecodable?(): string | undefined;
   /** The capture file reader: its pcapng Decryption Secrets Blocks feed TLS decryption. */
   secrets?: SecretsSource;
+  /** The capture file reader and its path ('-': stdin), for the progress line. */
+  reader?: CaptureReader;
+  file?: string;
 }
 
 export interface TraceSourceOptions {
@@ -132,7 +144,7 @@ export function openTraceSource(opts: TraceSourceOptions): TraceSource {
     const input = openReportedCapture(opts.file, { command: opts.name, verb: 'used' }, { batch: true });
     const reader = input.reader;
     const source: Readable = opts.bpf === undefined ? reader : chain(reader, filter(opts.bpf));
-    return { source, stop: () => { reader.destroy(); }, failed: () => input.damaged, undecodable: () => unsupportedLinkTypes(reader), secrets: reader };
+    return { source, stop: () => { reader.destroy(); }, failed: () => input.damaged, undecodable: () => unsupportedLinkTypes(reader), secrets: reader, reader, file: opts.file };
   }
   // Not immediate mode: libpcap's immediate mode uses a ring of fixed, snaplen-sized slots (a few hundred
   // packets in 32 MiB) and wakes us per packet; measured on loopback at 30k packets/s: 5.6 us CPU per packet
@@ -193,6 +205,8 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   }
   // TLS: with a key log, or a capture file (a pcapng may carry its secrets in Decryption Secrets Blocks).
   const tlsStream = traceTlsStage(opts, src);
+  const reader = src.reader;
+  const progress = reader !== undefined ? progressFor(() => [reader], [src.file], opts.quiet === true, out === process.stdout) : undefined;
   try {
     const events = httpTracePipeline(src.source, {
       filter: opts.filter,
@@ -203,12 +217,14 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
       maxBody: opts.bodies || tee !== undefined ? opts.maxBody : 0,
       ...(tlsStream !== undefined ? { tls: tlsStream } : {}),
     });
-    const printer = httpTracePrinter({ ...opts, color: opts.color && colorFor(out) });
+    const printer = httpTracePrinter({ ...opts, color: !opts.json && colorFor(out, opts.color) });
     if (tee) await pipeline(events, tee, printer, out);
     else await pipeline(events, printer, out);
+    progress?.stop();
     const summary = tlsStream !== undefined && (opts.keyLogFiles ?? []).length + tlsStream.keyLog.size > 0 ? tlsSummary(tlsStream.stats) : undefined;
     if (summary !== undefined) process.stderr.write(`${name}: ${summary} (pcap-pipe tls tells why)\n`);
   } finally {
+    progress?.stop();
     stopWatching?.();
     if (stoppable) {
       process.off('SIGINT', onSignal);
