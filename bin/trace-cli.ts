@@ -21,6 +21,9 @@ import { chain, httpTracePipeline } from '../streams/trace';
 import type { WebViewOptions } from '../streams/web';
 import { tlsSummary, type SecretsSource } from '../streams/tls';
 import type { CaptureReader } from '../streams/read';
+import { countEvent, countPacket, emptyTraceCounts, formatTraceSummary } from '../lib/trace/summary';
+import type { HttpTraceEvent } from '../lib/trace/output';
+import type { Packet } from '../lib/layers/decode';
 import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 
 /** The selection and display options' help, shared by http_trace and `pcap-pipe http`. */
@@ -41,11 +44,14 @@ export const DISPLAY_OPTIONS_HELP = `${KEYLOG_USAGE}
   --har FILE         also write the selected exchanges to FILE as HAR 1.2 (timings from the capture, bodies
                      up to --max-body, WebSocket messages); complete and valid also after Ctrl-C
 ${COLOR_USAGE}
-  -q                 no progress line on a terminal
+  --summary          closing counts on stderr (requests, responses, exchanges, unanswered requests,
+                     connections, WebSocket upgrades, parse errors, TCP gaps and missing bytes, packets not
+                     decoded), counted before the selection; printed anyway when stderr is a terminal
+  -q                 no progress line and no closing counts on a terminal (not even with --summary)
 ${tcpdumpTimeHelp(21, 'line')}`;
 
 /** The flags shared by http_trace and `pcap-pipe http` (display and selection). */
-export const DISPLAY_BOOLEANS = ['headers', 'bodies', 'tcp-verbose', 'json', 't', 'q'];
+export const DISPLAY_BOOLEANS = ['headers', 'bodies', 'tcp-verbose', 'json', 't', 'q', 'summary'];
 export const DISPLAY_STRINGS = ['show-header', 'max-body', 'har'];
 /** Repeatable flags shared the same way (--keylog FILE). */
 export const KEY_OPTIONS = ['keylog'];
@@ -62,8 +68,10 @@ export interface HttpTraceOptions extends Omit<HttpTracePrintOptions, 'color'> {
   keyLogFiles?: string[];
   /** Also write the selected exchanges to this file as HAR 1.2 (--har). */
   har?: string;
-  /** -q: no progress line while a file is read. */
+  /** -q: no progress line while a file is read, no closing counts. */
   quiet?: boolean;
+  /** The closing counts on stderr (lib/trace/summary.ts): true (--summary), 'auto' (when stderr is a terminal), or none. */
+  summary?: boolean | 'auto';
 }
 
 function regex(source: string, flags: string, option: string, usage: string): RegExp {
@@ -99,6 +107,7 @@ export function traceOptionsFrom(args: ParsedArgs, usage: string, argv: readonly
     filter: spec,
     keyLogFiles: keyLogFiles(args),
     quiet: Boolean(args.q),
+    summary: args.summary ? true : 'auto',
     ...(typeof args.har === 'string' ? { har: args.har } : {}),
   };
 }
@@ -207,6 +216,8 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   const tlsStream = traceTlsStage(opts, src);
   const reader = src.reader;
   const progress = reader !== undefined ? progressFor(() => [reader], [src.file], opts.quiet === true, out === process.stdout) : undefined;
+  // never with -q; with --summary; else on a terminal's stderr (as tshark and tcpdump end)
+  const counts = opts.quiet !== true && (opts.summary === true || (opts.summary === 'auto' && process.stderr.isTTY === true)) ? emptyTraceCounts() : undefined;
   try {
     const events = httpTracePipeline(src.source, {
       filter: opts.filter,
@@ -214,6 +225,7 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
       websocketOnly: opts.websocketOnly,
       // the printer takes whole batches (one string each); the HAR tap takes one event at a time
       batches: tee === undefined,
+      ...(counts !== undefined ? { onEvent: (ev: HttpTraceEvent) => countEvent(counts, ev), onPacket: (p: Packet) => countPacket(counts, p.errors.length > 0) } : {}),
       maxBody: opts.bodies || tee !== undefined ? opts.maxBody : 0,
       ...(tlsStream !== undefined ? { tls: tlsStream } : {}),
     });
@@ -221,6 +233,7 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
     if (tee) await pipeline(events, tee, printer, out);
     else await pipeline(events, printer, out);
     progress?.stop();
+    if (counts !== undefined) process.stderr.write(`${formatTraceSummary(name, counts)}\n`);
     const summary = tlsStream !== undefined && (opts.keyLogFiles ?? []).length + tlsStream.keyLog.size > 0 ? tlsSummary(tlsStream.stats) : undefined;
     if (summary !== undefined) process.stderr.write(`${name}: ${summary} (pcap-pipe tls tells why)\n`);
   } finally {

@@ -19,6 +19,8 @@ import { PacketPrefilter } from '../lib/grep/prefilter';
 import type { HttpTraceEvent } from '../lib/trace/output';
 import type { TcpLimits } from '../lib/tcp/reassembler';
 import { decode } from './decode';
+import { tap } from './tap';
+import type { Packet } from '../lib/layers/decode';
 import { grep } from './grep';
 import { GrepSink, type GrepTextOutput } from './grep-print';
 import { http, type HttpStreamOptions, type HttpStreamOutput } from './http';
@@ -83,6 +85,8 @@ export interface HttpTracePipelineOptions extends HttpTraceSelectOptions {
   tcpLimits?: Partial<TcpLimits>;
   /** A tls() stage to decrypt TLS connections between TCP and HTTP. */
   tls?: TlsStream;
+  /** Sees every decoded packet (a stage is added only when given): the closing counts. */
+  onPacket?: (p: Packet) => void;
 }
 
 /**
@@ -93,6 +97,7 @@ export function httpTracePipeline(source: ReadableOf<PacketRecord | PacketRecord
   return chain(
     source,
     decode({ depth: 'transport', defragment: true }),
+    ...(opts.onPacket !== undefined ? [tap(opts.onPacket)] : []),
     tcp({ limits: opts.tcpLimits }),
     ...(opts.tls !== undefined ? [opts.tls] : []),
     http({ parser: { bodyEvents: false, maxBody: opts.maxBody ?? 0 } }),
