@@ -11,8 +11,9 @@ import { intOption, parseArgs, printUsage, safeStdout, UsageError } from './cli'
 import { jsonText } from '../lib/core/json-line';
 import type { StreamEntry } from '../lib/redis/entry';
 import { formatStreamEntry } from '../lib/redis/print';
-import { parseRedisStreamUrl, RedisUrlError, type RedisStreamTarget } from '../lib/redis/url';
+import { parseRedisStreamUrl, RedisUrlError, withMovedHint, type RedisStreamTarget } from '../lib/redis/url';
 import { DEFAULT_BLOCK_MS, DEFAULT_CLAIM_IDLE_MS, DEFAULT_READ_COUNT, RedisGroupReader } from '../streams/redis-consume';
+import { clientErrorText } from '../streams/redis-client';
 
 const NAME = 'pcap-pipe consume';
 
@@ -104,7 +105,7 @@ export async function main(argv: string[]): Promise<number> {
   reader.client.on('error', (e: Error) => {
     if (waitingNotice) return;
     waitingNotice = true;
-    process.stderr.write(`${NAME}: ${o.target.display} unreachable (${e.message}); waiting for it\n`);
+    process.stderr.write(`${NAME}: ${o.target.display} unreachable (${clientErrorText(e)}); waiting for it\n`);
   });
   reader.client.on('ready', () => { waitingNotice = false; });
   // Ctrl-C: a read waiting in Redis is abandoned (nothing it got is lost: unacknowledged entries stay
@@ -141,6 +142,8 @@ export async function main(argv: string[]): Promise<number> {
         break;
       }
     }
+  } catch (e) {
+    throw withMovedHint(e);
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);

@@ -14,7 +14,7 @@ import { inputFile } from './habits';
 import { serveUntilInterrupted } from './trace-cli';
 import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 import { DEFAULT_WEB_HOST, isLoopbackHost } from '../streams/web';
-import { parseRedisStreamUrl, RedisUrlError, type RedisStreamTarget } from '../lib/redis/url';
+import { parseRedisStreamUrl, RedisUrlError, withMovedHint, type RedisStreamTarget } from '../lib/redis/url';
 import { DEFAULT_WEB_MODEL_LIMITS, FILE_MAX_ROWS } from '../lib/web/model';
 
 const NAME = 'pcap-pipe serve';
@@ -79,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
 async function servePublished(target: RedisStreamTarget, opts: import('../streams/web-redis').PublishedWebViewOptions): Promise<number> {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { startPublishedWebView } = require('../streams/web-redis') as typeof import('../streams/web-redis');
-  const view = await startPublishedWebView(target, opts);
+  const view = await startPublishedWebView(target, opts).catch((e: unknown) => { throw withMovedHint(e); });
   const address = view.server.address;
   process.stdout.write(`${NAME}: open ${view.url}  (listening on ${address}; showing ${target.display} from ${opts.start === '$' ? 'now on' : `after ${view.position()}`}; Ctrl-C to stop)\n`);
   if (!isLoopbackHost(opts.host ?? DEFAULT_WEB_HOST)) {
@@ -89,7 +89,7 @@ async function servePublished(target: RedisStreamTarget, opts: import('../stream
   let ok = true;
   view.done.catch((e: unknown) => {
     ok = false;
-    process.stderr.write(`${NAME}: reading ${target.display}: ${describeError(e)}; still serving ${view.url}\n`);
+    process.stderr.write(`${NAME}: reading ${target.display}: ${describeError(withMovedHint(e))}; still serving ${view.url}\n`);
   });
   await new Promise<void>((resolve) => {
     const stop = (): void => {

@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { intOption, UsageError, type ParsedArgs } from './cli';
 import { DEFAULT_OUTBOX_CAPACITY } from '../lib/redis/outbox';
-import { parseRedisStreamUrl, RedisUrlError, type RedisStreamTarget } from '../lib/redis/url';
+import { movedHint, parseRedisStreamUrl, RedisUrlError, type RedisStreamTarget } from '../lib/redis/url';
 import { DEFAULT_FLUSH_TIMEOUT_MS, redisPublisher, type PublisherNotice, type RedisPublisher } from '../streams/redis-publish';
 
 export const PUBLISH_STRINGS = ['publish', 'sensor', 'maxlen', 'publish-queue', 'publish-wait'];
@@ -68,7 +68,7 @@ function noticeText(n: PublisherNotice, where: string): string {
     case 'dropping':
       return `the queue of ${n.capacity} events is full: newer events are dropped (counted) until Redis takes them again`;
     case 'refused':
-      return `Redis refused events: ${n.error}`;
+      return `Redis refused events: ${movedHint(n.error)}`;
   }
 }
 

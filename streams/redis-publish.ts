@@ -15,7 +15,7 @@ import { Writable } from 'node:stream';
 import { Outbox, DEFAULT_OUTBOX_CAPACITY, type OutboxCounters } from '../lib/redis/outbox';
 import { EVENT_FIELD, SENSOR_FIELD, sensorJson, withSensor } from '../lib/redis/entry';
 import type { RedisStreamTarget } from '../lib/redis/url';
-import { connectRedis, type RedisClient } from './redis-client';
+import { clientErrorText, connectRedis, type RedisClient } from './redis-client';
 
 export const DEFAULT_MAXLEN = 1_000_000;
 export const DEFAULT_BATCH = 500;
@@ -128,7 +128,7 @@ export class RedisPublisher extends Writable {
   };
 
   private readonly onError = (e: Error): void => {
-    this.lastError = e.message;
+    this.lastError = clientErrorText(e);
   };
 
   override _write(chunk: string | Buffer, _enc: BufferEncoding, done: (e?: Error | null) => void): void {
