@@ -98,15 +98,17 @@ export async function main(argv: string[]): Promise<number> {
   const o = optionsFrom(argv);
   if (!o) return printUsage(USAGE);
   const out = safeStdout();
-  const reader = new RedisGroupReader({
-    target: o.target, group: o.group, consumer: o.consumer, count: o.batch, blockMs: o.blockMs, claimIdleMs: o.claimIdleMs, start: o.start,
-  });
+  // Once per outage: the client's failed (re)connects, or commands sent again (a cluster's node away).
   let waitingNotice = false;
-  reader.client.on('error', (e: Error) => {
+  const waiting = (e: Error): void => {
     if (waitingNotice) return;
     waitingNotice = true;
     process.stderr.write(`${NAME}: ${o.target.display} unreachable (${clientErrorText(e)}); waiting for it\n`);
+  };
+  const reader = new RedisGroupReader({
+    target: o.target, group: o.group, consumer: o.consumer, count: o.batch, blockMs: o.blockMs, claimIdleMs: o.claimIdleMs, start: o.start, onRetry: waiting,
   });
+  reader.client.on('error', waiting);
   reader.client.on('ready', () => { waitingNotice = false; });
   // Ctrl-C: a read waiting in Redis is abandoned (nothing it got is lost: unacknowledged entries stay
   // pending); a batch being written is finished and acknowledged first.
@@ -127,6 +129,7 @@ export async function main(argv: string[]): Promise<number> {
       let batch;
       try {
         batch = await reader.read(o.count !== undefined ? o.count - printed : undefined);
+        waitingNotice = false;
       } catch (e) {
         if (stopping) break;
         throw e;

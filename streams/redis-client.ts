@@ -11,6 +11,7 @@
  * readers look at.
  */
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { isUnanswered } from '../lib/redis/errors';
 import type { RedisStreamTarget } from '../lib/redis/url';
 
 /** A single server's client, or a cluster's. */
@@ -95,4 +96,22 @@ function nodeOptions(target: RedisStreamTarget, opts: ConnectOptions): RedisOpti
 export function clientErrorText(e: Error): string {
   const last = (e as Error & { lastNodeError?: unknown }).lastNodeError;
   return last instanceof Error && last.message !== '' ? `${e.message} ${last.message}` : e.message;
+}
+
+/**
+ * A reader's command, sent again after reconnectDelay() while it comes back unanswered (lib/redis/errors.ts)
+ * and `stopped()` is false. A single server's client holds commands over a reconnect itself (its offline
+ * queue); a cluster's gives up on a slot whose node is away after a few redirections, and this waits
+ * instead, so a reader rides through a node's outage as through a server's. `onRetry` hears each wait.
+ */
+export async function untilAnswered<T>(fn: () => Promise<T>, stopped: () => boolean, onRetry?: (e: Error) => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (stopped() || !(e instanceof Error) || !isUnanswered(e.message)) throw e;
+      onRetry?.(e);
+      await new Promise((resolve) => setTimeout(resolve, reconnectDelay(attempt)));
+    }
+  }
 }

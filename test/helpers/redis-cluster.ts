@@ -32,18 +32,21 @@ function run(cmd: string, args: string[]): Promise<string> {
 }
 
 export class RedisCluster {
-  private readonly children: ChildProcess[] = [];
+  private readonly children: (ChildProcess | undefined)[] = [];
   private readonly dirs: string[] = [];
+  private readonly args: string[][] = [];
   readonly ports: number[] = [];
   nodes: ClusterNode[] = [];
 
-  private constructor() {}
+  /** `persist`: an append-only file fsynced on every write, so a SIGKILLed node loses nothing it acknowledged. */
+  private constructor(private readonly persist: boolean) {}
 
-  static async start(masters = 3): Promise<RedisCluster> {
+  static async start(opts: { masters?: number; persist?: boolean } = {}): Promise<RedisCluster> {
+    const masters = opts.masters ?? 3;
     // A port found free can be taken before redis binds it: try a few times.
     let lastError: unknown;
     for (let i = 0; i < 3; i++) {
-      const c = new RedisCluster();
+      const c = new RedisCluster(opts.persist ?? false);
       try {
         await c.launch(masters);
         return c;
@@ -72,19 +75,56 @@ export class RedisCluster {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcap-pipe-redis-cluster-'));
       this.dirs.push(dir);
       this.ports.push(p);
-      const child = spawn('redis-server', [
-        '--port', String(p), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
+      this.args.push([
+        '--port', String(p), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
+        ...(this.persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
         '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(bus),
         '--cluster-node-timeout', '5000', '--daemonize', 'no', '--protected-mode', 'yes', '--loglevel', 'notice',
-      ], { stdio: ['ignore', 'pipe', 'pipe'] });
-      this.children.push(child);
-      await waitForOutput(child, 'stdout', /Ready to accept connections/, 30_000);
+      ]);
+      await this.launchNode(i);
     }
     await run('redis-cli', ['--cluster', 'create', ...this.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
     for (const p of this.ports) {
       await waitUntil(`cluster_state:ok on node ${p}`, async () => /cluster_state:ok/.test(await run('redis-cli', ['-p', String(p), 'cluster', 'info'])), 60_000);
     }
     this.nodes = await this.readSlots();
+  }
+
+  private async launchNode(i: number): Promise<void> {
+    const child = spawn('redis-server', this.args[i] as string[], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children[i] = child;
+    await waitForOutput(child, 'stdout', /Ready to accept connections/, 30_000);
+  }
+
+  /** SIGKILL one node, as a crash. */
+  async kill(port: number): Promise<void> {
+    const i = this.ports.indexOf(port);
+    const child = this.children[i];
+    this.children[i] = undefined;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** The node again on its port, from its dir (its nodes.conf: the same node id and slots), then the cluster ok. */
+  async restart(port: number): Promise<void> {
+    const i = this.ports.indexOf(port);
+    let lastError: unknown;
+    for (let n = 0; n < 20; n++) {
+      try {
+        await this.launchNode(i);
+        lastError = undefined;
+        break;
+      } catch (e) {
+        lastError = e;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    if (lastError !== undefined) throw lastError;
+    for (const p of this.ports) {
+      await waitUntil(`cluster_state:ok on node ${p}`, async () => /cluster_state:ok/.test(await run('redis-cli', ['-p', String(p), 'cluster', 'info'])), 60_000);
+    }
   }
 
   /** Who serves which slots (CLUSTER SLOTS asked of the first node). */
@@ -135,7 +175,7 @@ export class RedisCluster {
   }
 
   stop(): void {
-    for (const child of this.children) child.kill('SIGKILL');
+    for (const child of this.children) child?.kill('SIGKILL');
     this.children.length = 0;
     for (const dir of this.dirs) fs.rmSync(dir, { recursive: true, force: true });
     this.dirs.length = 0;
