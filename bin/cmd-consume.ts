@@ -25,6 +25,7 @@ export const USAGE = `usage: pcap-pipe consume redis://HOST:PORT/KEY --group G -
   Consumers of one group share the work (each entry goes to one of them); an entry is acknowledged
   (XACK) once it is written, so a consumer that stops, or dies, loses nothing: its unacknowledged entries
   are read again when it comes back, or claimed by another consumer after --claim-idle.
+  A Redis Cluster: redis://HOST:PORT/KEY?cluster=1 with any node as HOST:PORT.
   --group G          consumer group (created with the stream if missing, XGROUP CREATE ... MKSTREAM)
   --consumer C       this consumer's name in the group
   --json             NDJSON: the published events

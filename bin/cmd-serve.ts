@@ -31,7 +31,8 @@ export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [--max-row
                column; type sensor:NAME in the page's filter box for one sensor's rows. Reads with
                XREAD (the stream is left as it is; any number of views may watch it). The table is a
                window of the newest --max-rows exchanges. Bodies show when the sensors publish them
-               (--bodies); WebSocket messages always; TCP trouble with --tcp-verbose.
+               (--bodies); WebSocket messages always; TCP trouble with --tcp-verbose. A Redis
+               Cluster: redis://HOST:PORT/KEY?cluster=1 with any node as HOST:PORT.
   --start ID   with --from, where reading starts: $ (default) the entries published from now on, 0 every
                entry the stream still holds (up to the publishers' --maxlen), or an entry id: those after it
   --port N     TCP port to listen on (default 0: any free port; the URL printed says which)

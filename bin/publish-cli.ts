@@ -17,7 +17,10 @@ export const PUBLISH_STRINGS = ['publish', 'sensor', 'maxlen', 'publish-queue', 
 export const PUBLISH_USAGE = `  --publish URL      append every event to a Redis stream instead of printing it: URL is
                      redis://HOST:PORT/KEY; each entry is the --json event plus "sensor" (XADD with
                      MAXLEN ~, pipelined); reconnects when Redis goes away, queues meanwhile, and says
-                     on stderr how many events were sent and how many could not be (exit status 1)
+                     on stderr how many events were sent and how many could not be (exit status 1).
+                     Redis Cluster: redis://HOST:PORT/KEY?cluster=1, HOST:PORT any node (the stream
+                     goes to the node owning KEY's slot; a hash tag, {site1}:http, keeps streams
+                     together)
   --sensor NAME      the "sensor" field of published events (default: this machine's host name)
   --maxlen N         keep about N entries in the stream (XADD MAXLEN ~ N; default 1000000)
   --publish-queue N  events queued while Redis is away or slow (default ${DEFAULT_OUTBOX_CAPACITY}); past it
