@@ -9,7 +9,7 @@
  *   pcap-pipe serve --from redis://10.0.0.5:6379/{pcap}:events
  */
 import * as fs from 'node:fs';
-import { describeError, intOption, openReportedCapture, parseArgs, printUsage, rawPositionals, UsageError } from './cli';
+import { describeError, intOption, openReportedCapture, parseArgs, printUsage, rawPositionals, untilInterrupted, UsageError } from './cli';
 import { inputFile } from './habits';
 import { serveUntilInterrupted } from './trace-cli';
 import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
@@ -92,15 +92,7 @@ async function servePublished(target: RedisStreamTarget, opts: import('../stream
     ok = false;
     process.stderr.write(`${NAME}: reading ${target.display}: ${describeError(withMovedHint(e))}; still serving ${view.url}\n`);
   });
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilInterrupted();
   await view.close();
   const c = view.counts();
   process.stderr.write(`${NAME}: read ${c.entries} entries from ${target.display}: ${c.adapted} events shown, ${c.skipped} of kinds the page does not show` +
