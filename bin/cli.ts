@@ -479,3 +479,16 @@ export function printUsage(usage: string): number {
   process.stdout.write(usage + '\n');
   return 0;
 }
+
+/** Resolves at the first Ctrl-C (SIGINT) or SIGTERM: how the servers (serve, --web) end, like tcpdump. */
+export function untilInterrupted(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { intOption, UsageError, type ParsedArgs } from './cli';
 import { DEFAULT_OUTBOX_CAPACITY } from '../lib/redis/outbox';
-import { parseRedisStreamUrl, RedisUrlError, type RedisStreamTarget } from '../lib/redis/url';
+import { movedHint, parseRedisStreamUrl, RedisUrlError, type RedisStreamTarget } from '../lib/redis/url';
 import { DEFAULT_FLUSH_TIMEOUT_MS, redisPublisher, type PublisherNotice, type RedisPublisher } from '../streams/redis-publish';
 
 export const PUBLISH_STRINGS = ['publish', 'sensor', 'maxlen', 'publish-queue', 'publish-wait'];
@@ -17,7 +17,10 @@ export const PUBLISH_STRINGS = ['publish', 'sensor', 'maxlen', 'publish-queue', 
 export const PUBLISH_USAGE = `  --publish URL      append every event to a Redis stream instead of printing it: URL is
                      redis://HOST:PORT/KEY; each entry is the --json event plus "sensor" (XADD with
                      MAXLEN ~, pipelined); reconnects when Redis goes away, queues meanwhile, and says
-                     on stderr how many events were sent and how many could not be (exit status 1)
+                     on stderr how many events were sent and how many could not be (exit status 1).
+                     Redis Cluster: redis://HOST:PORT/KEY?cluster=1, HOST:PORT any node (the stream
+                     goes to the node owning KEY's slot; a hash tag, {site1}:http, keeps streams
+                     together)
   --sensor NAME      the "sensor" field of published events (default: this machine's host name)
   --maxlen N         keep about N entries in the stream (XADD MAXLEN ~ N; default 1000000)
   --publish-queue N  events queued while Redis is away or slow (default ${DEFAULT_OUTBOX_CAPACITY}); past it
@@ -68,7 +71,7 @@ function noticeText(n: PublisherNotice, where: string): string {
     case 'dropping':
       return `the queue of ${n.capacity} events is full: newer events are dropped (counted) until Redis takes them again`;
     case 'refused':
-      return `Redis refused events: ${n.error}`;
+      return `Redis refused events: ${movedHint(n.error)}`;
   }
 }
 

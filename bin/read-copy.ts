@@ -15,6 +15,7 @@ import type { CaptureError } from '../lib/core/errors';
 import { PCAP_FILE_HEADER_LENGTH, parsePcapFileHeader, pcapMagicInfo } from '../lib/formats/pcap';
 import { copyablePcapHeader, PcapRecordWalker } from '../lib/formats/pcap-copy';
 import { checkInputFile } from './cli';
+import { descriptorPosition } from '../streams/read';
 
 /** Bytes per read (the Node walk of bench/baselines/walk.js reads the same). */
 const CHUNK = 1 << 20;
@@ -38,16 +39,6 @@ export interface Copied {
   packets: number;
   /** Why the input ended early (truncated, a record too large): every complete packet before it was written. */
   failure: CaptureError | null;
-}
-
-/** The file offset of an open descriptor (Linux: /proc/self/fdinfo), or undefined when it cannot be told. */
-function descriptorPosition(fd: number): number | undefined {
-  try {
-    const m = /^pos:\s*(\d+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

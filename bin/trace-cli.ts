@@ -6,7 +6,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { COLOR_USAGE, describeError, intOption, openReportedCapture, progressFor, safeStdout, UsageError, unsupportedLinkTypes, type ParsedArgs } from './cli';
+import { COLOR_USAGE, describeError, intOption, openReportedCapture, progressFor, safeStdout, UsageError, unsupportedLinkTypes, untilInterrupted, type ParsedArgs } from './cli';
 import { emptyFilterSpec, type HttpFilterSpec } from '../lib/trace/filter';
 import { countLetterFlag, tcpdumpTimeHelp, tcpdumpTimeStyle, TimeFormatter } from '../lib/core/time';
 import { DEFAULT_MAX_BODY } from '../lib/trace/output';
@@ -275,15 +275,7 @@ export async function serveUntilInterrupted(source: Readable, opts: WebViewOptio
       process.stderr.write(`${name}: ${describeError(e)}; still serving ${view.url}\n`);
     },
   );
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilInterrupted();
   await view.close();
   return ok;
 }

@@ -8,6 +8,7 @@
  * clears it, and it is redrawn at the next tick; stop() (and the process's exit) clears it for good.
  */
 import * as fs from 'node:fs';
+import { descriptorPosition } from './read';
 import { formatProgress, ProgressMeter, progressWanted, type ProgressSample } from '../lib/core/progress';
 
 /** ANSI: carriage return and erase to the end of the line. */
@@ -65,8 +66,7 @@ export function inputSize(path: string | undefined): number | undefined {
     }
     const st = fs.fstatSync(0);
     if (!st.isFile()) return undefined;
-    const m = /^pos:\s*(\d+)/m.exec(fs.readFileSync('/proc/self/fdinfo/0', 'utf8'));
-    return m ? Math.max(0, st.size - Number(m[1])) : st.size;
+    return Math.max(0, st.size - (descriptorPosition(0) ?? 0));
   } catch {
     return undefined;
   }

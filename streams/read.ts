@@ -277,7 +277,7 @@ export function readCaptureFile(path: CaptureFileSource, opts: ReadCaptureOption
 }
 
 /** The file offset of an open descriptor (Linux: /proc/self/fdinfo), or undefined when it cannot be told. */
-function descriptorPosition(fd: number): number | undefined {
+export function descriptorPosition(fd: number): number | undefined {
   try {
     const m = /^pos:\s*(\d+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
     return m ? Number(m[1]) : undefined;
