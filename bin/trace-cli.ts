@@ -187,10 +187,15 @@ export function watchDrops(live: CaptureStream, name: string, intervalMs = 1000)
   };
 }
 
-/** The tls() stage of a trace: with a key log, or a capture file (its pcapng secrets); none otherwise. */
-export function traceTlsStage(opts: Pick<HttpTraceOptions, 'keyLogFiles'>, src: TraceSource): ReturnType<typeof tlsStage> | undefined {
+/**
+ * The tls() stage of a trace: with a key log, or a capture file (its pcapng secrets); none otherwise.
+ * `skipWithoutSecrets`: the stage passes everything on untouched when the file turns out to be a classic
+ * pcap and no key log is given (nothing to decrypt; ~5 % of http_trace's CPU): for the printed trace and
+ * --har, which show nothing of TLS connections they cannot decrypt. Not for the web view (it lists them).
+ */
+export function traceTlsStage(opts: Pick<HttpTraceOptions, 'keyLogFiles'>, src: TraceSource, skipWithoutSecrets = false): ReturnType<typeof tlsStage> | undefined {
   const files = opts.keyLogFiles ?? [];
-  return files.length > 0 || src.secrets !== undefined ? tlsStage(files, src.secrets) : undefined;
+  return files.length > 0 || src.secrets !== undefined ? tlsStage(files, src.secrets, skipWithoutSecrets) : undefined;
 }
 
 /** Runs a trace from a source to stdout; returns the exit code. */
@@ -213,7 +218,7 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
     process.on('SIGTERM', onSignal);
   }
   // TLS: with a key log, or a capture file (a pcapng may carry its secrets in Decryption Secrets Blocks).
-  const tlsStream = traceTlsStage(opts, src);
+  const tlsStream = traceTlsStage(opts, src, true);
   const reader = src.reader;
   const progress = reader !== undefined ? progressFor(() => [reader], [src.file], opts.quiet === true, out === process.stdout) : undefined;
   // never with -q; with --summary; else on a terminal's stderr (as tshark and tcpdump end)
