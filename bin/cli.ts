@@ -13,9 +13,8 @@ import minimist from 'minimist';
 import { Readable, type Writable } from 'node:stream';
 import { CaptureError, isPcapPipeError } from '../lib/core/errors';
 import { describeSystemError, isSystemError } from '../lib/core/sys-error';
-import { pcapPipeVersion } from '../streams/har';
+import { pcapPipeVersion } from '../streams/version';
 import { compareTimestamps, linkTypeName, type PacketRecord } from '../lib/core/record';
-import { DECODABLE_LINK_TYPES } from '../lib/layers/decode';
 import { CaptureReader, readCaptureFile, readCaptureStdin, type ReadCaptureOptions } from '../streams/read';
 
 /** Exit statuses (tcpdump's convention); documented in the README's Commands section. */
@@ -314,6 +313,9 @@ export function openReportedCapture(
  * cannot read (so a protocol command would print nothing for them), else undefined.
  */
 export function unsupportedLinkTypes(reader: CaptureReader): string | undefined {
+  // Required here, not at the top: the decoder is ~20 modules that read, filter and write never use.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { DECODABLE_LINK_TYPES } = require('../lib/layers/decode') as typeof import('../lib/layers/decode');
   const bad = reader.linkTypes.filter((t) => !DECODABLE_LINK_TYPES.has(t));
   if (bad.length === 0) return undefined;
   const names = bad.map((t) => `${t} (${linkTypeName(t)})`).join(', ');
