@@ -11,14 +11,13 @@
 import * as fs from 'node:fs';
 import minimist from 'minimist';
 import { Readable, type Writable } from 'node:stream';
-import { parseColourWhen, type ColourWhen } from '../lib/core/colour';
+import type { ColourWhen } from '../lib/core/colour';
 import { CaptureError, isPcapPipeError } from '../lib/core/errors';
 import { describeSystemError, isSystemError } from '../lib/core/sys-error';
-import { pcapPipeVersion } from '../streams/har';
+import { pcapPipeVersion } from '../streams/version';
 import { compareTimestamps, linkTypeName, type PacketRecord } from '../lib/core/record';
-import { DECODABLE_LINK_TYPES } from '../lib/layers/decode';
 import { CaptureReader, readCaptureFile, readCaptureStdin, type ReadCaptureOptions } from '../streams/read';
-import { inputSize, startProgress, type Progress } from '../streams/progress';
+import type { Progress } from '../streams/progress';
 
 /** Exit statuses (tcpdump's convention); documented in the README's Commands section. */
 export const EXIT_OK = 0;
@@ -153,7 +152,8 @@ export function takeColourOption(argv: readonly string[], usage: string): { argv
     if (a === '--no-color') { color = 'never'; continue; }
     const eq = /^--color=(.*)$/s.exec(a);
     if (eq === null) { rest.push(a); continue; }
-    const when = parseColourWhen(eq[1] as string);
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const when = (require('../lib/core/colour') as typeof import('../lib/core/colour')).parseColourWhen(eq[1] as string);
     if (when === null) throw new UsageError(`--color takes always, never or auto, not ${JSON.stringify(eq[1])}`, usage);
     color = when;
   }
@@ -314,6 +314,9 @@ export function openCapture(path: string | undefined, opts: ReadCaptureOptions =
  * output goes to stdout (so a terminal there hides the line).
  */
 export function progressFor(readers: () => readonly Pick<CaptureReader, 'bytes' | 'packets'>[], paths: readonly (string | undefined)[], quiet: boolean, stdoutUsed = true): Progress {
+  // required here, not at the top: --version and the commands that read no capture do not load it
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { inputSize, startProgress } = require('../streams/progress') as typeof import('../streams/progress');
   let total: number | undefined = 0;
   for (const p of paths) {
     const size = inputSize(p);
@@ -376,6 +379,9 @@ export function openReportedCapture(
  * cannot read (so a protocol command would print nothing for them), else undefined.
  */
 export function unsupportedLinkTypes(reader: CaptureReader): string | undefined {
+  // Required here, not at the top: the decoder is ~20 modules that read, filter and write never use.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { DECODABLE_LINK_TYPES } = require('../lib/layers/decode') as typeof import('../lib/layers/decode');
   const bad = reader.linkTypes.filter((t) => !DECODABLE_LINK_TYPES.has(t));
   if (bad.length === 0) return undefined;
   const names = bad.map((t) => `${t} (${linkTypeName(t)})`).join(', ');

@@ -9,11 +9,11 @@ import { checkInputFile, intOption, openOutputFile, parseArgs, progressFor, rawP
 import { EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, NGREP_TEXT_HELP, ngrepTextOptions, stopReader } from './grep-cli';
 import { CaptureError } from '../lib/core/errors';
 import { DEFAULT_LOOK_BEHIND_BYTES, GrepPatternError, type Matcher } from '../lib/grep/grep';
-import { capture, type CaptureStream } from '../streams/capture';
+// capture (live, -d) and filter (an expression) are required where used: reading a file needs neither.
+import type { CaptureStream } from '../streams/capture';
 import { colorFor } from '../streams/colour';
 import type { ColourWhen } from '../lib/core/colour';
 import { BpfFilter } from '../addon/bpf';
-import { filter } from '../streams/filter';
 import { readCaptureFile, type CaptureReader } from '../streams/read';
 import { chain, runGrep } from '../streams/trace';
 import type { Readable } from 'node:stream';
@@ -128,11 +128,14 @@ export async function main(argv: string[]): Promise<number> {
       },
     });
     reader = r;
-    source = bpf === undefined ? r : chain(r, filter(bpf));
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    source = bpf === undefined ? r : chain(r, (require('../streams/filter') as typeof import('../streams/filter')).filter(bpf));
     stop = () => stopReader(r);
     header.push(`input: ${file}`);
   } else {
     try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const { capture } = require('../streams/capture') as typeof import('../streams/capture');
       live = capture({ device: args.d as string | undefined, filter: bpf, immediate: true, promiscuous: !args.p, ...(snaplen !== undefined ? { snaplen } : {}) });
     } catch (e) {
       process.stderr.write(`${NAME}: ${describeError(e)}\n`);

@@ -8,9 +8,9 @@ import * as os from 'node:os';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { intOption, UsageError, type ParsedArgs } from './cli';
-import { DEFAULT_OUTBOX_CAPACITY } from '../lib/redis/outbox';
+import { DEFAULT_FLUSH_TIMEOUT_MS, DEFAULT_OUTBOX_CAPACITY } from '../lib/redis/outbox';
 import { movedHint, parseRedisStreamUrl, RedisUrlError, type RedisStreamTarget } from '../lib/redis/url';
-import { DEFAULT_FLUSH_TIMEOUT_MS, redisPublisher, type PublisherNotice, type RedisPublisher } from '../streams/redis-publish';
+import type { PublisherNotice, RedisPublisher } from '../streams/redis-publish';
 
 export const PUBLISH_STRINGS = ['publish', 'sensor', 'maxlen', 'publish-queue', 'publish-wait'];
 
@@ -81,6 +81,9 @@ function noticeText(n: PublisherNotice, where: string): string {
  */
 export async function runPublishing(setup: PublishSetup, name: string, run: (out: Writable) => Promise<number>): Promise<number> {
   const where = setup.target.display;
+  // Required only with --publish: every command that offers it would otherwise load the publisher and its client.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { redisPublisher } = require('../streams/redis-publish') as typeof import('../streams/redis-publish');
   const pub: RedisPublisher = redisPublisher({ target: setup.target, sensor: setup.sensor, maxlen: setup.maxlen, capacity: setup.capacity, flushTimeoutMs: setup.flushTimeoutMs });
   pub.on('notice', (n: PublisherNotice) => {
     if (n.kind === 'connected' && n.first) return;

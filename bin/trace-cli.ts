@@ -10,18 +10,19 @@ import { COLOR_USAGE, describeError, intOption, openReportedCapture, progressFor
 import { emptyFilterSpec, type HttpFilterSpec } from '../lib/trace/filter';
 import { countLetterFlag, tcpdumpTimeHelp, tcpdumpTimeStyle, TimeFormatter } from '../lib/core/time';
 import { DEFAULT_MAX_BODY } from '../lib/trace/output';
-import { capture, type CaptureStream } from '../streams/capture';
+// Live capture, the BPF filter stage and the HAR writer are required where used (-i, a filter
+// expression, --har): a trace of a file without them loads ~8 modules fewer at start-up.
+import type { CaptureStream } from '../streams/capture';
 import { colorFor } from '../streams/colour';
 import type { ColourWhen } from '../lib/core/colour';
-import { filter } from '../streams/filter';
-import { harTee, type HarTee } from '../streams/har';
+import type { HarTee } from '../streams/har';
 import { httpTracePrinter, type HttpTracePrintOptions } from '../streams/http-trace';
 import { chain, httpTracePipeline } from '../streams/trace';
 // The web view (and the ws package under it) is loaded only by --web / serve: ~0.1 s of CPU at start-up.
 import type { WebViewOptions } from '../streams/web';
 import { tlsSummary, type SecretsSource } from '../streams/tls';
 import type { CaptureReader } from '../streams/read';
-import { countEvent, countPacket, emptyTraceCounts, formatTraceSummary } from '../lib/trace/summary';
+import type { TraceCounts } from '../lib/trace/summary';
 import type { HttpTraceEvent } from '../lib/trace/output';
 import type { Packet } from '../lib/layers/decode';
 import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
@@ -152,13 +153,16 @@ export function openTraceSource(opts: TraceSourceOptions): TraceSource {
   if (opts.file !== undefined) {
     const input = openReportedCapture(opts.file, { command: opts.name, verb: 'used' }, { batch: true });
     const reader = input.reader;
-    const source: Readable = opts.bpf === undefined ? reader : chain(reader, filter(opts.bpf));
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const source: Readable = opts.bpf === undefined ? reader : chain(reader, (require('../streams/filter') as typeof import('../streams/filter')).filter(opts.bpf));
     return { source, stop: () => { reader.destroy(); }, failed: () => input.damaged, undecodable: () => unsupportedLinkTypes(reader), secrets: reader, reader, file: opts.file };
   }
   // Not immediate mode: libpcap's immediate mode uses a ring of fixed, snaplen-sized slots (a few hundred
   // packets in 32 MiB) and wakes us per packet; measured on loopback at 30k packets/s: 5.6 us CPU per packet
   // and 15 % dropped. Ring blocks retired every LIVE_TIMEOUT_MS (or when full) hold packets packed, come in
   // batches of hundreds, and a line is printed at most that much later.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { capture } = require('../streams/capture') as typeof import('../streams/capture');
   const live = capture({ device: opts.device, filter: opts.bpf ?? 'tcp', immediate: false, timeout: LIVE_TIMEOUT_MS, batch: true, bufferSize: opts.bufferSize ?? LIVE_BUFFER_BYTES });
   return { source: live, live, stop: () => live.stop(), failed: () => false };
 }
@@ -205,7 +209,8 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   // --har: the HAR needs the TCP events (handshake, connection end) and the bodies, printed or not
   let tee: HarTee | undefined;
   try {
-    if (opts.har !== undefined) tee = harTee(opts.har, { maxBody: opts.maxBody, passTcp: opts.tcpVerbose, comment: `${name}: ${src.live ? `live on ${src.live.device}` : 'capture file'}` });
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    if (opts.har !== undefined) tee = (require('../streams/har') as typeof import('../streams/har')).harTee(opts.har, { maxBody: opts.maxBody, passTcp: opts.tcpVerbose, comment: `${name}: ${src.live ? `live on ${src.live.device}` : 'capture file'}` });
   } catch (e) {
     process.stderr.write(`${name}: --har: ${describeError(e)}\n`);
     src.stop();
@@ -222,7 +227,10 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   const reader = src.reader;
   const progress = reader !== undefined ? progressFor(() => [reader], [src.file], opts.quiet === true, out === process.stdout) : undefined;
   // never with -q; with --summary; else on a terminal's stderr (as tshark and tcpdump end)
-  const counts = opts.quiet !== true && (opts.summary === true || (opts.summary === 'auto' && process.stderr.isTTY === true)) ? emptyTraceCounts() : undefined;
+  // (required only then: one module fewer at start-up otherwise)
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const closing = opts.quiet !== true && (opts.summary === true || (opts.summary === 'auto' && process.stderr.isTTY === true)) ? require('../lib/trace/summary') as typeof import('../lib/trace/summary') : undefined;
+  const counts: TraceCounts | undefined = closing?.emptyTraceCounts();
   try {
     const events = httpTracePipeline(src.source, {
       filter: opts.filter,
@@ -230,7 +238,7 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
       websocketOnly: opts.websocketOnly,
       // the printer takes whole batches (one string each); the HAR tap takes one event at a time
       batches: tee === undefined,
-      ...(counts !== undefined ? { onEvent: (ev: HttpTraceEvent) => countEvent(counts, ev), onPacket: (p: Packet) => countPacket(counts, p.errors.length > 0) } : {}),
+      ...(closing !== undefined && counts !== undefined ? { onEvent: (ev: HttpTraceEvent) => closing.countEvent(counts, ev), onPacket: (p: Packet) => closing.countPacket(counts, p.errors.length > 0) } : {}),
       maxBody: opts.bodies || tee !== undefined ? opts.maxBody : 0,
       ...(tlsStream !== undefined ? { tls: tlsStream } : {}),
     });
@@ -238,7 +246,7 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
     if (tee) await pipeline(events, tee, printer, out);
     else await pipeline(events, printer, out);
     progress?.stop();
-    if (counts !== undefined) process.stderr.write(`${formatTraceSummary(name, counts)}\n`);
+    if (closing !== undefined && counts !== undefined) process.stderr.write(`${closing.formatTraceSummary(name, counts)}\n`);
     const summary = tlsStream !== undefined && (opts.keyLogFiles ?? []).length + tlsStream.keyLog.size > 0 ? tlsSummary(tlsStream.stats) : undefined;
     if (summary !== undefined) process.stderr.write(`${name}: ${summary} (pcap-pipe tls tells why)\n`);
   } finally {

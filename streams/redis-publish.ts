@@ -17,7 +17,7 @@
  * the drop counting apply, and stderr says so, as when a single server goes away.
  */
 import { Writable } from 'node:stream';
-import { Outbox, DEFAULT_OUTBOX_CAPACITY, type OutboxCounters } from '../lib/redis/outbox';
+import { Outbox, DEFAULT_FLUSH_TIMEOUT_MS, DEFAULT_OUTBOX_CAPACITY, type OutboxCounters } from '../lib/redis/outbox';
 import { isUnanswered } from '../lib/redis/errors';
 import { EVENT_FIELD, SENSOR_FIELD, sensorJson, withSensor } from '../lib/redis/entry';
 import type { RedisStreamTarget } from '../lib/redis/url';
@@ -26,7 +26,7 @@ import { clientErrorText, connectRedis, reconnectDelay, type RedisClient } from 
 export const DEFAULT_MAXLEN = 1_000_000;
 export const DEFAULT_BATCH = 500;
 export const MAX_BATCHES_IN_FLIGHT = 2;
-export const DEFAULT_FLUSH_TIMEOUT_MS = 10_000;
+export { DEFAULT_FLUSH_TIMEOUT_MS };
 
 export interface RedisPublisherOptions {
   target: RedisStreamTarget;
