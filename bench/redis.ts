@@ -11,7 +11,11 @@
  * publisher also capture bytes), peak RSS, the ratio B/A (the cost of publishing over printing). The
  * events published and consumed are checked against the --json line count every round.
  *
- * Environment: BENCH_FILE, BENCH_DIR, BENCH_RUNS (rounds, default 3), BENCH_REDIS_PACKETS.
+ * BENCH_REDIS_CLUSTER=1 adds, in each round after C, the same publish and consume against a 3-master Redis
+ * Cluster this script also starts (B' and C': `?cluster=1`, seeded with a node that does NOT own the key's
+ * slot, so the client goes through the slot map), interleaved with the single server's runs.
+ *
+ * Environment: BENCH_FILE, BENCH_DIR, BENCH_RUNS (rounds, default 3), BENCH_REDIS_PACKETS, BENCH_REDIS_CLUSTER.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -34,8 +38,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startRedis(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startRedis(port: number, dir: string, extra: string[] = []): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -56,6 +60,60 @@ function redisCli(port: number, ...args: string[]): string {
 
 function fmt(x: number, d = 2): string { return x.toFixed(d); }
 
+interface BenchCluster { children: ChildProcess[]; dirs: string[]; ports: number[] }
+
+/** Three cluster-enabled redis-servers (bus ports chosen free too), joined, ready (cluster_state:ok on each). */
+async function startCluster(): Promise<BenchCluster> {
+  const c: BenchCluster = { children: [], dirs: [], ports: [] };
+  try {
+    const used = new Set<number>();
+    const free = async (): Promise<number> => {
+      for (;;) {
+        const p = await freePort();
+        if (!used.has(p)) { used.add(p); return p; }
+      }
+    };
+    for (let i = 0; i < 3; i++) {
+      const port = await free();
+      const bus = await free();
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcap-pipe-bench-cluster-'));
+      c.dirs.push(dir);
+      c.ports.push(port);
+      c.children.push(await startRedis(port, dir, ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(bus)]));
+    }
+    const r = spawnSync('redis-cli', ['--cluster', 'create', ...c.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`redis-cli --cluster create: ${r.stdout}${r.stderr}`);
+    for (const p of c.ports) {
+      for (let t = 0; !/cluster_state:ok/.test(redisCli(p, 'CLUSTER', 'INFO')); t++) {
+        if (t > 600) throw new Error(`cluster_state not ok on ${p}`);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    }
+    return c;
+  } catch (e) {
+    stopCluster(c);
+    throw e;
+  }
+}
+
+function stopCluster(c: BenchCluster): void {
+  for (const child of c.children) child.kill('SIGKILL');
+  for (const dir of c.dirs) fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** The port of the master serving `key` (CLUSTER KEYSLOT, then CLUSTER SLOTS). */
+function ownerOf(c: BenchCluster, key: string): number {
+  const slot = Number(redisCli(c.ports[0]!, 'CLUSTER', 'KEYSLOT', key));
+  for (const p of c.ports) {
+    const mine = redisCli(p, 'CLUSTER', 'NODES').split('\n').find((l) => l.includes('myself'));
+    for (const range of (mine ?? '').split(' ').slice(8)) {
+      const [a, b] = range.split('-').map(Number) as [number, number | undefined];
+      if (slot >= a && slot <= (b ?? a)) return p;
+    }
+  }
+  throw new Error(`nobody serves slot ${slot}`);
+}
+
 async function main(): Promise<void> {
   const dir = path.join(BENCH_DIR, 'redis');
   fs.mkdirSync(dir, { recursive: true });
@@ -71,7 +129,8 @@ async function main(): Promise<void> {
   const port = await freePort();
   const redisDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcap-pipe-bench-redis-'));
   const redis = await startRedis(port, redisDir);
-  const res = { a: [] as RunStats[], b: [] as RunStats[], c: [] as RunStats[] };
+  const cluster = process.env.BENCH_REDIS_CLUSTER === '1' ? await startCluster().catch((e: unknown) => { redis.kill('SIGKILL'); throw e; }) : undefined;
+  const res = { a: [] as RunStats[], b: [] as RunStats[], c: [] as RunStats[], bc: [] as RunStats[], cc: [] as RunStats[] };
   process.stderr.write(`bench redis: ${path.basename(file)} (${fmt(captureBytes / 1e6, 1)} MB), ${events} events (${fmt(ndjsonBytes / 1e6, 1)} MB NDJSON), redis-server ${redisCli(port, 'INFO', 'server').match(/redis_version:(\S+)/)?.[1] ?? '?'} on 127.0.0.1:${port}\n`);
   try {
     for (let i = 0; i < RUNS; i++) {
@@ -93,12 +152,30 @@ async function main(): Promise<void> {
       if (got !== events) throw new Error(`consume printed ${got} events, expected ${events}`);
       fs.rmSync(out);
       redisCli(port, 'DEL', key);
+      if (cluster !== undefined) {
+        // A key the seed node (the first) does not serve: the client must use the slot map.
+        let ckey = '';
+        for (let n = 0; ckey === ''; n++) if (ownerOf(cluster, `{bench-${i}-${n}}:events`) !== cluster.ports[0]) ckey = `{bench-${i}-${n}}:events`;
+        const owner = ownerOf(cluster, ckey);
+        const curl = `redis://127.0.0.1:${cluster.ports[0]}/${ckey}?cluster=1`;
+        const bc = check('http_trace --publish (cluster)', await measure(`${sh(NODE)} ${sh(trace)} -r ${sh(file)} --publish ${sh(curl)} --sensor bench`));
+        if (!new RegExp(`published ${events} of ${events} events`).test(bc.stderr)) throw new Error(`publish (cluster) did not send every event: ${bc.stderr}`);
+        res.bc.push(bc);
+        const clen = Number(redisCli(owner, 'XLEN', ckey));
+        if (clen !== events) throw new Error(`cluster stream ${ckey} holds ${clen} entries, expected ${events}`);
+        res.cc.push(check('consume (cluster)', await measure(`${sh(NODE)} ${sh(consume)} consume ${sh(curl)} --group g --consumer c --json --count ${events} > ${sh(out)}`)));
+        const cgot = fs.readFileSync(out, 'utf8').split('\n').filter((l) => l !== '').length;
+        if (cgot !== events) throw new Error(`consume (cluster) printed ${cgot} events, expected ${events}`);
+        fs.rmSync(out);
+        redisCli(owner, 'DEL', ckey);
+      }
       process.stderr.write('.');
     }
     process.stderr.write('\n');
   } finally {
     redis.kill('SIGKILL');
     fs.rmSync(redisDir, { recursive: true, force: true });
+    if (cluster !== undefined) stopCluster(cluster);
   }
   const wall = (xs: RunStats[]): number => median(xs.map((s) => s.wall));
   const row = (label: string, xs: RunStats[], capture: boolean): string =>
@@ -110,6 +187,13 @@ async function main(): Promise<void> {
   console.log(row('`http_trace -r F --json > /dev/null` (baseline)', res.a, true));
   console.log(row('`http_trace -r F --publish redis://…`', res.b, true));
   console.log(row('`pcap-pipe consume redis://… --json > file`', res.c, false));
+  if (cluster !== undefined) {
+    console.log(row('`http_trace -r F --publish redis://…?cluster=1` (3-master cluster)', res.bc, true));
+    console.log(row('`pcap-pipe consume redis://…?cluster=1 --json > file`', res.cc, false));
+    const pr = res.b.map((b, i) => res.bc[i]!.wall / b.wall);
+    const cr = res.c.map((c, i) => res.cc[i]!.wall / c.wall);
+    console.log(`cluster / single server wall: publish ${fmt(median(pr))} (${pr.map((r) => fmt(r)).join(', ')}), consume ${fmt(median(cr))} (${cr.map((r) => fmt(r)).join(', ')})`);
+  }
   console.log(`publish / --json wall: median of per-round ratios ${fmt(median(ratios))} (${ratios.map((r) => fmt(r)).join(', ')})`);
 }
 

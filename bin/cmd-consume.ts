@@ -11,8 +11,9 @@ import { intOption, parseArgs, printUsage, safeStdout, UsageError } from './cli'
 import { jsonText } from '../lib/core/json-line';
 import type { StreamEntry } from '../lib/redis/entry';
 import { formatStreamEntry } from '../lib/redis/print';
-import { parseRedisStreamUrl, RedisUrlError, type RedisStreamTarget } from '../lib/redis/url';
+import { parseRedisStreamUrl, RedisUrlError, withMovedHint, type RedisStreamTarget } from '../lib/redis/url';
 import { DEFAULT_BLOCK_MS, DEFAULT_CLAIM_IDLE_MS, DEFAULT_READ_COUNT, RedisGroupReader } from '../streams/redis-consume';
+import { clientErrorText } from '../streams/redis-client';
 
 const NAME = 'pcap-pipe consume';
 
@@ -24,6 +25,7 @@ export const USAGE = `usage: pcap-pipe consume redis://HOST:PORT/KEY --group G -
   Consumers of one group share the work (each entry goes to one of them); an entry is acknowledged
   (XACK) once it is written, so a consumer that stops, or dies, loses nothing: its unacknowledged entries
   are read again when it comes back, or claimed by another consumer after --claim-idle.
+  A Redis Cluster: redis://HOST:PORT/KEY?cluster=1 with any node as HOST:PORT.
   --group G          consumer group (created with the stream if missing, XGROUP CREATE ... MKSTREAM)
   --consumer C       this consumer's name in the group
   --json             NDJSON: the published events
@@ -97,15 +99,17 @@ export async function main(argv: string[]): Promise<number> {
   const o = optionsFrom(argv);
   if (!o) return printUsage(USAGE);
   const out = safeStdout();
-  const reader = new RedisGroupReader({
-    target: o.target, group: o.group, consumer: o.consumer, count: o.batch, blockMs: o.blockMs, claimIdleMs: o.claimIdleMs, start: o.start,
-  });
+  // Once per outage: the client's failed (re)connects, or commands sent again (a cluster's node away).
   let waitingNotice = false;
-  reader.client.on('error', (e: Error) => {
+  const waiting = (e: Error): void => {
     if (waitingNotice) return;
     waitingNotice = true;
-    process.stderr.write(`${NAME}: ${o.target.display} unreachable (${e.message}); waiting for it\n`);
+    process.stderr.write(`${NAME}: ${o.target.display} unreachable (${clientErrorText(e)}); waiting for it\n`);
+  };
+  const reader = new RedisGroupReader({
+    target: o.target, group: o.group, consumer: o.consumer, count: o.batch, blockMs: o.blockMs, claimIdleMs: o.claimIdleMs, start: o.start, onRetry: waiting,
   });
+  reader.client.on('error', waiting);
   reader.client.on('ready', () => { waitingNotice = false; });
   // Ctrl-C: a read waiting in Redis is abandoned (nothing it got is lost: unacknowledged entries stay
   // pending); a batch being written is finished and acknowledged first.
@@ -126,6 +130,7 @@ export async function main(argv: string[]): Promise<number> {
       let batch;
       try {
         batch = await reader.read(o.count !== undefined ? o.count - printed : undefined);
+        waitingNotice = false;
       } catch (e) {
         if (stopping) break;
         throw e;
@@ -141,6 +146,8 @@ export async function main(argv: string[]): Promise<number> {
         break;
       }
     }
+  } catch (e) {
+    throw withMovedHint(e);
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);

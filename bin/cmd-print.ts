@@ -1,13 +1,12 @@
 /** `pcap-pipe print [-enqxXA] [-c N] [-t...] [-r FILE | FILE] [EXPRESSION]`: one line (or JSON object) per packet, like tcpdump. */
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { intOption, openReportedCapture, parseArgs, printUsage, rawPositionals, safeStdout } from './cli';
+import { intOption, openReportedCapture, parseArgs, printUsage, progressFor, rawPositionals, safeStdout } from './cli';
 import { stopReader } from './grep-cli';
 import { fileAndExpression, timeFormatterFrom } from './habits';
 import { countLetterFlag, tcpdumpTimeHelp } from '../lib/core/time';
 import type { DumpKind } from '../lib/layers/print-link';
 import { decode } from '../streams/decode';
-import { filter } from '../streams/filter';
 import { print } from '../streams/print';
 import { chain } from '../streams/trace';
 
@@ -49,9 +48,12 @@ export async function main(argv: string[]): Promise<number> {
   const { file, expression } = fileAndExpression(args, rawPositionals(argv, args));
   const count = intOption(args, 'c', USAGE, 1);
   // compile the filter before reading anything: a bad expression fails at once
-  const stage = expression === undefined ? undefined : filter(expression);
+  // required only with an expression: the BPF stage is not loaded otherwise (start-up of a fresh process)
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const stage = expression === undefined ? undefined : (require('../streams/filter') as typeof import('../streams/filter')).filter(expression);
   const input = openReportedCapture(file, { command: 'pcap-pipe print', verb: 'printed' }, { batch: true });
   const source: Readable = stage === undefined ? input.reader : chain(input.reader, stage);
+  const progress = progressFor(() => [input.reader], [file], Boolean(args.q));
   await pipeline(
     source,
     decode({ defragment: Boolean(args.defragment) }),
@@ -61,5 +63,6 @@ export async function main(argv: string[]): Promise<number> {
     }),
     safeStdout(),
   );
+  progress.stop();
   return input.damaged ? 1 : 0;
 }

@@ -9,12 +9,12 @@
  *   pcap-pipe serve --from redis://10.0.0.5:6379/{pcap}:events
  */
 import * as fs from 'node:fs';
-import { describeError, intOption, openReportedCapture, parseArgs, printUsage, rawPositionals, UsageError } from './cli';
+import { describeError, intOption, openReportedCapture, parseArgs, printUsage, rawPositionals, untilInterrupted, UsageError } from './cli';
 import { inputFile } from './habits';
 import { serveUntilInterrupted } from './trace-cli';
 import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 import { DEFAULT_WEB_HOST, isLoopbackHost } from '../streams/web';
-import { parseRedisStreamUrl, RedisUrlError, type RedisStreamTarget } from '../lib/redis/url';
+import { parseRedisStreamUrl, RedisUrlError, withMovedHint, type RedisStreamTarget } from '../lib/redis/url';
 import { DEFAULT_WEB_MODEL_LIMITS, FILE_MAX_ROWS } from '../lib/web/model';
 
 const NAME = 'pcap-pipe serve';
@@ -31,7 +31,8 @@ export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [--max-row
                column; type sensor:NAME in the page's filter box for one sensor's rows. Reads with
                XREAD (the stream is left as it is; any number of views may watch it). The table is a
                window of the newest --max-rows exchanges. Bodies show when the sensors publish them
-               (--bodies); WebSocket messages always; TCP trouble with --tcp-verbose.
+               (--bodies); WebSocket messages always; TCP trouble with --tcp-verbose. A Redis
+               Cluster: redis://HOST:PORT/KEY?cluster=1 with any node as HOST:PORT.
   --start ID   with --from, where reading starts: $ (default) the entries published from now on, 0 every
                entry the stream still holds (up to the publishers' --maxlen), or an entry id: those after it
   --port N     TCP port to listen on (default 0: any free port; the URL printed says which)
@@ -79,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
 async function servePublished(target: RedisStreamTarget, opts: import('../streams/web-redis').PublishedWebViewOptions): Promise<number> {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { startPublishedWebView } = require('../streams/web-redis') as typeof import('../streams/web-redis');
-  const view = await startPublishedWebView(target, opts);
+  const view = await startPublishedWebView(target, opts).catch((e: unknown) => { throw withMovedHint(e); });
   const address = view.server.address;
   process.stdout.write(`${NAME}: open ${view.url}  (listening on ${address}; showing ${target.display} from ${opts.start === '$' ? 'now on' : `after ${view.position()}`}; Ctrl-C to stop)\n`);
   if (!isLoopbackHost(opts.host ?? DEFAULT_WEB_HOST)) {
@@ -89,17 +90,9 @@ async function servePublished(target: RedisStreamTarget, opts: import('../stream
   let ok = true;
   view.done.catch((e: unknown) => {
     ok = false;
-    process.stderr.write(`${NAME}: reading ${target.display}: ${describeError(e)}; still serving ${view.url}\n`);
+    process.stderr.write(`${NAME}: reading ${target.display}: ${describeError(withMovedHint(e))}; still serving ${view.url}\n`);
   });
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilInterrupted();
   await view.close();
   const c = view.counts();
   process.stderr.write(`${NAME}: read ${c.entries} entries from ${target.display}: ${c.adapted} events shown, ${c.skipped} of kinds the page does not show` +

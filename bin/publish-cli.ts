@@ -8,16 +8,19 @@ import * as os from 'node:os';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { intOption, UsageError, type ParsedArgs } from './cli';
-import { DEFAULT_OUTBOX_CAPACITY } from '../lib/redis/outbox';
-import { parseRedisStreamUrl, RedisUrlError, type RedisStreamTarget } from '../lib/redis/url';
-import { DEFAULT_FLUSH_TIMEOUT_MS, redisPublisher, type PublisherNotice, type RedisPublisher } from '../streams/redis-publish';
+import { DEFAULT_FLUSH_TIMEOUT_MS, DEFAULT_OUTBOX_CAPACITY } from '../lib/redis/outbox';
+import { movedHint, parseRedisStreamUrl, RedisUrlError, type RedisStreamTarget } from '../lib/redis/url';
+import type { PublisherNotice, RedisPublisher } from '../streams/redis-publish';
 
 export const PUBLISH_STRINGS = ['publish', 'sensor', 'maxlen', 'publish-queue', 'publish-wait'];
 
 export const PUBLISH_USAGE = `  --publish URL      append every event to a Redis stream instead of printing it: URL is
                      redis://HOST:PORT/KEY; each entry is the --json event plus "sensor" (XADD with
                      MAXLEN ~, pipelined); reconnects when Redis goes away, queues meanwhile, and says
-                     on stderr how many events were sent and how many could not be (exit status 1)
+                     on stderr how many events were sent and how many could not be (exit status 1).
+                     Redis Cluster: redis://HOST:PORT/KEY?cluster=1, HOST:PORT any node (the stream
+                     goes to the node owning KEY's slot; a hash tag, {site1}:http, keeps streams
+                     together)
   --sensor NAME      the "sensor" field of published events (default: this machine's host name)
   --maxlen N         keep about N entries in the stream (XADD MAXLEN ~ N; default 1000000)
   --publish-queue N  events queued while Redis is away or slow (default ${DEFAULT_OUTBOX_CAPACITY}); past it
@@ -68,7 +71,7 @@ function noticeText(n: PublisherNotice, where: string): string {
     case 'dropping':
       return `the queue of ${n.capacity} events is full: newer events are dropped (counted) until Redis takes them again`;
     case 'refused':
-      return `Redis refused events: ${n.error}`;
+      return `Redis refused events: ${movedHint(n.error)}`;
   }
 }
 
@@ -78,6 +81,9 @@ function noticeText(n: PublisherNotice, where: string): string {
  */
 export async function runPublishing(setup: PublishSetup, name: string, run: (out: Writable) => Promise<number>): Promise<number> {
   const where = setup.target.display;
+  // Required only with --publish: every command that offers it would otherwise load the publisher and its client.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { redisPublisher } = require('../streams/redis-publish') as typeof import('../streams/redis-publish');
   const pub: RedisPublisher = redisPublisher({ target: setup.target, sensor: setup.sensor, maxlen: setup.maxlen, capacity: setup.capacity, flushTimeoutMs: setup.flushTimeoutMs });
   pub.on('notice', (n: PublisherNotice) => {
     if (n.kind === 'connected' && n.first) return;

@@ -15,6 +15,7 @@ import type { CaptureError } from '../lib/core/errors';
 import { PCAP_FILE_HEADER_LENGTH, parsePcapFileHeader, pcapMagicInfo } from '../lib/formats/pcap';
 import { copyablePcapHeader, PcapRecordWalker } from '../lib/formats/pcap-copy';
 import { checkInputFile } from './cli';
+import { descriptorPosition } from '../streams/read';
 
 /** Bytes per read (the Node walk of bench/baselines/walk.js reads the same). */
 const CHUNK = 1 << 20;
@@ -38,16 +39,6 @@ export interface Copied {
   packets: number;
   /** Why the input ended early (truncated, a record too large): every complete packet before it was written. */
   failure: CaptureError | null;
-}
-
-/** The file offset of an open descriptor (Linux: /proc/self/fdinfo), or undefined when it cannot be told. */
-function descriptorPosition(fd: number): number | undefined {
-  try {
-    const m = /^pos:\s*(\d+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -96,8 +87,11 @@ function writeAll(fd: number, buf: Buffer, start: number, end: number): void {
 /**
  * Copies `src` to the descriptor `outFd` when it is a classic pcap file the walk can copy; otherwise
  * writes nothing and returns the bytes it read. Write errors are thrown (system errors, syscall 'write').
+ * `onProgress(bytes read, packets)` is called after each block (the copy keeps the event loop busy, so a
+ * progress line cannot be drawn by a timer).
  */
-export function copyPcap(src: CopySource, outFd: number): Copied | NotCopied {
+export function copyPcap(src: CopySource, outFd: number, onProgress?: (bytes: number, packets: number) => void): Copied | NotCopied {
+  let read = 0;
   try {
     let buf = Buffer.allocUnsafe(2 * CHUNK);
     let end = 0;
@@ -107,6 +101,7 @@ export function copyPcap(src: CopySource, outFd: number): Copied | NotCopied {
       if (n === 0) break;
       end += n;
     }
+    read = end;
     if (end < PCAP_FILE_HEADER_LENGTH || pcapMagicInfo(buf, 0) === null) return { copied: false, head: Buffer.from(buf.subarray(0, end)) };
     const header = parsePcapFileHeader(buf.subarray(0, PCAP_FILE_HEADER_LENGTH));
     if (!copyablePcapHeader(header)) return { copied: false, head: Buffer.from(buf.subarray(0, end)) };
@@ -128,9 +123,11 @@ export function copyPcap(src: CopySource, outFd: number): Copied | NotCopied {
           buf = bigger;
         }
       }
+      onProgress?.(read, walker.packets);
       const n = readSome(src, buf, end, CHUNK);
       if (n === 0) break;
       end += n;
+      read += n;
     }
     return { copied: true, packets: walker.packets, failure: walker.truncation(buf.subarray(start, end)) };
   } finally {

@@ -19,8 +19,9 @@ export function keyLogFiles(args: ParsedArgs, env: NodeJS.ProcessEnv = process.e
 
 /**
  * The tls() stage for a command: key log files, and the pcapng Decryption Secrets Blocks of the input.
- * Without any secrets the stage only reports connections and passes every byte on.
+ * Without any secrets the stage only reports connections and passes every byte on; `skipWithoutSecrets`:
+ * not even that when the input is a classic pcap and no key log is given (see TlsStreamOptions).
  */
-export function tlsStage(files: string[], reader?: SecretsSource): TlsStream {
-  return tls({ keyLogFiles: files, ...(reader !== undefined ? { captureReader: reader } : {}) });
+export function tlsStage(files: string[], reader?: SecretsSource, skipWithoutSecrets = false): TlsStream {
+  return tls({ keyLogFiles: files, ...(reader !== undefined ? { captureReader: reader } : {}), skipWithoutSecrets });
 }

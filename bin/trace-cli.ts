@@ -6,19 +6,25 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { describeError, intOption, openReportedCapture, safeStdout, UsageError, unsupportedLinkTypes, type ParsedArgs } from './cli';
+import { COLOR_USAGE, describeError, intOption, openReportedCapture, progressFor, safeStdout, UsageError, unsupportedLinkTypes, untilInterrupted, type ParsedArgs } from './cli';
 import { emptyFilterSpec, type HttpFilterSpec } from '../lib/trace/filter';
 import { countLetterFlag, tcpdumpTimeHelp, tcpdumpTimeStyle, TimeFormatter } from '../lib/core/time';
 import { DEFAULT_MAX_BODY } from '../lib/trace/output';
-import { capture, type CaptureStream } from '../streams/capture';
+// Live capture, the BPF filter stage and the HAR writer are required where used (-i, a filter
+// expression, --har): a trace of a file without them loads ~8 modules fewer at start-up.
+import type { CaptureStream } from '../streams/capture';
 import { colorFor } from '../streams/colour';
-import { filter } from '../streams/filter';
-import { harTee, type HarTee } from '../streams/har';
+import type { ColourWhen } from '../lib/core/colour';
+import type { HarTee } from '../streams/har';
 import { httpTracePrinter, type HttpTracePrintOptions } from '../streams/http-trace';
 import { chain, httpTracePipeline } from '../streams/trace';
 // The web view (and the ws package under it) is loaded only by --web / serve: ~0.1 s of CPU at start-up.
 import type { WebViewOptions } from '../streams/web';
 import { tlsSummary, type SecretsSource } from '../streams/tls';
+import type { CaptureReader } from '../streams/read';
+import type { TraceCounts } from '../lib/trace/summary';
+import type { HttpTraceEvent } from '../lib/trace/output';
+import type { Packet } from '../lib/layers/decode';
 import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 
 /** The selection and display options' help, shared by http_trace and `pcap-pipe http`. */
@@ -38,19 +44,26 @@ export const DISPLAY_OPTIONS_HELP = `${KEYLOG_USAGE}
   --tcp-verbose      also print TCP events: start, end, reset, retransmit, syn-retry, gap, out-of-order, ...
   --har FILE         also write the selected exchanges to FILE as HAR 1.2 (timings from the capture, bodies
                      up to --max-body, WebSocket messages); complete and valid also after Ctrl-C
-  --no-color         no colours (they are only used on a terminal anyway)
-  -q                 no progress line on a terminal
+${COLOR_USAGE}
+  --summary          closing counts on stderr (requests, responses, exchanges, unanswered requests,
+                     connections, WebSocket upgrades, parse errors, TCP gaps and missing bytes, packets not
+                     decoded), counted before the selection; printed anyway when stderr is a terminal
+  -q                 no progress line and no closing counts on a terminal (not even with --summary)
 ${tcpdumpTimeHelp(21, 'line')}`;
 
 /** The flags shared by http_trace and `pcap-pipe http` (display and selection). */
-export const DISPLAY_BOOLEANS = ['headers', 'bodies', 'tcp-verbose', 'color', 'json', 't', 'q'];
+export const DISPLAY_BOOLEANS = ['headers', 'bodies', 'tcp-verbose', 'json', 't', 'q', 'summary'];
 export const DISPLAY_STRINGS = ['show-header', 'max-body', 'har'];
 /** Repeatable flags shared the same way (--keylog FILE). */
 export const KEY_OPTIONS = ['keylog'];
 export const FILTER_OPTIONS = ['method', 'host', 'url', 'user-agent', 'method-ignore', 'host-ignore', 'url-ignore', 'user-agent-ignore'];
 
-/** What to select and how to print it. `color`: wanted (--no-color turns them off; they are also off when stdout is not a terminal). */
-export interface HttpTraceOptions extends HttpTracePrintOptions {
+/**
+ * What to select and how to print it. `color`: the --color flag (undefined: none given; the environment
+ * and whether stdout is a terminal decide, see lib/core/colour.ts).
+ */
+export interface HttpTraceOptions extends Omit<HttpTracePrintOptions, 'color'> {
+  color: ColourWhen | undefined;
   filter: HttpFilterSpec;
   /** TLS key log files (--keylog, SSLKEYLOGFILE): TLS connections are decrypted before HTTP parsing. */
   keyLogFiles?: string[];
@@ -58,6 +71,10 @@ export interface HttpTraceOptions extends HttpTracePrintOptions {
   har?: string;
   /** Flow-sharded worker threads (--workers N; 0 or absent: the one-thread pipeline). */
   workers?: number;
+  /** -q: no progress line while a file is read, no closing counts. */
+  quiet?: boolean;
+  /** The closing counts on stderr (lib/trace/summary.ts): true (--summary), 'auto' (when stderr is a terminal), or none. */
+  summary?: boolean | 'auto';
 }
 
 /** The --workers help line, shared by the trace commands. */
@@ -118,10 +135,12 @@ export function traceOptionsFrom(args: ParsedArgs, usage: string, argv: readonly
     bodies: Boolean(args.bodies),
     maxBody: intOption(args, 'max-body', usage, 0) ?? DEFAULT_MAX_BODY,
     tcpVerbose: Boolean(args['tcp-verbose']),
-    color: args.color !== false,
+    color: args.color as ColourWhen | undefined,
     time: new TimeFormatter(tcpdumpTimeStyle(countLetterFlag(argv, 't'))),
     filter: spec,
     keyLogFiles: keyLogFiles(args),
+    quiet: Boolean(args.q),
+    summary: args.summary ? true : 'auto',
     ...(typeof args.har === 'string' ? { har: args.har } : {}),
   };
 }
@@ -139,6 +158,9 @@ export interface TraceSource {
   undecodable?(): string | undefined;
   /** The capture file reader: its pcapng Decryption Secrets Blocks feed TLS decryption. */
   secrets?: SecretsSource;
+  /** The capture file reader and its path ('-': stdin), for the progress line. */
+  reader?: CaptureReader;
+  file?: string;
 }
 
 export interface TraceSourceOptions {
@@ -163,13 +185,16 @@ export function openTraceSource(opts: TraceSourceOptions): TraceSource {
   if (opts.file !== undefined) {
     const input = openReportedCapture(opts.file, { command: opts.name, verb: 'used' }, { batch: true });
     const reader = input.reader;
-    const source: Readable = opts.bpf === undefined ? reader : chain(reader, filter(opts.bpf));
-    return { source, stop: () => { reader.destroy(); }, failed: () => input.damaged, undecodable: () => unsupportedLinkTypes(reader), secrets: reader };
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const source: Readable = opts.bpf === undefined ? reader : chain(reader, (require('../streams/filter') as typeof import('../streams/filter')).filter(opts.bpf));
+    return { source, stop: () => { reader.destroy(); }, failed: () => input.damaged, undecodable: () => unsupportedLinkTypes(reader), secrets: reader, reader, file: opts.file };
   }
   // Not immediate mode: libpcap's immediate mode uses a ring of fixed, snaplen-sized slots (a few hundred
   // packets in 32 MiB) and wakes us per packet; measured on loopback at 30k packets/s: 5.6 us CPU per packet
   // and 15 % dropped. Ring blocks retired every LIVE_TIMEOUT_MS (or when full) hold packets packed, come in
   // batches of hundreds, and a line is printed at most that much later.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { capture } = require('../streams/capture') as typeof import('../streams/capture');
   const live = capture({ device: opts.device, filter: opts.bpf ?? 'tcp', immediate: false, timeout: LIVE_TIMEOUT_MS, batch: true, bufferSize: opts.bufferSize ?? LIVE_BUFFER_BYTES });
   return { source: live, live, stop: () => live.stop(), failed: () => false };
 }
@@ -198,10 +223,15 @@ export function watchDrops(live: CaptureStream, name: string, intervalMs = 1000)
   };
 }
 
-/** The tls() stage of a trace: with a key log, or a capture file (its pcapng secrets); none otherwise. */
-export function traceTlsStage(opts: Pick<HttpTraceOptions, 'keyLogFiles'>, src: TraceSource): ReturnType<typeof tlsStage> | undefined {
+/**
+ * The tls() stage of a trace: with a key log, or a capture file (its pcapng secrets); none otherwise.
+ * `skipWithoutSecrets`: the stage passes everything on untouched when the file turns out to be a classic
+ * pcap and no key log is given (nothing to decrypt; ~5 % of http_trace's CPU): for the printed trace and
+ * --har, which show nothing of TLS connections they cannot decrypt. Not for the web view (it lists them).
+ */
+export function traceTlsStage(opts: Pick<HttpTraceOptions, 'keyLogFiles'>, src: TraceSource, skipWithoutSecrets = false): ReturnType<typeof tlsStage> | undefined {
   const files = opts.keyLogFiles ?? [];
-  return files.length > 0 || src.secrets !== undefined ? tlsStage(files, src.secrets) : undefined;
+  return files.length > 0 || src.secrets !== undefined ? tlsStage(files, src.secrets, skipWithoutSecrets) : undefined;
 }
 
 /** Runs a trace from a source to stdout; returns the exit code. */
@@ -212,7 +242,8 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   // --har: the HAR needs the TCP events (handshake, connection end) and the bodies, printed or not
   let tee: HarTee | undefined;
   try {
-    if (opts.har !== undefined) tee = harTee(opts.har, { maxBody: opts.maxBody, passTcp: opts.tcpVerbose, comment: `${name}: ${src.live ? `live on ${src.live.device}` : 'capture file'}` });
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    if (opts.har !== undefined) tee = (require('../streams/har') as typeof import('../streams/har')).harTee(opts.har, { maxBody: opts.maxBody, passTcp: opts.tcpVerbose, comment: `${name}: ${src.live ? `live on ${src.live.device}` : 'capture file'}` });
   } catch (e) {
     process.stderr.write(`${name}: --har: ${describeError(e)}\n`);
     src.stop();
@@ -225,7 +256,14 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
     process.on('SIGTERM', onSignal);
   }
   // TLS: with a key log, or a capture file (a pcapng may carry its secrets in Decryption Secrets Blocks).
-  const tlsStream = traceTlsStage(opts, src);
+  const tlsStream = traceTlsStage(opts, src, true);
+  const reader = src.reader;
+  const progress = reader !== undefined ? progressFor(() => [reader], [src.file], opts.quiet === true, out === process.stdout) : undefined;
+  // never with -q; with --summary; else on a terminal's stderr (as tshark and tcpdump end)
+  // (required only then: one module fewer at start-up otherwise)
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const closing = opts.quiet !== true && (opts.summary === true || (opts.summary === 'auto' && process.stderr.isTTY === true)) ? require('../lib/trace/summary') as typeof import('../lib/trace/summary') : undefined;
+  const counts: TraceCounts | undefined = closing?.emptyTraceCounts();
   try {
     const events = httpTracePipeline(src.source, {
       filter: opts.filter,
@@ -233,15 +271,19 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
       websocketOnly: opts.websocketOnly,
       // the printer takes whole batches (one string each); the HAR tap takes one event at a time
       batches: tee === undefined,
+      ...(closing !== undefined && counts !== undefined ? { onEvent: (ev: HttpTraceEvent) => closing.countEvent(counts, ev), onPacket: (p: Packet) => closing.countPacket(counts, p.errors.length > 0) } : {}),
       maxBody: opts.bodies || tee !== undefined ? opts.maxBody : 0,
       ...(tlsStream !== undefined ? { tls: tlsStream } : {}),
     });
-    const printer = httpTracePrinter({ ...opts, color: opts.color && colorFor(out) });
+    const printer = httpTracePrinter({ ...opts, color: !opts.json && colorFor(out, opts.color) });
     if (tee) await pipeline(events, tee, printer, out);
     else await pipeline(events, printer, out);
+    progress?.stop();
+    if (closing !== undefined && counts !== undefined) process.stderr.write(`${closing.formatTraceSummary(name, counts)}\n`);
     const summary = tlsStream !== undefined && (opts.keyLogFiles ?? []).length + tlsStream.keyLog.size > 0 ? tlsSummary(tlsStream.stats) : undefined;
     if (summary !== undefined) process.stderr.write(`${name}: ${summary} (pcap-pipe tls tells why)\n`);
   } finally {
+    progress?.stop();
     stopWatching?.();
     if (stoppable) {
       process.off('SIGINT', onSignal);
@@ -263,28 +305,40 @@ async function runShardedTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   const { runSharded } = require('../streams/shard') as typeof import('../streams/shard');
   const files = opts.keyLogFiles ?? [];
   const throwAt = process.env.PCAP_PIPE_TEST_WORKER_THROW_AT;
-  const result = await runSharded({
-    workers,
-    source: src.source,
-    out,
-    ...(src.secrets !== undefined ? { secrets: src.secrets } : {}),
-    config: {
-      kind: 'http-trace',
-      filter: opts.filter,
-      tcpEvents: opts.tcpVerbose,
-      websocketOnly: opts.websocketOnly === true,
-      maxBodyKept: opts.bodies ? opts.maxBody : 0,
-      tls: files.length > 0 || src.secrets !== undefined,
-      keyLogFiles: files,
-      print: {
-        json: opts.json, headers: opts.headers, ...(opts.showHeader !== undefined ? { showHeader: opts.showHeader } : {}),
-        bodies: opts.bodies, maxBody: opts.maxBody, tcpVerbose: opts.tcpVerbose, color: opts.color && colorFor(out),
-        ...(opts.websocketOnly !== undefined ? { websocketOnly: opts.websocketOnly } : {}),
-        ...(opts.time !== undefined ? { timeStyle: opts.time.style } : {}),
+  // the progress line and the closing counts as runTrace has them (the counts are summed over the workers)
+  const reader = src.reader;
+  const progress = reader !== undefined ? progressFor(() => [reader], [src.file], opts.quiet === true, out === process.stdout) : undefined;
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const closing = opts.quiet !== true && (opts.summary === true || (opts.summary === 'auto' && process.stderr.isTTY === true)) ? require('../lib/trace/summary') as typeof import('../lib/trace/summary') : undefined;
+  let result: Awaited<ReturnType<typeof runSharded>>;
+  try {
+    result = await runSharded({
+      workers,
+      source: src.source,
+      out,
+      ...(src.secrets !== undefined ? { secrets: src.secrets } : {}),
+      config: {
+        kind: 'http-trace',
+        filter: opts.filter,
+        tcpEvents: opts.tcpVerbose,
+        websocketOnly: opts.websocketOnly === true,
+        maxBodyKept: opts.bodies ? opts.maxBody : 0,
+        tls: files.length > 0 || src.secrets !== undefined,
+        keyLogFiles: files,
+        print: {
+          json: opts.json, headers: opts.headers, ...(opts.showHeader !== undefined ? { showHeader: opts.showHeader } : {}),
+          bodies: opts.bodies, maxBody: opts.maxBody, tcpVerbose: opts.tcpVerbose, color: !opts.json && colorFor(out, opts.color),
+          ...(opts.websocketOnly !== undefined ? { websocketOnly: opts.websocketOnly } : {}),
+          ...(opts.time !== undefined ? { timeStyle: opts.time.style } : {}),
+        },
+        counts: closing !== undefined,
+        ...(throwAt !== undefined && /^\d+$/.test(throwAt) ? { throwAt: Number(throwAt) } : {}),
       },
-      ...(throwAt !== undefined && /^\d+$/.test(throwAt) ? { throwAt: Number(throwAt) } : {}),
-    },
-  });
+    });
+  } finally {
+    progress?.stop();
+  }
+  if (closing !== undefined && result.counts !== undefined) process.stderr.write(`${closing.formatTraceSummary(name, result.counts)}\n`);
   const tls = result.tls;
   const summary = tls !== undefined && files.length + tls.keys > 0 ? tlsSummary(tls.stats) : undefined;
   if (summary !== undefined) process.stderr.write(`${name}: ${summary} (pcap-pipe tls tells why)\n`);
@@ -318,15 +372,7 @@ export async function serveUntilInterrupted(source: Readable, opts: WebViewOptio
       process.stderr.write(`${name}: ${describeError(e)}; still serving ${view.url}\n`);
     },
   );
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilInterrupted();
   await view.close();
   return ok;
 }

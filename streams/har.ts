@@ -18,6 +18,7 @@ import { harClosing, harEntryText, harOpening, type HarDocumentInfo } from '../l
 import type { HttpTraceEvent } from '../lib/trace/output';
 import type { HarCreator, HarEntry } from '../lib/har/types';
 import { isTcpEvent } from '../lib/tcp/events';
+import { pcapPipeVersion } from './version';
 
 export interface HarStreamOptions extends Partial<HarBuildOptions> {
   /** log.creator (default: pcap-pipe and its version). */
@@ -29,19 +30,8 @@ export interface HarStreamOptions extends Partial<HarBuildOptions> {
 /** Output gathered before it is written (a live capture with few exchanges still writes each at once). */
 const WRITE_CHUNK_BYTES = 64 * 1024;
 
-let packageVersion: string | undefined;
-/** pcap-pipe's version from its package.json (dist/streams/ → the package root). */
-export function pcapPipeVersion(): string {
-  if (packageVersion === undefined) {
-    try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: unknown };
-      packageVersion = typeof pkg.version === 'string' ? pkg.version : '0';
-    } catch {
-      packageVersion = '0';
-    }
-  }
-  return packageVersion;
-}
+// Its own module (bin/cli.ts needs it at start-up, not the HAR writer); exported here as before.
+export { pcapPipeVersion } from './version';
 
 function documentInfo(opts: HarStreamOptions): HarDocumentInfo {
   return {

@@ -94,9 +94,11 @@ export class HttpStream extends BatchTransform<unknown, HttpStreamOutput> {
   protected override handle(item: unknown): void {
     if (!isTcpEvent(item)) {
       this.out.push(item as HttpStreamOutput);
-      // tls(): ALPN "h2" decides HTTP/2 for the connection's decrypted bytes that follow
-      const tls = item as { type?: unknown; connection?: unknown; alpn?: unknown };
-      if (tls.type === 'tls-connection' && typeof tls.connection === 'number' && typeof tls.alpn === 'string') {
+      // tls(): ALPN "h2" decides HTTP/2 for the connection's decrypted bytes that follow. Only when it is
+      // decryptable: otherwise the TLS records themselves follow (no key), and parsing them as HTTP/2 printed
+      // H2_BAD_PREFACE and H2_DESYNC for every TLS 1.2 h2 connection without a key (its ALPN is in the clear).
+      const tls = item as { type?: unknown; connection?: unknown; alpn?: unknown; decryptable?: unknown };
+      if (tls.type === 'tls-connection' && tls.decryptable === true && typeof tls.connection === 'number' && typeof tls.alpn === 'string') {
         this.connections.get(tls.connection)?.parser.useAlpn(tls.alpn);
       }
       return;

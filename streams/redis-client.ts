@@ -2,11 +2,20 @@
  * The Redis connection the publisher and the consumer share: ioredis, loaded on first use (commands that
  * do not publish or consume never pay its load time), pointed at a parsed stream URL, with a backoff on
  * reconnects. Only `import type` from ioredis at the top: nothing is loaded until connectRedis() runs.
+ *
+ * With `?cluster=1` the client is an ioredis `Cluster` seeded with the URL's HOST:PORT: it reads the slot
+ * map (CLUSTER SLOTS) and sends every command to the master owning the key's slot, following MOVED/ASK.
+ * Every command here names the one stream key, so a pipeline of XADDs, XREADGROUP BLOCK, XAUTOCLAIM and
+ * XACK all go to that one node, as they go to the one server otherwise; the two clients emit the same
+ * 'ready' / 'close' / 'error' events and have the same status names, which is all the publisher and the
+ * readers look at.
  */
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { isUnanswered } from '../lib/redis/errors';
 import type { RedisStreamTarget } from '../lib/redis/url';
 
-export type { Redis as RedisClient } from 'ioredis';
+/** A single server's client, or a cluster's. */
+export type RedisClient = Redis | Cluster;
 
 /** First reconnect after this long, doubling each time up to RECONNECT_MAX_MS. */
 export const RECONNECT_BASE_MS = 50;
@@ -38,16 +47,36 @@ function loadIoredis(): typeof import('ioredis') {
 }
 
 /** A client for `target` that connects at once and reconnects forever with reconnectDelay(). */
-export function connectRedis(target: RedisStreamTarget, opts: ConnectOptions): Redis {
-  const Client = loadIoredis().Redis;
-  const options: RedisOptions = {
+export function connectRedis(target: RedisStreamTarget, opts: ConnectOptions): RedisClient {
+  const node = nodeOptions(target, opts);
+  if (target.cluster) {
+    const options: ClusterOptions = {
+      // The whole cluster lost (every node closed): the same backoff as a single server's reconnects.
+      clusterRetryStrategy: (times: number) => reconnectDelay(times),
+      enableOfflineQueue: opts.offlineQueue,
+      enableReadyCheck: true,
+      // Each node's own connection: RESP2, the name, credentials and TLS of the URL. Its host and port come
+      // from the slot map; a node's TLS name is its own host (Node's default), not the seed's.
+      redisOptions: { ...node, ...(target.tls ? { tls: {} } : {}) },
+    };
+    return new (loadIoredis().Cluster)([{ host: target.host, port: target.port }], options);
+  }
+  return new (loadIoredis().Redis)({
+    ...node,
     host: target.host,
     port: target.port,
     db: target.db,
-    // RESP2: replies are plain arrays whatever the server version (ioredis 6 asks for RESP3 by default).
-    protocol: 2,
     retryStrategy: (times: number) => reconnectDelay(times),
     enableOfflineQueue: opts.offlineQueue,
+    ...(target.tls ? { tls: { servername: target.host } } : {}),
+  });
+}
+
+/** The options of one connection to one server (or one cluster node). */
+function nodeOptions(target: RedisStreamTarget, opts: ConnectOptions): RedisOptions {
+  return {
+    // RESP2: replies are plain arrays whatever the server version (ioredis 6 asks for RESP3 by default).
+    protocol: 2,
     // A command in flight when the connection broke: the publisher re-queues it itself (and counts it);
     // the consumer's reads are safe to repeat.
     autoResendUnfulfilledCommands: opts.offlineQueue,
@@ -57,7 +86,32 @@ export function connectRedis(target: RedisStreamTarget, opts: ConnectOptions): R
     ...(opts.clientName !== undefined ? { connectionName: opts.clientName } : {}),
     ...(target.username !== undefined ? { username: target.username } : {}),
     ...(target.password !== undefined ? { password: target.password } : {}),
-    ...(target.tls ? { tls: { servername: target.host } } : {}),
   };
-  return new Client(options);
+}
+
+/**
+ * What a client's 'error' says: a cluster's "Failed to refresh slots cache." (no seed node answered) with
+ * the last node's own error, the reason a person can act on.
+ */
+export function clientErrorText(e: Error): string {
+  const last = (e as Error & { lastNodeError?: unknown }).lastNodeError;
+  return last instanceof Error && last.message !== '' ? `${e.message} ${last.message}` : e.message;
+}
+
+/**
+ * A reader's command, sent again after reconnectDelay() while it comes back unanswered (lib/redis/errors.ts)
+ * and `stopped()` is false. A single server's client holds commands over a reconnect itself (its offline
+ * queue); a cluster's gives up on a slot whose node is away after a few redirections, and this waits
+ * instead, so a reader rides through a node's outage as through a server's. `onRetry` hears each wait.
+ */
+export async function untilAnswered<T>(fn: () => Promise<T>, stopped: () => boolean, onRetry?: (e: Error) => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (stopped() || !(e instanceof Error) || !isUnanswered(e.message)) throw e;
+      onRetry?.(e);
+      await new Promise((resolve) => setTimeout(resolve, reconnectDelay(attempt)));
+    }
+  }
 }

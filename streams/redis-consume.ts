@@ -10,12 +10,13 @@
  *
  * The caller acknowledges (ack()) after it printed or handed on an entry, so an entry is lost only if Redis
  * loses it; a consumer killed between reading and acknowledging leaves its entries pending for the others.
- * The client waits through reconnects (its offline queue); a group lost with a restarted Redis (no
- * persistence: NOGROUP) is created again.
+ * The client waits through reconnects (its offline queue), and an unanswered command (a Redis Cluster's
+ * node for the key away) is sent again after a backoff (untilAnswered); a group lost with a restarted Redis
+ * (no persistence: NOGROUP) is created again.
  */
 import { entryFromFields, type StreamEntry } from '../lib/redis/entry';
 import type { RedisStreamTarget } from '../lib/redis/url';
-import { connectRedis, type RedisClient } from './redis-client';
+import { connectRedis, untilAnswered, type RedisClient } from './redis-client';
 
 export const DEFAULT_READ_COUNT = 100;
 export const DEFAULT_BLOCK_MS = 1000;
@@ -34,6 +35,8 @@ export interface GroupReaderOptions {
   /** Where a new group starts: '0' everything still in the stream (default), '$' only new entries. */
   start?: string;
   client?: RedisClient;
+  /** A command came back unanswered and will be sent again (a cluster node away): for a notice. */
+  onRetry?: (e: Error) => void;
 }
 
 /** Where a batch came from. */
@@ -77,7 +80,7 @@ export class RedisGroupReader {
   /** Creates the group (and the stream) unless it exists. */
   async ensureGroup(): Promise<void> {
     try {
-      await this.client.call('XGROUP', 'CREATE', this.key, this.opts.group, this.opts.start ?? '0', 'MKSTREAM');
+      await this.patiently(() => this.client.call('XGROUP', 'CREATE', this.key, this.opts.group, this.opts.start ?? '0', 'MKSTREAM'));
     } catch (e) {
       if (!/BUSYGROUP/.test((e as Error).message)) throw e;
     }
@@ -86,7 +89,7 @@ export class RedisGroupReader {
   /** The next batch (possibly empty after a BLOCK that saw nothing). `max` caps its size (--count). */
   async read(max = this.count): Promise<EntryBatch> {
     const n = Math.max(1, Math.min(this.count, max));
-    return this.withGroup(async () => {
+    return this.patiently(() => this.withGroup(async () => {
       if (!this.ownPendingDone) {
         const own = await this.readGroup(this.ownPendingCursor, n, false);
         if (own.length > 0) {
@@ -104,19 +107,32 @@ export class RedisGroupReader {
       }
       const fresh = await this.readGroup('>', n, true);
       return { source: 'new', entries: fresh.map(([id, f]) => entryFromFields(id, f)) };
+    }), () => {
+      // A read whose answer was lost may still have given us entries (they are pending for us now):
+      // read our own pending entries first again, rather than leave them to a claim after claimIdleMs.
+      this.ownPendingDone = false;
+      this.ownPendingCursor = '0';
     });
   }
 
   /** XACK: the entries are done (printed, written, handed on). */
   async ack(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.withGroup(() => this.client.call('XACK', this.key, this.opts.group, ...ids));
+    await this.patiently(() => this.withGroup(() => this.client.call('XACK', this.key, this.opts.group, ...ids)));
   }
 
   /** Entries of the group read by some consumer and not acknowledged yet. */
   async pendingCount(): Promise<number> {
-    const r = await this.withGroup(() => this.client.call('XPENDING', this.key, this.opts.group)) as unknown[];
+    const r = await this.patiently(() => this.withGroup(() => this.client.call('XPENDING', this.key, this.opts.group))) as unknown[];
     return Number(r?.[0] ?? 0);
+  }
+
+  /** untilAnswered() until close(), telling opts.onRetry (and `retried`) of each wait. */
+  private patiently<T>(fn: () => Promise<T>, retried?: () => void): Promise<T> {
+    return untilAnswered(fn, () => this.closed, (e) => {
+      retried?.();
+      this.opts.onRetry?.(e);
+    });
   }
 
   /** A group lost with its Redis (restarted without persistence) is made again, once per call. */

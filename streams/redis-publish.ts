@@ -10,17 +10,23 @@
  * `capacity` and the newest past it are dropped and counted (lib/redis/outbox.ts); the client reconnects
  * with backoff and the queue drains. At the end it waits `flushTimeoutMs` for an absent Redis, then counts
  * what is left as dropped. `stats()` tells at any time; nothing is lost without being counted.
+ *
+ * A batch that comes back unanswered while the client says it is ready (a Redis Cluster whose node for the
+ * stream's slot is gone, the others still up; lib/redis/errors.ts) counts as Redis being away too: sending
+ * pauses (reconnectDelay() backoff, then one more try), the chain is no longer held, the queue bound and
+ * the drop counting apply, and stderr says so, as when a single server goes away.
  */
 import { Writable } from 'node:stream';
-import { Outbox, DEFAULT_OUTBOX_CAPACITY, type OutboxCounters } from '../lib/redis/outbox';
+import { Outbox, DEFAULT_FLUSH_TIMEOUT_MS, DEFAULT_OUTBOX_CAPACITY, type OutboxCounters } from '../lib/redis/outbox';
+import { isUnanswered } from '../lib/redis/errors';
 import { EVENT_FIELD, SENSOR_FIELD, sensorJson, withSensor } from '../lib/redis/entry';
 import type { RedisStreamTarget } from '../lib/redis/url';
-import { connectRedis, type RedisClient } from './redis-client';
+import { clientErrorText, connectRedis, reconnectDelay, type RedisClient } from './redis-client';
 
 export const DEFAULT_MAXLEN = 1_000_000;
 export const DEFAULT_BATCH = 500;
 export const MAX_BATCHES_IN_FLIGHT = 2;
-export const DEFAULT_FLUSH_TIMEOUT_MS = 10_000;
+export { DEFAULT_FLUSH_TIMEOUT_MS };
 
 export interface RedisPublisherOptions {
   target: RedisStreamTarget;
@@ -77,6 +83,10 @@ export class RedisPublisher extends Writable {
   private flushTimer: NodeJS.Timeout | undefined;
   private dropNoticeGiven = false;
   private reportedDown = false;
+  /** Batches came back unanswered with the client ready (a cluster's node away): sending waits for stallTimer. */
+  private stalled = false;
+  private stallAttempts = 0;
+  private stallTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: RedisPublisherOptions) {
     super({ decodeStrings: false, highWaterMark: 64 * 1024 });
@@ -101,16 +111,52 @@ export class RedisPublisher extends Writable {
     return { ...this.outbox.counters, malformed: this.malformed, reconnects: this.reconnects, connected: this.connected };
   }
 
+  /** Connected and not paused after unanswered batches: batches may go out. */
+  private get sending(): boolean {
+    return this.connected && !this.stalled;
+  }
+
   private readonly onReady = (): void => {
-    const first = !this.everConnected;
-    if (!first) this.reconnects++;
-    this.everConnected = true;
+    this.clearStall();
     this.connected = true;
-    this.reportedDown = false;
-    this.lastError = undefined;
-    this.emit('notice', { kind: 'connected', first, queued: this.outbox.length } satisfies PublisherNotice);
+    this.back();
     this.pump();
   };
+
+  /** Redis takes events (again): said once per outage. `sending`: queued events already on their way. */
+  private back(sending = 0): void {
+    const first = !this.everConnected;
+    if (!first && !this.reportedDown) return;
+    if (!first) this.reconnects++;
+    this.everConnected = true;
+    this.reportedDown = false;
+    this.lastError = undefined;
+    this.emit('notice', { kind: 'connected', first, queued: sending + this.outbox.length } satisfies PublisherNotice);
+  }
+
+  /**
+   * A batch came back unanswered while the client is ready: pause sending (backoff), report the outage and
+   * stop holding the chain back; after the delay one batch more is tried.
+   */
+  private stall(): void {
+    if (this.stalled || this.client.status !== 'ready') return;
+    this.stalled = true;
+    this.reportDown();
+    this.release();
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = undefined;
+      this.stalled = false;
+      this.pump();
+      this.checkFinished();
+    }, reconnectDelay(++this.stallAttempts));
+  }
+
+  private clearStall(): void {
+    if (this.stallTimer !== undefined) clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+    this.stalled = false;
+    this.stallAttempts = 0;
+  }
 
   /** Once per outage (ioredis says 'close' and 'error' on every failed attempt). */
   private reportDown(): void {
@@ -128,7 +174,7 @@ export class RedisPublisher extends Writable {
   };
 
   private readonly onError = (e: Error): void => {
-    this.lastError = e.message;
+    this.lastError = clientErrorText(e);
   };
 
   override _write(chunk: string | Buffer, _enc: BufferEncoding, done: (e?: Error | null) => void): void {
@@ -140,7 +186,7 @@ export class RedisPublisher extends Writable {
     }
     this.partial = text.slice(start);
     this.pump();
-    if (this.connected && this.outbox.length >= this.highWater()) this.held = () => done();
+    if (this.sending && this.outbox.length >= this.highWater()) this.held = () => done();
     else done();
   }
 
@@ -170,7 +216,7 @@ export class RedisPublisher extends Writable {
 
   /** Sends batches while connected, up to MAX_BATCHES_IN_FLIGHT pipelines at once. */
   private pump(): void {
-    while (this.connected && this.batchesInFlight < MAX_BATCHES_IN_FLIGHT && this.outbox.length > 0) {
+    while (this.sending && this.batchesInFlight < MAX_BATCHES_IN_FLIGHT && this.outbox.length > 0) {
       this.send(this.outbox.take(this.batchSize));
     }
   }
@@ -185,7 +231,7 @@ export class RedisPublisher extends Writable {
     ).finally(() => {
       this.batchesInFlight--;
       this.pump();
-      if (this.held !== undefined && (!this.connected || this.outbox.length < this.highWater())) this.release();
+      if (this.held !== undefined && (!this.sending || this.outbox.length < this.highWater())) this.release();
       this.checkFinished();
     });
   }
@@ -199,9 +245,10 @@ export class RedisPublisher extends Writable {
     if (results === null || results.length !== batch.length) {
       if (error instanceof Error) this.lastError = error.message;
       this.outbox.requeue(batch);
+      this.stall();
       return;
     }
-    const unanswered = results.filter(([e]) => e !== null && isConnectionError(e)).length;
+    const unanswered = results.filter(([e]) => e !== null && isUnanswered(e.message)).length;
     if (unanswered > 0) {
       // Keep the ones Redis did not answer, in order; count the rest.
       const again: string[] = [];
@@ -209,12 +256,20 @@ export class RedisPublisher extends Writable {
       let refused = 0;
       results.forEach(([e], i) => {
         if (e === null) sent++;
-        else if (isConnectionError(e)) again.push(batch[i] as string);
-        else refused++;
+        else if (isUnanswered(e.message)) {
+          again.push(batch[i] as string);
+          this.lastError = e.message;
+        } else refused++;
       });
       this.outbox.settle(sent, refused);
       this.outbox.requeue(again);
+      this.stall();
       return;
+    }
+    // Answered: Redis takes events; after a pause for unanswered batches that is the end of an outage.
+    if (this.stallAttempts > 0 && !this.stalled) {
+      this.stallAttempts = 0;
+      this.back(batch.length);
     }
     let refused = 0;
     for (const [e] of results) {
@@ -243,14 +298,14 @@ export class RedisPublisher extends Writable {
       this.finish();
       return;
     }
-    if (!this.connected && this.flushTimer === undefined) {
+    if (!this.sending && this.flushTimer === undefined) {
       this.flushTimer = setTimeout(() => {
         this.flushTimer = undefined;
-        if (this.connected) return;
+        if (this.sending) return;
         this.outbox.dropQueued();
         this.checkFinished();
       }, this.flushTimeoutMs);
-    } else if (this.connected && this.flushTimer !== undefined) {
+    } else if (this.sending && this.flushTimer !== undefined) {
       clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
     }
@@ -266,6 +321,7 @@ export class RedisPublisher extends Writable {
   }
 
   private detach(): void {
+    this.clearStall();
     this.client.off('ready', this.onReady);
     this.client.off('close', this.onClose);
     if (this.ownClient) {
@@ -284,11 +340,6 @@ export class RedisPublisher extends Writable {
     this.detach();
     done(err);
   }
-}
-
-/** An error that means "no answer" (connection closed, not writable) rather than a Redis error reply. */
-function isConnectionError(e: Error): boolean {
-  return !/^[A-Z]+ /.test(e.message) || /Connection is closed|Stream isn't writeable|ECONNRESET|EPIPE/.test(e.message);
 }
 
 export function redisPublisher(opts: RedisPublisherOptions): RedisPublisher {

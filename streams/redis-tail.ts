@@ -7,11 +7,12 @@
  * KEY + - COUNT 1; 0-0 for an empty or missing stream), so no entry added between the start and the first
  * read is missed; `0` is every entry the stream still holds; any other id, the entries after it. Then
  * XREAD COUNT N BLOCK MS STREAMS KEY LAST, LAST being the id of the last entry read. The client waits
- * through reconnects (its offline queue).
+ * through reconnects (its offline queue); an unanswered read (a Redis Cluster's node for the key away) is
+ * sent again after a backoff (untilAnswered).
  */
 import { entryFromFields, type StreamEntry } from '../lib/redis/entry';
 import type { RedisStreamTarget } from '../lib/redis/url';
-import { connectRedis, type RedisClient } from './redis-client';
+import { connectRedis, untilAnswered, type RedisClient } from './redis-client';
 
 export const DEFAULT_TAIL_COUNT = 500;
 export const DEFAULT_TAIL_BLOCK_MS = 1000;
@@ -63,7 +64,7 @@ export class RedisStreamTail {
   /** Resolves `$` to the newest entry's id now. */
   async start(): Promise<void> {
     if (this.last !== undefined) return;
-    const newest = await this.client.call('XREVRANGE', this.key, '+', '-', 'COUNT', 1) as RawEntry[] | null;
+    const newest = await untilAnswered(() => this.client.call('XREVRANGE', this.key, '+', '-', 'COUNT', 1), () => this.closed) as RawEntry[] | null;
     this.last = newest?.[0]?.[0] ?? '0-0';
   }
 
@@ -71,7 +72,7 @@ export class RedisStreamTail {
   async read(): Promise<StreamEntry[]> {
     await this.start();
     if (this.closed) return [];
-    const reply = await this.client.call('XREAD', 'COUNT', this.count, 'BLOCK', this.blockMs, 'STREAMS', this.key, this.last as string) as [string, RawEntry[]][] | null;
+    const reply = await untilAnswered(() => this.client.call('XREAD', 'COUNT', this.count, 'BLOCK', this.blockMs, 'STREAMS', this.key, this.last as string), () => this.closed) as [string, RawEntry[]][] | null;
     const raw = reply?.[0]?.[1] ?? [];
     if (raw.length > 0) this.last = raw[raw.length - 1]![0];
     this.entries += raw.length;

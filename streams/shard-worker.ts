@@ -25,6 +25,8 @@ import { OUT_FIELDS, type WorkerOutput } from '../lib/shard/merge';
 import { TimeFormatter, type TimeStyle } from '../lib/core/time';
 import type { HttpFilterSpec } from '../lib/trace/filter';
 import type { HttpTraceEvent } from '../lib/trace/output';
+import { countEvent, countPacket, emptyTraceCounts, type TraceCounts } from '../lib/trace/summary';
+import type { Packet } from '../lib/layers/decode';
 import type { TcpLimits } from '../lib/tcp/reassembler';
 import type { ReassemblerShard } from '../lib/tcp/sharded';
 import { DecodeStream } from './decode';
@@ -48,6 +50,8 @@ export interface TraceWorkerConfig {
     json: boolean; headers: boolean; showHeader?: RegExp; bodies: boolean; maxBody: number; tcpVerbose: boolean;
     color: boolean; websocketOnly?: boolean; timeStyle?: TimeStyle;
   };
+  /** Count packets and events for the closing counts (lib/trace/summary.ts). */
+  counts: boolean;
   /** Tests only: throw when the packet with this global index comes. */
   throwAt?: number;
 }
@@ -66,7 +70,7 @@ export const SWEEP_FIELDS = 5;
 /** Worker → reading thread. */
 export type FromWorker =
   | ({ t: 'out' } & WorkerOutput)
-  | { t: 'tls'; stats: TlsStream['stats']; keys: number }
+  | { t: 'stats'; tls?: { stats: TlsStream['stats']; keys: number }; counts?: TraceCounts }
   | { t: 'fail'; message: string; stack?: string };
 
 type Next = (x: unknown) => void;
@@ -79,6 +83,10 @@ export class TraceWorker {
   private readonly tls: TlsStream | undefined;
   private readonly stages: SyncStage[];
   private readonly printer: HttpTracePrinter;
+  /** Index of the tcp stage in `stages`. */
+  private readonly tcpAt: number;
+  /** The closing counts, when asked for. */
+  readonly counts: TraceCounts | undefined;
   /** The reassembler's view of the whole capture (lib/tcp/sharded.ts). */
   private readonly shard: ReassemblerShard;
   private readonly json: boolean;
@@ -111,14 +119,24 @@ export class TraceWorker {
     this.tcp.reassembler.shardedBy(this.shard);
     this.tls = config.tls ? new TlsStream({ keyLogFiles: config.keyLogFiles }) : undefined;
     const http = new HttpStream({ parser: { bodyEvents: false, maxBody: config.maxBodyKept } });
-    const select = new HttpTraceSelect({ filter: config.filter, tcpEvents: config.tcpEvents, websocketOnly: config.websocketOnly, batches: true });
+    const counts = this.counts = config.counts ? emptyTraceCounts() : undefined;
+    const select = new HttpTraceSelect({
+      filter: config.filter, tcpEvents: config.tcpEvents, websocketOnly: config.websocketOnly, batches: true,
+      ...(counts !== undefined ? { onEvent: (ev: HttpTraceEvent) => countEvent(counts, ev) } : {}),
+    });
+    // the closing counts see every decoded packet, as the one-thread chain's tap after decode()
+    const tap: SyncStage | undefined = counts === undefined ? undefined : {
+      runSync: (p: never, next: Next) => { countPacket(counts, (p as Packet).errors.length > 0); next(p); },
+      finishSync: () => undefined,
+    };
     const p = config.print;
     this.json = p.json;
     this.printer = new HttpTracePrinter({
       json: p.json, headers: p.headers, showHeader: p.showHeader, bodies: p.bodies, maxBody: p.maxBody, tcpVerbose: p.tcpVerbose,
       color: p.color, websocketOnly: p.websocketOnly, ...(p.timeStyle !== undefined ? { time: new TimeFormatter(p.timeStyle) } : {}),
     });
-    this.stages = [this.decode, this.tcp, ...(this.tls ? [this.tls] : []), http, select] as unknown as SyncStage[];
+    this.stages = [this.decode, ...(tap ? [tap] : []), this.tcp, ...(this.tls ? [this.tls] : []), http, select] as unknown as SyncStage[];
+    this.tcpAt = this.stages.indexOf(this.tcp as unknown as SyncStage);
     this.emitLine = (line) => { this.line(line as string); };
     this.emitEvent = (ev) => {
       this.printing = ev as HttpTraceEvent;
@@ -145,7 +163,7 @@ export class TraceWorker {
 
   /** What the tcp stage produced outside handle() (a sweep), on down the chain. */
   private drainTcp(): void {
-    this.tcp.drainSync(this.nexts[2]!);
+    this.tcp.drainSync(this.nexts[this.tcpAt + 1]!);
   }
 
   batch(msg: Extract<ToWorker, { t: 'batch' }>): WorkerOutput {
@@ -208,12 +226,12 @@ export class TraceWorker {
     this.tagIndex = Infinity;
     // decode's end (fragments given up) goes through tcp as one thread's does, first: fragments, no output
     this.tagSub = -Infinity;
-    this.stages[0]!.finishSync(this.nexts[1]!);
+    for (let k = 0; k < this.tcpAt; k++) this.stages[k]!.finishSync(this.nexts[k + 1]!);
     this.tcp.reassembler.stampAt(msg.frame, msg.tsSec, msg.tsNsec, false);
     // the flush releases connections oldest first; onRelease sets each one's sub-tag
-    this.stages[1]!.finishSync(this.nexts[2]!);
+    this.tcp.finishSync(this.nexts[this.tcpAt + 1]!);
     this.tagSub = Infinity;
-    this.finishFrom(2);
+    this.finishFrom(this.tcpAt + 1);
     return this.take(Infinity);
   }
 
@@ -292,7 +310,7 @@ if (parentPort !== null && (workerData as { pcapPipeShard?: boolean } | null)?.p
       } else {
         const out = worker.end(msg);
         const tls = worker.tlsStats();
-        if (tls !== undefined) port.postMessage({ t: 'tls', ...tls } satisfies FromWorker);
+        port.postMessage({ t: 'stats', ...(tls !== undefined ? { tls } : {}), ...(worker.counts !== undefined ? { counts: worker.counts } : {}) } satisfies FromWorker);
         port.postMessage({ t: 'out', ...out } satisfies FromWorker, [out.meta.buffer as ArrayBuffer, out.data.buffer as ArrayBuffer]);
         port.close();
       }

@@ -21,6 +21,7 @@ import { BatchPacker } from '../lib/shard/batch';
 import { CaptureClock } from '../lib/shard/clock';
 import { OrderedMerge } from '../lib/shard/merge';
 import { FlowRouter } from '../lib/shard/router';
+import { emptyTraceCounts, type TraceCounts } from '../lib/trace/summary';
 import type { FromWorker, ToWorker, TraceWorkerConfig } from './shard-worker';
 import type { SecretsSource, TlsStream } from './tls';
 
@@ -43,6 +44,8 @@ export interface ShardRunOptions {
 export interface ShardRunResult {
   /** The tls stages' statistics, summed (connections) — undefined without a tls stage. */
   tls?: { stats: TlsStream['stats']; keys: number };
+  /** The closing counts, summed over the workers (when config.counts). */
+  counts?: TraceCounts;
 }
 
 export class WorkerFailure extends Error {}
@@ -61,6 +64,7 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
   const poke = (): void => { const w = wake; wake = undefined; w?.(); };
   const tls: ShardRunResult['tls'] = opts.config.tls ? { stats: { connections: 0, decrypted: 0, notDecrypted: {} }, keys: 0 } : undefined;
   const finished = new Array<boolean>(n).fill(false);
+  const counts: TraceCounts | undefined = opts.config.counts ? emptyTraceCounts() : undefined;
   const out = opts.out;
   let outFull = false;
 
@@ -78,15 +82,20 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
         if (msg.watermark === Infinity) finished[w] = true;
         const list = merge.take();
         if (list.length > 0 && !out.write(list.length === 1 ? list[0]! : Buffer.concat(list))) outFull = true;
-      } else if (msg.t === 'tls') {
-        if (tls !== undefined) {
-          tls.stats.connections += msg.stats.connections;
-          tls.stats.decrypted += msg.stats.decrypted;
-          for (const [k, v] of Object.entries(msg.stats.notDecrypted)) {
-            const key = k as keyof typeof msg.stats.notDecrypted;
+      } else if (msg.t === 'stats') {
+        const t = msg.tls;
+        if (tls !== undefined && t !== undefined) {
+          tls.stats.connections += t.stats.connections;
+          tls.stats.decrypted += t.stats.decrypted;
+          for (const [k, v] of Object.entries(t.stats.notDecrypted)) {
+            const key = k as keyof typeof t.stats.notDecrypted;
             tls.stats.notDecrypted[key] = (tls.stats.notDecrypted[key] ?? 0) + (v ?? 0);
           }
-          tls.keys = Math.max(tls.keys, msg.keys);
+          tls.keys = Math.max(tls.keys, t.keys);
+        }
+        if (counts !== undefined && msg.counts !== undefined) {
+          const c = counts as unknown as Record<string, number>, m = msg.counts as unknown as Record<string, number>;
+          for (const k of Object.keys(c)) c[k] = c[k]! + (m[k] ?? 0);
         }
       } else {
         fail(new WorkerFailure(`worker ${w + 1} of ${n} failed: ${msg.message}`));
@@ -211,5 +220,5 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
       void w.terminate();
     }
   }
-  return tls !== undefined ? { tls } : {};
+  return { ...(tls !== undefined ? { tls } : {}), ...(counts !== undefined ? { counts } : {}) };
 }

@@ -15,19 +15,28 @@ import { pipeline } from 'node:stream/promises';
 import type { PacketRecord } from '../lib/core/record';
 import type { PcapFileHeader } from '../lib/formats/pcap';
 import type { GrepMatch, Matcher } from '../lib/grep/grep';
-import { PacketPrefilter } from '../lib/grep/prefilter';
+import type { PacketPrefilter } from '../lib/grep/prefilter';
 import type { HttpTraceEvent } from '../lib/trace/output';
 import type { TcpLimits } from '../lib/tcp/reassembler';
 import { decode } from './decode';
-import { grep } from './grep';
-import { GrepSink, type GrepTextOutput } from './grep-print';
-import { http, type HttpStreamOptions, type HttpStreamOutput } from './http';
-import { httpTraceSelect, type HttpTraceSelectOptions } from './http-trace';
+import type { Packet } from '../lib/layers/decode';
+import type { GrepSink, GrepTextOutput } from './grep-print';
+import type { HttpStreamOptions, HttpStreamOutput } from './http';
+import type { HttpTraceSelectOptions } from './http-trace';
 import type { CaptureReader } from './read';
-import { tcp, type TcpStreamOptions, type TcpStreamOutput } from './tcp';
+import type { TcpStreamOptions, TcpStreamOutput } from './tcp';
 import type { TlsStream } from './tls';
 import type { Item, ReadableOf, Rebatch, StageOf, TypedReadable } from './typed';
-import { writePcap } from './write';
+import type { writePcap } from './write';
+
+// Every command loads this module for chain(); the stages below are required where a pipeline needs
+// them, not here, so that grep does not load TCP/HTTP/HTTP2 (~30 modules) nor tcp the grep ones: start-up
+// is a fresh process per command (measured: grep 102 -> N modules loaded).
+/* eslint-disable @typescript-eslint/no-var-requires */
+const tcpStage = (): typeof import('./tcp') => require('./tcp') as typeof import('./tcp');
+const httpStage = (): typeof import('./http') => require('./http') as typeof import('./http');
+const httpTraceStage = (): typeof import('./http-trace') => require('./http-trace') as typeof import('./http-trace');
+/* eslint-enable @typescript-eslint/no-var-requires */
 
 /**
  * `source → stages...` composed with stream.pipeline; returns the last stage (the source when there are
@@ -64,7 +73,7 @@ export interface HttpEventsOptions extends HttpStreamOptions {
  *   for await (const ev of httpEvents(readCaptureFile('x.pcap'))) if (ev.type === 'request') console.log(ev.url);
  */
 export function httpEvents<A extends PacketRecord | PacketRecord[]>(source: ReadableOf<A>, opts: HttpEventsOptions = {}): TypedReadable<Rebatch<A, HttpStreamOutput>> {
-  return chain(source, decode({ depth: 'transport', defragment: opts.defragment ?? true }), tcp(opts.tcp), http(opts));
+  return chain(source, decode({ depth: 'transport', defragment: opts.defragment ?? true }), tcpStage().tcp(opts.tcp), httpStage().http(opts));
 }
 
 export interface TcpEventsOptions extends TcpStreamOptions {
@@ -74,7 +83,7 @@ export interface TcpEventsOptions extends TcpStreamOptions {
 
 /** PacketRecords (single or arrays) → decode → tcp: TCP connection events. */
 export function tcpEvents<A extends PacketRecord | PacketRecord[]>(source: ReadableOf<A>, opts: TcpEventsOptions = {}): TypedReadable<Rebatch<A, TcpStreamOutput>> {
-  return chain(source, decode({ depth: 'transport', defragment: opts.defragment ?? true }), tcp(opts));
+  return chain(source, decode({ depth: 'transport', defragment: opts.defragment ?? true }), tcpStage().tcp(opts));
 }
 
 export interface HttpTracePipelineOptions extends HttpTraceSelectOptions {
@@ -83,6 +92,8 @@ export interface HttpTracePipelineOptions extends HttpTraceSelectOptions {
   tcpLimits?: Partial<TcpLimits>;
   /** A tls() stage to decrypt TLS connections between TCP and HTTP. */
   tls?: TlsStream;
+  /** Sees every decoded packet (a stage is added only when given): the closing counts. */
+  onPacket?: (p: Packet) => void;
 }
 
 /**
@@ -93,10 +104,12 @@ export function httpTracePipeline(source: ReadableOf<PacketRecord | PacketRecord
   return chain(
     source,
     decode({ depth: 'transport', defragment: true }),
-    tcp({ limits: opts.tcpLimits }),
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    ...(opts.onPacket !== undefined ? [(require('./tap') as typeof import('./tap')).tap(opts.onPacket)] : []),
+    tcpStage().tcp({ limits: opts.tcpLimits }),
     ...(opts.tls !== undefined ? [opts.tls] : []),
-    http({ parser: { bodyEvents: false, maxBody: opts.maxBody ?? 0 } }),
-    httpTraceSelect(opts),
+    httpStage().http({ parser: { bodyEvents: false, maxBody: opts.maxBody ?? 0 } }),
+    httpTraceStage().httpTraceSelect(opts),
   ) as TypedReadable<HttpTraceEvent>;
 }
 
@@ -129,11 +142,19 @@ export interface GrepRunResult {
  * Resolves when every output is flushed; rejects (with every stage destroyed) when any part fails.
  */
 export async function runGrep(opts: GrepRunOptions): Promise<GrepRunResult> {
+  // Required here (see the top of this file): only grep loads them.
+  /* eslint-disable @typescript-eslint/no-var-requires */
+  const { grep } = require('./grep') as typeof import('./grep');
+  const { GrepSink: Sink } = require('./grep-print') as { GrepSink: typeof GrepSink };
+  const { PacketPrefilter: Prefilter } = require('../lib/grep/prefilter') as { PacketPrefilter: typeof PacketPrefilter };
+  /* eslint-enable @typescript-eslint/no-var-requires */
   let pcapWriter: ReturnType<typeof writePcap> | undefined;
   let pcapDone: Promise<void> | undefined;
   if (opts.pcap !== undefined) {
     const reader = opts.reader;
-    pcapWriter = writePcap({
+    // only with pcap output (-O, -w)
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    pcapWriter = (require('./write') as { writePcap: typeof writePcap }).writePcap({
       // an empty result is still a valid capture, with the input's link type and snaplen
       configure: () => {
         const h: PcapFileHeader | null | undefined = reader?.pcapHeader;
@@ -146,13 +167,13 @@ export async function runGrep(opts: GrepRunOptions): Promise<GrepRunResult> {
   // The fast path: packets grep would certainly not select are left out by the reader, unbuilt. Only
   // when the reader feeds grep directly (no filter stage between) and each packet is judged alone.
   if (opts.reader !== undefined && opts.source === opts.reader && !opts.stream && !(opts.after !== undefined && opts.after > 0)) {
-    opts.reader.setSkipper(new PacketPrefilter(opts.matcher, { invert: opts.invert }));
+    opts.reader.setSkipper(new Prefilter(opts.matcher, { invert: opts.invert }));
   }
   const g = grep(opts.matcher, {
     stream: opts.stream, invert: opts.invert, after: opts.after, maxMatches: opts.maxMatches,
     lookBehind: opts.lookBehind, output: 'verdicts',
   });
-  const sink = new GrepSink({ text: opts.text, pcap: pcapWriter, stream: opts.stream, invert: opts.invert });
+  const sink = new Sink({ text: opts.text, pcap: pcapWriter, stream: opts.stream, invert: opts.invert });
   g.on('match', (m: GrepMatch) => sink.match(m));
   g.on('limit', () => opts.stop());
   try {

@@ -137,6 +137,26 @@ test('grep --json and network_grep --json: every match matches docs/schema/grep-
   assert.ok(perPacket.every((o) => o.stream === undefined) && stream.every((o) => typeof o.stream === 'number'));
 });
 
+test('tls --json: every event matches docs/schema/tls-event.schema.json; the schema refuses key material', () => {
+  // real openssl s_server + curl traffic (test/fixtures/MANIFEST.md): TLS 1.3 and 1.2 decrypted, one TLS 1.3 without its key
+  const pcap = path.join(FIXTURES, 'tls', 'openssl-s_server-curl-tls13-tls12-nokey.pcap');
+  const keys = pcap.replace(/\.pcap$/, '.keys');
+  const env = { ...process.env, SSLKEYLOGFILE: '' };
+  const r = spawnSync(process.execPath, [path.join(BIN, 'pcap-pipe.js'), 'tls', '--json', '--keylog', keys, pcap], { encoding: 'utf8', env });
+  assert.equal(r.status, 0, r.stderr);
+  const objs = validateLines('tls-event.schema.json', r.stdout, 'tls --json');
+  const conns = objs.filter((o) => o.type === 'tls-connection');
+  assert.deepEqual(conns.map((o) => [o.version, o.decryptable, o.reason ?? null]), [['TLS 1.3', true, null], ['TLS 1.2', true, null], ['TLS 1.3', false, 'no-key']]);
+  assert.ok(objs.some((o) => o.type === 'tls-error' && o.code === 'TLS_NO_KEY'));
+  assert.ok(conns.some((o) => (o.certificates as unknown[]).length > 0), 'a certificate (TLS 1.2 sends it in the clear)');
+  const v = validator('tls-event.schema.json');
+  const [first] = conns;
+  assert.ok(!v({ ...first, masterSecret: '00'.repeat(48) }), 'a secret is not a documented member');
+  assert.ok(!v({ ...first, clientRandom: 'xyz' }), 'a client random that is not 32 bytes of hex');
+  const { decryptable: _d, ...noVerdict } = first as Record<string, unknown>;
+  assert.ok(!v(noVerdict), 'a connection without its verdict');
+});
+
 test('info --json: every file, damaged ones too, matches docs/schema/info.schema.json', () => {
   const r = run(['pcap-pipe.js', 'info', '--json', ...captures]);
   const objs = validateLines('info.schema.json', r.stdout, 'info');

@@ -31,6 +31,8 @@ export interface OutboxCounters {
 }
 
 export const DEFAULT_OUTBOX_CAPACITY = 100_000;
+/** Milliseconds the publisher waits at the end for queued events to be sent (--publish-wait). Here, not in streams/redis-publish.ts, so --help and option parsing do not load the publisher. */
+export const DEFAULT_FLUSH_TIMEOUT_MS = 10_000;
 
 export class Outbox<T> {
   private items: T[] = [];
