@@ -201,8 +201,9 @@ test('a generated 50 k-packet capture (idle sweeps, port reuse, skewed times): 1
     assert.ok(events.some((e) => e.type === 'port-reuse'), 'a port-reuse event');
     assert.ok(events.filter((e) => e.type === 'request').length > 2000);
     assert.ok(Math.max(...events.map((e) => e.connection)) > 1000);
-    // stdin, and the text layout
+    // stdin, the text layout, and the closing counts (summed over the workers)
     assertSame(['-r', '-', '--json'], [2], bytes);
+    assert.match(assertSame(['-r', file, '--json', '--summary'], [3]).stderr, /^http_trace: \d+ requests, .* of \d+ not decoded\n$/);
     assertSame(['-r', file, '--tcp-verbose', '-tt'], [2, 4]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
