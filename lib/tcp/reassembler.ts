@@ -106,6 +106,9 @@ export class TcpReassembler {
   private tsSec = 0;
   private tsNsec = 0;
   private tsText: string | null = null;
+  // HalfStreams whose lastView points into `viewBuffer` (the buffer of the latest delivery)
+  private views: HalfStream[] = [];
+  private viewBuffer: ArrayBufferLike | null = null;
 
   constructor(sink: (ev: TcpEvent) => void, limits: Partial<TcpLimits> = {}) {
     this.sink = sink;
@@ -144,6 +147,14 @@ export class TcpReassembler {
     for (let c = this.table.oldest; c !== null; c = c.next) this.release(c, 'end-of-input');
     this.table.clear();
     this.totalBuffered = 0;
+    this.settleViews();
+  }
+
+  /** Copies every pending lastView (see HalfStream.lastView): nothing here refers to `viewBuffer` after it. */
+  private settleViews(): void {
+    for (const h of this.views) h.settle();
+    this.views = [];
+    this.viewBuffer = null;
   }
 
   // ---------------------------------------------------------------- clock
@@ -375,7 +386,12 @@ export class TcpReassembler {
         client: conn.client, server: conn.server, direction: h.direction, from: h.from, offset: pos, bytes: data,
       });
       h.stats.bytes += data.length;
-      h.rememberDelivered(data, pos);
+      if (data.buffer !== this.viewBuffer) {
+        this.settleViews();
+        this.viewBuffer = data.buffer;
+      }
+      if (h.lastView === null) this.views.push(h);
+      h.viewDelivered(data, pos);
     }
     if (length > data.length) this.gap(conn, h, pos + data.length, length - data.length, 'snaplen');
     // pos is always h.offset here: callers deliver only what is next in order
@@ -534,7 +550,7 @@ export class TcpReassembler {
 
   /** A retransmission overlapping bytes already delivered: flag it if the bytes differ from the last delivery. */
   private compareDelivered(conn: Connection, h: HalfStream, pos: number, data: Buffer): void {
-    const last = h.lastData;
+    const last = h.lastView ?? h.lastData;
     if (last === null || h.lastDataLength === 0) return;
     this.compareBytes(conn, h, pos, data, h.lastDataPos, last.subarray(0, h.lastDataLength), pos, pos + data.length);
   }
