@@ -11,11 +11,13 @@
 import * as fs from 'node:fs';
 import minimist from 'minimist';
 import { Readable, type Writable } from 'node:stream';
+import type { ColourWhen } from '../lib/core/colour';
 import { CaptureError, isPcapPipeError } from '../lib/core/errors';
 import { describeSystemError, isSystemError } from '../lib/core/sys-error';
 import { pcapPipeVersion } from '../streams/version';
 import { compareTimestamps, linkTypeName, type PacketRecord } from '../lib/core/record';
 import { CaptureReader, readCaptureFile, readCaptureStdin, type ReadCaptureOptions } from '../streams/read';
+import type { Progress } from '../streams/progress';
 
 /** Exit statuses (tcpdump's convention); documented in the README's Commands section. */
 export const EXIT_OK = 0;
@@ -75,6 +77,11 @@ export interface ArgSpec {
   default?: Record<string, unknown>;
   /** Options that may be given several times (always returned as arrays). */
   repeatable?: string[];
+  /**
+   * The command colours its output: `--color[=always|never|auto]` and `--no-color` are understood (the last
+   * one given wins) and returned as `args.color`, a ColourWhen, or undefined when none was given.
+   */
+  color?: boolean;
 }
 
 export type ParsedArgs = minimist.ParsedArgs;
@@ -83,7 +90,8 @@ export type ParsedArgs = minimist.ParsedArgs;
  * minimist with the checks it lacks: an unknown option is a usage error, `--help`/`-h` is understood,
  * string options need a value, and non-repeatable options given twice keep the last value.
  */
-export function parseArgs(argv: string[], spec: ArgSpec, usage: string): ParsedArgs | null {
+export function parseArgs(argvIn: string[], spec: ArgSpec, usage: string): ParsedArgs | null {
+  const { argv, color } = spec.color ? takeColourOption(argvIn, usage) : { argv: argvIn, color: undefined };
   const known = new Set<string>(['help', 'h', 'version']);
   const strings = [...(spec.string ?? []), ...(spec.repeatable ?? [])];
   const booleans = [...(spec.boolean ?? []), 'help', 'version'];
@@ -120,7 +128,36 @@ export function parseArgs(argv: string[], spec: ArgSpec, usage: string): ParsedA
     const v = args[k];
     args[k] = v === undefined ? [] : Array.isArray(v) ? v : [v];
   }
+  if (spec.color) args.color = color;
   return args;
+}
+
+/** The help lines of --color (ArgSpec.color), shared by every command that colours, 21 columns to the text. */
+export const COLOR_USAGE = `  --color[=WHEN]     colours: always (--color alone), never (--no-color the same) or auto (the default:
+                     on a terminal). Without a flag, NO_COLOR=1 turns them off and FORCE_COLOR=1 on (also
+                     into a pipe or file; FORCE_COLOR=0 off); a flag wins over both`;
+
+/**
+ * `--color`, `--color=WHEN` and `--no-color` taken out of argv before minimist, which can express neither
+ * a flag with an optional value nor refuse a bad one. The value is only ever joined with '=' (as ls, grep
+ * and git read it), so `--color FILE` keeps FILE a positional word. Nothing after `--` is looked at.
+ */
+export function takeColourOption(argv: readonly string[], usage: string): { argv: string[]; color: ColourWhen | undefined } {
+  const rest: string[] = [];
+  let color: ColourWhen | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--') { rest.push(...argv.slice(i)); break; }
+    if (a === '--color') { color = 'always'; continue; }
+    if (a === '--no-color') { color = 'never'; continue; }
+    const eq = /^--color=(.*)$/s.exec(a);
+    if (eq === null) { rest.push(a); continue; }
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const when = (require('../lib/core/colour') as typeof import('../lib/core/colour')).parseColourWhen(eq[1] as string);
+    if (when === null) throw new UsageError(`--color takes always, never or auto, not ${JSON.stringify(eq[1])}`, usage);
+    color = when;
+  }
+  return { argv: rest, color };
 }
 
 /**
@@ -268,6 +305,35 @@ export function openCapture(path: string | undefined, opts: ReadCaptureOptions =
   tuneAllocatorFor(path);
   if (path === undefined || path === '-') return readCaptureStdin(opts);
   return readCaptureFile(path, opts);
+}
+
+/**
+ * The progress line (streams/progress.ts) for a command reading capture inputs: `readers()` are the readers
+ * so far (summed: several inputs merged, or read one after another), `paths` the inputs ('-' or undefined:
+ * stdin), whose sizes are the total (unknown when one of them is a pipe). `stdoutUsed`: the command's
+ * output goes to stdout (so a terminal there hides the line).
+ */
+export function progressFor(readers: () => readonly Pick<CaptureReader, 'bytes' | 'packets'>[], paths: readonly (string | undefined)[], quiet: boolean, stdoutUsed = true): Progress {
+  // required here, not at the top: --version and the commands that read no capture do not load it
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { inputSize, startProgress } = require('../streams/progress') as typeof import('../streams/progress');
+  let total: number | undefined = 0;
+  for (const p of paths) {
+    const size = inputSize(p);
+    total = size === undefined || total === undefined ? undefined : total + size;
+  }
+  return startProgress({
+    name: context.name,
+    total,
+    quiet,
+    stdoutUsed,
+    sample: () => {
+      let bytes = 0;
+      let packets = 0;
+      for (const r of readers()) { bytes += r.bytes; packets += r.packets; }
+      return { bytes, packets };
+    },
+  });
 }
 
 /** The one line for a damaged input: "COMMAND: LABEL: ERROR [CODE]; VERB the N complete packets" (no tail when N is 0). */

@@ -11,7 +11,7 @@
  * directions in delivery order); see streams/follow.ts.
  */
 import { pipeline } from 'node:stream/promises';
-import { intOption, openReportedCapture, parseArgs, printUsage, rawPositionals, safeStdout, UsageError } from './cli';
+import { intOption, openReportedCapture, parseArgs, printUsage, progressFor, rawPositionals, safeStdout, UsageError } from './cli';
 import { inputFile } from './habits';
 import { followSink } from '../streams/follow';
 import { tcpEvents } from '../streams/trace';
@@ -46,11 +46,14 @@ export async function main(argv: string[]): Promise<number> {
   // The directory is checked before any input is read: a bad -o fails at once.
   const sink = followSink({ mode: modes[0] ?? 'ascii', dir, force: Boolean(args.force), stream, out: safeStdout() });
   const input = openReportedCapture(file, { command: 'pcap-pipe follow', verb: 'used' }, { batch: true });
+  // with -o DIR nothing goes to stdout: a terminal there does not hide the line
+  const progress = progressFor(() => [input.reader], [file], Boolean(args.q), dir === undefined);
   await pipeline(
     tcpEvents(input.reader, { defragment: Boolean(args.defragment) }),
     // TLS connections decrypted with --keylog / SSLKEYLOGFILE / the pcapng's own secrets; others as they are
     tlsStage(keyLogFiles(args), input.reader),
     sink,
   );
+  progress.stop();
   return input.damaged ? 1 : 0;
 }

@@ -6,17 +6,18 @@
  * The chain (source → decode → grep → text / pcap) is runGrep() in streams/trace.ts, shared with network_grep.
  */
 import type { Writable } from 'node:stream';
-import { describeError, intOption, openReportedCapture, parseArgs, rawPositionals, printUsage, safeStdout, UsageError } from './cli';
+import { describeError, intOption, openReportedCapture, parseArgs, progressFor, rawPositionals, printUsage, safeStdout, UsageError } from './cli';
 import { EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, NGREP_TEXT_HELP, ngrepTextOptions, stopReader } from './grep-cli';
 import { inputFile } from './habits';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 import { CaptureError } from '../lib/core/errors';
 import { GrepPatternError, DEFAULT_LOOK_BEHIND_BYTES, type Matcher } from '../lib/grep/grep';
 import { colorFor } from '../streams/colour';
+import type { ColourWhen } from '../lib/core/colour';
 import { runGrep } from '../streams/trace';
 
 export const USAGE = `usage: pcap-pipe grep [-ivwxXtTq] [-W MODE] [--stream] [-n COUNT] [-A N] [--json] [--text]
-                      [--window BYTES] [--publish URL ...] (PATTERN | --hex-pattern HEX) [-r FILE | FILE]
+                      [--color[=WHEN]|--no-color] [--window BYTES] [--publish URL ...] (PATTERN | --hex-pattern HEX) [-r FILE | FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and keeps the packets whose payload (the bytes
   after the TCP/UDP header, after type/code/checksum for ICMP) matches PATTERN, a regular expression
   over the payload bytes ('.' also matches newlines; \\xHH matches any byte).
@@ -37,6 +38,9 @@ export const USAGE = `usage: pcap-pipe grep [-ivwxXtTq] [-W MODE] [--stream] [-n
                 length, match, hex, context {before, after}, frames
   --text        print text even when stdout is not a terminal
   --hexdump     the same as -x
+  --color[=WHEN]  highlight the matches: always (--color alone), never (--no-color) or auto (the
+                default: on a terminal). Without a flag, NO_COLOR=1 turns it off and FORCE_COLOR=1 on
+                (FORCE_COLOR=0 off); a flag wins over both. Text output only (--text into a pipe)
   -r FILE       read FILE (as tcpdump -r)
   -q            no progress line on a terminal
   Text letters as ngrep's (the column of the descriptions aside):
@@ -48,6 +52,7 @@ export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
     boolean: ['i', 'v', 'w', 'x', 'X', 't', 'T', 'q', 'stream', 'json', 'text', 'hexdump'],
     string: ['hex-pattern', 'n', 'A', 'window', 'W', 'r', ...PUBLISH_STRINGS],
+    color: true,
   }, USAGE);
   if (!args) return printUsage(USAGE);
   const words = rawPositionals(argv, args);
@@ -79,13 +84,15 @@ export async function main(argv: string[]): Promise<number> {
   const input = openReportedCapture(file, { command: 'pcap-pipe grep', verb: 'searched' }, { batch: true });
   const reader = input.reader;
   const run = async (stdout: Writable, json: boolean, textOut: boolean): Promise<number> => {
+    const progress = progressFor(() => [reader], [file], Boolean(args.q), stdout === process.stdout);
     const result = await runGrep({
       matcher, invert: !!args.v, stream: !!args.stream, after, maxMatches, lookBehind,
       source: reader, reader,
-      text: textOut ? { out: stdout, json, color: !json && colorFor(stdout), hexdump: !!args.hexdump || !!args.x, layout, time } : undefined,
+      text: textOut ? { out: stdout, json, color: !json && colorFor(stdout, args.color as ColourWhen | undefined), hexdump: !!args.hexdump || !!args.x, layout, time } : undefined,
       pcap: textOut ? undefined : stdout,
       stop: () => stopReader(reader),
     });
+    progress.stop();
     if (input.damaged) return EXIT_ERROR;
     return result.selected > 0 ? 0 : EXIT_NO_MATCH;
   };

@@ -11,7 +11,7 @@ const NAME = 'pcap-pipe http';
 
 export const USAGE = `usage: pcap-pipe http [--method RE] [--host RE] [--url RE] [--user-agent RE] [--method-ignore RE]
                      [--host-ignore RE] [--url-ignore RE] [--user-agent-ignore RE] [--headers]
-                     [--show-header RE] [--bodies] [--max-body BYTES] [--tcp-verbose] [--no-color] [--json] [-q]
+                     [--show-header RE] [--bodies] [--max-body BYTES] [--tcp-verbose] [--color[=WHEN]|--no-color] [--json] [-q]
                      [-t|-tt|-ttt|-tttt] [--publish URL ...] [-r FILE | FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and prints its HTTP/1.x requests and responses
   (and WebSocket messages after an upgrade), like http_trace -r: time, client → server, #N (request
@@ -26,13 +26,13 @@ export async function main(argv: string[]): Promise<number> {
     boolean: DISPLAY_BOOLEANS,
     string: [...DISPLAY_STRINGS, 'r', ...PUBLISH_STRINGS],
     repeatable: [...FILTER_OPTIONS, ...KEY_OPTIONS],
-    default: { color: true },
+    color: true,
   }, USAGE);
   if (!args) return printUsage(USAGE);
   const file = inputFile(args, rawPositionals(argv, args), USAGE);
   const opts = traceOptionsFrom(args, USAGE, argv);
   const publish = publishOptionsFrom(args, USAGE);
   const src = openTraceSource({ file: file ?? '-', name: NAME });
-  if (publish !== undefined) return runPublishing(publish, NAME, (out) => runTrace(src, { ...opts, json: true, color: false }, NAME, out));
+  if (publish !== undefined) return runPublishing(publish, NAME, (out) => runTrace(src, { ...opts, json: true, color: 'never' }, NAME, out));
   return runTrace(src, opts, NAME);
 }

@@ -3,17 +3,19 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { formatTimestamp, linkTypeName, type PacketRecord } from '../lib/core/record';
 import { CaptureError, type CaptureErrorCode } from '../lib/core/errors';
-import { describeError, describeInputError, openCapture, parseArgs, printUsage, rawPositionals, safeStdout } from './cli';
+import { describeError, describeInputError, openCapture, parseArgs, printUsage, progressFor, rawPositionals, safeStdout } from './cli';
+import type { CaptureReader } from '../streams/read';
 import { jsonText } from '../lib/core/json-line';
 import { escapeControl } from '../lib/core/escape';
 import { countLetterFlag, tcpdumpTimeStyle, TimeFormatter } from '../lib/core/time';
 
-export const USAGE = `usage: pcap-pipe info [--json] [-t|-tt|-tttt] [-r FILE]... [FILE...]
+export const USAGE = `usage: pcap-pipe info [--json] [-t|-tt|-tttt] [-q] [-r FILE]... [FILE...]
   For each capture file ('-' = stdin): format, link types, interfaces, packet count, first and
   last packet time, duration, data bytes, snaplen, and whether the file is cut short or damaged.
   Times: local date and time of day (like capinfos; TZ chooses the zone); -tt: seconds since the
   epoch; --json: "firstTime"/"lastTime" in epoch seconds with 9 decimals.
   -r FILE    read FILE (as tcpdump -r; repeatable, the same as FILE)
+  -q         no progress line on a terminal
   Exit status 1 when any file is damaged.`;
 
 export interface CaptureInfo {
@@ -36,9 +38,10 @@ export interface CaptureInfo {
   error: { code: string; message: string } | null;
 }
 
-async function infoFor(file: string): Promise<CaptureInfo> {
+async function infoFor(file: string, opened: (reader: CaptureReader) => void): Promise<CaptureInfo> {
   let error: CaptureError | null = null;
   const reader = openCapture(file, { onError: (e) => { error = e; } });
+  opened(reader);
   let packets = 0, dataBytes = 0, wireBytes = 0, noTs = 0, cut = 0;
   let first: PacketRecord | null = null;
   let firstSec = 0, firstNs = 0, lastSec = 0, lastNs = 0;
@@ -122,7 +125,7 @@ function formatInfo(i: CaptureInfo, time: TimeFormatter): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { boolean: ['json', 't'], repeatable: ['r'] }, USAGE);
+  const args = parseArgs(argv, { boolean: ['json', 't', 'q'], repeatable: ['r'] }, USAGE);
   if (!args) return printUsage(USAGE);
   const named = [...(args.r as string[]), ...rawPositionals(argv, args)];
   const files = named.length ? named : ['-'];
@@ -131,10 +134,13 @@ export async function main(argv: string[]): Promise<number> {
   const tCount = countLetterFlag(argv, 't');
   const timeStyle = tCount === 0 ? 'date' : tcpdumpTimeStyle(tCount);
   let status = 0;
+  // one line for all the files, read one after another
+  const readers: CaptureReader[] = [];
+  const progress = progressFor(() => readers, files, Boolean(args.q));
   for (const [n, file] of files.entries()) {
     let info: CaptureInfo;
     try {
-      info = await infoFor(file);
+      info = await infoFor(file, (r) => readers.push(r));
     } catch (e) {
       process.stderr.write(`pcap-pipe info: ${describeInputError(e, file)}\n`);
       status = 1;
@@ -147,5 +153,6 @@ export async function main(argv: string[]): Promise<number> {
     }
     out.write(args.json ? jsonText(info) + '\n' : (n ? '\n' : '') + formatInfo(info, new TimeFormatter(timeStyle)) + '\n');
   }
+  progress.stop();
   return status;
 }

@@ -1,7 +1,7 @@
 /** `pcap-pipe print [-enqxXA] [-c N] [-t...] [-r FILE | FILE] [EXPRESSION]`: one line (or JSON object) per packet, like tcpdump. */
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { intOption, openReportedCapture, parseArgs, printUsage, rawPositionals, safeStdout } from './cli';
+import { intOption, openReportedCapture, parseArgs, printUsage, progressFor, rawPositionals, safeStdout } from './cli';
 import { stopReader } from './grep-cli';
 import { fileAndExpression, timeFormatterFrom } from './habits';
 import { countLetterFlag, tcpdumpTimeHelp } from '../lib/core/time';
@@ -53,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
   const stage = expression === undefined ? undefined : (require('../streams/filter') as typeof import('../streams/filter')).filter(expression);
   const input = openReportedCapture(file, { command: 'pcap-pipe print', verb: 'printed' }, { batch: true });
   const source: Readable = stage === undefined ? input.reader : chain(input.reader, stage);
+  const progress = progressFor(() => [input.reader], [file], Boolean(args.q));
   await pipeline(
     source,
     decode({ defragment: Boolean(args.defragment) }),
@@ -62,5 +63,6 @@ export async function main(argv: string[]): Promise<number> {
     }),
     safeStdout(),
   );
+  progress.stop();
   return input.damaged ? 1 : 0;
 }

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import { pipeline as pipelineCallback, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { binaryStdout, mergeCaptures, openOutputFile, openReportedCapture, parseArgs, printUsage, rawPositionals, reportDamagedInput, UsageError } from './cli';
+import { binaryStdout, mergeCaptures, openOutputFile, openReportedCapture, parseArgs, printUsage, progressFor, rawPositionals, reportDamagedInput, UsageError } from './cli';
 import { copyPcap, openCopySource } from './read-copy';
 import { isSystemError } from '../lib/core/sys-error';
 import { CaptureWriter, type WriteCaptureOptions } from '../streams/write';
@@ -36,17 +36,22 @@ export async function main(argv: string[]): Promise<number> {
   // One classic pcap input, classic pcap out: nothing to decode, the records are copied as they are.
   let open: ((path: string | undefined, opts: ReadCaptureOptions) => CaptureReader) | undefined;
   const only = files.length === 1 ? files[0] as string : undefined;
+  // the progress line counts the copy's bytes, or (when the copy was not made) the readers'
+  const copied = { bytes: 0, packets: 0 };
+  let counted: readonly { bytes: number; packets: number }[] = [copied];
+  const progress = progressFor(() => counted, files, Boolean(args.q), toStdout);
   const copySource = only !== undefined && format !== 'pcapng' ? openCopySource(only) : undefined;
   if (copySource !== undefined) {
     let copy: ReturnType<typeof copyPcap>;
     try {
-      copy = copyPcap(copySource, output.fd);
+      copy = copyPcap(copySource, output.fd, (bytes, packets) => { copied.bytes = bytes; copied.packets = packets; progress.tick(); });
     } catch (e) {
       // stdout's own write errors (EPIPE: quietly; ENOSPC, EIO: one line) are handled where safeStdout says
       if (toStdout && isSystemError(e) && e.syscall === 'write') output.stream.emit('error', e);
       throw e;
     }
     if (copy.copied) {
+      progress.stop();
       if (!toStdout) fs.closeSync(output.fd);
       if (copy.failure === null) return 0;
       reportDamagedInput(how, only as string, copy.failure, copy.packets);
@@ -72,7 +77,9 @@ export async function main(argv: string[]): Promise<number> {
   const out = output.stream;
   const inputs = files.map((f) => openReportedCapture(f, { ...how, label: f }, { batch: files.length === 1 }, open));
   const readers = inputs.map((i) => i.reader);
+  counted = readers;
   await pipeline(mergeCaptures(readers), chooseOutput(readers, format as 'pcap' | 'pcapng' | undefined), out);
+  progress.stop();
   return inputs.some((i) => i.damaged) ? 1 : 0;
 }
 

@@ -1,7 +1,7 @@
 /** `pcap-pipe tcp [--json] [--no-data] [--no-defragment] [FILE]`: TCP connection events, one per line. */
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
-import { openReportedCapture, parseArgs, printUsage, rawPositionals, safeStdout } from './cli';
+import { openReportedCapture, parseArgs, printUsage, progressFor, rawPositionals, safeStdout } from './cli';
 import { inputFile, timeFormatterFrom } from './habits';
 import { tcpdumpTimeHelp } from '../lib/core/time';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
@@ -30,11 +30,13 @@ export async function main(argv: string[]): Promise<number> {
   const publish = publishOptionsFrom(args, USAGE);
   const input = openReportedCapture(file, { command: 'pcap-pipe tcp', verb: 'used' }, { batch: true });
   const run = async (out: Writable): Promise<number> => {
+    const progress = progressFor(() => [input.reader], [file], Boolean(args.q), out === process.stdout);
     await pipeline(
       tcpEvents(input.reader, { defragment: Boolean(args.defragment) }),
       tcpPrinter({ json: Boolean(args.json) || publish !== undefined, data: Boolean(args.data), time: timeFormatterFrom(argv) }),
       out,
     );
+    progress.stop();
     return input.damaged ? 1 : 0;
   };
   return publish !== undefined ? runPublishing(publish, 'pcap-pipe tcp', run) : run(safeStdout());

@@ -1,7 +1,7 @@
 /** `pcap-pipe tls [--json] [--keylog FILE]... [--no-defragment] [FILE]`: the TLS connections of a capture. */
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
-import { openReportedCapture, parseArgs, printUsage, rawPositionals, safeStdout } from './cli';
+import { openReportedCapture, parseArgs, printUsage, progressFor, rawPositionals, safeStdout } from './cli';
 import { inputFile } from './habits';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
@@ -28,6 +28,7 @@ export async function main(argv: string[]): Promise<number> {
   const publish = publishOptionsFrom(args, USAGE);
   const input = openReportedCapture(file, { command: 'pcap-pipe tls', verb: 'used' }, { batch: true });
   const run = async (out: Writable): Promise<number> => {
+    const progress = progressFor(() => [input.reader], [file], Boolean(args.q), out === process.stdout);
     await pipeline(
       input.reader,
       decode({ depth: 'transport', defragment: Boolean(args.defragment) }),
@@ -36,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
       tlsPrinter({ json: Boolean(args.json) || publish !== undefined }),
       out,
     );
+    progress.stop();
     return input.damaged ? 1 : 0;
   };
   return publish !== undefined ? runPublishing(publish, 'pcap-pipe tls', run) : run(safeStdout());

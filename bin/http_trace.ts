@@ -19,7 +19,7 @@ const NAME = 'http_trace';
 export const USAGE = `usage: http_trace [-i DEV | -r FILE] [-f FILTER] [-b MB] [--method RE] [--host RE] [--url RE]
                   [--user-agent RE] [--method-ignore RE] [--host-ignore RE] [--url-ignore RE]
                   [--user-agent-ignore RE] [--headers] [--show-header RE] [--bodies] [--max-body BYTES]
-                  [--tcp-verbose] [--no-color] [--json] [--web [PORT]]
+                  [--tcp-verbose] [--color[=WHEN]|--no-color] [--json] [--web [PORT]]
                   [--publish redis://HOST:PORT/KEY [--sensor NAME] [--maxlen N] [--publish-queue N]]
   Prints HTTP/1.x requests and responses (and WebSocket messages after an upgrade) seen on the network
   or in a capture: time, client → server, #N (request number on its connection), method and URL;
@@ -57,7 +57,7 @@ export async function main(argvIn: string[]): Promise<number> {
     boolean: DISPLAY_BOOLEANS,
     string: ['i', 'r', 'f', 'b', ...DISPLAY_STRINGS, ...PUBLISH_STRINGS],
     repeatable: [...FILTER_OPTIONS, ...KEY_OPTIONS],
-    default: { color: true },
+    color: true,
   }, USAGE);
   if (!args) return printUsage(USAGE);
   if (args._.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(String(args._[0]))} (a filter goes after -f, a file after -r)`, USAGE);
@@ -84,7 +84,7 @@ export async function main(argvIn: string[]): Promise<number> {
     src.stop();
     return ok && !src.failed() ? 0 : 1;
   }
-  if (publish !== undefined) return runPublishing(publish, NAME, (out) => runTrace(src, { ...opts, json: true, color: false }, NAME, out));
+  if (publish !== undefined) return runPublishing(publish, NAME, (out) => runTrace(src, { ...opts, json: true, color: 'never' }, NAME, out));
   return runTrace(src, opts, NAME);
 }
 

@@ -5,20 +5,21 @@
  * an optional trailing tcpdump filter expression, matches printed and optionally saved (-O FILE).
  * Exit status as grep: 0 something matched, 1 nothing matched, 2 error.
  */
-import { checkInputFile, intOption, openOutputFile, parseArgs, rawPositionals, printUsage, runCommand, safeStdout, UsageError, describeError } from './cli';
+import { checkInputFile, intOption, openOutputFile, parseArgs, progressFor, rawPositionals, printUsage, runCommand, safeStdout, UsageError, describeError } from './cli';
 import { EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, NGREP_TEXT_HELP, ngrepTextOptions, stopReader } from './grep-cli';
 import { CaptureError } from '../lib/core/errors';
 import { DEFAULT_LOOK_BEHIND_BYTES, GrepPatternError, type Matcher } from '../lib/grep/grep';
 // capture (live, -d) and filter (an expression) are required where used: reading a file needs neither.
 import type { CaptureStream } from '../streams/capture';
 import { colorFor } from '../streams/colour';
+import type { ColourWhen } from '../lib/core/colour';
 import { BpfFilter } from '../addon/bpf';
 import { readCaptureFile, type CaptureReader } from '../streams/read';
 import { chain, runGrep } from '../streams/trace';
 import type { Readable } from 'node:stream';
 
 export const USAGE = `usage: network_grep [-hipqtTvwxX] [-W MODE] [-s SNAPLEN] [-d DEV | -I FILE | -r FILE] [-O FILE] [-n COUNT] [-A N]
-                    [--stream] [--json] [--window BYTES] [PATTERN] [BPF FILTER ...]
+                    [--stream] [--json] [--color[=WHEN]|--no-color] [--window BYTES] [PATTERN] [BPF FILTER ...]
   Prints the packets whose payload matches PATTERN (a regular expression over the payload bytes;
   '.' also matches newlines), like ngrep. Without PATTERN every packet with payload is printed.
   The words after PATTERN are a tcpdump filter expression (as with ngrep, when they do not compile
@@ -32,7 +33,7 @@ export const USAGE = `usage: network_grep [-hipqtTvwxX] [-W MODE] [-s SNAPLEN] [
   -w          match PATTERN only as a whole word
   -x          print the payload as a hex dump
   -X          PATTERN is hex bytes ("474554", "0x474554"), matched exactly
-  -q          quiet: no header lines (input, filter, match, output)
+  -q          quiet: no header lines (input, filter, match, output), no progress line on a terminal
   -p          live: do not put the interface into promiscuous mode
   -s SNAPLEN  live: capture at most SNAPLEN bytes per packet
 ${NGREP_TEXT_HELP}
@@ -40,6 +41,9 @@ ${NGREP_TEXT_HELP}
   -A N        also print the next N packets with payload of the same connection after a match
   --stream    match reassembled TCP streams: finds matches split across segments (not with -v)
   --json      NDJSON, one object per match (frame, ts, connection, offset, match, context, frames)
+  --color[=WHEN]  highlight the matches: always (--color alone), never (--no-color) or auto (the
+              default: on a terminal). Without a flag, NO_COLOR=1 turns it off and FORCE_COLOR=1 on
+              (FORCE_COLOR=0 off); a flag wins over both
   --window N  stream mode: bytes of look-behind per connection direction (default ${DEFAULT_LOOK_BEHIND_BYTES})`;
 
 const NAME = 'network_grep';
@@ -72,6 +76,7 @@ export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
     boolean: ['i', 'v', 'w', 'x', 'X', 'q', 'p', 't', 'T', 'stream', 'json'],
     string: ['d', 'I', 'r', 'O', 'n', 'A', 'window', 'W', 's'],
+    color: true,
   }, USAGE);
   if (!args) return printUsage(USAGE);
   const file = (args.I ?? args.r) as string | undefined;
@@ -152,20 +157,24 @@ export async function main(argv: string[]): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   }
+  const fileReader = reader;
+  const progress = fileReader !== undefined ? progressFor(() => [fileReader], [file], Boolean(args.q)) : undefined;
   try {
     const result = await runGrep({
       matcher, invert: !!args.v, stream: !!args.stream, after, maxMatches, lookBehind,
       source, reader,
-      text: { out: stdout, json: !!args.json, color: colorFor(stdout), hexdump: !!args.x, layout, time },
+      text: { out: stdout, json: !!args.json, color: !args.json && colorFor(stdout, args.color as ColourWhen | undefined), hexdump: !!args.x, layout, time },
       pcap: args.O !== undefined ? openOutputFile(String(args.O)).stream : undefined,
       stop,
     });
+    progress?.stop();
     if (failed) return EXIT_ERROR;
     return result.selected > 0 ? 0 : EXIT_NO_MATCH;
   } catch (e) {
     process.stderr.write(`${NAME}: ${describeError(e)}\n`);
     return EXIT_ERROR;
   } finally {
+    progress?.stop();
     if (live !== undefined) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

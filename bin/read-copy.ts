@@ -87,8 +87,11 @@ function writeAll(fd: number, buf: Buffer, start: number, end: number): void {
 /**
  * Copies `src` to the descriptor `outFd` when it is a classic pcap file the walk can copy; otherwise
  * writes nothing and returns the bytes it read. Write errors are thrown (system errors, syscall 'write').
+ * `onProgress(bytes read, packets)` is called after each block (the copy keeps the event loop busy, so a
+ * progress line cannot be drawn by a timer).
  */
-export function copyPcap(src: CopySource, outFd: number): Copied | NotCopied {
+export function copyPcap(src: CopySource, outFd: number, onProgress?: (bytes: number, packets: number) => void): Copied | NotCopied {
+  let read = 0;
   try {
     let buf = Buffer.allocUnsafe(2 * CHUNK);
     let end = 0;
@@ -98,6 +101,7 @@ export function copyPcap(src: CopySource, outFd: number): Copied | NotCopied {
       if (n === 0) break;
       end += n;
     }
+    read = end;
     if (end < PCAP_FILE_HEADER_LENGTH || pcapMagicInfo(buf, 0) === null) return { copied: false, head: Buffer.from(buf.subarray(0, end)) };
     const header = parsePcapFileHeader(buf.subarray(0, PCAP_FILE_HEADER_LENGTH));
     if (!copyablePcapHeader(header)) return { copied: false, head: Buffer.from(buf.subarray(0, end)) };
@@ -119,9 +123,11 @@ export function copyPcap(src: CopySource, outFd: number): Copied | NotCopied {
           buf = bigger;
         }
       }
+      onProgress?.(read, walker.packets);
       const n = readSome(src, buf, end, CHUNK);
       if (n === 0) break;
       end += n;
+      read += n;
     }
     return { copied: true, packets: walker.packets, failure: walker.truncation(buf.subarray(start, end)) };
   } finally {

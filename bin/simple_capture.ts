@@ -8,7 +8,8 @@
  */
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { describeError, openCapture, parseArgs, printUsage, runCommand, safeStdout, UsageError } from './cli';
+import { describeError, openCapture, parseArgs, printUsage, progressFor, runCommand, safeStdout, UsageError } from './cli';
+import type { Progress } from '../streams/progress';
 import { expressionFrom } from './cli';
 import { addonAvailable, defaultDevice, devices, libVersion, type Device } from '../addon/index';
 import { capture } from '../streams/capture';
@@ -17,11 +18,12 @@ import { filter } from '../streams/filter';
 import { print } from '../streams/print';
 import { chain } from '../streams/trace';
 
-export const USAGE = `usage: simple_capture [-i DEV] [-r FILE] [EXPR...]
+export const USAGE = `usage: simple_capture [-i DEV] [-r FILE [-q]] [EXPR...]
   Prints the libpcap version and the capture devices with their addresses (the one used is
   marked *), then one line per packet until Ctrl-C. EXPR is a tcpdump filter expression.
   -i DEV    capture on DEV (default: the first up, non-loopback device with an address)
-  -r FILE   read packets from a pcap or pcapng file instead (- for stdin)`;
+  -r FILE   read packets from a pcap or pcapng file instead (- for stdin)
+  -q        no progress line on a terminal (-r)`;
 
 /** "* eth0 192.0.2.2/255.255.255.0 fd00::2/ffff:ffff:ffff:ffff::", or "  lo no address". */
 export function deviceLine(d: Device, chosen: boolean): string {
@@ -30,7 +32,7 @@ export function deviceLine(d: Device, chosen: boolean): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { string: ['i', 'r'] }, USAGE);
+  const args = parseArgs(argv, { string: ['i', 'r'], boolean: ['q'] }, USAGE);
   if (!args) return printUsage(USAGE);
   if (args.i !== undefined && args.r !== undefined) throw new UsageError('give -i or -r, not both', USAGE);
   const expression = expressionFrom(argv, args);
@@ -39,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
   let source: Readable;
   let stopLive: (() => void) | undefined;
   let failed = false;
+  let progress: Progress | undefined;
   if (args.r !== undefined) {
     if (addonAvailable()) out.write(`${libVersion()}\n`);
     out.write(`reading from ${args.r === '-' ? 'stdin' : args.r}\n`);
@@ -49,6 +52,7 @@ export async function main(argv: string[]): Promise<number> {
       },
     });
     source = expression ? chain(reader, filter(expression)) : reader;
+    progress = progressFor(() => [reader], [String(args.r)], Boolean(args.q));
   } else {
     const list = devices();
     const chosen = (args.i as string | undefined) ?? defaultDevice(list)?.name;
@@ -70,6 +74,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await pipeline(source, decode(), print(), out);
   } finally {
+    progress?.stop();
     if (stopLive) {
       process.off('SIGINT', stopLive);
       process.off('SIGTERM', stopLive);

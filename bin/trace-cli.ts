@@ -6,7 +6,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { describeError, intOption, openReportedCapture, safeStdout, UsageError, unsupportedLinkTypes, untilInterrupted, type ParsedArgs } from './cli';
+import { COLOR_USAGE, describeError, intOption, openReportedCapture, progressFor, safeStdout, UsageError, unsupportedLinkTypes, untilInterrupted, type ParsedArgs } from './cli';
 import { emptyFilterSpec, type HttpFilterSpec } from '../lib/trace/filter';
 import { countLetterFlag, tcpdumpTimeHelp, tcpdumpTimeStyle, TimeFormatter } from '../lib/core/time';
 import { DEFAULT_MAX_BODY } from '../lib/trace/output';
@@ -14,12 +14,17 @@ import { DEFAULT_MAX_BODY } from '../lib/trace/output';
 // expression, --har): a trace of a file without them loads ~8 modules fewer at start-up.
 import type { CaptureStream } from '../streams/capture';
 import { colorFor } from '../streams/colour';
+import type { ColourWhen } from '../lib/core/colour';
 import type { HarTee } from '../streams/har';
 import { httpTracePrinter, type HttpTracePrintOptions } from '../streams/http-trace';
 import { chain, httpTracePipeline } from '../streams/trace';
 // The web view (and the ws package under it) is loaded only by --web / serve: ~0.1 s of CPU at start-up.
 import type { WebViewOptions } from '../streams/web';
 import { tlsSummary, type SecretsSource } from '../streams/tls';
+import type { CaptureReader } from '../streams/read';
+import type { TraceCounts } from '../lib/trace/summary';
+import type { HttpTraceEvent } from '../lib/trace/output';
+import type { Packet } from '../lib/layers/decode';
 import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 
 /** The selection and display options' help, shared by http_trace and `pcap-pipe http`. */
@@ -39,24 +44,35 @@ export const DISPLAY_OPTIONS_HELP = `${KEYLOG_USAGE}
   --tcp-verbose      also print TCP events: start, end, reset, retransmit, syn-retry, gap, out-of-order, ...
   --har FILE         also write the selected exchanges to FILE as HAR 1.2 (timings from the capture, bodies
                      up to --max-body, WebSocket messages); complete and valid also after Ctrl-C
-  --no-color         no colours (they are only used on a terminal anyway)
-  -q                 no progress line on a terminal
+${COLOR_USAGE}
+  --summary          closing counts on stderr (requests, responses, exchanges, unanswered requests,
+                     connections, WebSocket upgrades, parse errors, TCP gaps and missing bytes, packets not
+                     decoded), counted before the selection; printed anyway when stderr is a terminal
+  -q                 no progress line and no closing counts on a terminal (not even with --summary)
 ${tcpdumpTimeHelp(21, 'line')}`;
 
 /** The flags shared by http_trace and `pcap-pipe http` (display and selection). */
-export const DISPLAY_BOOLEANS = ['headers', 'bodies', 'tcp-verbose', 'color', 'json', 't', 'q'];
+export const DISPLAY_BOOLEANS = ['headers', 'bodies', 'tcp-verbose', 'json', 't', 'q', 'summary'];
 export const DISPLAY_STRINGS = ['show-header', 'max-body', 'har'];
 /** Repeatable flags shared the same way (--keylog FILE). */
 export const KEY_OPTIONS = ['keylog'];
 export const FILTER_OPTIONS = ['method', 'host', 'url', 'user-agent', 'method-ignore', 'host-ignore', 'url-ignore', 'user-agent-ignore'];
 
-/** What to select and how to print it. `color`: wanted (--no-color turns them off; they are also off when stdout is not a terminal). */
-export interface HttpTraceOptions extends HttpTracePrintOptions {
+/**
+ * What to select and how to print it. `color`: the --color flag (undefined: none given; the environment
+ * and whether stdout is a terminal decide, see lib/core/colour.ts).
+ */
+export interface HttpTraceOptions extends Omit<HttpTracePrintOptions, 'color'> {
+  color: ColourWhen | undefined;
   filter: HttpFilterSpec;
   /** TLS key log files (--keylog, SSLKEYLOGFILE): TLS connections are decrypted before HTTP parsing. */
   keyLogFiles?: string[];
   /** Also write the selected exchanges to this file as HAR 1.2 (--har). */
   har?: string;
+  /** -q: no progress line while a file is read, no closing counts. */
+  quiet?: boolean;
+  /** The closing counts on stderr (lib/trace/summary.ts): true (--summary), 'auto' (when stderr is a terminal), or none. */
+  summary?: boolean | 'auto';
 }
 
 function regex(source: string, flags: string, option: string, usage: string): RegExp {
@@ -87,10 +103,12 @@ export function traceOptionsFrom(args: ParsedArgs, usage: string, argv: readonly
     bodies: Boolean(args.bodies),
     maxBody: intOption(args, 'max-body', usage, 0) ?? DEFAULT_MAX_BODY,
     tcpVerbose: Boolean(args['tcp-verbose']),
-    color: args.color !== false,
+    color: args.color as ColourWhen | undefined,
     time: new TimeFormatter(tcpdumpTimeStyle(countLetterFlag(argv, 't'))),
     filter: spec,
     keyLogFiles: keyLogFiles(args),
+    quiet: Boolean(args.q),
+    summary: args.summary ? true : 'auto',
     ...(typeof args.har === 'string' ? { har: args.har } : {}),
   };
 }
@@ -108,6 +126,9 @@ export interface TraceSource {
   undecodable?(): string | undefined;
   /** The capture file reader: its pcapng Decryption Secrets Blocks feed TLS decryption. */
   secrets?: SecretsSource;
+  /** The capture file reader and its path ('-': stdin), for the progress line. */
+  reader?: CaptureReader;
+  file?: string;
 }
 
 export interface TraceSourceOptions {
@@ -134,7 +155,7 @@ export function openTraceSource(opts: TraceSourceOptions): TraceSource {
     const reader = input.reader;
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const source: Readable = opts.bpf === undefined ? reader : chain(reader, (require('../streams/filter') as typeof import('../streams/filter')).filter(opts.bpf));
-    return { source, stop: () => { reader.destroy(); }, failed: () => input.damaged, undecodable: () => unsupportedLinkTypes(reader), secrets: reader };
+    return { source, stop: () => { reader.destroy(); }, failed: () => input.damaged, undecodable: () => unsupportedLinkTypes(reader), secrets: reader, reader, file: opts.file };
   }
   // Not immediate mode: libpcap's immediate mode uses a ring of fixed, snaplen-sized slots (a few hundred
   // packets in 32 MiB) and wakes us per packet; measured on loopback at 30k packets/s: 5.6 us CPU per packet
@@ -203,6 +224,13 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   }
   // TLS: with a key log, or a capture file (a pcapng may carry its secrets in Decryption Secrets Blocks).
   const tlsStream = traceTlsStage(opts, src, true);
+  const reader = src.reader;
+  const progress = reader !== undefined ? progressFor(() => [reader], [src.file], opts.quiet === true, out === process.stdout) : undefined;
+  // never with -q; with --summary; else on a terminal's stderr (as tshark and tcpdump end)
+  // (required only then: one module fewer at start-up otherwise)
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const closing = opts.quiet !== true && (opts.summary === true || (opts.summary === 'auto' && process.stderr.isTTY === true)) ? require('../lib/trace/summary') as typeof import('../lib/trace/summary') : undefined;
+  const counts: TraceCounts | undefined = closing?.emptyTraceCounts();
   try {
     const events = httpTracePipeline(src.source, {
       filter: opts.filter,
@@ -210,15 +238,19 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
       websocketOnly: opts.websocketOnly,
       // the printer takes whole batches (one string each); the HAR tap takes one event at a time
       batches: tee === undefined,
+      ...(closing !== undefined && counts !== undefined ? { onEvent: (ev: HttpTraceEvent) => closing.countEvent(counts, ev), onPacket: (p: Packet) => closing.countPacket(counts, p.errors.length > 0) } : {}),
       maxBody: opts.bodies || tee !== undefined ? opts.maxBody : 0,
       ...(tlsStream !== undefined ? { tls: tlsStream } : {}),
     });
-    const printer = httpTracePrinter({ ...opts, color: opts.color && colorFor(out) });
+    const printer = httpTracePrinter({ ...opts, color: !opts.json && colorFor(out, opts.color) });
     if (tee) await pipeline(events, tee, printer, out);
     else await pipeline(events, printer, out);
+    progress?.stop();
+    if (closing !== undefined && counts !== undefined) process.stderr.write(`${closing.formatTraceSummary(name, counts)}\n`);
     const summary = tlsStream !== undefined && (opts.keyLogFiles ?? []).length + tlsStream.keyLog.size > 0 ? tlsSummary(tlsStream.stats) : undefined;
     if (summary !== undefined) process.stderr.write(`${name}: ${summary} (pcap-pipe tls tells why)\n`);
   } finally {
+    progress?.stop();
     stopWatching?.();
     if (stoppable) {
       process.off('SIGINT', onSignal);

@@ -21,6 +21,8 @@ export interface HttpTraceSelectOptions {
    * per chunk, for consumers that take one at a time (the web view, the HAR tap).
    */
   batches?: boolean;
+  /** Sees every event before the selection (the closing counts of lib/trace/summary.ts). */
+  onEvent?: (ev: HttpTraceEvent) => void;
 }
 
 /**
@@ -43,6 +45,7 @@ export class HttpTraceSelect extends BatchTransform<HttpTraceEvent, HttpTraceEve
 
   protected override handle(ev: HttpTraceEvent): void {
     if (typeof ev !== 'object' || ev === null || typeof ev.type !== 'string') return;
+    this.opts.onEvent?.(ev);
     if (ev.type === 'body' || ev.type === 'data') return;
     // tls-connection / tls-error: the command prints a summary of them at the end (stderr).
     if ((ev.type as string).startsWith('tls-')) return;

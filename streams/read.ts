@@ -42,6 +42,8 @@ export class CaptureReader extends Transform {
   readonly sections: SectionInfo[] = [];
   /** Number of packets pushed so far. */
   packets = 0;
+  /** Input bytes taken in so far (parsed, or ignored after a failure): what a progress line counts. */
+  bytes = 0;
   skippedBlocks = 0;
   /** pcapng Decryption Secrets Blocks read so far (TLS key logs: SECRETS_TYPE_TLS), in file order. */
   readonly secrets: { type: number; data: Buffer }[] = [];
@@ -110,6 +112,7 @@ export class CaptureReader extends Transform {
   get linkTypes(): number[] { return [...new Set(this.interfaces.map((i) => i.linkType))]; }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
     if (this.failure) { cb(); return; }
     try {
       this.skipper?.reset?.();

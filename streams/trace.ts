@@ -19,6 +19,7 @@ import type { PacketPrefilter } from '../lib/grep/prefilter';
 import type { HttpTraceEvent } from '../lib/trace/output';
 import type { TcpLimits } from '../lib/tcp/reassembler';
 import { decode } from './decode';
+import type { Packet } from '../lib/layers/decode';
 import type { GrepSink, GrepTextOutput } from './grep-print';
 import type { HttpStreamOptions, HttpStreamOutput } from './http';
 import type { HttpTraceSelectOptions } from './http-trace';
@@ -91,6 +92,8 @@ export interface HttpTracePipelineOptions extends HttpTraceSelectOptions {
   tcpLimits?: Partial<TcpLimits>;
   /** A tls() stage to decrypt TLS connections between TCP and HTTP. */
   tls?: TlsStream;
+  /** Sees every decoded packet (a stage is added only when given): the closing counts. */
+  onPacket?: (p: Packet) => void;
 }
 
 /**
@@ -101,6 +104,8 @@ export function httpTracePipeline(source: ReadableOf<PacketRecord | PacketRecord
   return chain(
     source,
     decode({ depth: 'transport', defragment: true }),
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    ...(opts.onPacket !== undefined ? [(require('./tap') as typeof import('./tap')).tap(opts.onPacket)] : []),
     tcpStage().tcp({ limits: opts.tcpLimits }),
     ...(opts.tls !== undefined ? [opts.tls] : []),
     httpStage().http({ parser: { bodyEvents: false, maxBody: opts.maxBody ?? 0 } }),

@@ -1,4 +1,5 @@
 /** Waiting on the output of a child process a test started (a server, tcpdump, one of our commands). */
+import './plain-env';
 import type { ChildProcess } from 'node:child_process';
 
 /** Resolves once `pattern` matches what the child wrote on `stream`; rejects on timeout or if it exits first. */

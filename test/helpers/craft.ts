@@ -3,6 +3,7 @@
  * fragments, written as classic pcap (lib/formats/pcap.ts's writer) or pcapng (with chosen interface
  * names). Checksums are left 0 (the decoders do not verify them, tshark does not by default).
  */
+import './plain-env';
 import { PcapWriter } from '../../lib/formats/pcap';
 import { PcapngWriter } from '../../lib/formats/pcapng';
 import { LinkType, type PacketRecord } from '../../lib/core/record';

@@ -3,6 +3,7 @@
  * a driver that feeds segments to Http2ConnectionParser, an event normaliser for split-invariance, and
  * live capture with tcpdump on lo plus tshark's reading of the same file.
  */
+import './plain-env';
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { Http2ConnectionParser, type Http2ParserOptions } from '../../lib/http2/connection';

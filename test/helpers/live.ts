@@ -1,4 +1,5 @@
 /** Helpers for the live-capture tests: only 127.0.0.1 traffic, on the loopback device. */
+import './plain-env';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { addonAvailable } from '../../addon/index';

@@ -1,4 +1,5 @@
 /** Test helpers: the fixture corpus and its tshark oracle tables (test/fixtures/oracle, see MANIFEST.md). */
+import './plain-env';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
