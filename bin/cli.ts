@@ -307,6 +307,8 @@ export function openCapture(path: string | undefined, opts: ReadCaptureOptions =
   return readCaptureFile(path, opts);
 }
 
+const NO_PROGRESS: Progress = { tick: () => undefined, stop: () => undefined };
+
 /**
  * The progress line (streams/progress.ts) for a command reading capture inputs: `readers()` are the readers
  * so far (summed: several inputs merged, or read one after another), `paths` the inputs ('-' or undefined:
@@ -314,6 +316,8 @@ export function openCapture(path: string | undefined, opts: ReadCaptureOptions =
  * output goes to stdout (so a terminal there hides the line).
  */
 export function progressFor(readers: () => readonly Pick<CaptureReader, 'bytes' | 'packets'>[], paths: readonly (string | undefined)[], quiet: boolean, stdoutUsed = true): Progress {
+  // -q, or stderr not a terminal: never shown (progressWanted), and nothing to load for it
+  if (quiet || process.stderr.isTTY !== true) return NO_PROGRESS;
   // required here, not at the top: --version and the commands that read no capture do not load it
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { inputSize, startProgress } = require('../streams/progress') as typeof import('../streams/progress');

@@ -60,6 +60,13 @@ test('info escapes pcapng if_name / if_description (OSC 52, ESC[2J, BEL, CSI), i
   assert.equal(parsed.interfaces[0]!.description, CLEAR);
 });
 
+test('jsonText: ASCII text (the fast path) still has DEL escaped; other text as JSON.stringify gives it', () => {
+  assert.equal(jsonText({ s: 'ascii only\u007f' }), '{"s":"ascii only\\u007f"}');
+  assert.equal(jsonText({ s: '\u007f' }), '{"s":"\\u007f"}');
+  for (const s of ['plain', 'caf\u00e9', 'emoji \u{1f600}', 'lone \ud800', '\u00a0\u00ff', '']) assert.equal(jsonText({ s }), JSON.stringify({ s }));
+  assert.equal(jsonText({ s: '\u00e9\u0085' }), '{"s":"\u00e9\\u0085"}');
+});
+
 test('jsonText: C1 controls, DEL and U+2028/2029 escaped, values unchanged; BigInt exact', () => {
   const value = { s: 'a\u009b[2Jb\u2028c\u2029d\u007fe\u0085', n: 2n ** 63n - 1n, small: 5n };
   const text = jsonText(value);

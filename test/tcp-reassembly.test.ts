@@ -84,6 +84,29 @@ test('the first copy wins; a retransmission with other bytes is flagged overlap-
   assert.deepEqual(conflicts.map((e) => e.type === 'overlap-conflict' && [e.offset, e.length]), [[3, 3], [19, 3]]);
 });
 
+test('the last delivery is compared as a view of its chunk, copied once a delivery comes from another chunk', () => {
+  // Two read chunks (own ArrayBuffers). The client's "abcd" is a view of chunk 1 until the server's data
+  // (chunk 2) is delivered; then it is copied: overwriting chunk 1 afterwards changes nothing.
+  const chunk1 = Buffer.allocUnsafeSlow(8);
+  chunk1.write('abcdEFGH');
+  const chunk2 = Buffer.allocUnsafeSlow(4);
+  chunk2.write('SRV1');
+  const out: TcpEvent[] = [];
+  const r = new TcpReassembler((e) => out.push(e));
+  for (const s of handshake) r.packet(packet(s));
+  r.packet(packet({ from: 'c', flags: A | P, seq: CI + 1, ack: SI + 1, data: chunk1.subarray(0, 4) }));
+  r.packet(packet({ from: 'c', flags: A | P, seq: CI + 3, ack: SI + 1, data: Buffer.from('cX') })); // view: "cd" vs "cX"
+  r.packet(packet({ from: 's', flags: A | P, seq: SI + 1, ack: CI + 5, data: chunk2 }));
+  chunk1.write('ZZZZ');
+  r.packet(packet({ from: 'c', flags: A, seq: CI + 1, ack: SI + 5, data: Buffer.from('abcd') })); // same bytes: no conflict
+  r.packet(packet({ from: 'c', flags: A, seq: CI + 1, ack: SI + 5, data: Buffer.from('aQcd') }));
+  r.flush();
+  const conflicts = out.filter((e) => e.type === 'overlap-conflict').map((e) => e.type === 'overlap-conflict' && [e.offset, e.length]);
+  assert.deepEqual(conflicts, [[2, 2], [0, 4]]); // the overlapping ranges; none for the unchanged "abcd"
+  // (the data event itself is a view of chunk 1, as every in-order delivery is: it now reads ZZZZ)
+  assert.equal(out.filter((e) => e.type === 'data').length, 2);
+});
+
 test('sequence numbers wrap past 2^32', () => {
   const isn = 0xfffffff8;
   const ev = run([

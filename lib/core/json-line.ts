@@ -33,8 +33,14 @@ export function jsonText(value: unknown, indent?: number): string {
     if (!(e instanceof TypeError)) throw e;
     text = JSON.stringify(value, exactBigInt, indent);
   }
+  if (text === undefined) return 'null';
+  // Most lines are ASCII: then DEL is the only character to escape. Counting UTF-8 bytes and looking for
+  // DEL is faster than the regex's scan (measured on the bench capture's 116k NDJSON lines: 17-47 ms vs
+  // 94-115 ms a pass). Same text either way: a character >= U+0080 makes the UTF-8 length exceed the
+  // length (JSON.stringify has escaped lone surrogates already).
+  if (Buffer.byteLength(text, 'utf8') === text.length && !text.includes('\x7f')) return text;
   // Outside strings JSON text is ASCII, so every match is inside a string literal.
-  return text === undefined ? 'null' : text.replace(UNSAFE_IN_JSON, escapeUnsafe);
+  return text.replace(UNSAFE_IN_JSON, escapeUnsafe);
 }
 
 /** One NDJSON line: jsonText(value) and a newline. */

@@ -107,8 +107,10 @@ export class TcpReassembler {
   private tsSec = 0;
   private tsNsec = 0;
   private tsText: string | null = null;
-  /** Sharded runs (lib/tcp/sharded.ts): the clock and the sweeps come from there. */
-  private shard: ReassemblerShard | null = null;
+  private shard: ReassemblerShard | null = null; // sharded runs: the clock and the sweeps come from there
+  // HalfStreams whose lastView points into `viewBuffer` (the buffer of the latest delivery)
+  private views: HalfStream[] = [];
+  private viewBuffer: ArrayBufferLike | null = null;
 
   constructor(sink: (ev: TcpEvent) => void, limits: Partial<TcpLimits> = {}) {
     this.sink = sink;
@@ -145,28 +147,28 @@ export class TcpReassembler {
 
   /** End of input: deliver what is buffered (skipping holes as gaps) and end every connection. */
   flush(): void {
-    for (let c = this.table.oldest; c !== null; c = c.next) {
-      this.shard?.onRelease(c.lastPosition);
-      this.release(c, 'end-of-input');
-    }
+    for (let c = this.table.oldest; c !== null; c = c.next) { this.shard?.onRelease(c.lastPosition); this.release(c, 'end-of-input'); }
     this.table.clear();
     this.totalBuffered = 0;
+    this.settleViews();
+  }
+
+  /** Copies every pending lastView (see HalfStream.lastView): nothing here refers to `viewBuffer` after it. */
+  private settleViews(): void {
+    for (const h of this.views) h.settle();
+    this.views = [];
+    this.viewBuffer = null;
   }
 
   // ---------------------------------------------------------------- clock
 
   /** A sharded run's worker: the clock and the sweeps follow `shard` from now on (lib/tcp/sharded.ts). */
-  shardedBy(shard: ReassemblerShard): void {
-    this.shard = shard;
-  }
-
-  /** Sharded runs: stamps what follows with that packet (a sweep another worker's packet triggered: sweep true; the flush). */
+  shardedBy(shard: ReassemblerShard): void { this.shard = shard; }
+  /** Sharded runs: stamps what follows with that packet, and sweeps if told (a packet's, or another worker's sweep; the flush). */
   stampAt(frame: number, tsSec: number, tsNsec: number, sweep: boolean): void {
     if (this.shard !== null) ({ baseSec: this.baseSec, clock: this.clock } = this.shard);
-    this.frame = frame;
-    this.tsSec = tsSec;
-    this.tsNsec = tsNsec;
-    this.tsText = null;
+    if (this.baseSec !== this.baseSec) this.baseSec = tsSec; // (a packet that was not TCP to the reading thread)
+    this.frame = frame; this.tsSec = tsSec; this.tsNsec = tsNsec; this.tsText = null;
     if (sweep) this.sweep();
   }
 
@@ -177,7 +179,6 @@ export class TcpReassembler {
       const sweep = shard.sweepAtPosition === shard.position;
       if (sweep) shard.sweepAtPosition = -1;
       this.stampAt(rec.frame, rec.tsSec, rec.tsNsec, sweep);
-      if (this.baseSec !== this.baseSec) this.baseSec = rec.tsSec; // (not a TCP packet to the reading thread)
       return (rec.tsSec - this.baseSec) * 1e9 + rec.tsNsec;
     }
     if (this.baseSec !== this.baseSec) this.baseSec = rec.tsSec;
@@ -408,7 +409,12 @@ export class TcpReassembler {
         client: conn.client, server: conn.server, direction: h.direction, from: h.from, offset: pos, bytes: data,
       });
       h.stats.bytes += data.length;
-      h.rememberDelivered(data, pos);
+      if (data.buffer !== this.viewBuffer) {
+        this.settleViews();
+        this.viewBuffer = data.buffer;
+      }
+      if (h.lastView === null) this.views.push(h);
+      h.viewDelivered(data, pos);
     }
     if (length > data.length) this.gap(conn, h, pos + data.length, length - data.length, 'snaplen');
     // pos is always h.offset here: callers deliver only what is next in order
@@ -567,7 +573,7 @@ export class TcpReassembler {
 
   /** A retransmission overlapping bytes already delivered: flag it if the bytes differ from the last delivery. */
   private compareDelivered(conn: Connection, h: HalfStream, pos: number, data: Buffer): void {
-    const last = h.lastData;
+    const last = h.lastView ?? h.lastData;
     if (last === null || h.lastDataLength === 0) return;
     this.compareBytes(conn, h, pos, data, h.lastDataPos, last.subarray(0, h.lastDataLength), pos, pos + data.length);
   }
