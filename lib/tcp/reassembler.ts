@@ -162,8 +162,7 @@ export class TcpReassembler {
 
   // ---------------------------------------------------------------- clock
 
-  /** A sharded run's worker: the clock and the sweeps follow `shard` from now on (lib/tcp/sharded.ts). */
-  shardedBy(shard: ReassemblerShard): void { this.shard = shard; }
+  shardedBy(shard: ReassemblerShard): void { this.shard = shard; } // a sharded run's worker (lib/tcp/sharded.ts)
   /** Sharded runs: stamps what follows with that packet, and sweeps if told (a packet's, or another worker's sweep; the flush). */
   stampAt(frame: number, tsSec: number, tsNsec: number, sweep: boolean): void {
     if (this.shard !== null) ({ baseSec: this.baseSec, clock: this.clock } = this.shard);
