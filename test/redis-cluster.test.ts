@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fixture, REPO_ROOT } from './helpers/oracle';
-import { BIN, canonical, localEvents, redisAvailable, runBin, waitUntil, type Run } from './helpers/redis';
+import { BIN, canonical, localEvents, redisAvailable, runBin, startConsumer, waitUntil, type Run } from './helpers/redis';
 import { RedisCluster } from './helpers/redis-cluster';
 import { isUnanswered } from '../lib/redis/errors';
 import { movedHint, parseRedisStreamUrl, RedisUrlError } from '../lib/redis/url';
@@ -33,22 +33,6 @@ const skip = !redisAvailable() && !inCi ? 'redis-server is not installed' : fals
 
 const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');
 const sorted = (evs: unknown[]): string[] => evs.map(canonical).sort();
-
-function startConsumer(url: string, name: string, args: string[]): { out: () => string; interrupt: () => Promise<Run> } {
-  const child = spawn(process.execPath, [path.join(BIN, 'pcap-pipe.js'), 'consume', url, '--consumer', name, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const closed = new Promise<Run>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-  return {
-    out: () => stdout,
-    interrupt: () => {
-      if (child.exitCode === null) child.kill('SIGINT');
-      return closed;
-    },
-  };
-}
 
 /** What a row shows, without ids, times and connection numbers (the view assigns those). */
 function shown(row: ExchangeRow): string {

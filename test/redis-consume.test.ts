@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { Redis } from 'ioredis';
 import { fixture, REPO_ROOT } from './helpers/oracle';
-import { BIN, canonical, localEvents, redisAvailable, RedisServer, runBin, waitUntil, type Run } from './helpers/redis';
+import { BIN, canonical, localEvents, redisAvailable, RedisServer, runBin, startConsumer, waitUntil, type Run } from './helpers/redis';
 import { entryFromFields, type StreamEntry } from '../lib/redis/entry';
 import { formatStreamEntry } from '../lib/redis/print';
 
@@ -20,23 +20,6 @@ const skip = !redisAvailable() && !inCi ? 'redis-server is not installed' : fals
 
 const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');
 const sorted = (evs: unknown[]): string[] => evs.map(canonical).sort();
-
-/** A consumer process whose output the test watches while it runs; interrupt() sends SIGINT and waits. */
-function startConsumer(url: string, name: string, args: string[]): { out: () => string; interrupt: () => Promise<Run> } {
-  const child = spawn(process.execPath, [path.join(BIN, 'pcap-pipe.js'), 'consume', url, '--consumer', name, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const closed = new Promise<Run>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-  return {
-    out: () => stdout,
-    interrupt: () => {
-      child.kill('SIGINT');
-      return closed;
-    },
-  };
-}
 
 async function client(port: number): Promise<Redis> {
   const c = new Redis({ host: '127.0.0.1', port, protocol: 2, lazyConnect: true });

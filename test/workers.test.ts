@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { PcapWriter } from '../lib/formats/pcap';
 import { LinkType, type PacketRecord } from '../lib/core/record';
-import { ipv4, tcp, udp, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from './helpers/craft';
+import { ethernet, ipv4, tcp, udp, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from './helpers/craft';
 import { prng } from './helpers/prng';
 import { REPO_ROOT } from './helpers/oracle';
 
@@ -80,14 +80,6 @@ test('the TCP/HTTP fixtures: TCP events, bodies and the text layout with 2 and 4
 // A generated capture that crosses flows the ways one thread notices
 
 const SERVER = [10, 1, 0, 1];
-
-function ethernet(payload: Buffer, etherType = 0x0800): Buffer {
-  const eth = Buffer.alloc(14);
-  eth.set([0x02, 0, 0, 0, 0, 2], 0);
-  eth.set([0x02, 0, 0, 0, 0, 1], 6);
-  eth.writeUInt16BE(etherType, 12);
-  return Buffer.concat([eth, payload]);
-}
 
 /** How a generated connection ends. */
 type Ending = 'fin' | 'client-fin-only' | 'silent' | 'reset';

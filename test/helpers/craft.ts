@@ -12,7 +12,7 @@ import type { InterfaceInfo } from '../../lib/formats/format';
 const CLIENT = [10, 0, 0, 1];
 const SERVER = [10, 0, 0, 2];
 
-function ethernet(payload: Buffer, etherType = 0x0800): Buffer {
+export function ethernet(payload: Buffer, etherType = 0x0800): Buffer {
   const eth = Buffer.alloc(14);
   eth.set([0x02, 0, 0, 0, 0, 2], 0);
   eth.set([0x02, 0, 0, 0, 0, 1], 6);

@@ -137,3 +137,20 @@ export async function waitUntil(what: string, cond: () => boolean | Promise<bool
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** A consumer process whose output the test watches while it runs; interrupt() sends SIGINT and waits. */
+export function startConsumer(url: string, name: string, args: string[]): { out: () => string; interrupt: () => Promise<Run> } {
+  const child = spawn(process.execPath, [path.join(BIN, 'pcap-pipe.js'), 'consume', url, '--consumer', name, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const closed = new Promise<Run>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return {
+    out: () => stdout,
+    interrupt: () => {
+      if (child.exitCode === null) child.kill('SIGINT');
+      return closed;
+    },
+  };
+}
