@@ -22,6 +22,7 @@ import { chain, httpTracePipeline } from '../streams/trace';
 import type { WebViewOptions } from '../streams/web';
 import { tlsSummary, type SecretsSource } from '../streams/tls';
 import type { CaptureReader } from '../streams/read';
+import type { Progress } from '../streams/progress';
 import type { TraceCounts } from '../lib/trace/summary';
 import type { HttpTraceEvent } from '../lib/trace/output';
 import type { Packet } from '../lib/layers/decode';
@@ -234,6 +235,35 @@ export function traceTlsStage(opts: Pick<HttpTraceOptions, 'keyLogFiles'>, src: 
   return files.length > 0 || src.secrets !== undefined ? tlsStage(files, src.secrets, skipWithoutSecrets) : undefined;
 }
 
+/** The progress line while a trace reads a capture file (none for a live capture); see progressFor. */
+function traceProgress(src: TraceSource, opts: HttpTraceOptions, out: Writable): Progress | undefined {
+  const reader = src.reader;
+  return reader !== undefined ? progressFor(() => [reader], [src.file], opts.quiet === true, out === process.stdout) : undefined;
+}
+
+/**
+ * lib/trace/summary when the closing counts are printed: never with -q; with --summary; else on a
+ * terminal's stderr (as tshark and tcpdump end). Required only then: one module fewer at start-up otherwise.
+ */
+function closingCounts(opts: HttpTraceOptions): typeof import('../lib/trace/summary') | undefined {
+  if (opts.quiet === true || !(opts.summary === true || (opts.summary === 'auto' && process.stderr.isTTY === true))) return undefined;
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return require('../lib/trace/summary') as typeof import('../lib/trace/summary');
+}
+
+/** The TLS connections a trace could not decrypt, one line on stderr: only when keys were given at all. */
+function reportUndecrypted(name: string, keys: number, stats: Parameters<typeof tlsSummary>[0]): void {
+  const summary = keys > 0 ? tlsSummary(stats) : undefined;
+  if (summary !== undefined) process.stderr.write(`${name}: ${summary} (pcap-pipe tls tells why)\n`);
+}
+
+/** After a trace: the line for link types nothing was decoded of; status 1 for that or a damaged input. */
+function traceExitStatus(src: TraceSource, name: string): number {
+  const undecodable = src.undecodable?.();
+  if (undecodable !== undefined) process.stderr.write(`${name}: ${undecodable}\n`);
+  return src.failed() || undecodable !== undefined ? 1 : 0;
+}
+
 /** Runs a trace from a source to stdout; returns the exit code. */
 export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: string, out: Writable = safeStdout()): Promise<number> {
   if (opts.workers !== undefined && opts.workers > 0) return runShardedTrace(src, opts, name, opts.workers, out);
@@ -257,12 +287,8 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   }
   // TLS: with a key log, or a capture file (a pcapng may carry its secrets in Decryption Secrets Blocks).
   const tlsStream = traceTlsStage(opts, src, true);
-  const reader = src.reader;
-  const progress = reader !== undefined ? progressFor(() => [reader], [src.file], opts.quiet === true, out === process.stdout) : undefined;
-  // never with -q; with --summary; else on a terminal's stderr (as tshark and tcpdump end)
-  // (required only then: one module fewer at start-up otherwise)
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const closing = opts.quiet !== true && (opts.summary === true || (opts.summary === 'auto' && process.stderr.isTTY === true)) ? require('../lib/trace/summary') as typeof import('../lib/trace/summary') : undefined;
+  const progress = traceProgress(src, opts, out);
+  const closing = closingCounts(opts);
   const counts: TraceCounts | undefined = closing?.emptyTraceCounts();
   try {
     const events = httpTracePipeline(src.source, {
@@ -280,8 +306,7 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
     else await pipeline(events, printer, out);
     progress?.stop();
     if (closing !== undefined && counts !== undefined) process.stderr.write(`${closing.formatTraceSummary(name, counts)}\n`);
-    const summary = tlsStream !== undefined && (opts.keyLogFiles ?? []).length + tlsStream.keyLog.size > 0 ? tlsSummary(tlsStream.stats) : undefined;
-    if (summary !== undefined) process.stderr.write(`${name}: ${summary} (pcap-pipe tls tells why)\n`);
+    if (tlsStream !== undefined) reportUndecrypted(name, (opts.keyLogFiles ?? []).length + tlsStream.keyLog.size, tlsStream.stats);
   } finally {
     progress?.stop();
     stopWatching?.();
@@ -291,9 +316,7 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
     }
     src.live?.close();
   }
-  const undecodable = src.undecodable?.();
-  if (undecodable !== undefined) process.stderr.write(`${name}: ${undecodable}\n`);
-  return src.failed() || undecodable !== undefined ? 1 : 0;
+  return traceExitStatus(src, name);
 }
 
 /**
@@ -306,10 +329,8 @@ async function runShardedTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   const files = opts.keyLogFiles ?? [];
   const throwAt = process.env.PCAP_PIPE_TEST_WORKER_THROW_AT;
   // the progress line and the closing counts as runTrace has them (the counts are summed over the workers)
-  const reader = src.reader;
-  const progress = reader !== undefined ? progressFor(() => [reader], [src.file], opts.quiet === true, out === process.stdout) : undefined;
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const closing = opts.quiet !== true && (opts.summary === true || (opts.summary === 'auto' && process.stderr.isTTY === true)) ? require('../lib/trace/summary') as typeof import('../lib/trace/summary') : undefined;
+  const progress = traceProgress(src, opts, out);
+  const closing = closingCounts(opts);
   let result: Awaited<ReturnType<typeof runSharded>>;
   try {
     result = await runSharded({
@@ -339,12 +360,8 @@ async function runShardedTrace(src: TraceSource, opts: HttpTraceOptions, name: s
     progress?.stop();
   }
   if (closing !== undefined && result.counts !== undefined) process.stderr.write(`${closing.formatTraceSummary(name, result.counts)}\n`);
-  const tls = result.tls;
-  const summary = tls !== undefined && files.length + tls.keys > 0 ? tlsSummary(tls.stats) : undefined;
-  if (summary !== undefined) process.stderr.write(`${name}: ${summary} (pcap-pipe tls tells why)\n`);
-  const undecodable = src.undecodable?.();
-  if (undecodable !== undefined) process.stderr.write(`${name}: ${undecodable}\n`);
-  return src.failed() || undecodable !== undefined ? 1 : 0;
+  if (result.tls !== undefined) reportUndecrypted(name, files.length + result.tls.keys, result.tls.stats);
+  return traceExitStatus(src, name);
 }
 
 /**

@@ -101,6 +101,16 @@ export interface BatchTransformOptions {
   readableObjectMode?: boolean;
 }
 
+/**
+ * Synchronous use of a stage (BatchTransform.runSync, TlsStream.runSync): each of `out` to `next`, then
+ * `out` emptied. `next` runs later stages, never this one, so the array is reused (no array per packet).
+ */
+export function handOnSync<T>(out: T[], next: (item: T) => void): void {
+  if (out.length === 0) return;
+  for (let i = 0; i < out.length; i++) next(out[i] as T);
+  out.length = 0;
+}
+
 export abstract class BatchTransform<In, Out> extends Transform {
   /** Types only (never set): lets Typed<S> read In and Out back from a stage class. */
   declare protected readonly chunkTypes?: { in: In; out: Out };
@@ -143,11 +153,7 @@ export abstract class BatchTransform<In, Out> extends Transform {
 
   /** Synchronous use: hands what the stage produced outside handle() (a callback it set up) to `next`. */
   drainSync(next: (out: Out) => void): void {
-    const out = this.out;
-    if (out.length === 0) return;
-    // `next` runs later stages, never this one: the array is emptied and reused (no array per packet)
-    for (let i = 0; i < out.length; i++) next(out[i] as Out);
-    out.length = 0;
+    handOnSync(this.out, next);
   }
 
   /** Pushes the outputs of one array chunk (taken over by the stream). */

@@ -15,7 +15,7 @@
  * live capture), its events are held: at most `maxHeldBytes`, at most `keyWaitSeconds` of capture time.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { BatchQueueBound, DEFAULT_STAGE_HIGH_WATER_MARK, readableQueueState, writableQueueState } from './batch';
+import { BatchQueueBound, DEFAULT_STAGE_HIGH_WATER_MARK, handOnSync, readableQueueState, writableQueueState } from './batch';
 import { isTcpEvent, type TcpDataEvent, type TcpEvent, type TcpGapEvent, type TcpSide } from '../lib/tcp/events';
 import { tlsErrorCode, type TlsConnectionEvent, type TlsErrorEvent, type TlsErrorReason, type TlsConnectionInfo } from '../lib/tls/events';
 import { KeyLog, KeyLogFile } from '../lib/tls/keylog';
@@ -207,10 +207,7 @@ export class TlsStream extends Transform {
   }
 
   private drainSync(next: (out: unknown) => void): void {
-    const out = this.out;
-    if (out.length === 0) return;
-    for (let i = 0; i < out.length; i++) next(out[i]);
-    out.length = 0;
+    handOnSync<unknown>(this.out, next);
   }
 
   private handle(item: unknown): void {

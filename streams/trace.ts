@@ -31,7 +31,7 @@ import type { writePcap } from './write';
 
 // Every command loads this module for chain(); the stages below are required where a pipeline needs
 // them, not here, so that grep does not load TCP/HTTP/HTTP2 (~30 modules) nor tcp the grep ones: start-up
-// is a fresh process per command (measured: grep 102 -> N modules loaded).
+// is a fresh process per command (measured on a 20-packet file: grep 103 -> 68 modules loaded, tcp 103 -> 54).
 /* eslint-disable @typescript-eslint/no-var-requires */
 const tcpStage = (): typeof import('./tcp') => require('./tcp') as typeof import('./tcp');
 const httpStage = (): typeof import('./http') => require('./http') as typeof import('./http');
