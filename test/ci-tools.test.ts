@@ -30,6 +30,8 @@ export const TEST_TOOLS: ReadonlyArray<readonly [string, string[]]> = [
   ['tar', ['--version']],
   // The Redis Streams tests (test/redis-*.test.ts) start their own redis-server on a loopback port.
   ['redis-server', ['--version']],
+  // test/helpers/redis-cluster.ts joins the cluster's nodes with `redis-cli --cluster create`.
+  ['redis-cli', ['--version']],
 ];
 
 function missing(): string[] {
