@@ -84,6 +84,13 @@ export interface ParserSink {
    * select without building them (lib/grep/prefilter.ts).
    */
   skip?(data: Buffer, offset: number, caplen: number, linkType: number, fcsLength: number | undefined): boolean;
+  /**
+   * pcapng only: takes each packet in place of packet(), as its fields and `caplen` bytes of `data` from
+   * `offset` (valid during the call only), without a record being made: `pcap-pipe read` converts pcapng
+   * to classic pcap with it (lib/formats/pcapng-copy.ts). Timestamps are 0 for a Simple Packet Block.
+   */
+  rawPacket?(data: Buffer, offset: number, caplen: number, len: number, linkType: number, tsSec: number, tsNsec: number,
+    fcsLength: number | undefined, nanoPrecision: boolean, frame: number): void;
 }
 
 /** Judges packets from their bytes before records are made (ParserSink.skip); see CaptureReader.setSkipper. */
