@@ -6,7 +6,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { COLOR_USAGE, describeError, intOption, openReportedCapture, progressFor, safeStdout, UsageError, unsupportedLinkTypes, untilInterrupted, type ParsedArgs } from './cli';
+import { COLOR_USAGE, describeError, intOption, openReportedCapture, progressFor, reportDamagedInput, safeStdout, UsageError, unsupportedLinkTypes, untilInterrupted, type ParsedArgs } from './cli';
 import { emptyFilterSpec, type HttpFilterSpec } from '../lib/trace/filter';
 import { countLetterFlag, tcpdumpTimeHelp, tcpdumpTimeStyle, TimeFormatter } from '../lib/core/time';
 import { DEFAULT_MAX_BODY } from '../lib/trace/output';
@@ -22,6 +22,7 @@ import { chain, httpTracePipeline } from '../streams/trace';
 import type { WebViewOptions } from '../streams/web';
 import { tlsSummary, type SecretsSource } from '../streams/tls';
 import type { CaptureReader } from '../streams/read';
+import { CaptureError, type CaptureErrorCode } from '../lib/core/errors';
 import type { Progress } from '../streams/progress';
 import type { TraceCounts } from '../lib/trace/summary';
 import type { HttpTraceEvent } from '../lib/trace/output';
@@ -328,8 +329,12 @@ async function runShardedTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   const { runSharded } = require('../streams/shard') as typeof import('../streams/shard');
   const files = opts.keyLogFiles ?? [];
   const throwAt = process.env.PCAP_PIPE_TEST_WORKER_THROW_AT;
+  // a regular file with no filter between reader and trace: the workers read it themselves (streams/shard-file.ts)
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const direct = src.reader !== undefined && src.source === src.reader && src.file !== undefined ? (require('../streams/shard-file') as typeof import('../streams/shard-file')).fileShardSource(src.file) : undefined;
+  const read = { bytes: 0, packets: 0 };
   // the progress line and the closing counts as runTrace has them (the counts are summed over the workers)
-  const progress = traceProgress(src, opts, out);
+  const progress = direct !== undefined ? progressFor(() => [read], [src.file], opts.quiet === true, out === process.stdout) : traceProgress(src, opts, out);
   const closing = closingCounts(opts);
   let result: Awaited<ReturnType<typeof runSharded>>;
   try {
@@ -337,7 +342,8 @@ async function runShardedTrace(src: TraceSource, opts: HttpTraceOptions, name: s
       workers,
       source: src.source,
       out,
-      ...(src.secrets !== undefined ? { secrets: src.secrets } : {}),
+      ...(direct !== undefined ? { file: direct, onRead: (r: typeof read) => { read.bytes = r.bytes; read.packets = r.packets; } } : {}),
+      ...(src.secrets !== undefined && direct === undefined ? { secrets: src.secrets } : {}),
       config: {
         kind: 'http-trace',
         filter: opts.filter,
@@ -359,9 +365,15 @@ async function runShardedTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   } finally {
     progress?.stop();
   }
+  // what the workers found reading the file, reported as the one-thread reader reports it
+  const input = result.input;
+  if (input?.damaged !== undefined) {
+    const d = input.damaged;
+    reportDamagedInput({ command: name, verb: 'used' }, src.file === '-' ? 'stdin' : src.file ?? '', new CaptureError(d.code as CaptureErrorCode, d.message, d.offset), input.packets);
+  }
   if (closing !== undefined && result.counts !== undefined) process.stderr.write(`${closing.formatTraceSummary(name, result.counts)}\n`);
   if (result.tls !== undefined) reportUndecrypted(name, files.length + result.tls.keys, result.tls.stats);
-  return traceExitStatus(src, name);
+  return traceExitStatus(input === undefined ? src : { ...src, failed: () => input.damaged !== undefined, undecodable: () => unsupportedLinkTypes(input) }, name);
 }
 
 /**

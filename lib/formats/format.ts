@@ -81,9 +81,17 @@ export interface ParserSink {
    * Asked before a packet's record is made (after the block was validated): true when the consumer does
    * not want the packet, which is then counted (frame numbers stay right) but never built. Its captured
    * bytes are `caplen` bytes of `data` from `offset`. grep uses it to leave out packets it would not
-   * select without building them (lib/grep/prefilter.ts).
+   * select without building them (lib/grep/prefilter.ts). `tsSec`/`tsNsec`: the record's time as its record
+   * would have it (a sharded worker keeps the capture's TCP clock over packets it leaves out: streams/shard-file.ts).
    */
-  skip?(data: Buffer, offset: number, caplen: number, linkType: number, fcsLength: number | undefined): boolean;
+  skip?(data: Buffer, offset: number, caplen: number, linkType: number, fcsLength: number | undefined, tsSec: number, tsNsec: number): boolean;
+  /**
+   * pcapng only: takes each packet in place of packet(), as its fields and `caplen` bytes of `data` from
+   * `offset` (valid during the call only), without a record being made: `pcap-pipe read` converts pcapng
+   * to classic pcap with it (lib/formats/pcapng-copy.ts). Timestamps are 0 for a Simple Packet Block.
+   */
+  rawPacket?(data: Buffer, offset: number, caplen: number, len: number, linkType: number, tsSec: number, tsNsec: number,
+    fcsLength: number | undefined, nanoPrecision: boolean, frame: number): void;
 }
 
 /** Judges packets from their bytes before records are made (ParserSink.skip); see CaptureReader.setSkipper. */
