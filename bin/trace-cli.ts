@@ -329,7 +329,7 @@ async function runShardedTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   const { runSharded } = require('../streams/shard') as typeof import('../streams/shard');
   const files = opts.keyLogFiles ?? [];
   const throwAt = process.env.PCAP_PIPE_TEST_WORKER_THROW_AT;
-  // a regular file with no filter between reader and trace: the workers read it themselves (streams/shard-file.ts)
+  // a regular file with no filter between reader and trace: every worker parses it (streams/shard-file.ts)
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const direct = src.reader !== undefined && src.source === src.reader && src.file !== undefined ? (require('../streams/shard-file') as typeof import('../streams/shard-file')).fileShardSource(src.file) : undefined;
   const read = { bytes: 0, packets: 0 };
