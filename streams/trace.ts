@@ -108,7 +108,8 @@ export function httpTracePipeline(source: ReadableOf<PacketRecord | PacketRecord
     ...(opts.onPacket !== undefined ? [(require('./tap') as typeof import('./tap')).tap(opts.onPacket)] : []),
     tcpStage().tcp({ limits: opts.tcpLimits }),
     ...(opts.tls !== undefined ? [opts.tls] : []),
-    httpStage().http({ parser: { bodyEvents: false, maxBody: opts.maxBody ?? 0 } }),
+    // TCP `data` events stop here: the selection drops them (and the closing counts count none)
+    httpStage().http({ parser: { bodyEvents: false, maxBody: opts.maxBody ?? 0 }, tcpData: false }),
     httpTraceStage().httpTraceSelect(opts),
   ) as TypedReadable<HttpTraceEvent>;
 }
