@@ -344,3 +344,98 @@ test('pcapng to pcap: a second link type declared after the first packet, before
     }
   }
 });
+
+// ---- the EPB walker of lib/formats/pcapng-copy.ts: it runs from the second 1 MiB read on, so these files are bigger ----
+
+/** Hand-made pcapng blocks in either byte order (PcapngWriter writes little-endian only). */
+class NgBlocks {
+  constructor(readonly le: boolean) {}
+  u16(v: number): Buffer { const b = Buffer.alloc(2); if (this.le) b.writeUInt16LE(v); else b.writeUInt16BE(v); return b; }
+  u32(v: number): Buffer { const b = Buffer.alloc(4); if (this.le) b.writeUInt32LE(v >>> 0); else b.writeUInt32BE(v >>> 0); return b; }
+  pad(b: Buffer): Buffer { return Buffer.concat([b, Buffer.alloc((4 - (b.length & 3)) & 3)]); }
+  opt(code: number, value: Buffer): Buffer { return Buffer.concat([this.u16(code), this.u16(value.length), this.pad(value)]); }
+  block(type: number, body: Buffer, total = 12 + body.length): Buffer { return Buffer.concat([this.u32(type), this.u32(total), body, this.u32(total)]); }
+  shb(): Buffer { return this.block(0x0a0d0d0a, Buffer.concat([this.u32(0x1a2b3c4d), this.u16(1), this.u16(0), Buffer.alloc(8, 0xff)])); }
+  idb(linkType: number, options: Buffer[] = []): Buffer {
+    const opts = options.length > 0 ? Buffer.concat([...options, this.u32(0)]) : Buffer.alloc(0);
+    return this.block(1, Buffer.concat([this.u16(linkType), this.u16(0), this.u32(0), opts]));
+  }
+  epb(iface: number, i: number, data: Buffer, options?: Buffer): Buffer {
+    return this.block(6, Buffer.concat([this.u32(iface), this.u32(0x60000 + (i >>> 12)), this.u32(Math.imul(i, 2654435761)), this.u32(data.length), this.u32(data.length + (i % 5)), this.pad(data), options ?? Buffer.alloc(0)]));
+  }
+}
+
+/**
+ * A pcapng over 1 MiB: three interfaces of link type 1 (µs; ns; 2^-20 s with an offset), EPBs over them,
+ * some with options (a comment; a flags word without opt_endofopt), then `tail` blocks and more EPBs.
+ */
+function walkerPcapng(le: boolean, tail: (b: NgBlocks, size: number) => Buffer[], before = 1300 << 10): Buffer {
+  const b = new NgBlocks(le);
+  const tsoffset = Buffer.alloc(8);
+  if (le) tsoffset.writeBigInt64LE(100n); else tsoffset.writeBigInt64BE(100n);
+  const parts = [b.shb(), b.idb(1), b.idb(1, [b.opt(9, Buffer.from([9]))]), b.idb(1, [b.opt(9, Buffer.from([0x94])), b.opt(14, tsoffset)])];
+  let size = parts.reduce((n, p) => n + p.length, 0);
+  let i = 0;
+  const packets = (until: number): void => {
+    while (size < until) {
+      const data = Buffer.alloc(1 + ((i * 7919) % 1514), i & 0xff);
+      const options = i % 11 === 4 ? Buffer.concat([b.opt(1, Buffer.from(`packet ${i}`)), b.u32(0)]) : i % 13 === 6 ? b.opt(2, b.u32(1)) : undefined;
+      const p = b.epb(i % 3, i, data, options);
+      parts.push(p);
+      size += p.length;
+      i++;
+    }
+  };
+  packets(before);
+  for (const p of tail(b, size)) { parts.push(p); size += p.length; }
+  packets(size + (300 << 10));
+  return Buffer.concat(parts);
+}
+
+test('pcapng to pcap past the first read: blocks the walker leaves to the parser, damage and cuts give what the ordinary path gives', async () => {
+  const data = Buffer.alloc(100, 7);
+  const cases: Record<string, (b: NgBlocks, size: number) => Buffer[]> = {
+    'plain': () => [],
+    'SPB': (b) => [b.block(3, Buffer.concat([b.u32(90), b.pad(Buffer.alloc(90, 3))]))],
+    'custom block and ISB': (b) => [b.block(0x0bad, Buffer.alloc(20)), b.block(5, Buffer.concat([b.u32(0), b.u32(0), b.u32(0)]))],
+    'new section, same order': (b) => [b.shb(), b.idb(1), b.epb(0, 1, data)],
+    'new section, other order': (b) => { const o = new NgBlocks(!b.le); return [o.shb(), o.idb(1), o.idb(1), o.idb(1), o.epb(0, 1, data)]; },
+    'EPB header across the 2 MiB read': (b, size) => [b.block(0x0bad, Buffer.alloc((2 << 20) - 8 - size - 12)), b.epb(1, 5, data)],
+    'EPB across reads': (b) => [b.epb(0, 7, Buffer.alloc(1500 << 10, 9))],
+    'option past its block': (b) => [b.epb(0, 1, data, Buffer.concat([b.u16(1), b.u16(40), b.u32(0)]))],
+    'trailing length differs': (b) => { const e = b.epb(0, 1, data); e.writeUInt8(e[e.length - 4]! ^ 4, e.length - 4); return [e]; },
+    'undeclared interface': (b) => [b.epb(3, 1, data)],
+    'caplen over the block': (b) => { const e = b.epb(0, 1, data); if (b.le) e.writeUInt32LE(200, 20); else e.writeUInt32BE(200, 20); return [e]; },
+    'length over the limit': (b) => [b.block(6, Buffer.alloc(28), 32 << 20)],
+    'length not a multiple of 4': (b) => [b.block(6, Buffer.alloc(28), 50)],
+  };
+  for (const le of [true, false]) {
+    for (const [name, tail] of Object.entries(cases)) {
+      const buf = walkerPcapng(le, tail);
+      const file = write(`walker-${le ? 'le' : 'be'}-${name.replace(/\W+/g, '-')}.pcapng`, buf);
+      await assertPcapngLikeOrdinary(file, `${le ? 'LE' : 'BE'} ${name}`, [], le ? ['file', 'pipe'] : ['file']);
+    }
+  }
+  // cut inside an EPB header, its data and its options, past 2 MiB; with --format pcap too
+  const buf = walkerPcapng(true, () => [], 2200 << 10);
+  const blocks: number[] = [];
+  for (let o = 0; o + 8 <= buf.length; o += buf.readUInt32LE(o + 4)) blocks.push(o);
+  const late = blocks.filter((o) => o > (2100 << 10) && buf.readUInt32LE(o + 4) > 28 + padded(buf.readUInt32LE(o + 20)) + 4);
+  const withOptions = late[0]!;
+  for (const cut of [blocks.find((o) => o > (2100 << 10))! + 6, withOptions + 30, withOptions + buf.readUInt32LE(withOptions + 4) - 6]) {
+    await assertPcapngLikeOrdinary(write(`walker-cut-${cut}.pcapng`, buf.subarray(0, cut)), `cut at ${cut}`);
+    await assertPcapngLikeOrdinary(write(`walker-cut-${cut}.pcapng`, buf.subarray(0, cut)), `cut at ${cut} --format pcap`, ['--format', 'pcap'], ['file']);
+  }
+  // fuzzed past the first read: a byte or a word anywhere after 1 MiB
+  let seed = 0xface;
+  const rnd = (n: number): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed % n; };
+  for (let i = 0; i < 16; i++) {
+    const b = Buffer.from(buf);
+    const at = (1 << 20) + rnd(b.length - (1 << 20) - 4);
+    if (i % 2 === 0) b[at] = rnd(256);
+    else b.writeUInt32LE(rnd(4) === 0 ? rnd(0x20000) : rnd(64), at & ~3);
+    await assertPcapngLikeOrdinary(write(`walker-fuzz-${i}.pcapng`, b), `walker fuzz ${i} at ${at}`, [], ['file']);
+  }
+});
+
+function padded(n: number): number { return (n + 3) & ~3; }

@@ -12,10 +12,35 @@
  * types, so `linkTypes` and `sawPacket` say what it needs.
  */
 import { CaptureError } from '../core/errors';
+import { DEFAULT_MAX_RECORD_BYTES } from './format';
 import { PcapngParser } from './pcapng';
+import { BlockType, EPB_FIXED_BYTES, MIN_BLOCK_BYTES, type InterfaceState, OPT_ENDOFOPT, type TimeSlot, padTo4, splitDecimalTimestamp, splitTimestampBig } from './pcapng-blocks';
 import { PcapWriter } from './pcap';
 
 const RECORD_HEADER_LENGTH = 16;
+/** An EPB's bytes before its packet data: type, total length, interface, timestamp (2 words), caplen, len. */
+const EPB_DATA_OFFSET = 28;
+/**
+ * Blocks per read the walker hands to the parser one at a time before it gives it the rest of the read:
+ * a file made of blocks the walker does not take (SPBs, ...) then costs a few calls per read, not one a block.
+ */
+const MAX_PARSER_BLOCKS = 64;
+
+/**
+ * Whether an EPB's options (start..end) are what OptionCursor reads without an error: each option's value
+ * within the block, up to opt_endofopt or fewer than 4 bytes left. The parser's packetOptions throws only there.
+ */
+function optionsFit(view: DataView, start: number, end: number, le: boolean): boolean {
+  let pos = start;
+  while (end - pos >= 4) {
+    if (view.getUint16(pos, le) === OPT_ENDOFOPT) return true;
+    const valueStart = pos + 4;
+    const length = view.getUint16(pos + 2, le);
+    if (valueStart + length > end) return false;
+    pos = valueStart + padTo4(length);
+  }
+  return true;
+}
 
 export class PcapngToPcap {
   private readonly parser: PcapngParser;
@@ -39,6 +64,7 @@ export class PcapngToPcap {
   /** The first packet's link type (-1 before it): the file header's, and the only one classic pcap can hold. */
   private linkType = -1;
   private nanosecond = false;
+  private readonly time: TimeSlot = { sec: 0, nsec: 0 };
   /**
    * Once set, a packet of another link type is the writer's error. Before (the first packet's read chunk,
    * while the caller has not decided on classic pcap) it is not: the caller then goes the ordinary way.
@@ -83,7 +109,9 @@ export class PcapngToPcap {
   write(chunk: Buffer): void {
     if (this.failure !== null) return;
     try {
-      this.parser.write(chunk);
+      // after the first packet's read (the format decided), reads into `input` go through the walker
+      if (this.enforceLinkType && this.linkType !== -1 && chunk.buffer === this.memory) this.walk(chunk);
+      else this.parser.write(chunk);
     } catch (e) {
       if (e === this.writeError) throw e;
       if (!(e instanceof CaptureError)) throw e;
@@ -108,6 +136,83 @@ export class PcapngToPcap {
     const out = Buffer.from(this.memory, this.outStart, this.fill);
     this.fill = 0;
     this.emit(out);
+  }
+
+  /**
+   * The common case without the parser's per-block calls: a run of EPBs, each whole in the read, of an
+   * interface the section declared with the first packet's link type, lengths and options that the parser
+   * accepts, becomes records here (the same timestamp arithmetic and record header as record()); the
+   * parser is then told to pass over those bytes and packets (PcapngParser.walked). Any other block (SHB,
+   * IDB, SPB, a damaged EPB, one that goes on in the next read) is the parser's, on its own, so every check,
+   * error message, offset and frame number stays the parser's; then the walk goes on after it.
+   */
+  private walk(chunk: Buffer): void {
+    const len = chunk.length;
+    const view = this.view;
+    const bytes = this.bytes;
+    const base = chunk.byteOffset;
+    const t = this.time;
+    let off = 0;
+    let parserBlocks = 0;
+    while (off < len) {
+      const pending = this.parser.pendingBytes;
+      if (pending > 0) {
+        // the block the previous read ended in: the parser finishes it (a block's header first, then the block)
+        const next = Math.min(len, off + pending);
+        this.parser.write(chunk.subarray(off, next));
+        off = next;
+        continue;
+      }
+      const interfaces = this.parser.walkable();
+      if (interfaces === null || parserBlocks === MAX_PARSER_BLOCKS) { this.parser.write(chunk.subarray(off)); return; }
+      const le = this.parser.sectionLittleEndian;
+      const start = off;
+      let packets = 0;
+      while (len - off >= EPB_FIXED_BYTES) {
+        const p = base + off;
+        if (view.getUint32(p, le) !== BlockType.ENHANCED_PACKET) break;
+        const total = view.getUint32(p + 4, le);
+        if (total < EPB_FIXED_BYTES || (total & 3) !== 0 || total > DEFAULT_MAX_RECORD_BYTES || total > len - off) break;
+        const blockEnd = p + total - 4;
+        if (view.getUint32(blockEnd, le) !== total) break;
+        const iface: InterfaceState | undefined = interfaces[view.getUint32(p + 8, le)];
+        if (iface === undefined || iface.linkType !== this.linkType) break;
+        const caplen = view.getUint32(p + 20, le);
+        const dataStart = p + EPB_DATA_OFFSET;
+        if (dataStart + caplen > blockEnd || !optionsFit(view, dataStart + padTo4(caplen), blockEnd, le)) break;
+        const n = RECORD_HEADER_LENGTH + caplen;
+        if (!this.room(n)) break; // a record on its own: record()'s
+        const high = view.getUint32(p + 12, le);
+        const low = view.getUint32(p + 16, le);
+        if (iface.decimalUnits !== 0) splitDecimalTimestamp(high, low, iface.decimalUnits, iface.nsPerUnit, t);
+        else splitTimestampBig(high, low, iface.unitsPerSecond, t);
+        const at = this.outStart + this.fill;
+        this.header(view, at, caplen, view.getUint32(p + 24, le), t.sec + iface.tsOffsetSec, t.nsec);
+        bytes.copyWithin(at + RECORD_HEADER_LENGTH, dataStart, dataStart + caplen);
+        this.fill += n;
+        packets++;
+        off += total;
+      }
+      if (packets > 0) {
+        this.parser.walked(off - start, packets);
+        this.packets += packets;
+      }
+      if (off >= len) return;
+      const next = this.blockEnd(chunk, off, le);
+      parserBlocks++;
+      this.parser.write(chunk.subarray(off, next));
+      off = next;
+    }
+  }
+
+  /** Where the block at `off` ends when it is whole in the chunk and not an SHB (a new byte order); else the chunk's end. */
+  private blockEnd(chunk: Buffer, off: number, le: boolean): number {
+    const len = chunk.length;
+    if (len - off < MIN_BLOCK_BYTES) return len;
+    const p = chunk.byteOffset + off;
+    if (this.view.getUint32(p, le) === BlockType.SECTION_HEADER) return len;
+    const total = this.view.getUint32(p + 4, le);
+    return total < MIN_BLOCK_BYTES || total > len - off ? len : off + total;
   }
 
   private record(data: Buffer, offset: number, caplen: number, len: number, linkType: number, tsSec: number, tsNsec: number,

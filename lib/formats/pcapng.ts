@@ -35,7 +35,6 @@ import { PcapngWriter, type PcapngHeaderOptions } from './pcapng-writer';
 export { BlockType, PCAPNG_BYTE_ORDER_MAGIC, tsresolToUnitsPerSecond } from './pcapng-blocks';
 export { PcapngWriter, type PcapngHeaderOptions };
 
-
 export interface PcapngParserOptions {
   /** A block longer than this is an error (PCAP_RECORD_TOO_LARGE); default DEFAULT_MAX_RECORD_BYTES. */
   maxRecordBytes?: number;
@@ -85,7 +84,6 @@ export class PcapngParser {
   private interfaces: InterfaceState[] = [];
   private frameCount = 0;
   private skippedCount = 0;
-
   private readonly options = new OptionCursor();
   private readonly time: TimeSlot = { sec: 0, nsec: 0 };
 
@@ -102,6 +100,12 @@ export class PcapngParser {
   get skippedBlocks(): number { return this.skippedCount; }
   /** Current section index (0-based), -1 before the first SHB. */
   get section(): number { return this.sectionIndex; }
+  /** For lib/formats/pcapng-copy.ts's walker: the interfaces at a block boundary (else null), the bytes that finish the block held (a header's 12, then the rest), the byte order, */
+  walkable(): readonly InterfaceState[] | null { return this.state === ReadState.BlockStart && this.sawSection && this.failure === null ? this.interfaces : null; }
+  get pendingBytes(): number { return this.state === ReadState.Gather ? this.gather!.length - this.gatherFilled : this.state === ReadState.Header ? MIN_BLOCK_BYTES - this.headerFilled : 0; }
+  get sectionLittleEndian(): boolean { return this.littleEndian; }
+  /** and `bytes` of whole packet blocks the walker converted itself: stream offsets and frame numbers go on after them. */
+  walked(bytes: number, packets: number): void { this.streamOffset += bytes; this.consumed += bytes; this.frameCount += packets; }
 
   /**
    * Parses `chunk`. Packets and other blocks are reported to the sink synchronously.
