@@ -16,8 +16,9 @@ import type { CaptureStream } from '../streams/capture';
 import { colorFor } from '../streams/colour';
 import type { ColourWhen } from '../lib/core/colour';
 import type { HarTee } from '../streams/har';
-import { httpTracePrinter, type HttpTracePrintOptions } from '../streams/http-trace';
-import { chain, httpTracePipeline } from '../streams/trace';
+import type { HttpTracePrintOptions } from '../streams/http-trace';
+import { buildPrinter, type PrinterSpec, type StageSpec } from '../streams/chain-spec';
+import { chain, chainOf, httpTraceChain } from '../streams/trace';
 // The web view (and the ws package under it) is loaded only by --web / serve: ~0.1 s of CPU at start-up.
 import type { WebViewOptions } from '../streams/web';
 import { tlsSummary, type SecretsSource } from '../streams/tls';
@@ -78,35 +79,9 @@ export interface HttpTraceOptions extends Omit<HttpTracePrintOptions, 'color'> {
   summary?: boolean | 'auto';
 }
 
-/** The --workers help line, shared by the trace commands. */
-export const WORKERS_HELP = `  --workers N        run the trace on N worker threads, connections spread by a flow hash; the output is
-                     the same, in the same order (capture files and stdin; 0: one thread, the default)`;
-
-/** Most worker threads --workers takes. */
-export const MAX_WORKERS = 64;
-
-/**
- * `--workers N` checked against the other options: a whole number 0..MAX_WORKERS, and only where the
- * sharded run prints what one thread prints (file or stdin input, the terminal/NDJSON output, times that
- * do not depend on the line before).
- */
-export function workersOption(args: ParsedArgs, usage: string, what: { live?: boolean; web?: boolean; publish?: boolean; har?: boolean; json?: boolean; time?: TimeFormatter }): number | undefined {
-  const v = args.workers;
-  if (v === undefined) return undefined;
-  const text = String(v);
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isInteger(n) || n > MAX_WORKERS) throw new UsageError(`--workers takes a whole number 0..${MAX_WORKERS}, got ${JSON.stringify(text)}`, usage);
-  if (n === 0) return undefined;
-  if (what.live) throw new UsageError('--workers reads capture files (-r FILE or -r -), not live captures (yet)', usage);
-  if (what.web) throw new UsageError('--workers and --web exclude each other', usage);
-  if (what.publish) throw new UsageError('--workers and --publish exclude each other', usage);
-  if (what.har) throw new UsageError('--workers and --har exclude each other', usage);
-  const style = what.time?.style;
-  if (!what.json && (style === 'delta' || style === 'since-first')) {
-    throw new UsageError('--workers and -ttt / -ttttt exclude each other (each line\'s time depends on the line before it)', usage);
-  }
-  return n;
-}
+export { MAX_WORKERS, WORKERS_HELP, workersOption } from './workers-cli';
+import { runShardedChain } from './workers-cli';
+import type { ShardRunResult } from '../streams/shard';
 
 function regex(source: string, flags: string, option: string, usage: string): RegExp {
   try {
@@ -264,6 +239,34 @@ function traceExitStatus(src: TraceSource, name: string): number {
   return src.failed() || undecodable !== undefined ? 1 : 0;
 }
 
+/**
+ * The stages of a trace (http_trace, `pcap-pipe http|ws`) as data: one description for the one-thread run
+ * and for each worker of --workers. `har`: a HAR tap follows (it needs the TCP events and the bodies, and
+ * takes one event at a time). The tls stage is there with a key log or a capture file (pcapng secrets).
+ */
+function traceChain(opts: HttpTraceOptions, src: TraceSource, har: boolean): StageSpec[] {
+  const files = opts.keyLogFiles ?? [];
+  return httpTraceChain({
+    filter: opts.filter,
+    tcpEvents: opts.tcpVerbose || har,
+    websocketOnly: opts.websocketOnly,
+    // the printer takes whole batches (one string each); the HAR tap takes one event at a time
+    batches: !har,
+    maxBody: opts.bodies || har ? opts.maxBody : 0,
+    ...(files.length > 0 || src.secrets !== undefined ? { tls: files } : {}),
+  });
+}
+
+/** The printer of a trace as data (the colour decided here, from `out`). */
+function tracePrinter(opts: HttpTraceOptions, out: Writable): Extract<PrinterSpec, { printer: 'http-trace' }> {
+  return {
+    printer: 'http-trace', json: opts.json, headers: opts.headers, ...(opts.showHeader !== undefined ? { showHeader: opts.showHeader } : {}),
+    bodies: opts.bodies, maxBody: opts.maxBody, tcpVerbose: opts.tcpVerbose, color: !opts.json && colorFor(out, opts.color),
+    ...(opts.websocketOnly !== undefined ? { websocketOnly: opts.websocketOnly } : {}),
+    ...(opts.time !== undefined ? { timeStyle: opts.time.style } : {}),
+  };
+}
+
 /** Runs a trace from a source to stdout; returns the exit code. */
 export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: string, out: Writable = safeStdout()): Promise<number> {
   if (opts.workers !== undefined && opts.workers > 0) return runShardedTrace(src, opts, name, opts.workers, out);
@@ -291,17 +294,12 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   const closing = closingCounts(opts);
   const counts: TraceCounts | undefined = closing?.emptyTraceCounts();
   try {
-    const events = httpTracePipeline(src.source, {
-      filter: opts.filter,
-      tcpEvents: opts.tcpVerbose || tee !== undefined,
-      websocketOnly: opts.websocketOnly,
-      // the printer takes whole batches (one string each); the HAR tap takes one event at a time
-      batches: tee === undefined,
-      ...(closing !== undefined && counts !== undefined ? { onEvent: (ev: HttpTraceEvent) => closing.countEvent(counts, ev), onPacket: (p: Packet) => closing.countPacket(counts, p.errors.length > 0) } : {}),
-      maxBody: opts.bodies || tee !== undefined ? opts.maxBody : 0,
+    // the chain as data, the same as each worker of --workers builds (streams/chain-spec.ts)
+    const events = chainOf(src.source, traceChain(opts, src, tee !== undefined), {
       ...(tlsStream !== undefined ? { tls: tlsStream } : {}),
+      ...(closing !== undefined && counts !== undefined ? { onEvent: (ev: HttpTraceEvent) => closing.countEvent(counts, ev), onPacket: (p: Packet) => closing.countPacket(counts, p.errors.length > 0) } : {}),
     });
-    const printer = httpTracePrinter({ ...opts, color: !opts.json && colorFor(out, opts.color) });
+    const printer = buildPrinter(tracePrinter(opts, out));
     if (tee) await pipeline(events, tee, printer, out);
     else await pipeline(events, printer, out);
     progress?.stop();
@@ -324,37 +322,16 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
  * one-thread order. The tls stage is there when it would be on one thread (a key log, or a capture file).
  */
 async function runShardedTrace(src: TraceSource, opts: HttpTraceOptions, name: string, workers: number, out: Writable): Promise<number> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { runSharded } = require('../streams/shard') as typeof import('../streams/shard');
   const files = opts.keyLogFiles ?? [];
-  const throwAt = process.env.PCAP_PIPE_TEST_WORKER_THROW_AT;
   // the progress line and the closing counts as runTrace has them (the counts are summed over the workers)
   const progress = traceProgress(src, opts, out);
   const closing = closingCounts(opts);
-  let result: Awaited<ReturnType<typeof runSharded>>;
+  let result: ShardRunResult;
   try {
-    result = await runSharded({
-      workers,
-      source: src.source,
-      out,
-      ...(src.secrets !== undefined ? { secrets: src.secrets } : {}),
-      config: {
-        kind: 'http-trace',
-        filter: opts.filter,
-        tcpEvents: opts.tcpVerbose,
-        websocketOnly: opts.websocketOnly === true,
-        maxBodyKept: opts.bodies ? opts.maxBody : 0,
-        tls: files.length > 0 || src.secrets !== undefined,
-        keyLogFiles: files,
-        print: {
-          json: opts.json, headers: opts.headers, ...(opts.showHeader !== undefined ? { showHeader: opts.showHeader } : {}),
-          bodies: opts.bodies, maxBody: opts.maxBody, tcpVerbose: opts.tcpVerbose, color: !opts.json && colorFor(out, opts.color),
-          ...(opts.websocketOnly !== undefined ? { websocketOnly: opts.websocketOnly } : {}),
-          ...(opts.time !== undefined ? { timeStyle: opts.time.style } : {}),
-        },
-        counts: closing !== undefined,
-        ...(throwAt !== undefined && /^\d+$/.test(throwAt) ? { throwAt: Number(throwAt) } : {}),
-      },
+    result = await runShardedChain({
+      workers, source: src.source, out, ...(src.secrets !== undefined ? { secrets: src.secrets } : {}),
+      chain: { stages: traceChain(opts, src, false), printer: tracePrinter(opts, out) },
+      counts: closing !== undefined,
     });
   } finally {
     progress?.stop();

@@ -58,7 +58,7 @@ export class GrepSink extends Writable {
 
   /**
    * Stream-mode matches are written as they are found (text and JSON). Per-packet matches are written
-   * with their packet's verdict (textOf), so their output waits for the reader like the rest.
+   * with their packet's verdict (verdictText), so their output waits for the reader like the rest.
    */
   match(m: GrepMatch): void {
     const t = this.text;
@@ -68,7 +68,8 @@ export class GrepSink extends Writable {
     else if (m.stream !== undefined) t.out.write(formatStreamMatch(m, t.color, t.time) + '\n');
   }
 
-  private textOf(v: PacketVerdict): string {
+  /** What a verdict prints (text or NDJSON; '' for none); also a sharded run's printer (streams/shard-worker.ts). */
+  verdictText(v: PacketVerdict): string {
     const t = this.text as GrepTextOutput;
     const pkt = v.packet;
     if (t.json) {
@@ -100,7 +101,7 @@ export class GrepSink extends Writable {
     if (Array.isArray(chunk)) this.inBound.fit(writableQueueState(this), chunk.length);
     forEachItem(chunk, (v) => {
       if (this.pcap !== undefined && !this.pcap.write(v.packet.record)) pcapFull = true;
-      if (this.text !== undefined) text += this.textOf(v);
+      if (this.text !== undefined) text += this.verdictText(v);
     });
     if (text !== '') (this.text as GrepTextOutput).out.write(text);
     // Wait for every output over its limit (backpressure), then take the next chunk. Asked of the

@@ -12,6 +12,7 @@
  * A worker that fails (throws, exits) ends the run with its message; the other workers are terminated.
  */
 import { once } from 'node:events';
+import { deserialize } from 'node:v8';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
@@ -22,6 +23,7 @@ import { CaptureClock } from '../lib/shard/clock';
 import { OrderedMerge } from '../lib/shard/merge';
 import { FlowRouter } from '../lib/shard/router';
 import { emptyTraceCounts, type TraceCounts } from '../lib/trace/summary';
+import { tlsSpecOf } from './chain-spec';
 import type { FromWorker, ToWorker, TraceWorkerConfig } from './shard-worker';
 import type { SecretsSource, TlsStream } from './tls';
 
@@ -36,6 +38,7 @@ export interface ShardRunOptions {
   config: TraceWorkerConfig;
   /** PacketRecords, single or in arrays (batch mode). */
   source: Readable;
+  /** Where the merged lines go (bytes); with the 'objects' printer, the objects (an object-mode Writable). */
   out: Writable;
   /** The capture reader: its pcapng Decryption Secrets Blocks go to every worker's tls stage. */
   secrets?: SecretsSource;
@@ -46,13 +49,16 @@ export interface ShardRunResult {
   tls?: { stats: TlsStream['stats']; keys: number };
   /** The closing counts, summed over the workers (when config.counts). */
   counts?: TraceCounts;
+  /** The grep stage's counts, summed (a chain with a grep stage). */
+  grep?: { selected: number; matches: number };
 }
 
 export class WorkerFailure extends Error {}
 
 export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult> {
   const n = opts.workers;
-  const merge = new OrderedMerge(n);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const merge = new OrderedMerge(n, opts.config.chain.printer.printer === 'follow' ? (require('./follow-items') as typeof import('./follow-items')).FOLLOW_BLOCK_END : undefined);
   const router = new FlowRouter(n);
   const clock = new CaptureClock();
   const packers = Array.from({ length: n }, () => new BatchPacker());
@@ -62,11 +68,15 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
   const poke = (): void => { const w = wake; wake = undefined; w?.(); };
-  const tls: ShardRunResult['tls'] = opts.config.tls ? { stats: { connections: 0, decrypted: 0, notDecrypted: {} }, keys: 0 } : undefined;
+  const withTls = tlsSpecOf(opts.config.chain) !== undefined;
+  const tls: ShardRunResult['tls'] = withTls ? { stats: { connections: 0, decrypted: 0, notDecrypted: {} }, keys: 0 } : undefined;
   const finished = new Array<boolean>(n).fill(false);
   const counts: TraceCounts | undefined = opts.config.counts ? emptyTraceCounts() : undefined;
   const out = opts.out;
   let outFull = false;
+  const objects = opts.config.chain.printer.printer === 'objects';
+  const grep = { selected: 0, matches: 0 };
+  let withGrep = false;
 
   const fail = (e: Error): void => {
     if (failure === undefined) failure = e;
@@ -80,6 +90,16 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
         inFlight[w]!--;
         merge.add(w, msg);
         if (msg.watermark === Infinity) finished[w] = true;
+        if (objects) {
+          // shard(): the objects, deserialised, their connection numbers the whole capture's
+          for (const item of merge.takeItems()) {
+            const ev = deserialize(item.data) as { connection?: number; previous?: number };
+            if (item.connection >= 0) ev.connection = item.connection;
+            if (item.previous >= 0) ev.previous = item.previous;
+            if (!out.write(ev)) outFull = true;
+          }
+          return poke();
+        }
         const list = merge.take();
         if (list.length > 0 && !out.write(list.length === 1 ? list[0]! : Buffer.concat(list))) outFull = true;
       } else if (msg.t === 'stats') {
@@ -92,6 +112,11 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
             tls.stats.notDecrypted[key] = (tls.stats.notDecrypted[key] ?? 0) + (v ?? 0);
           }
           tls.keys = Math.max(tls.keys, t.keys);
+        }
+        if (msg.grep !== undefined) {
+          grep.selected += msg.grep.selected;
+          grep.matches += msg.grep.matches;
+          withGrep = true;
         }
         if (counts !== undefined && msg.counts !== undefined) {
           const c = counts as unknown as Record<string, number>, m = msg.counts as unknown as Record<string, number>;
@@ -112,7 +137,7 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
   const onSecrets = (s: { type: number; data: Buffer }): void => {
     if (s.type === SECRETS_TYPE_TLS) secrets.push(s.data.toString('latin1'));
   };
-  if (opts.secrets !== undefined && opts.config.tls) {
+  if (opts.secrets !== undefined && withTls) {
     for (const s of opts.secrets.secrets ?? []) onSecrets(s);
     opts.secrets.on('decryption-secrets', onSecrets);
   }
@@ -220,5 +245,5 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
       void w.terminate();
     }
   }
-  return { ...(tls !== undefined ? { tls } : {}), ...(counts !== undefined ? { counts } : {}) };
+  return { ...(tls !== undefined ? { tls } : {}), ...(counts !== undefined ? { counts } : {}), ...(withGrep ? { grep } : {}) };
 }
