@@ -11,6 +11,7 @@
         "addon/common.cc",
         "addon/devices.cc",
         "addon/live_session.cc",
+        "addon/block_writer.cc",
         "addon/live_handle.cc",
         "addon/bpf_program.cc"
       ],

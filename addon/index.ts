@@ -87,6 +87,15 @@ export interface NativeLiveHandle {
   close(): void;
   /** Drains up to one batch synchronously; an empty Buffer when nothing is waiting. */
   readBatch(): Buffer;
+  /**
+   * Direct mode, before start(): the addon writes every packet to `fd` as a classic pcap record
+   * (little-endian, nanosecond; the caller writes the file header first) from a writer thread, and
+   * never hands packets to JS. After `maxPackets` (0: no limit) the handle closes itself. Once it is
+   * closed and everything is written, onBatch is called once with (null, packets written).
+   */
+  writeTo?(fd: number, maxPackets: number): void;
+  /** Direct mode: everything the kernel ring holds goes to the writer now (before close); packets drained. */
+  drain?(): number;
   stats(): LiveStats;
   inject(frame: Buffer): number;
   setFilter(expression: string): void;
@@ -107,10 +116,13 @@ export interface NativeBpfProgram {
   dump(): string[];
 }
 
+/** A batch of records, or (direct mode only) null once everything is written, with the packets written. */
+export type NativeBatchCallback = (batch: Buffer | null, count: number) => void;
+
 export interface PcapAddon {
   devices(): Device[];
   libVersion(): string;
-  LiveHandle: new (options: NativeLiveOptions, onBatch: (batch: Buffer, count: number) => void, onError: (message: string) => void) => NativeLiveHandle;
+  LiveHandle: new (options: NativeLiveOptions, onBatch: NativeBatchCallback, onError: (message: string) => void) => NativeLiveHandle;
   BpfProgram: new (expression: string, linkType: number, snaplen: number, optimize?: boolean) => NativeBpfProgram;
   /** Bytes before each record's data in a batch buffer (16). */
   batchRecordHeaderBytes: number;
@@ -261,7 +273,7 @@ export function libVersion(): string {
 }
 
 /** Opens and activates a live handle (not yet polling: call start()). Throws LiveCaptureError. */
-export function openLive(options: NativeLiveOptions, onBatch: (batch: Buffer, count: number) => void, onError: (message: string) => void): NativeLiveHandle {
+export function openLive(options: NativeLiveOptions, onBatch: NativeBatchCallback, onError: (message: string) => void): NativeLiveHandle {
   const addon = loadAddon();
   return callNative(() => new addon.LiveHandle(options, onBatch, onError));
 }

@@ -91,6 +91,8 @@ Napi::Function LiveHandle::Define(Napi::Env env) {
                          InstanceMethod<&LiveHandle::Resume>("resume"),
                          InstanceMethod<&LiveHandle::Close>("close"),
                          InstanceMethod<&LiveHandle::ReadBatch>("readBatch"),
+                         InstanceMethod<&LiveHandle::WriteTo>("writeTo"),
+                         InstanceMethod<&LiveHandle::Drain>("drain"),
                          InstanceMethod<&LiveHandle::Stats>("stats"),
                          InstanceMethod<&LiveHandle::Inject>("inject"),
                          InstanceMethod<&LiveHandle::SetFilter>("setFilter"),
@@ -161,6 +163,38 @@ Napi::Value LiveHandle::Close(const Napi::CallbackInfo& info) {
 Napi::Value LiveHandle::ReadBatch(const Napi::CallbackInfo& info) {
   if (session_ == nullptr) return Napi::Buffer<uint8_t>::New(info.Env(), 0);
   return session_->ReadBatch(info.Env());
+}
+
+Napi::Value LiveHandle::WriteTo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    Napi::TypeError::New(env, "writeTo(fd: number, maxPackets: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int64_t fd = info[0].As<Napi::Number>().Int64Value();
+  double maxPackets = info[1].As<Napi::Number>().DoubleValue();
+  if (fd < 0 || fd > INT32_MAX || !(maxPackets >= 0)) {
+    Napi::RangeError::New(env, "writeTo: fd and maxPackets must be >= 0").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  LiveSession* s = OpenSession(env);
+  if (s == nullptr) return env.Undefined();
+  std::string error;
+  uint64_t limit = maxPackets >= 9007199254740992.0 ? 0 : static_cast<uint64_t>(maxPackets);
+  if (!s->WriteTo(static_cast<int>(fd), limit, &error)) ThrowCoded(env, kCodeLive, error);
+  return env.Undefined();
+}
+
+Napi::Value LiveHandle::Drain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (session_ == nullptr) return Napi::Number::New(env, 0);
+  std::string error;
+  int64_t n = session_->DrainToWriterAll(&error);
+  if (n < 0) {
+    ThrowCoded(env, kCodeLive, error);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
 }
 
 Napi::Value LiveHandle::Stats(const Napi::CallbackInfo& info) {

@@ -3,6 +3,9 @@
 // JS: new LiveHandle(options, onBatch(batch: Buffer, count: number), onError(message: string))
 //     .start() .pause() .resume() .close()          (close is idempotent and safe inside onBatch)
 //     .readBatch(): Buffer                          (synchronous bounded drain; empty when nothing waits)
+//     .writeTo(fd, maxPackets)                      (direct mode, before start: the addon writes pcap
+//                                                    records to fd; onBatch(null, written) at the end)
+//     .drain(): number                              (direct mode: the whole ring into the writer)
 //     .stats(): { received, dropped, ifDropped }
 //     .inject(frame: Buffer): number
 //     .setFilter(expression: string): void
@@ -33,6 +36,8 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
   Napi::Value Resume(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value ReadBatch(const Napi::CallbackInfo& info);
+  Napi::Value WriteTo(const Napi::CallbackInfo& info);
+  Napi::Value Drain(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Inject(const Napi::CallbackInfo& info);
   Napi::Value SetFilter(const Napi::CallbackInfo& info);

@@ -9,6 +9,9 @@ namespace pcap_pipe {
 namespace {
 
 constexpr int kMinTimerIntervalMs = 10;
+// Direct mode: blocks in the writer's pool, and most blocks filled per wake-up.
+constexpr int kWriterBlocks = 4;
+constexpr int kWriterRoundsPerWake = 4;
 
 void WriteU32LE(uint8_t* out, uint32_t v) {
   out[0] = static_cast<uint8_t>(v);
@@ -105,7 +108,8 @@ LiveSession* LiveSession::Open(napi_env env, const LiveOptions& options, std::ve
 }
 
 LiveSession::LiveSession(napi_env env, pcap_t* handle, const LiveOptions& options)
-    : env_(env), pcap_(handle), device_(options.device), batchPackets_(options.batchPackets) {
+    : env_(env), pcap_(handle), device_(options.device), immediate_(options.immediate),
+      batchPackets_(options.batchPackets) {
   linkType_ = DltToLinktype(pcap_datalink(handle));
   snaplen_ = pcap_snapshot(handle);
   nanosecond_ = pcap_get_tstamp_precision(handle) == PCAP_TSTAMP_PRECISION_NANO;
@@ -183,7 +187,12 @@ void LiveSession::OnPoll(uv_poll_t* handle, int status, int events) {
   self->DrainAndDeliver();
 }
 
-void LiveSession::OnTimer(uv_timer_t* handle) { static_cast<LiveSession*>(handle->data)->DrainAndDeliver(); }
+void LiveSession::OnTimer(uv_timer_t* handle) {
+  auto* self = static_cast<LiveSession*>(handle->data);
+  self->DrainAndDeliver();
+  // Direct mode: what a quiet link captured reaches the file within about one timeout, as in JS mode.
+  if (self->writer_ && self->state_ == State::kRunning && self->blockUsed_ > 0) self->SubmitBlock();
+}
 
 void LiveSession::OnPacket(u_char* user, const pcap_pkthdr* header, const u_char* bytes) {
   reinterpret_cast<LiveSession*>(user)->AppendRecord(header, bytes);
@@ -191,36 +200,35 @@ void LiveSession::OnPacket(u_char* user, const pcap_pkthdr* header, const u_char
 
 void LiveSession::AppendRecord(const pcap_pkthdr* header, const u_char* bytes) {
   size_t caplen = header->caplen;
-  size_t room = staging_.size() - stagingUsed_ - kBatchRecordHeader;
+  size_t room = outSize_ - outUsed_ - kBatchRecordHeader;
   if (caplen > room) {  // cannot happen while caplen <= snaplen; keep the record, cut to fit
     caplen = room;
     truncatedRecords_++;
   }
-  uint8_t* out = staging_.data() + stagingUsed_;
+  uint8_t* out = out_ + outUsed_;
   uint32_t fraction = static_cast<uint32_t>(header->ts.tv_usec);  // ns when the precision is nano
   WriteU32LE(out, static_cast<uint32_t>(header->ts.tv_sec));
   WriteU32LE(out + 4, nanosecond_ ? fraction : fraction * 1000);
   WriteU32LE(out + 8, static_cast<uint32_t>(caplen));
   WriteU32LE(out + 12, header->len);
   std::memcpy(out + kBatchRecordHeader, bytes, caplen);
-  stagingUsed_ += kBatchRecordHeader + caplen;
+  outUsed_ += kBatchRecordHeader + caplen;
   batchCount_++;
 
-  if (staging_.size() - stagingUsed_ < maxRecordBytes_) {
+  if (outSize_ - outUsed_ < maxRecordBytes_) {
     batchFull_ = true;
     pcap_breakloop(pcap_);
   }
 }
 
-bool LiveSession::FillBatch(std::string* error) {
-  stagingUsed_ = 0;
+bool LiveSession::FillBatch(std::string* error, uint32_t limit) {
   batchCount_ = 0;
-  batchFull_ = false;
+  batchFull_ = outSize_ - outUsed_ < maxRecordBytes_;
   // A breakloop flag left set by the previous batch (when its last dispatch ended on its own) makes
   // the first dispatch return PCAP_ERROR_BREAK with no packets; one retry clears it.
   int staleBreaks = 0;
-  while (batchCount_ < batchPackets_ && !batchFull_) {
-    int n = pcap_dispatch(pcap_, static_cast<int>(batchPackets_ - batchCount_), &LiveSession::OnPacket,
+  while (batchCount_ < limit && !batchFull_) {
+    int n = pcap_dispatch(pcap_, static_cast<int>(limit - batchCount_), &LiveSession::OnPacket,
                           reinterpret_cast<u_char*>(this));
     if (n == PCAP_ERROR_BREAK) {
       if (batchFull_ || ++staleBreaks > 1) break;
@@ -237,27 +245,152 @@ bool LiveSession::FillBatch(std::string* error) {
 
 void LiveSession::DrainAndDeliver() {
   if (state_ != State::kRunning || teardown_) return;
+  if (writer_) {
+    DrainToWriter();
+    return;
+  }
   std::string error;
-  if (!FillBatch(&error)) {
+  out_ = staging_.data();
+  outSize_ = staging_.size();
+  outUsed_ = 0;
+  if (!FillBatch(&error, batchPackets_)) {
     Fail(error);
     return;
   }
   if (batchCount_ == 0) return;
   Napi::Env env(env_);
   Napi::HandleScope scope(env);
-  Napi::Buffer<uint8_t> batch = Napi::Buffer<uint8_t>::Copy(env, staging_.data(), stagingUsed_);
+  Napi::Buffer<uint8_t> batch = Napi::Buffer<uint8_t>::Copy(env, out_, outUsed_);
   CallJs(onBatch_, {batch, Napi::Number::New(env, batchCount_)});
   // JS may have closed or paused us; the level-triggered poll brings us back for anything left.
 }
 
 Napi::Value LiveSession::ReadBatch(Napi::Env env) {
   if (state_ == State::kClosed) return Napi::Buffer<uint8_t>::New(env, 0);
+  if (writer_) return Napi::Buffer<uint8_t>::New(env, 0);  // direct mode: packets never come to JS
   std::string error;
-  if (!FillBatch(&error)) {
+  out_ = staging_.data();
+  outSize_ = staging_.size();
+  outUsed_ = 0;
+  if (!FillBatch(&error, batchPackets_)) {
     ThrowCoded(env, kCodeLive, error);
     return env.Undefined();
   }
-  return Napi::Buffer<uint8_t>::Copy(env, staging_.data(), stagingUsed_);
+  return Napi::Buffer<uint8_t>::Copy(env, out_, outUsed_);
+}
+
+bool LiveSession::WriteTo(int fd, uint64_t maxPackets, std::string* error) {
+  if (state_ != State::kOpen || writer_) {
+    *error = "writeTo() must be called once, before start()";
+    return false;
+  }
+  maxPackets_ = maxPackets;
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env_, &loop);
+  uv_async_init(loop, &writerAsync_, &LiveSession::OnWriterWake);
+  writerAsync_.data = this;
+  writerAsyncOpen_ = true;
+  // Blocks as big as a JS batch (at least two records of maximal size); a few, so the disk can lag a
+  // little behind the ring without the loop stopping, and memory stays bounded.
+  size_t blockBytes = std::max(staging_.size(), 2 * maxRecordBytes_);
+  uv_async_t* async = &writerAsync_;
+  writer_ = std::make_unique<BlockWriter>(fd, blockBytes, kWriterBlocks, [async] { uv_async_send(async); });
+  staging_ = std::vector<uint8_t>();  // not used in direct mode
+  return true;
+}
+
+// Direct mode, on the loop: fills the open block across wake-ups (one write per block, not per wake-up)
+// and hands it to the writer when full; at most kWriterRoundsPerWake blocks per wake-up, so a flood
+// cannot hold the loop, as in JS mode.
+void LiveSession::DrainToWriter() {
+  for (int round = 0; round < kWriterRoundsPerWake && state_ == State::kRunning; round++) {
+    if (block_ == nullptr) {
+      block_ = writer_->Acquire();
+      if (block_ == nullptr) {  // every block is queued: let the kernel ring hold packets meanwhile
+        waitingForBlock_ = true;
+        StopWatching();
+        return;
+      }
+      blockUsed_ = 0;
+    }
+    out_ = block_;
+    outSize_ = writer_->blockBytes();
+    outUsed_ = blockUsed_;
+    uint64_t left = maxPackets_ > 0 ? maxPackets_ - written_ : kMaxBatchPackets;
+    std::string error;
+    if (!FillBatch(&error, static_cast<uint32_t>(std::min<uint64_t>(left, kMaxBatchPackets)))) {
+      Fail(error);
+      return;
+    }
+    blockUsed_ = outUsed_;
+    written_ += batchCount_;
+    if (batchFull_) SubmitBlock();
+    if (maxPackets_ > 0 && written_ >= maxPackets_) {
+      Close();
+      return;
+    }
+    if (!batchFull_) {  // the ring is empty
+      // Immediate mode promises packets without delay: to the file now, not when the block is full.
+      if (immediate_ && blockUsed_ > 0) SubmitBlock();
+      return;
+    }
+  }
+}
+
+void LiveSession::SubmitBlock() {
+  if (block_ == nullptr) return;
+  writer_->Submit(block_, blockUsed_);
+  block_ = nullptr;
+  blockUsed_ = 0;
+}
+
+int64_t LiveSession::DrainToWriterAll(std::string* error) {
+  if (!writer_ || state_ == State::kClosed) return 0;
+  uint64_t before = written_;
+  for (;;) {
+    if (maxPackets_ > 0 && written_ >= maxPackets_) break;
+    if (block_ == nullptr) {
+      block_ = writer_->AcquireWait();
+      blockUsed_ = 0;
+    }
+    out_ = block_;
+    outSize_ = writer_->blockBytes();
+    outUsed_ = blockUsed_;
+    uint64_t left = maxPackets_ > 0 ? maxPackets_ - written_ : kMaxBatchPackets;
+    if (!FillBatch(error, static_cast<uint32_t>(std::min<uint64_t>(left, kMaxBatchPackets)))) return -1;
+    blockUsed_ = outUsed_;
+    written_ += batchCount_;
+    if (batchFull_) SubmitBlock();
+    else if (batchCount_ == 0) break;
+  }
+  return static_cast<int64_t>(written_ - before);
+}
+
+void LiveSession::OnWriterWake(uv_async_t* handle) { static_cast<LiveSession*>(handle->data)->WriterWoke(); }
+
+// The writer freed a block the loop waited for, failed, or finished after Close.
+void LiveSession::WriterWoke() {
+  if (!writer_ || writerFinished_) return;
+  std::string error = writer_->Error();
+  if (!error.empty() && !writerFailed_) {
+    writerFailed_ = true;
+    Fail("writing the capture failed: " + error);  // closes: the writer drops the rest and finishes
+  }
+  if (waitingForBlock_ && state_ == State::kRunning && writer_->HasFree()) {
+    waitingForBlock_ = false;
+    StartWatching();
+  }
+  if (state_ == State::kClosed && writer_->Done()) {
+    writerFinished_ = true;
+    writer_->Join();
+    if (!writerFailed_) {
+      Napi::Env env(env_);
+      Napi::HandleScope scope(env);
+      CallJs(onBatch_, {env.Null(), Napi::Number::New(env, static_cast<double>(written_))});
+    }
+    writerAsyncOpen_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&writerAsync_), &LiveSession::OnHandleClosed);
+  }
 }
 
 void LiveSession::CallJs(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
@@ -341,9 +474,14 @@ void LiveSession::Close() {
     finalStats_ = {raw.ps_recv, raw.ps_drop, raw.ps_ifdrop};
     haveFinalStats_ = true;
   }
+  // Direct mode: the open block is written, then the writer finishes and wakes us (WriterWoke).
+  if (writer_) {
+    SubmitBlock();
+    writer_->Finish();
+  }
   // Stop watching the fd before libpcap closes it; the uv handles are freed asynchronously.
   if (pollInitialized_) {
-    pendingHandleCloses_ = 2;
+    pendingHandleCloses_ = writerAsyncOpen_ ? 3 : 2;
     uv_close(reinterpret_cast<uv_handle_t*>(&poll_), &LiveSession::OnHandleClosed);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &LiveSession::OnHandleClosed);
   }

@@ -8,6 +8,8 @@
 //   interface therefore cannot starve other I/O (node_pcap #255 looped until the ring was empty and called
 //   JS per packet). The fd is level-triggered, so what is left is picked up on the next loop turn.
 // - Each batch is a new Buffer: records handed to consumers stay valid (node_pcap reused one buffer).
+// - Direct mode (WriteTo, for `pcap-pipe capture -w FILE`): batches are filled into blocks of a
+//   BlockWriter instead, which a thread of its own writes to the file; JS sees no packet at all.
 // - Backpressure: Pause() stops the poll; the kernel ring absorbs bursts and pcap_stats counts drops.
 // - Lifetime: the session owns the pcap_t and the uv handles. Close() is idempotent and safe from inside a
 //   batch callback, because JS is only ever called after pcap_dispatch has returned. The session frees
@@ -21,6 +23,8 @@
 
 #include <cstdint>
 #include <memory>
+
+#include "block_writer.h"
 #include <string>
 #include <vector>
 
@@ -80,6 +84,14 @@ class LiveSession {
   void Resume();  // poll again
   // Drains up to one batch synchronously and returns it, or an empty Buffer when nothing was waiting.
   Napi::Value ReadBatch(Napi::Env env);
+  // Direct mode (`capture -w FILE`): from now on packets go to `fd` as classic pcap records, written by a
+  // BlockWriter thread, and never to JS; after `maxPackets` (0: no limit) the session closes itself.
+  // onBatch(null, packetsWritten) is called once, when the handle is closed and everything is written.
+  // Returns false (with *error) when called twice or after start.
+  bool WriteTo(int fd, uint64_t maxPackets, std::string* error);
+  // Direct mode: drains everything the kernel ring holds into the writer (waiting for free blocks if
+  // need be: for the final drain before close). Returns packets drained, or -1 with *error.
+  int64_t DrainToWriterAll(std::string* error);
   bool Stats(LiveStats* out, std::string* error);
   // Sends a frame; returns bytes written or -1 with *error set.
   int Inject(const void* data, size_t length, std::string* error);
@@ -101,6 +113,7 @@ class LiveSession {
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnTimer(uv_timer_t* handle);
+  static void OnWriterWake(uv_async_t* handle);
   static void OnPacket(u_char* user, const pcap_pkthdr* header, const u_char* bytes);
   static void OnHandleClosed(uv_handle_t* handle);
   static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void* arg);
@@ -108,7 +121,11 @@ class LiveSession {
   void StartWatching();
   void StopWatching();
   // Fills staging_ with up to one batch. Returns false (with *error) when libpcap reports an error.
-  bool FillBatch(std::string* error);
+  // Fills out_ from outUsed_ with up to `limit` packets (batchCount_ counts them).
+  bool FillBatch(std::string* error, uint32_t limit);
+  void DrainToWriter();
+  void SubmitBlock();
+  void WriterWoke();
   void AppendRecord(const pcap_pkthdr* header, const u_char* bytes);
   void DrainAndDeliver();
   void Fail(const std::string& message);
@@ -128,6 +145,7 @@ class LiveSession {
   int snaplen_ = 0;
   bool nanosecond_ = false;
   int timerIntervalMs_ = 0;  // 0: no flush timer needed
+  bool immediate_ = false;
 
   uv_poll_t poll_{};
   uv_timer_t timer_{};
@@ -135,7 +153,22 @@ class LiveSession {
 
   // One batch is built here, then copied into a fresh JS Buffer: the staging memory is never seen by JS.
   std::vector<uint8_t> staging_;
-  size_t stagingUsed_ = 0;
+  // Where AppendRecord writes: staging_ (JS mode) or the writer's open block (direct mode).
+  uint8_t* out_ = nullptr;
+  size_t outSize_ = 0;
+  size_t outUsed_ = 0;
+
+  // Direct mode (WriteTo): the writer, its wake-up handle, the block being filled and its fill.
+  std::unique_ptr<BlockWriter> writer_;
+  uv_async_t writerAsync_{};
+  bool writerAsyncOpen_ = false;
+  uint8_t* block_ = nullptr;
+  size_t blockUsed_ = 0;
+  bool waitingForBlock_ = false;
+  bool writerFailed_ = false;
+  bool writerFinished_ = false;
+  uint64_t written_ = 0;
+  uint64_t maxPackets_ = 0;
   size_t maxRecordBytes_ = 0;
   uint32_t batchPackets_ = kDefaultBatchPackets;
   uint32_t batchCount_ = 0;

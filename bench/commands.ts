@@ -112,10 +112,15 @@ export function runOutput(cmd: string, args: string[]): string {
 
 /** Runs two command lines in turn, A B A B ..., `runs` pairs (a dot per pair on stderr). */
 export async function alternatePairs(a: string, b: string, runs: number): Promise<{ a: RunStats[]; b: RunStats[] }> {
-  const res: { a: RunStats[]; b: RunStats[] } = { a: [], b: [] };
+  const [ra = [], rb = []] = await alternateRuns([a, b], runs);
+  return { a: ra, b: rb };
+}
+
+/** Runs several command lines in turn, A B C A B C ..., `runs` rounds; one list of runs per command line. */
+export async function alternateRuns(cmds: string[], runs: number): Promise<RunStats[][]> {
+  const res: RunStats[][] = cmds.map(() => []);
   for (let i = 0; i < runs; i++) {
-    res.a.push(await measure(a));
-    res.b.push(await measure(b));
+    for (const [k, cmd] of cmds.entries()) res[k]?.push(await measure(cmd));
     process.stderr.write('.');
   }
   process.stderr.write('\n');

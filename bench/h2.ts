@@ -20,7 +20,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { BENCH_DIR, median, REPO_ROOT } from './common';
-import { alternatePairs, countExchanges, cpu, runOutput as run, sh, type RunStats } from './commands';
+import { alternateRuns, countExchanges, cpu, runOutput as run, sh, type RunStats } from './commands';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 const CONNECTIONS = Number(process.env.BENCH_H2_CONNECTIONS ?? 50);
@@ -122,7 +122,15 @@ async function main(): Promise<void> {
   const { requests: ourReq, responses: ourRes } = countExchanges(ours);
   const A = `${sh(process.execPath)} ${sh(http)} -r ${sh(pcap)} --json > /dev/null`;
   const B = `tshark ${tsharkArgs.map(sh).join(' ')} > /dev/null`;
-  const { a, b } = await alternatePairs(A, B, RUNS);
+  // The floor: a Node process that only reads the capture and prints the events we print (JSON.stringify, 64 KiB
+  // writes; bench/baselines/print-floor.js reports that part's CPU itself, an empty node process adds start-up).
+  // tshark / floor is the most any Node program printing this NDJSON could reach here.
+  const events = path.join(BENCH_DIR, `${tag}.ndjson`);
+  fs.writeFileSync(events, ours);
+  const floorCmd = `${sh(process.execPath)} ${sh(path.join(REPO_ROOT, 'bench', 'baselines', 'print-floor.js'))} ${sh(pcap)} ${sh(events)}`;
+  const emptyCmd = `${sh(process.execPath)} -e 0`;
+  const [a = [], b = [], floorRuns = [], empty = []] = await alternateRuns([A, B, floorCmd, emptyCmd], RUNS);
+  const floorCpu = floorRuns.map((s, i) => Number(/floor-cpu ([\d.]+)/.exec(s.stderr)?.[1] ?? NaN) + cpu(empty[i] as RunStats));
   const mb = (n: number): string => (n / 1e6).toFixed(1);
   const wallA = median(a.map((s) => s.wall));
   const wallB = median(b.map((s) => s.wall));
@@ -136,6 +144,9 @@ async function main(): Promise<void> {
   process.stdout.write(`| http_trace --json | ${wallA.toFixed(2)} | ${cpuA.toFixed(2)} | ${median(a.map((s) => s.peakMiB)).toFixed(0)} |\n`);
   process.stdout.write(`| tshark -d tcp.port==P,http2 -Y http2 | ${wallB.toFixed(2)} | ${cpuB.toFixed(2)} | ${median(b.map((s) => s.peakMiB)).toFixed(0)} |\n\n`);
   process.stdout.write(`speedup (tshark / http_trace): wall ${(wallB / wallA).toFixed(1)}x, cpu ${(cpuB / cpuA).toFixed(1)}x, median of per-pair cpu ratios ${median(pairs).toFixed(1)}x (target >= 20x)\n`);
+  process.stdout.write(`floor (an empty node process + read the capture + JSON.stringify and write the same ${ours.split('\n').filter(Boolean).length} events, nothing else): ` +
+    `cpu ${median(floorCpu).toFixed(2)} s; tshark / floor = ${median(floorCpu.map((f, i) => cpu(b[i] as RunStats) / f)).toFixed(1)}x (median of rounds), ` +
+    `the most any Node program printing this NDJSON could reach; ours / floor = ${(cpuA / median(floorCpu)).toFixed(1)}x\n`);
 }
 
 main().catch((e) => { process.stderr.write(`bench h2: ${e instanceof Error ? e.stack : String(e)}\n`); process.exit(1); });

@@ -382,7 +382,7 @@ export function openReportedCapture(
  * "link type 147 (USER0) is not supported ..." when an input has interfaces whose packets the decoder
  * cannot read (so a protocol command would print nothing for them), else undefined.
  */
-export function unsupportedLinkTypes(reader: CaptureReader): string | undefined {
+export function unsupportedLinkTypes(reader: Pick<CaptureReader, 'linkTypes'>): string | undefined {
   // Required here, not at the top: the decoder is ~20 modules that read, filter and write never use.
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { DECODABLE_LINK_TYPES } = require('../lib/layers/decode') as typeof import('../lib/layers/decode');

@@ -60,13 +60,11 @@ export async function main(argv: string[]): Promise<number> {
   const mode = modes[0] ?? 'ascii';
   if (workers !== undefined) {
     const input = openReportedCapture(file, { command: 'pcap-pipe follow', verb: 'used' }, { batch: true });
-    const progress = progressFor(() => [input.reader], [file], Boolean(args.q), true);
-    try {
-      await runShardedChain({ workers, source: input.reader, out: safeStdout(), secrets: input.reader, chain: { stages, printer: { printer: 'follow', mode } } });
-    } finally {
-      progress.stop();
-    }
-    return input.damaged ? 1 : 0;
+    const r = await runShardedChain({
+      workers, source: input.reader, out: safeStdout(), secrets: input.reader, chain: { stages, printer: { printer: 'follow', mode } }, file: file ?? '-',
+      progress: { reader: input.reader, quiet: Boolean(args.q), stdoutUsed: true }, report: { command: 'pcap-pipe follow', verb: 'used' },
+    });
+    return input.damaged || r.damaged ? 1 : 0;
   }
   // The directory is checked before any input is read: a bad -o fails at once.
   const sink = followSink({ mode, dir, force: Boolean(args.force), stream, out: safeStdout() });

@@ -149,23 +149,18 @@ async function runShardedGrep(
   g: Omit<Extract<StageSpec, { stage: 'grep' }>, 'stage'>, p: Omit<Extract<PrinterSpec, { printer: 'grep' }>, 'printer' | 'stream' | 'invert'>, quiet: boolean,
 ): Promise<number> {
   const reader = input.reader;
-  // packets grep would certainly not select are left out by the reader, unbuilt, as runGrep does
+  // packets grep would certainly not select are left out by the reader, unbuilt, as runGrep does (when the
+  // workers read the file themselves, each builds only its own packets anyway)
   if (!g.stream && g.after === 0) {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const { PacketPrefilter } = require('../lib/grep/prefilter') as typeof import('../lib/grep/prefilter');
     reader.setSkipper(new PacketPrefilter(matcherFrom(g.pattern, g.hex, g.ignoreCase, g.word), { invert: g.invert }));
   }
-  const progress = progressFor(() => [reader], [file], quiet, out === process.stdout);
-  let selected = 0;
-  try {
-    const result = await runShardedChain({
-      workers, source: reader, out,
-      chain: { stages: [{ stage: 'decode', defragment: false }, { stage: 'grep', ...g }], printer: { printer: 'grep', ...p, stream: g.stream, invert: g.invert } },
-    });
-    selected = result.grep?.selected ?? 0;
-  } finally {
-    progress.stop();
-  }
-  if (input.damaged) return EXIT_ERROR;
-  return selected > 0 ? 0 : EXIT_NO_MATCH;
+  const result = await runShardedChain({
+    workers, source: reader, out, file: file ?? '-',
+    chain: { stages: [{ stage: 'decode', defragment: false }, { stage: 'grep', ...g }], printer: { printer: 'grep', ...p, stream: g.stream, invert: g.invert } },
+    progress: { reader, quiet, stdoutUsed: out === process.stdout }, report: { command: 'pcap-pipe grep', verb: 'searched' },
+  });
+  if (input.damaged || result.damaged) return EXIT_ERROR;
+  return (result.grep?.selected ?? 0) > 0 ? 0 : EXIT_NO_MATCH;
 }

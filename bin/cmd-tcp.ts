@@ -38,13 +38,16 @@ export async function main(argv: string[]): Promise<number> {
   const stages = tcpEventsChain({ defragment: Boolean(args.defragment) });
   const printer: PrinterSpec = { printer: 'tcp', json, data: Boolean(args.data), timeStyle: time.style };
   const run = async (out: Writable): Promise<number> => {
-    const progress = progressFor(() => [input.reader], [file], Boolean(args.q), out === process.stdout);
-    try {
-      if (workers !== undefined) await runShardedChain({ workers, source: input.reader, out, chain: { stages, printer } });
-      else await pipeline(chainOf(input.reader, stages), buildPrinter(printer), out);
-    } finally {
-      progress.stop();
+    if (workers !== undefined) {
+      const r = await runShardedChain({
+        workers, source: input.reader, out, chain: { stages, printer }, file: file ?? '-',
+        progress: { reader: input.reader, quiet: Boolean(args.q), stdoutUsed: out === process.stdout }, report: { command: 'pcap-pipe tcp', verb: 'used' },
+      });
+      return input.damaged || r.damaged ? 1 : 0;
     }
+    const progress = progressFor(() => [input.reader], [file], Boolean(args.q), out === process.stdout);
+    await pipeline(chainOf(input.reader, stages), buildPrinter(printer), out);
+    progress.stop();
     return input.damaged ? 1 : 0;
   };
   return publish !== undefined ? runPublishing(publish, 'pcap-pipe tcp', run) : run(safeStdout());

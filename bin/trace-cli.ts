@@ -81,7 +81,6 @@ export interface HttpTraceOptions extends Omit<HttpTracePrintOptions, 'color'> {
 
 export { MAX_WORKERS, WORKERS_HELP, workersOption } from './workers-cli';
 import { runShardedChain } from './workers-cli';
-import type { ShardRunResult } from '../streams/shard';
 
 function regex(source: string, flags: string, option: string, usage: string): RegExp {
   try {
@@ -323,22 +322,27 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
  */
 async function runShardedTrace(src: TraceSource, opts: HttpTraceOptions, name: string, workers: number, out: Writable): Promise<number> {
   const files = opts.keyLogFiles ?? [];
-  // the progress line and the closing counts as runTrace has them (the counts are summed over the workers)
-  const progress = traceProgress(src, opts, out);
+  // the closing counts as runTrace has them (summed over the workers); the progress line as runTrace's, or
+  // from the workers' reading when they read the file themselves (runShardedChain)
   const closing = closingCounts(opts);
-  let result: ShardRunResult;
+  const progress = src.reader === undefined ? traceProgress(src, opts, out) : undefined;
+  let result: Awaited<ReturnType<typeof runShardedChain>>;
   try {
     result = await runShardedChain({
       workers, source: src.source, out, ...(src.secrets !== undefined ? { secrets: src.secrets } : {}),
       chain: { stages: traceChain(opts, src, false), printer: tracePrinter(opts, out) },
       counts: closing !== undefined,
+      ...(src.file !== undefined ? { file: src.file } : {}),
+      ...(src.reader !== undefined ? { progress: { reader: src.reader, quiet: opts.quiet === true, stdoutUsed: out === process.stdout } } : {}),
+      report: { command: name, verb: 'used' },
     });
   } finally {
     progress?.stop();
   }
   if (closing !== undefined && result.counts !== undefined) process.stderr.write(`${closing.formatTraceSummary(name, result.counts)}\n`);
   if (result.tls !== undefined) reportUndecrypted(name, files.length + result.tls.keys, result.tls.stats);
-  return traceExitStatus(src, name);
+  const input = result.input;
+  return traceExitStatus(input === undefined ? src : { ...src, failed: () => input.damaged !== undefined, undecodable: () => unsupportedLinkTypes(input) }, name);
 }
 
 /**

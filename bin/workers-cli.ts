@@ -5,7 +5,9 @@
  * not given --workers loads nothing more (streams/shard is required when used).
  */
 import type { Readable, Writable } from 'node:stream';
-import { UsageError, type ParsedArgs } from './cli';
+import { progressFor, reportDamagedInput, UsageError, type ParsedArgs } from './cli';
+import { CaptureError, type CaptureErrorCode } from '../lib/core/errors';
+import type { CaptureReader } from '../streams/read';
 import type { TimeFormatter } from '../lib/core/time';
 import type { SecretsSource } from '../streams/tls';
 import type { ShardRunResult } from '../streams/shard';
@@ -48,23 +50,50 @@ export function workersOption(args: ParsedArgs, usage: string, what: {
 
 /**
  * A command's chain on `workers` threads: records from `source` (a capture reader), the printer's lines to
- * `out` in the order one thread prints them. The test hook PCAP_PIPE_TEST_WORKER_THROW_AT makes a worker throw.
+ * `out` in the order one thread prints them. `file`: the capture the reader reads ('-': stdin), when the
+ * reader feeds the chain unfiltered — if it is a regular file the workers read it themselves
+ * (streams/shard-file.ts) and the reader is left unread; then the progress line counts the workers'
+ * reading, and a damaged file is reported here as the reader would have (`damaged` in the result).
+ * The test hook PCAP_PIPE_TEST_WORKER_THROW_AT makes a worker throw.
  */
 export async function runShardedChain(opts: {
   workers: number; source: Readable; out: Writable; chain: TraceWorkerConfig['chain']; counts?: boolean; secrets?: SecretsSource;
-}): Promise<ShardRunResult> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  file?: string;
+  /** The progress line (none when -q or stderr is no terminal; `stdoutUsed`: the output goes to stdout). */
+  progress?: { reader: CaptureReader; quiet: boolean; stdoutUsed: boolean };
+  /** How a damaged file read by the workers is reported (the command's name, and 'used' / 'searched'). */
+  report?: { command: string; verb: string };
+}): Promise<ShardRunResult & { damaged: boolean }> {
+  /* eslint-disable @typescript-eslint/no-var-requires */
   const { runSharded } = require('../streams/shard') as typeof import('../streams/shard');
+  const direct = opts.file !== undefined && opts.progress?.reader === opts.source
+    ? (require('../streams/shard-file') as typeof import('../streams/shard-file')).fileShardSource(opts.file) : undefined;
+  /* eslint-enable @typescript-eslint/no-var-requires */
+  const read = { bytes: 0, packets: 0 };
+  const p = opts.progress;
+  const progress = p === undefined ? undefined : progressFor(() => [direct !== undefined ? read : p.reader], [opts.file], p.quiet, p.stdoutUsed);
   const throwAt = process.env.PCAP_PIPE_TEST_WORKER_THROW_AT;
-  return runSharded({
-    workers: opts.workers,
-    source: opts.source,
-    out: opts.out,
-    ...(opts.secrets !== undefined ? { secrets: opts.secrets } : {}),
-    config: {
-      chain: opts.chain,
-      counts: opts.counts === true,
-      ...(throwAt !== undefined && /^\d+$/.test(throwAt) ? { throwAt: Number(throwAt) } : {}),
-    },
-  });
+  let result: ShardRunResult;
+  try {
+    result = await runSharded({
+      workers: opts.workers,
+      source: opts.source,
+      out: opts.out,
+      ...(direct !== undefined ? { file: direct, onRead: (r: typeof read) => { read.bytes = r.bytes; read.packets = r.packets; } } : {}),
+      ...(opts.secrets !== undefined && direct === undefined ? { secrets: opts.secrets } : {}),
+      config: {
+        chain: opts.chain,
+        counts: opts.counts === true,
+        ...(throwAt !== undefined && /^\d+$/.test(throwAt) ? { throwAt: Number(throwAt) } : {}),
+      },
+    });
+  } finally {
+    progress?.stop();
+  }
+  // what the workers found reading the file, reported as the one-thread reader reports it
+  const d = result.input?.damaged;
+  if (d !== undefined && opts.report !== undefined) {
+    reportDamagedInput(opts.report, opts.file === '-' ? 'stdin' : opts.file ?? '', new CaptureError(d.code as CaptureErrorCode, d.message, d.offset), result.input?.packets ?? 0);
+  }
+  return { ...result, damaged: d !== undefined };
 }

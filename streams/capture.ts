@@ -119,6 +119,8 @@ export class CaptureStream extends Readable {
   private readonly maxPackets: number;
   private readonly immediate: boolean;
   private readonly timeoutMs: number;
+  /** writeTo() was called: the addon writes the packets itself and the stream only ends. */
+  private direct = false;
   private stopTimer: NodeJS.Timeout | undefined;
   private readonly batchArray: PacketRecord[] = [];
   private readonly collectRecord = (rec: PacketRecord): void => { this.batchArray.push(rec); };
@@ -173,6 +175,30 @@ export class CaptureStream extends Readable {
     if (this.warnings.length > 0) process.nextTick(() => { for (const w of this.warnings) this.emit('warning', w); });
   }
 
+  /**
+   * Direct mode, for `pcap-pipe capture -w FILE`: instead of emitting them, the addon writes every packet
+   * to `fd` as classic pcap records (little-endian, nanosecond timestamps; write `pcapFileHeader()` to fd
+   * first) from a thread of its own, so no packet costs any JS. The stream then emits no data and ends
+   * once the capture is closed (close(), stop(), maxPackets) and everything is written; `stats().captured`
+   * counts the packets written. The caller keeps fd open until then and closes it. Call before reading
+   * starts (before piping or resuming the stream).
+   */
+  writeTo(fd: number): void {
+    if (!this.canWriteTo) throw new CaptureError('PCAP_LIVE', 'this build of the addon cannot write captures itself (rebuild it)');
+    if (this.started) throw new CaptureError('PCAP_LIVE', 'writeTo() must be called before the capture starts');
+    try {
+      this.handle.writeTo?.(fd, Number.isFinite(this.maxPackets) ? this.maxPackets : 0);
+    } catch (e) {
+      throw fromNativeError(e);
+    }
+    this.direct = true;
+  }
+
+  /** Whether writeTo() is available (an addon built before it lacks it). */
+  get canWriteTo(): boolean {
+    return typeof this.handle.writeTo === 'function' && typeof this.handle.drain === 'function';
+  }
+
   /** True until close()/stop() ran or the stream was destroyed (the libpcap handle is open). */
   get capturing(): boolean {
     return !this.handle.closed;
@@ -212,7 +238,8 @@ export class CaptureStream extends Readable {
     if (this.stopTimer !== undefined) clearTimeout(this.stopTimer);
     this.stopTimer = undefined;
     this.handle.close();
-    this.endStream();
+    // Direct mode: the stream ends when the addon says everything is written (onBatch(null, n)).
+    if (!this.direct) this.endStream();
   }
 
   /** True from stop() until the final drain closed the handle. */
@@ -249,7 +276,8 @@ export class CaptureStream extends Readable {
     this.stopTimer = undefined;
     if (!this.handle.closed && !this.destroyed) {
       try {
-        for (;;) {
+        if (this.direct) this.handle.drain?.();
+        else for (;;) {
           const tail = this.handle.readBatch();
           const count = countBatchRecords(tail);
           if (count === 0 || this.ended) break;
@@ -281,8 +309,13 @@ export class CaptureStream extends Readable {
     cb(err);
   }
 
-  private onBatch(batch: Buffer, count: number): void {
+  private onBatch(batch: Buffer | null, count: number): void {
     if (this.ended || this.destroyed) return;
+    if (batch === null) {  // direct mode: the handle is closed and `count` packets are written
+      this.captured = count;
+      this.endStream();
+      return;
+    }
     this.full = false;
     this.pushBatch(batch, count);
     // The whole batch is kept (it was already taken from the kernel); polling stops until _read.

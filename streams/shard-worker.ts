@@ -36,6 +36,7 @@ import { FollowItems } from './follow-items';
 import type { GrepStream } from './grep';
 import { TcpStream } from './tcp';
 import { TlsStream } from './tls';
+import { AckGate, readShardFile, type FileShardAck, type FileShardRead, type FileShardReport, type FileShardStart } from './shard-file';
 
 /** What a sharded command tells its workers (structured-cloned: RegExps travel, class instances do not). */
 export interface TraceWorkerConfig {
@@ -47,10 +48,11 @@ export interface TraceWorkerConfig {
   throwAt?: number;
 }
 
-/** Reading thread → worker. */
+/** Reading thread → worker (a regular file: 'file' then 'ack's, streams/shard-file.ts; else batches, then 'end'). */
 export type ToWorker =
   | { t: 'batch'; batch: PackedBatch; sweeps: Float64Array | null; baseSec: number; upTo: number; secrets: string[] | null }
-  | { t: 'end'; baseSec: number; clock: number; frame: number; tsSec: number; tsNsec: number };
+  | { t: 'end'; baseSec: number; clock: number; frame: number; tsSec: number; tsNsec: number }
+  | FileShardStart | FileShardAck;
 
 /** First size of a batch's output buffer (it grows for big batches). */
 const OUT_BUFFER_BYTES = 256 * 1024;
@@ -60,8 +62,11 @@ export const SWEEP_FIELDS = 5;
 
 /** Worker → reading thread. */
 export type FromWorker =
-  | ({ t: 'out' } & WorkerOutput)
-  | { t: 'stats'; tls?: { stats: TlsStream['stats']; keys: number }; counts?: TraceCounts; grep?: { selected: number; matches: number } }
+  | ({ t: 'out'; read?: FileShardRead } & WorkerOutput)
+  | {
+    t: 'stats'; tls?: { stats: TlsStream['stats']; keys: number }; counts?: TraceCounts; input?: FileShardReport;
+    grep?: { selected: number; matches: number };
+  }
   | { t: 'fail'; message: string; stack?: string };
 
 type Next = (x: unknown) => void;
@@ -207,11 +212,50 @@ export class TraceWorker {
 
   /** A sweep triggered by another worker's packet (or by one of ours that turned out not to be TCP). */
   private sweep(sweeps: Float64Array, at: number): void {
-    const index = sweeps[at]!;
+    this.sweepAt(sweeps[at]!, sweeps[at + 1]!, sweeps[at + 2]!, sweeps[at + 3]!, sweeps[at + 4]!);
+  }
+
+  private sweepAt(index: number, clock: number, frame: number, tsSec: number, tsNsec: number): void {
     if (index > this.position) this.position = index;
     this.tagIndex = this.position;
-    this.shard.clock = sweeps[at + 1]!;
-    this.tcp?.reassembler.stampAt(sweeps[at + 2]!, sweeps[at + 3]!, sweeps[at + 4]!, true);
+    this.shard.clock = clock;
+    this.tcp?.reassembler.stampAt(frame, tsSec, tsNsec, true);
+  }
+
+  // --- the worker reads the capture file itself (streams/shard-file.ts, lib/shard/walk.ts: a WalkTarget)
+
+  /** An own packet of the file, in capture order (sweepHere: one thread sweeps inside it). */
+  filePacket(index: number, clock: number, baseSec: number, rec: PacketRecord, sweepHere: boolean): void {
+    if (index === this.config.throwAt) throw new Error(`test: worker failure at packet ${index}`);
+    const r = this.shard;
+    r.baseSec = baseSec;
+    if (!sweepHere) {
+      this.packet(index, clock, rec, r);
+      return;
+    }
+    r.sweepAtPosition = index;
+    this.packet(index, clock, rec, r);
+    // not TCP to the decoder after all: the sweep on its own, after the packet (as on the pipe path)
+    if (r.sweepAtPosition === index) {
+      r.sweepAtPosition = -1;
+      this.sweepAt(index, clock, rec.frame, rec.tsSec, rec.tsNsec);
+    }
+  }
+
+  /** A sweep triggered by another worker's packet of the file. */
+  fileSweep(index: number, clock: number, baseSec: number, frame: number, tsSec: number, tsNsec: number): void {
+    this.shard.baseSec = baseSec;
+    this.sweepAt(index, clock, frame, tsSec, tsNsec);
+  }
+
+  /** A TLS key log from the file (pcapng Decryption Secrets Block). */
+  fileSecrets(text: string): void {
+    this.tls?.keyLog.addText(text);
+  }
+
+  /** The output so far, everything handled up to packet `watermark`. */
+  output(watermark: number): WorkerOutput {
+    return this.take(watermark);
   }
 
   end(msg: Extract<ToWorker, { t: 'end' }>): WorkerOutput {
@@ -326,27 +370,38 @@ if (parentPort !== null && (workerData as { pcapPipeShard?: boolean } | null)?.p
   const port = parentPort;
   const worker = new TraceWorker((workerData as { config: TraceWorkerConfig }).config);
   let failed = false;
+  const gate = new AckGate();
+  const fail = (e: unknown): void => {
+    failed = true;
+    const err = e as Error;
+    port.postMessage({ t: 'fail', message: err?.message ?? String(e), ...(err?.stack !== undefined ? { stack: err.stack } : {}) } satisfies FromWorker);
+  };
+  const finish = (out: WorkerOutput, input?: FileShardReport): void => {
+    const tls = worker.tlsStats();
+    const g = worker.grep;
+    port.postMessage({
+      t: 'stats', ...(tls !== undefined ? { tls } : {}), ...(worker.counts !== undefined ? { counts: worker.counts } : {}), ...(input !== undefined ? { input } : {}),
+      ...(g !== undefined ? { grep: { selected: g.selected, matches: g.matches } } : {}),
+    } satisfies FromWorker);
+    port.postMessage({ t: 'out', ...out } satisfies FromWorker, [out.meta.buffer as ArrayBuffer, out.data.buffer as ArrayBuffer]);
+    port.close();
+  };
   port.on('message', (msg: ToWorker) => {
     if (failed) return;
     try {
-      if (msg.t === 'batch') {
+      if (msg.t === 'ack') {
+        gate.ack(msg.emitted);
+      } else if (msg.t === 'file') {
+        readShardFile(worker, msg, gate, (m, transfer) => port.postMessage(m satisfies FromWorker, transfer))
+          .then(({ out, report }) => { if (!failed) finish(out, report); }, fail);
+      } else if (msg.t === 'batch') {
         const out = worker.batch(msg);
         port.postMessage({ t: 'out', ...out } satisfies FromWorker, [out.meta.buffer as ArrayBuffer, out.data.buffer as ArrayBuffer]);
       } else {
-        const out = worker.end(msg);
-        const tls = worker.tlsStats();
-        const g = worker.grep;
-        port.postMessage({
-          t: 'stats', ...(tls !== undefined ? { tls } : {}), ...(worker.counts !== undefined ? { counts: worker.counts } : {}),
-          ...(g !== undefined ? { grep: { selected: g.selected, matches: g.matches } } : {}),
-        } satisfies FromWorker);
-        port.postMessage({ t: 'out', ...out } satisfies FromWorker, [out.meta.buffer as ArrayBuffer, out.data.buffer as ArrayBuffer]);
-        port.close();
+        finish(worker.end(msg));
       }
     } catch (e) {
-      failed = true;
-      const err = e as Error;
-      port.postMessage({ t: 'fail', message: err?.message ?? String(e), ...(err?.stack !== undefined ? { stack: err.stack } : {}) } satisfies FromWorker);
+      fail(e);
     }
   });
 }

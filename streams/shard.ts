@@ -7,6 +7,9 @@
  *   reader ─▶ FlowRouter ─▶ BatchPacker ×N ══postMessage(transfer)══▶ worker: decode…printer (tagged lines)
  *   stdout ◀─ OrderedMerge (k-way by packet index, up to the lowest watermark) ◀══ lines + watermark ══╝
  *
+ * A regular capture file (`file`) takes the other path: no packet crosses threads, every worker reads the
+ * file itself and keeps its own flows (streams/shard-file.ts), and this thread only merges their output.
+ *
  * Flow control: at most MAX_IN_FLIGHT batches per worker are unanswered before the reader waits, and the
  * reader waits for stdout's 'drain' when it is full, so memory stays bounded whoever is slowest.
  * A worker that fails (throws, exits) ends the run with its message; the other workers are terminated.
@@ -24,6 +27,8 @@ import { OrderedMerge } from '../lib/shard/merge';
 import { FlowRouter } from '../lib/shard/router';
 import { emptyTraceCounts, type TraceCounts } from '../lib/trace/summary';
 import { tlsSpecOf } from './chain-spec';
+import type { CaptureFileSource } from './read';
+import type { FileShardRead, FileShardReport } from './shard-file';
 import type { FromWorker, ToWorker, TraceWorkerConfig } from './shard-worker';
 import type { SecretsSource, TlsStream } from './tls';
 
@@ -36,8 +41,15 @@ const IP_PROTO_TCP = 6;
 export interface ShardRunOptions {
   workers: number;
   config: TraceWorkerConfig;
-  /** PacketRecords, single or in arrays (batch mode). */
+  /**
+   * PacketRecords, single or in arrays (batch mode): the pipe path. Not read when `file` is given (destroy
+   * it unread: the workers read the file themselves, streams/shard-file.ts).
+   */
   source: Readable;
+  /** A regular capture file (a path, or stdin's descriptor and offset): every worker reads it itself. */
+  file?: CaptureFileSource;
+  /** How far the workers have read `file` (the progress line). */
+  onRead?: (read: FileShardRead) => void;
   /** Where the merged lines go (bytes); with the 'objects' printer, the objects (an object-mode Writable). */
   out: Writable;
   /** The capture reader: its pcapng Decryption Secrets Blocks go to every worker's tls stage. */
@@ -51,6 +63,8 @@ export interface ShardRunResult {
   counts?: TraceCounts;
   /** The grep stage's counts, summed (a chain with a grep stage). */
   grep?: { selected: number; matches: number };
+  /** With `file`: what reading it found (damage, link types). */
+  input?: FileShardReport;
 }
 
 export class WorkerFailure extends Error {}
@@ -77,6 +91,25 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
   const objects = opts.config.chain.printer.printer === 'objects';
   const grep = { selected: 0, matches: 0 };
   let withGrep = false;
+  const file = opts.file;
+  let input: FileShardReport | undefined;
+  // file mode: each worker's outputs written so far, as told to it (it waits when too many are not)
+  const acked = new Array<number>(n).fill(0);
+  let drainArmed = false;
+  const ackWritten = (): void => {
+    for (let w = 0; w < n; w++) {
+      const e = merge.emittedOf(w);
+      if (e > acked[w]! && !finished[w]) {
+        acked[w] = e;
+        workers[w]!.postMessage({ t: 'ack', emitted: e } satisfies ToWorker);
+      }
+    }
+  };
+  const onDrainAck = (): void => {
+    drainArmed = false;
+    outFull = false;
+    ackWritten();
+  };
 
   const fail = (e: Error): void => {
     if (failure === undefined) failure = e;
@@ -90,6 +123,7 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
         inFlight[w]!--;
         merge.add(w, msg);
         if (msg.watermark === Infinity) finished[w] = true;
+        if (w === 0 && msg.read !== undefined) opts.onRead?.(msg.read);
         if (objects) {
           // shard(): the objects, deserialised, their connection numbers the whole capture's
           for (const item of merge.takeItems()) {
@@ -98,11 +132,20 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
             if (item.previous >= 0) ev.previous = item.previous;
             if (!out.write(ev)) outFull = true;
           }
-          return poke();
+        } else {
+          const list = merge.take();
+          if (list.length > 0 && !out.write(list.length === 1 ? list[0]! : Buffer.concat(list))) outFull = true;
         }
-        const list = merge.take();
-        if (list.length > 0 && !out.write(list.length === 1 ? list[0]! : Buffer.concat(list))) outFull = true;
+        if (file !== undefined) {
+          // the workers go on when what they sent is written; a full stdout holds them until it drains
+          if (!outFull) ackWritten();
+          else if (!drainArmed) {
+            drainArmed = true;
+            out.once('drain', onDrainAck);
+          }
+        }
       } else if (msg.t === 'stats') {
+        if (w === 0 && msg.input !== undefined) input = msg.input;
         const t = msg.tls;
         if (tls !== undefined && t !== undefined) {
           tls.stats.connections += t.stats.connections;
@@ -214,6 +257,17 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
   };
 
   try {
+    if (file !== undefined) {
+      opts.source.destroy();
+      for (let w = 0; w < n; w++) workers[w]!.postMessage({ t: 'file', source: file, me: w, workers: n } satisfies ToWorker);
+      while (!merge.done) {
+        if (failure !== undefined) throw failure;
+        await new Promise<void>((r) => { wake = r; });
+      }
+      if (failure !== undefined) throw failure;
+      if (outFull && out.writableNeedDrain) await once(out, 'drain');
+      return { ...(tls !== undefined ? { tls } : {}), ...(counts !== undefined ? { counts } : {}), ...(input !== undefined ? { input } : {}) };
+    }
     for await (const chunk of opts.source as AsyncIterable<PacketRecord | PacketRecord[]>) {
       if (failure !== undefined) throw failure;
       if (Array.isArray(chunk)) for (let i = 0; i < chunk.length; i++) route(chunk[i]!);
@@ -238,6 +292,7 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
     opts.source.destroy();
     throw e;
   } finally {
+    if (drainArmed) out.off('drain', onDrainAck);
     (opts.secrets as unknown as NodeJS.EventEmitter | undefined)?.removeListener?.('decryption-secrets', onSecrets);
     for (const w of workers) {
       w.removeAllListeners('exit');

@@ -7,7 +7,8 @@
  *   connections from many clients over about two hours of capture time, so the reassembler's idle sweeps
  *   (driven by the whole capture's clock) end half-closed connections after 60 s and silent ones after
  *   300 s, forget closed ones, and a 4-tuple reused after that gets a new connection number; timestamps
- *   that go back a little across flows; resets; UDP and ARP between them; read from a file and from stdin;
+ *   that go back a little across flows; resets; UDP and ARP between them; read from a file and from stdin
+ *   (a pipe: the reading thread ships the packets; a regular file at an offset: every worker reads it);
  * - a worker that throws ends the command with one line and status 1 (no hang); bad --workers values and
  *   combinations are usage errors (status 2); --workers 0 is the one-thread run.
  */
@@ -25,15 +26,17 @@ const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures');
 
 interface Run { status: number | null; stdout: Buffer; stderr: string }
 
-function run(args: string[], opts: { input?: Buffer; env?: Record<string, string> } = {}): Run {
+/** `input`: stdin's bytes (a pipe), or a descriptor to be stdin (a regular file: the workers read it themselves). */
+function run(args: string[], opts: { input?: Buffer | number; env?: Record<string, string> } = {}): Run {
   const r = spawnSync(process.execPath, [HTTP_TRACE, ...args], {
-    input: opts.input, env: { ...process.env, TZ: 'UTC', ...opts.env }, maxBuffer: 512 << 20, timeout: 120_000,
+    ...(typeof opts.input === 'number' ? { stdio: [opts.input, 'pipe', 'pipe'] } : { input: opts.input }),
+    env: { ...process.env, TZ: 'UTC', ...opts.env }, maxBuffer: 512 << 20, timeout: 120_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
 /** The sharded runs give the one-thread run's stdout, stderr and status. */
-function assertSame(args: string[], workers: number[], input?: Buffer): Run {
+function assertSame(args: string[], workers: number[], input?: Buffer | number): Run {
   const one = run(args, { input });
   for (const n of workers) {
     const many = run([...args, '--workers', String(n)], { input });
@@ -92,6 +95,17 @@ test('a generated 50 k-packet capture (idle sweeps, port reuse, skewed times): 1
     assert.ok(Math.max(...events.map((e) => e.connection)) > 1000);
     // stdin, the text layout, and the closing counts (summed over the workers)
     assertSame(['-r', '-', '--json'], [2], bytes);
+    // stdin redirected from a regular file, from the offset the caller left (read from there by every worker)
+    const prefixed = path.join(dir, 'prefixed.pcap');
+    fs.writeFileSync(prefixed, Buffer.concat([Buffer.alloc(100, 0x55), bytes]));
+    const fd = fs.openSync(prefixed, 'r');
+    try {
+      fs.readSync(fd, Buffer.alloc(100), 0, 100, null);
+      const same = assertSame(['-r', '-', '--json', '--tcp-verbose'], [2, 3], fd);
+      assert.ok(same.stdout.equals(one.stdout), 'stdin from the file at offset 100: the capture\'s trace');
+    } finally {
+      fs.closeSync(fd);
+    }
     assert.match(assertSame(['-r', file, '--json', '--summary'], [3]).stderr, /^http_trace: \d+ requests, .* of \d+ not decoded\n$/);
     assertSame(['-r', file, '--tcp-verbose', '-tt'], [2, 4]);
   } finally {

@@ -81,9 +81,10 @@ export interface ParserSink {
    * Asked before a packet's record is made (after the block was validated): true when the consumer does
    * not want the packet, which is then counted (frame numbers stay right) but never built. Its captured
    * bytes are `caplen` bytes of `data` from `offset`. grep uses it to leave out packets it would not
-   * select without building them (lib/grep/prefilter.ts).
+   * select without building them (lib/grep/prefilter.ts). `tsSec`/`tsNsec`: the record's time as its record
+   * would have it (a sharded worker keeps the capture's TCP clock over packets it leaves out: streams/shard-file.ts).
    */
-  skip?(data: Buffer, offset: number, caplen: number, linkType: number, fcsLength: number | undefined): boolean;
+  skip?(data: Buffer, offset: number, caplen: number, linkType: number, fcsLength: number | undefined, tsSec: number, tsNsec: number): boolean;
 }
 
 /** Judges packets from their bytes before records are made (ParserSink.skip); see CaptureReader.setSkipper. */

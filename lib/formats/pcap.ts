@@ -174,7 +174,7 @@ export class PcapParser {
       const total = hl + caplen;
       if (end - off < total) break;
       const sink = this.sink;
-      if (sink.skip !== undefined && sink.skip(chunk, off + hl, caplen, h.linkType, h.fcsLength)) this.frame++;
+      if (sink.skip !== undefined && this.skipRecord(sink, chunk, off, hl, caplen)) this.frame++;
       else this.emitRecord(chunk, off, bufferViewOf(ab, base + off + hl, caplen));
       off += total;
       this.consumed += total;
@@ -183,6 +183,19 @@ export class PcapParser {
       const need = end - off >= hl ? hl + (le ? chunk.readUInt32LE(off + 8) : chunk.readUInt32BE(off + 8)) : hl;
       this.startPartial(chunk, off, need);
     }
+  }
+
+  /** The sink's skip() asked about the record whose header is at `off`, with its time as emitRecord reads it. */
+  private skipRecord(sink: ParserSink, hdr: Buffer, off: number, hl: number, caplen: number): boolean {
+    const h = this.header as PcapFileHeader;
+    const le = h.littleEndian;
+    let tsSec = le ? hdr.readUInt32LE(off) : hdr.readUInt32BE(off);
+    let frac = le ? hdr.readUInt32LE(off + 4) : hdr.readUInt32BE(off + 4);
+    if (frac >= this.fracPerSecond) {
+      tsSec += Math.floor(frac / this.fracPerSecond);
+      frac %= this.fracPerSecond;
+    }
+    return sink.skip!(hdr, off + hl, caplen, h.linkType, h.fcsLength, tsSec, frac * this.fracToNs);
   }
 
   private emitRecord(hdr: Buffer, off: number, data: Buffer): void {
@@ -255,7 +268,7 @@ export class PcapParser {
       this.partial = null;
       this.partialFill = 0;
       const sink = this.sink;
-      if (sink.skip !== undefined && sink.skip(p, hl, p.length - hl, this.header.linkType, this.header.fcsLength)) this.frame++;
+      if (sink.skip !== undefined && this.skipRecord(sink, p, 0, hl, p.length - hl)) this.frame++;
       else this.emitRecord(p, 0, p.subarray(hl));
       this.consumed += p.length;
       return used;

@@ -458,7 +458,7 @@ export class PcapngParser {
   private emitPacket(iface: InterfaceState, interfaceId: number, buf: Buffer, dataStart: number, caplen: number, len: number,
     options: PacketOptions | undefined, timestamped: boolean): void {
     const sink = this.sink;
-    if (sink.skip !== undefined && sink.skip(buf, dataStart, caplen, iface.linkType, iface.fcsLength)) { ++this.frameCount; return; }
+    if (sink.skip !== undefined && sink.skip(buf, dataStart, caplen, iface.linkType, iface.fcsLength, timestamped ? this.time.sec : 0, timestamped ? this.time.nsec : 0)) { ++this.frameCount; return; }
     sink.packet({
       frame: ++this.frameCount,
       linkType: iface.linkType,

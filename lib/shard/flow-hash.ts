@@ -93,6 +93,8 @@ export class FlowHasher {
   readonly info: FlowInfo = { kind: 'other', hash: 0, addressHash: 0, protocol: -1, fragmentKey: '' };
   private readonly vlanInKey: boolean;
   private vlanHash = 0;
+  /** End of the packet being classified in its buffer (the bounds every read checks). */
+  private end = 0;
 
   constructor(opts: FlowHashOptions = {}) {
     this.vlanInKey = opts.vlan === true;
@@ -100,6 +102,14 @@ export class FlowHasher {
 
   /** Classifies one packet from its bytes and link type. */
   classify(data: Uint8Array, linkType: number): FlowInfo {
+    return this.classifyAt(data, 0, data.length, linkType);
+  }
+
+  /**
+   * Classifies the packet of `length` bytes at `start` in `data` (a capture file's read chunk: no view per
+   * packet, for a worker that walks every record of the file; streams/shard-file.ts).
+   */
+  classifyAt(data: Uint8Array, start: number, length: number, linkType: number): FlowInfo {
     const info = this.info;
     info.kind = 'other';
     info.hash = 0;
@@ -107,8 +117,9 @@ export class FlowHasher {
     info.protocol = -1;
     info.fragmentKey = '';
     this.vlanHash = 0;
-    const ip = this.ipOffset(data, linkType);
-    if (ip < 0 || ip >= data.length) return info;
+    const end = this.end = start + length;
+    const ip = this.ipOffset(data, start, linkType);
+    if (ip < 0 || ip >= end) return info;
     const version = data[ip]! >> 4;
     if (version === 4) this.ipv4(data, ip);
     else if (version === 6) this.ipv6(data, ip);
@@ -116,18 +127,19 @@ export class FlowHasher {
   }
 
   /** Where the IP header starts (-1: not IP, or truncated before it). */
-  private ipOffset(b: Uint8Array, linkType: number): number {
+  private ipOffset(b: Uint8Array, s: number, linkType: number): number {
+    const len = this.end - s;
     switch (linkType) {
-      case LinkType.ETHERNET: return this.ethernet(b);
-      case LinkType.LINUX_SLL: return b.length >= 16 ? this.etherTypeIp((b[14]! << 8) | b[15]!, 16) : -1;
-      case LinkType.LINUX_SLL2: return b.length >= 20 ? this.etherTypeIp((b[0]! << 8) | b[1]!, 20) : -1;
+      case LinkType.ETHERNET: return this.ethernet(b, s);
+      case LinkType.LINUX_SLL: return len >= 16 ? this.etherTypeIp((b[s + 14]! << 8) | b[s + 15]!, s + 16) : -1;
+      case LinkType.LINUX_SLL2: return len >= 20 ? this.etherTypeIp((b[s]! << 8) | b[s + 1]!, s + 20) : -1;
       case LinkType.NULL:
-      case LinkType.LOOP: return b.length >= 4 ? 4 : -1; // the family is checked by the version nibble
+      case LinkType.LOOP: return len >= 4 ? s + 4 : -1; // the family is checked by the version nibble
       case LinkType.RAW:
       case LinkType.RAW_DLT12:
       case LinkType.RAW_DLT14:
       case LinkType.IPV4:
-      case LinkType.IPV6: return 0;
+      case LinkType.IPV6: return s;
       default: return -1;
     }
   }
@@ -137,13 +149,13 @@ export class FlowHasher {
   }
 
   /** Ethernet II with any stack of VLAN tags (their 12-bit IDs go into vlanHash). */
-  private ethernet(b: Uint8Array): number {
-    let off = 12;
+  private ethernet(b: Uint8Array, s: number): number {
+    let off = s + 12;
     let vh = 0;
-    while (off + 2 <= b.length) {
+    while (off + 2 <= this.end) {
       const type = (b[off]! << 8) | b[off + 1]!;
       if (type === EtherType.VLAN || type === EtherType.QINQ || type === EtherType.QINQ_OLD) {
-        if (off + 4 > b.length) return -1;
+        if (off + 4 > this.end) return -1;
         vh = mix(vh, ((b[off + 2]! << 8) | b[off + 3]!) & 0x0fff);
         off += 4;
         continue;
@@ -155,7 +167,7 @@ export class FlowHasher {
   }
 
   private ipv4(b: Uint8Array, ip: number): void {
-    if (ip + 20 > b.length) return;
+    if (ip + 20 > this.end) return;
     const ihl = (b[ip]! & 0x0f) * 4;
     if (ihl < 20) return;
     const proto = b[ip + 9]!;
@@ -168,21 +180,21 @@ export class FlowHasher {
   }
 
   private ipv6(b: Uint8Array, ip: number): void {
-    if (ip + 40 > b.length) return;
+    if (ip + 40 > this.end) return;
     let next = b[ip + 6]!;
     let off = ip + 40;
     let fragmented = false, firstFragment = true, fragId = 0;
     // Walk the extension headers to the transport header (bounded by the packet).
     for (let n = 0; n < 16; n++) {
       if (IPV6_EXT.has(next) || next === IpProto.AH) {
-        if (off + 2 > b.length) { next = -1; break; }
+        if (off + 2 > this.end) { next = -1; break; }
         const len = next === IpProto.AH ? (b[off + 1]! + 2) * 4 : (b[off + 1]! + 1) * 8;
         next = b[off]!;
         off += len;
         continue;
       }
       if (next === IpProto.FRAGMENT) {
-        if (off + 8 > b.length) { next = -1; break; }
+        if (off + 8 > this.end) { next = -1; break; }
         const fo = (b[off + 2]! << 8) | b[off + 3]!;
         const offset = fo >> 3, more = (fo & 1) !== 0;
         // An atomic fragment (offset 0, no more) is a whole datagram: the reassembler takes it as it is.
@@ -211,7 +223,7 @@ export class FlowHasher {
     l4: number, fragmented: boolean, firstFragment: boolean, fragmentKey: string): void {
     const info = this.info;
     info.protocol = proto;
-    const hasPorts = PORTED.has(proto) && (!fragmented || firstFragment) && l4 + 4 <= b.length;
+    const hasPorts = PORTED.has(proto) && (!fragmented || firstFragment) && l4 + 4 <= this.end;
     const sp = hasPorts ? (b[l4]! << 8) | b[l4 + 1]! : 0;
     const dp = hasPorts ? (b[l4 + 2]! << 8) | b[l4 + 3]! : 0;
     const sameAddr = compareBytes(b, src, dst, alen) === 0;

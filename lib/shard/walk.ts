@@ -1,0 +1,101 @@
+/**
+ * One worker's view of a capture file it reads itself (`--workers N` on a regular file:
+ * streams/shard-file.ts). Every worker parses every record header of the file, but builds records only for
+ * its own packets: this is the parser sink (lib/formats/format.ts) that decides, from the record bytes and
+ * time alone, which packets are its own, and keeps what the reading thread keeps on the pipe path
+ * (streams/shard.ts) for all of them:
+ *   - the global index of every packet (the merge orders output by it; frame - 1 of a single file);
+ *   - the flow routing (lib/shard/router.ts: the flow hash, and the fragments of a datagram where its first
+ *     fragment goes), computed identically by every worker, so each packet is its own in exactly one;
+ *   - the whole capture's TCP clock and where one thread's idle sweeps fall (lib/shard/clock.ts): a sweep
+ *     triggered by another worker's packet is run here at that packet's place in the capture, a sweep
+ *     triggered by an own packet inside that packet, as one thread runs it.
+ * Nothing crosses threads on the way in; the reading thread only merges the workers' tagged output.
+ *
+ * The decisions are those of streams/shard.ts, packet by packet: unfragmented TCP/UDP/... by flow hash,
+ * non-IP packets to worker 0, fragments through the FlowRouter (their records are built in every worker:
+ * the router keeps state per datagram and may hold a fragment until its first fragment comes).
+ */
+import type { PacketRecord } from '../core/record';
+import { SECRETS_TYPE_TLS, type InterfaceInfo, type ParserSink } from '../formats/format';
+import { CaptureClock } from './clock';
+import { workerOf } from './flow-hash';
+import { FlowRouter } from './router';
+
+const IP_PROTO_TCP = 6;
+
+/** What the walk drives: the worker's stages. */
+export interface WalkTarget {
+  /**
+   * An own packet: its global index, the capture clock after it (ns since clockBaseSec), and whether one
+   * thread's reassembler sweeps inside it.
+   */
+  packet(index: number, clock: number, baseSec: number, rec: PacketRecord, sweepHere: boolean): void;
+  /** A sweep triggered by another worker's packet `index` (clock after it, and that packet's stamp). */
+  sweep(index: number, clock: number, baseSec: number, frame: number, tsSec: number, tsNsec: number): void;
+  /** A TLS key log found in the file (pcapng Decryption Secrets Block), in file order. */
+  secrets?(text: string): void;
+}
+
+/** What to do with the record the parser builds after skip() said no. */
+const OWN = 1, OWN_SWEEP = 2, ROUTE = 3;
+
+export class ShardWalk implements ParserSink {
+  /** Global index of the last packet seen (-1 before the first). */
+  index = -1;
+  readonly clock = new CaptureClock();
+  /** Link types of the file's interfaces (for the "not supported" line). */
+  readonly linkTypes: number[] = [];
+  private readonly router: FlowRouter;
+  private pending = 0;
+  private pendingClock = 0;
+  private readonly routeSink: (w: number, rec: PacketRecord) => void;
+
+  constructor(private readonly me: number, private readonly workers: number, private readonly target: WalkTarget) {
+    this.router = new FlowRouter(workers);
+    this.routeSink = (w, rec) => {
+      if (w === this.me) this.target.packet(this.index, this.clock.clock, this.clock.baseSec, rec, false);
+    };
+  }
+
+  skip(data: Buffer, offset: number, caplen: number, linkType: number, _fcs: number | undefined, tsSec: number, tsNsec: number): boolean {
+    const index = ++this.index;
+    const info = this.router.hasher.classifyAt(data, offset, caplen, linkType);
+    if (info.kind === 'flow') {
+      const sweep = info.protocol === IP_PROTO_TCP && this.clock.advance(index + 1, tsSec, tsNsec);
+      if (workerOf(info.hash, this.workers) === this.me) {
+        this.pending = sweep ? OWN_SWEEP : OWN;
+        this.pendingClock = this.clock.clock;
+        return false;
+      }
+      if (sweep) this.target.sweep(index, this.clock.clock, this.clock.baseSec, index + 1, tsSec, tsNsec);
+      return true;
+    }
+    if (info.kind === 'other') {
+      if (this.me !== 0) return true;
+      this.pending = OWN;
+      this.pendingClock = this.clock.clock;
+      return false;
+    }
+    this.pending = ROUTE;
+    return false;
+  }
+
+  packet(rec: PacketRecord): void {
+    if (this.pending === ROUTE) this.router.route(rec, this.routeSink);
+    else this.target.packet(this.index, this.pendingClock, this.clock.baseSec, rec, this.pending === OWN_SWEEP);
+  }
+
+  interface(info: InterfaceInfo): void {
+    if (!this.linkTypes.includes(info.linkType)) this.linkTypes.push(info.linkType);
+  }
+
+  decryptionSecrets(type: number, data: Buffer): void {
+    if (type === SECRETS_TYPE_TLS) this.target.secrets?.(data.toString('latin1'));
+  }
+
+  /** End of input: fragments still held go to their address's worker (as the reading thread's flush). */
+  end(): void {
+    this.router.flush(this.routeSink);
+  }
+}
