@@ -46,6 +46,8 @@ export interface FileShardStart {
   source: CaptureFileSource;
   me: number;
   workers: number;
+  /** The router's holdFragments (lib/shard/router.ts): false for a chain that does not defragment. */
+  holdFragments: boolean;
 }
 
 /** Reading thread → worker: `emitted` of its outputs are written (a running count). */
@@ -122,7 +124,7 @@ export async function readShardFile(worker: FileShardWorker, start: FileShardSta
     packet: (i, c, b, rec, s) => worker.filePacket(i, c, b, rec, s),
     sweep: (i, c, b, f, s, n) => worker.fileSweep(i, c, b, f, s, n),
     secrets: (text) => worker.fileSecrets(text),
-  });
+  }, start.holdFragments);
   const parser = new CaptureParser(walk);
   let bytes = 0;
   let damaged: CaptureError | undefined;

@@ -73,7 +73,9 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
   const n = opts.workers;
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const merge = new OrderedMerge(n, opts.config.chain.printer.printer === 'follow' ? (require('./follow-items') as typeof import('./follow-items')).FOLLOW_BLOCK_END : undefined);
-  const router = new FlowRouter(n);
+  // a chain that does not defragment judges each fragment alone: none is held back (lib/shard/router.ts)
+  const holdFragments = !opts.config.chain.stages.some((s) => s.stage === 'decode' && s.defragment === false);
+  const router = new FlowRouter(n, { holdFragments });
   const clock = new CaptureClock();
   const packers = Array.from({ length: n }, () => new BatchPacker());
   const sweeps: number[][] = Array.from({ length: n }, () => []);
@@ -259,7 +261,7 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
   try {
     if (file !== undefined) {
       opts.source.destroy();
-      for (let w = 0; w < n; w++) workers[w]!.postMessage({ t: 'file', source: file, me: w, workers: n } satisfies ToWorker);
+      for (let w = 0; w < n; w++) workers[w]!.postMessage({ t: 'file', source: file, me: w, workers: n, holdFragments } satisfies ToWorker);
       while (!merge.done) {
         if (failure !== undefined) throw failure;
         await new Promise<void>((r) => { wake = r; });
