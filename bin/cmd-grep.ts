@@ -50,7 +50,7 @@ export const USAGE = `usage: pcap-pipe grep [-ivwxXtTq] [-W MODE] [--stream] [-n
   ${NGREP_TEXT_HELP.trimStart()}
   --window N    stream mode: bytes of look-behind kept per connection direction (default ${DEFAULT_LOOK_BEHIND_BYTES})
 ${WORKERS_HELP}
-                (text or --json output; not with -n, -T, --stream)
+                (text or --json output; --stream with --json only, without -A; not with -n, -T)
 ${PUBLISH_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -82,7 +82,10 @@ export async function main(argv: string[]): Promise<number> {
       [!textOut, '--workers prints text or NDJSON: give --text or --json (pcap output is one thread\'s)'],
       [maxMatches !== undefined, '--workers and -n exclude each other (the first COUNT matches of the whole capture)'],
       [!!args.T, '--workers and -T exclude each other (each time is since the match before it)'],
-      [!!args.stream, '--workers and --stream exclude each other (not yet)'],
+      // one thread writes a stream's matches as found and packet lines as the pipeline delivers them: only
+      // --json without -A has no packet lines to order against the matches
+      [!!args.stream && !args.json, '--workers with --stream prints --json only'],
+      [!!args.stream && after > 0, '--workers with --stream: no -A'],
     ],
   });
 

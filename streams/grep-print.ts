@@ -61,11 +61,18 @@ export class GrepSink extends Writable {
    * with their packet's verdict (verdictText), so their output waits for the reader like the rest.
    */
   match(m: GrepMatch): void {
+    const text = this.matchText(m);
+    if (text !== '') (this.text as GrepTextOutput).out.write(text);
+  }
+
+  /** What match() writes ('' for none); also a sharded run's printer (streams/shard-worker.ts). */
+  matchText(m: GrepMatch): string {
     const t = this.text;
-    if (t === undefined || !this.streamMode) return;
-    if (t.json) t.out.write(jsonText(grepMatchToJson(m)) + '\n');
+    if (t === undefined || !this.streamMode) return '';
+    if (t.json) return jsonText(grepMatchToJson(m)) + '\n';
     // TCP stream matches; a UDP/ICMP match in stream mode is printed with its packet, as per packet
-    else if (m.stream !== undefined) t.out.write(formatStreamMatch(m, t.color, t.time) + '\n');
+    if (m.stream !== undefined) return formatStreamMatch(m, t.color, t.time) + '\n';
+    return '';
   }
 
   /** What a verdict prints (text or NDJSON; '' for none); also a sharded run's printer (streams/shard-worker.ts). */

@@ -22,10 +22,11 @@
 import { serialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { TimeFormatter } from '../lib/core/time';
-import type { PacketVerdict } from '../lib/grep/grep';
+import type { GrepMatch, PacketVerdict } from '../lib/grep/grep';
+import type { TcpReassembler } from '../lib/tcp/reassembler';
 import type { PacketRecord } from '../lib/core/record';
 import { forEachPacked, type PackedBatch } from '../lib/shard/batch';
-import { idAt, locateHttpTrace, locateTcp, type Located } from '../lib/shard/locate';
+import { idAt, locateGrep, locateHttpTrace, locateTcp, type Located } from '../lib/shard/locate';
 import { OUT_FIELDS, type BlockLine, type WorkerOutput } from '../lib/shard/merge';
 import type { HttpTraceEvent } from '../lib/trace/output';
 import { countEvent, countPacket, emptyTraceCounts, type TraceCounts } from '../lib/trace/summary';
@@ -74,7 +75,12 @@ interface SyncStage { runSync(item: never, next: Next): void; finishSync(next: N
 
 /** The worker's stage chain and its tagged output. */
 export class TraceWorker {
-  private readonly tcp: TcpStream | undefined;
+  /**
+   * The stage that reassembles TCP (tcp(), or grep() in stream mode: its own reassembler), and that
+   * reassembler: it runs on the whole capture's clock and sweeps (lib/tcp/sharded.ts).
+   */
+  private readonly tcp: SyncStage | undefined;
+  private readonly reassembler: TcpReassembler | undefined;
   private readonly tls: TlsStream | undefined;
   private readonly stages: SyncStage[];
   private readonly printer: SyncStage;
@@ -117,8 +123,13 @@ export class TraceWorker {
       if (typeof (st as unknown as SyncStage).runSync !== 'function') throw new Error(`shard worker: the stage ${st.constructor.name} cannot run synchronously (no runSync)`);
     }
     this.stages = built as unknown as SyncStage[];
-    this.tcpAt = built.findIndex((st) => st instanceof TcpStream);
-    this.tcp = this.tcpAt >= 0 ? built[this.tcpAt] as TcpStream : undefined;
+    // (grep's modules are loaded only by a grep chain: by name, not instanceof)
+    const grepStage = built.find((st): st is GrepStream<PacketVerdict> => st.constructor.name === 'GrepStream') as GrepStream<PacketVerdict> | undefined;
+    this.grep = grepStage;
+    this.tcpAt = built.findIndex((st) => st instanceof TcpStream || (st === grepStage && grepStage.streamGrep !== undefined));
+    const reasm = built[this.tcpAt];
+    this.tcp = reasm as unknown as SyncStage | undefined;
+    this.reassembler = reasm === undefined ? undefined : reasm instanceof TcpStream ? reasm.reassembler : grepStage?.streamGrep?.reassembler;
     this.shard = {
       baseSec: NaN, clock: -Infinity, position: -1, sweepAtPosition: -1,
       onCreate: (id) => { this.marker(id); },
@@ -127,14 +138,14 @@ export class TraceWorker {
       // a sweep run inside a packet (see batch()): the packet's own outputs that follow have the packet's tag
       onSweepEnd: () => { this.drainTcp(); this.tagSub = this.tagIndex; },
     };
-    this.tcp?.reassembler.shardedBy(this.shard);
+    this.reassembler?.shardedBy(this.shard);
     const p = chain.printer;
     // follow's blocks are decided by the merge (streams/follow-items.ts): its lines hold no numbers to locate
-    this.printer = (p.printer === 'follow' ? new FollowItems(p.mode) : p.printer === 'grep' ? grepPrinter(p)
+    this.printer = (p.printer === 'follow' ? new FollowItems(p.mode) : p.printer === 'grep' ? grepPrinter(p, grepStage, (m) => { this.printing = m; this.emitLine(m.text); })
       : p.printer === 'objects' ? PASS_ON : buildPrinter(p)) as unknown as SyncStage;
-    // (grep's modules are loaded only by a grep chain: by name, not instanceof)
-    this.grep = built.find((st): st is GrepStream<PacketVerdict> => st.constructor.name === 'GrepStream');
+
     this.locate = p.printer === 'http-trace' ? (ev: never, text: string) => locateHttpTrace(ev, text, p.json)
+      : p.printer === 'grep' ? (ev: never, text: string) => locateGrep(ev, text, p.json)
       : p.printer === 'tcp' ? (ev: never, text: string) => locateTcp(ev, text, p.json) : () => NO_IDS;
     this.emitLine = p.printer === 'objects' ? (x) => { this.object(x); } : (line) => { this.line(line as string | Uint8Array | BlockLine); };
     this.emitEvent = (ev) => {
@@ -162,7 +173,7 @@ export class TraceWorker {
 
   /** What the tcp stage produced outside handle() (a sweep), on down the chain. */
   private drainTcp(): void {
-    this.tcp?.drainSync(this.nexts[this.tcpAt + 1]!);
+    this.tcp?.drainSync?.(this.nexts[this.tcpAt + 1]!);
   }
 
   batch(msg: Extract<ToWorker, { t: 'batch' }>): WorkerOutput {
@@ -219,7 +230,7 @@ export class TraceWorker {
     if (index > this.position) this.position = index;
     this.tagIndex = this.position;
     this.shard.clock = clock;
-    this.tcp?.reassembler.stampAt(frame, tsSec, tsNsec, true);
+    this.reassembler?.stampAt(frame, tsSec, tsNsec, true);
   }
 
   // --- the worker reads the capture file itself (streams/shard-file.ts, lib/shard/walk.ts: a WalkTarget)
@@ -263,11 +274,11 @@ export class TraceWorker {
     if (msg.clock > this.shard.clock) this.shard.clock = msg.clock;
     this.tagIndex = Infinity;
     const tcp = this.tcp;
-    if (tcp !== undefined) {
+    if (tcp !== undefined && this.reassembler !== undefined) {
       // decode's end (fragments given up) goes through tcp as one thread's does, first: fragments, no output
       this.tagSub = -Infinity;
       for (let k = 0; k < this.tcpAt; k++) this.stages[k]!.finishSync(this.nexts[k + 1]!);
-      tcp.reassembler.stampAt(msg.frame, msg.tsSec, msg.tsNsec, false);
+      this.reassembler.stampAt(msg.frame, msg.tsSec, msg.tsNsec, false);
       // the flush releases connections oldest first; onRelease sets each one's sub-tag
       tcp.finishSync(this.nexts[this.tcpAt + 1]!);
     }
@@ -311,7 +322,7 @@ export class TraceWorker {
     this.buf.set(bytes, this.bytes);
     this.bytes += bytes.length;
     const ev = x as { type?: unknown; connection?: unknown; previous?: unknown } | null;
-    const id1 = this.tcp !== undefined && typeof ev?.connection === 'number' ? ev.connection : -1;
+    const id1 = this.reassembler !== undefined && typeof ev?.connection === 'number' ? ev.connection : -1;
     // `previous` beside `connection` is a connection number too (a port-reuse event's, or a user's copy of it)
     const id2 = id1 >= 0 && typeof ev?.previous === 'number' ? ev.previous : -1;
     this.meta.push(this.tagIndex, this.tagSub, bytes.length, -1, id1, -1, id2, 0);
@@ -345,8 +356,12 @@ const NO_IDS: Located = [-1, -1, -1, -1];
 /** The 'objects' printer: each output as it is. */
 const PASS_ON: SyncStage = { runSync: (x: never, next: Next) => next(x), finishSync: () => undefined };
 
-/** grep's verdicts printed as `pcap-pipe grep` prints them (GrepSink.verdictText; its `out` is never written). */
-function grepPrinter(p: Extract<PrinterSpec, { printer: 'grep' }>): SyncStage {
+/**
+ * grep's verdicts printed as `pcap-pipe grep` prints them (GrepSink.verdictText; its `out` is never written),
+ * and in stream mode its matches as they are found (GrepSink.matchText: one thread writes them when the grep
+ * stage finds them, so they go out under the tag of the packet being handled).
+ */
+function grepPrinter(p: Extract<PrinterSpec, { printer: 'grep' }>, grep: GrepStream<PacketVerdict> | undefined, onMatch: (m: GrepMatch & { text: string }) => void): SyncStage {
   /* eslint-disable @typescript-eslint/no-var-requires */
   const { GrepSink } = require('./grep-print') as typeof import('./grep-print');
   const { Writable } = require('node:stream') as typeof import('node:stream');
@@ -358,6 +373,12 @@ function grepPrinter(p: Extract<PrinterSpec, { printer: 'grep' }>): SyncStage {
     },
     stream: p.stream, invert: p.invert,
   });
+  if (p.stream) {
+    grep?.on('match', (m: GrepMatch) => {
+      const text = sink.matchText(m);
+      if (text !== '') onMatch({ ...m, text });
+    });
+  }
   return {
     runSync: (v: never, next: Next) => { const text = sink.verdictText(v as PacketVerdict); if (text !== '') next(text); },
     finishSync: () => undefined,

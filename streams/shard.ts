@@ -93,6 +93,8 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
   const objects = opts.config.chain.printer.printer === 'objects';
   const grep = { selected: 0, matches: 0 };
   let withGrep = false;
+  /** What both paths return: the summed statistics. */
+  const result = (): ShardRunResult => ({ ...(tls !== undefined ? { tls } : {}), ...(counts !== undefined ? { counts } : {}), ...(withGrep ? { grep } : {}) });
   const file = opts.file;
   let input: FileShardReport | undefined;
   // file mode: each worker's outputs written so far, as told to it (it waits when too many are not)
@@ -268,7 +270,7 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
       }
       if (failure !== undefined) throw failure;
       if (outFull && out.writableNeedDrain) await once(out, 'drain');
-      return { ...(tls !== undefined ? { tls } : {}), ...(counts !== undefined ? { counts } : {}), ...(input !== undefined ? { input } : {}) };
+      return { ...result(), ...(input !== undefined ? { input } : {}) };
     }
     for await (const chunk of opts.source as AsyncIterable<PacketRecord | PacketRecord[]>) {
       if (failure !== undefined) throw failure;
@@ -302,5 +304,5 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
       void w.terminate();
     }
   }
-  return { ...(tls !== undefined ? { tls } : {}), ...(counts !== undefined ? { counts } : {}), ...(withGrep ? { grep } : {}) };
+  return result();
 }

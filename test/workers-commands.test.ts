@@ -6,7 +6,8 @@
  *   layouts at 2;
  * - the generated capture of test/helpers/gen-capture.ts (~1,500 interleaved connections, idle sweeps, port
  *   reuse): tcp, follow in its three layouts (blocks of connections interleaved ~13,000 times: which block is
- *   open crosses flows), grep per packet with -A, -v, -x, -W, -t; from a file and from stdin;
+ *   open crosses flows), grep per packet with -A, -v, -x, -W, -t, and --stream --json (its own reassembler
+ *   on the whole capture's clock, "stream" renumbered); from a file and from stdin (a pipe: packets shipped);
  * - a worker that throws ends the command with one line (status 1; grep: 2, its error status); options the
  *   workers cannot honour are usage errors (status 2).
  */
@@ -66,8 +67,9 @@ test('every fixture: tcp --json, follow and grep --json with 1, 2 and 4 workers 
   assert.ok(failed >= 2, `captures with status != 0: ${failed}`);
 });
 
-test('every fixture: the text layouts (tcp, follow --hex and --raw, grep --text) with 2 workers', () => {
+test('every fixture: the text layouts (tcp, follow --hex and --raw, grep --text) and grep --stream --json with 2 workers', () => {
   for (const f of captures) {
+    assertSame(['grep', '--stream', '--json', 'HTTP|GET|[a-z]{12}', '-r', f], [2]);
     assertSame(['tcp', '-tt', '-r', f], [2]);
     assertSame(['follow', '--hex', '-r', f], [2]);
     assertSame(['follow', '--raw', '-r', f], [2]);
@@ -94,6 +96,9 @@ test('the generated capture: tcp, follow and grep with 1, 2 and 4 workers, file 
     assertSame(['follow', '--hex', '-r', file], [2, 4]);
     assertSame(['follow', '--raw', '-r', file], [2, 4]);
     assertSame(['grep', '--json', 'GET|HTTP', '-r', file], [1, 2, 4]);
+    // stream mode: each grep stage reassembles its own flows, on the whole capture's clock; "stream" renumbered
+    const stream = assertSame(['grep', '--stream', '--json', 'HTTP/1.1 200|x{2000}', '-r', file], [1, 2, 4]).stdout.toString();
+    assert.ok(stream.split('\n').length > 1000 && stream.includes('"stream":1000,'), 'stream-mode matches of a thousand connections');
     assertSame(['grep', '--text', '-A', '2', '-i', 'user-agent: gen/3', '-r', file], [2, 4]);
     assertSame(['grep', '--json', '-v', 'HTTP', '-r', file], [2]);
     assertSame(['grep', '--text', '-x', '-W', 'byline', '-t', 'item/2', '-r', '-'], [3], bytes);
@@ -118,7 +123,8 @@ test('--workers on tcp, follow and grep: what the workers cannot honour is a usa
   const refused: string[][] = [
     ['tcp', '-ttt'], ['tcp', '--publish', 'redis://127.0.0.1:1/k'], ['tcp', '--workers=x'],
     ['follow', '-o', path.join(os.tmpdir(), 'never-made')], ['follow', '--stream', '0'],
-    ['grep', '--json', '-n', '1', 'GET'], ['grep', '--text', '-T', 'GET'], ['grep', '--json', '--stream', 'GET'],
+    ['grep', '--json', '-n', '1', 'GET'], ['grep', '--text', '-T', 'GET'], ['grep', '--text', '--stream', 'GET'],
+    ['grep', '--json', '--stream', '-A', '1', 'GET'],
     // pcap output (stdout not a terminal, no --text/--json)
     ['grep', 'GET'],
   ];

@@ -58,3 +58,9 @@ export function locateTcp(ev: Numbered, text: string, json: boolean): Located {
   }
   return [p1, ev.connection, -1, -1];
 }
+
+/** `pcap-pipe grep --stream --json` match lines (grepMatchToJson): "stream" is the connection's number. */
+export function locateGrep(ev: { stream?: unknown }, text: string, json: boolean): Located {
+  if (!json || typeof ev.stream !== 'number') return NONE;
+  return [idAt(text, '"stream":', ev.stream), ev.stream, -1, -1];
+}
