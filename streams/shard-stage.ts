@@ -19,6 +19,7 @@
 import { Duplex, PassThrough } from 'node:stream';
 import type { PacketRecord } from '../lib/core/record';
 import type { StageSpec } from './chain-spec';
+import type { SecretsSource } from './tls';
 import { chainOf } from './trace';
 import type { TypedDuplex } from './typed';
 
@@ -29,6 +30,8 @@ export interface ShardOptions {
   stages: StageSpec[];
   /** Objects buffered on the input side (default 16 chunks: a chunk may be an array of many records). */
   highWaterMark?: number;
+  /** A capture reader whose pcapng Decryption Secrets Blocks go to every worker's tls stage. */
+  secrets?: SecretsSource;
 }
 
 /** A stage: PacketRecords in, the stages' output objects out (one per chunk), in one-thread order. */
@@ -51,7 +54,7 @@ export function shard<Out = unknown>(opts: ShardOptions): TypedDuplex<PacketReco
     output = new PassThrough({ objectMode: true, highWaterMark: 256 });
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const { runSharded } = require('./shard') as typeof import('./shard');
-    runSharded({ workers: n, source: input, out: output, config: { chain: { stages: opts.stages, printer: { printer: 'objects' } }, counts: false } })
+    runSharded({ workers: n, source: input, out: output, ...(opts.secrets !== undefined ? { secrets: opts.secrets } : {}), config: { chain: { stages: opts.stages, printer: { printer: 'objects' } }, counts: false } })
       .then(() => output.end(), (e: Error) => output.destroy(e));
   }
   const duplex = Duplex.from({ writable: input, readable: output });
