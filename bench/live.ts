@@ -5,12 +5,14 @@
  * Load: bench/udp-flood.c (compiled into $TMPDIR), UDP datagrams of 100 bytes to 127.0.0.1 at a set rate
  * (30k, 100k, 300k packets/s; on a busy machine it may reach less, the achieved rate is printed). Each
  * tool runs with the kernel filter `udp port P`, so other loopback traffic on the machine is not counted.
- * What is measured: the tool's user + system CPU (all threads, /proc/PID/task/* /schedstat, in ns) read just before and after the
- * flood (start-up and exit excluded), divided by the packets sent; the kernel's drop count from the tool's
- * own report. On loopback the kernel counts every packet twice (sent and received), drops included.
+ * What is measured: the tool's user + system CPU (all its threads: /proc/PID/task/TID/schedstat, in ns)
+ * read just before and just after the flood (start-up and exit excluded), divided by the packets sent; the
+ * kernel's drop count from the tool's own report. On loopback the kernel counts every packet twice (sent and received), drops included.
  *
- * Tools: `tcpdump -w /dev/null`, `pcap-pipe capture -w /dev/null`, and `http_trace -i lo` (which decodes
- * every packet to its transport layer and feeds TCP/HTTP; UDP packets end there). Runs alternate tool by
+ * Tools: `tcpdump -w /dev/null`, `pcap-pipe capture -w /dev/null` (written by the addon's writer thread),
+ * `pcap-pipe capture -w -` into /dev/null (the JS stream path, as a program using capture() gets), and
+ * `http_trace -i lo` (which decodes every packet to its transport layer and feeds TCP/HTTP; UDP packets
+ * end there). Runs alternate tool by
  * tool at each rate (BENCH_RUNS rounds, default 3); medians are printed.
  */
 import * as fs from 'node:fs';
@@ -35,6 +37,12 @@ const TOOLS: Tool[] = [
   { name: 'pcap-pipe capture -w - > /dev/null', argv: [NODE, path.join(BIN, 'pcap-pipe.js'), 'capture', '-i', 'lo', '-w', '-', 'udp', 'port', String(PORT)], ready: /listening on/ },
   { name: 'http_trace -i lo --json', argv: [NODE, path.join(BIN, 'http_trace.js'), '-i', 'lo', '-f', `udp port ${PORT}`, '--json'], ready: /listening on/ },
 ];
+// BENCH_LIVE_BASE=DIR (a built checkout of another commit): its `capture -w /dev/null` too, for before/after
+// in the same rounds
+const BASE = process.env.BENCH_LIVE_BASE;
+if (BASE) {
+  TOOLS.splice(2, 0, { name: `capture -w /dev/null (${path.basename(BASE)})`, argv: [NODE, path.join(BASE, 'dist', 'bin', 'pcap-pipe.js'), 'capture', '-i', 'lo', '-w', '/dev/null', 'udp', 'port', String(PORT)], ready: /listening on/ });
+}
 
 interface Sample { sent: number; seconds: number; cpu: number; dropped: number }
 

@@ -18,6 +18,7 @@ import { pcapPipeVersion } from '../streams/version';
 import { compareTimestamps, linkTypeName, type PacketRecord } from '../lib/core/record';
 import { CaptureReader, readCaptureFile, readCaptureStdin, type ReadCaptureOptions } from '../streams/read';
 import type { Progress } from '../streams/progress';
+import { capYoungGeneration } from './young-generation';
 
 /** Exit statuses (tcpdump's convention); documented in the README's Commands section. */
 export const EXIT_OK = 0;
@@ -296,6 +297,8 @@ function tuneAllocatorFor(path: string | undefined): void {
   allocatorTuned = true;
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   (require('../addon/index') as typeof import('../addon/index')).tuneAllocatorForStreaming();
+  // and V8's young generation held where a long run would not outgrow a short one (bin/young-generation.ts)
+  capYoungGeneration();
 }
 
 /** Opens one capture input: a path, or '-' / undefined for stdin. */

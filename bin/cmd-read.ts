@@ -33,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
   const output = toStdout ? { fd: 1, stream: binaryStdout(args.w === '-', USAGE) } : openOutputFile(String(args.w));
   const how = { command: 'pcap-pipe read', verb: 'wrote' };
 
-  // One classic pcap input, classic pcap out: nothing to decode, the records are copied as they are.
+  // One input, classic pcap out: nothing to decode, the records are copied (pcap) or converted (pcapng).
   let open: ((path: string | undefined, opts: ReadCaptureOptions) => CaptureReader) | undefined;
   const only = files.length === 1 ? files[0] as string : undefined;
   // the progress line counts the copy's bytes, or (when the copy was not made) the readers'
@@ -44,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
   if (copySource !== undefined) {
     let copy: ReturnType<typeof copyPcap>;
     try {
-      copy = copyPcap(copySource, output.fd, (bytes, packets) => { copied.bytes = bytes; copied.packets = packets; progress.tick(); });
+      copy = copyPcap(copySource, output.fd, format === 'pcap', (bytes, packets) => { copied.bytes = bytes; copied.packets = packets; progress.tick(); });
     } catch (e) {
       // stdout's own write errors (EPIPE: quietly; ENOSPC, EIO: one line) are handled where safeStdout says
       if (toStdout && isSystemError(e) && e.syscall === 'write') output.stream.emit('error', e);

@@ -6,14 +6,19 @@
  * complete packet and the parser's one-line error. The output is byte for byte what the parsing path
  * writes (the input, with the file header reproduced as it is).
  *
- * A helper module of bin/cmd-read.ts, not a command. Anything else (pcapng, several inputs, a damaged or
- * unusual file header, a terminal) goes the ordinary way.
+ * One pcapng input written as classic pcap is converted the same way: read in 1 MiB blocks, its blocks
+ * parsed and each packet's record header and bytes written straight into the output (convertPcapng).
+ *
+ * A helper module of bin/cmd-read.ts, not a command. Anything else (pcapng that becomes pcapng, several
+ * inputs, a damaged or unusual file header, a terminal) goes the ordinary way.
  */
 import * as fs from 'node:fs';
 import * as tty from 'node:tty';
 import type { CaptureError } from '../lib/core/errors';
 import { PCAP_FILE_HEADER_LENGTH, parsePcapFileHeader, pcapMagicInfo } from '../lib/formats/pcap';
 import { copyablePcapHeader, PcapRecordWalker } from '../lib/formats/pcap-copy';
+import { PcapngToPcap } from '../lib/formats/pcapng-copy';
+import { PCAPNG_SHB_TYPE } from '../lib/formats/detect';
 import { checkInputFile } from './cli';
 import { descriptorPosition } from '../streams/read';
 
@@ -85,12 +90,13 @@ function writeAll(fd: number, buf: Buffer, start: number, end: number): void {
 }
 
 /**
- * Copies `src` to the descriptor `outFd` when it is a classic pcap file the walk can copy; otherwise
- * writes nothing and returns the bytes it read. Write errors are thrown (system errors, syscall 'write').
+ * Copies `src` to the descriptor `outFd` when it is a classic pcap file the walk can copy, or converts it
+ * when it is pcapng the ordinary path would write as classic pcap (`forcedPcap`: --format pcap); otherwise
+ * writes nothing and returns the bytes it read (a pipe's). Write errors are thrown (system errors, syscall 'write').
  * `onProgress(bytes read, packets)` is called after each block (the copy keeps the event loop busy, so a
  * progress line cannot be drawn by a timer).
  */
-export function copyPcap(src: CopySource, outFd: number, onProgress?: (bytes: number, packets: number) => void): Copied | NotCopied {
+export function copyPcap(src: CopySource, outFd: number, forcedPcap: boolean, onProgress?: (bytes: number, packets: number) => void): Copied | NotCopied {
   let read = 0;
   try {
     let buf = Buffer.allocUnsafe(2 * CHUNK);
@@ -102,6 +108,7 @@ export function copyPcap(src: CopySource, outFd: number, onProgress?: (bytes: nu
       end += n;
     }
     read = end;
+    if (end >= 4 && buf.readUInt32BE(0) === PCAPNG_SHB_TYPE) return convertPcapng(src, outFd, buf.subarray(0, end), forcedPcap, onProgress);
     if (end < PCAP_FILE_HEADER_LENGTH || pcapMagicInfo(buf, 0) === null) return { copied: false, head: Buffer.from(buf.subarray(0, end)) };
     const header = parsePcapFileHeader(buf.subarray(0, PCAP_FILE_HEADER_LENGTH));
     if (!copyablePcapHeader(header)) return { copied: false, head: Buffer.from(buf.subarray(0, end)) };
@@ -133,4 +140,59 @@ export function copyPcap(src: CopySource, outFd: number, onProgress?: (bytes: nu
   } finally {
     if (src.own) fs.closeSync(src.fd);
   }
+}
+
+/**
+ * pcapng in, classic pcap out (lib/formats/pcapng-copy.ts), when the ordinary path would write classic
+ * pcap: it decides at the first packet, from the interfaces described by then (CaptureWriter's configure in
+ * bin/cmd-read.ts, which runs once the reader has parsed the read chunk holding that packet). So the
+ * decision is taken at the end of the read holding the first packet, 1 MiB reads from where the ordinary
+ * reader's 512 KiB reads start: it sees every interface the ordinary path sees, and when it sees several
+ * link types, nothing was written yet and the ordinary way takes over (from the start of a file, or from
+ * the bytes already read off a pipe). The same when the input has no packet at all.
+ */
+function convertPcapng(src: CopySource, outFd: number, first: Buffer, forcedPcap: boolean,
+  onProgress?: (bytes: number, packets: number) => void): Copied | NotCopied {
+  let decided = false;
+  // before the decision the output is held (the ordinary way may take over); after it, written
+  const held: Buffer[] = [];
+  const conv = new PcapngToPcap((out) => {
+    if (decided) writeAll(outFd, out, 0, out.length);
+    else held.push(Buffer.from(out));
+  }, CHUNK);
+  // --format pcap: one link type is the writer's rule from the first packet on, whatever the interfaces
+  conv.enforceLinkType = forcedPcap;
+  // a pipe cannot be read again: what was read before the decision, for the ordinary path
+  let kept: Buffer[] | null = src.position === null ? [] : null;
+  const notCopied = (): NotCopied => ({ copied: false, head: kept === null ? Buffer.alloc(0) : Buffer.concat(kept) });
+  let read = first.length;
+  let chunk = first;
+  for (;;) {
+    if (kept !== null) kept.push(Buffer.from(chunk));
+    // a second link type throws the writer's error. The ordinary path loses the packets of the read chunk
+    // it came in (its writer fails on their batch) and has written those of earlier chunks when the event
+    // loop turned in between; here the packets of earlier reads are out, this read's are dropped.
+    conv.write(chunk);
+    if (!decided) {
+      if (conv.sawPacket) {
+        if (!forcedPcap && conv.linkTypes.size > 1) return notCopied();
+        decided = true;
+        conv.enforceLinkType = true;
+        kept = null;
+        for (const b of held.splice(0)) writeAll(outFd, b, 0, b.length);
+      } else if (conv.failure !== null) {
+        return notCopied();
+      }
+    }
+    if (decided) conv.drain();
+    if (conv.failure !== null) return { copied: true, packets: conv.packets, failure: conv.failure };
+    onProgress?.(read, conv.packets);
+    const n = readSome(src, conv.input, 0, conv.input.length);
+    if (n === 0) break;
+    read += n;
+    chunk = conv.input.subarray(0, n);
+  }
+  conv.end();
+  if (!decided) return notCopied();
+  return { copied: true, packets: conv.packets, failure: conv.failure };
 }

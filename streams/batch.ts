@@ -108,7 +108,9 @@ export interface BatchTransformOptions {
 export function handOnSync<T>(out: T[], next: (item: T) => void): void {
   if (out.length === 0) return;
   for (let i = 0; i < out.length; i++) next(out[i] as T);
-  out.length = 0;
+  // pop(), not `length = 0`: setting the length is a runtime call that also gives the array's store back
+  // (the next push grows it again); per packet and stage that was ~5 % of a worker's CPU (perf, 1M capture)
+  while (out.length > 0) out.pop();
 }
 
 export abstract class BatchTransform<In, Out> extends Transform {

@@ -37,7 +37,7 @@ import { FollowItems } from './follow-items';
 import type { GrepStream } from './grep';
 import { TcpStream } from './tcp';
 import { TlsStream } from './tls';
-import { AckGate, readShardFile, type FileShardAck, type FileShardRead, type FileShardReport, type FileShardStart } from './shard-file';
+import { FileShard, type FileShardChunk, type FileShardRead, type FileShardReport, type FileShardStart } from './shard-file';
 
 /** What a sharded command tells its workers (structured-cloned: RegExps travel, class instances do not). */
 export interface TraceWorkerConfig {
@@ -49,11 +49,11 @@ export interface TraceWorkerConfig {
   throwAt?: number;
 }
 
-/** Reading thread → worker (a regular file: 'file' then 'ack's, streams/shard-file.ts; else batches, then 'end'). */
+/** Reading thread → worker (a regular file: 'file', its chunks, 'eof': streams/shard-file.ts; else batches, then 'end'). */
 export type ToWorker =
   | { t: 'batch'; batch: PackedBatch; sweeps: Float64Array | null; baseSec: number; upTo: number; secrets: string[] | null }
   | { t: 'end'; baseSec: number; clock: number; frame: number; tsSec: number; tsNsec: number }
-  | FileShardStart | FileShardAck;
+  | FileShardStart | FileShardChunk | { t: 'eof' };
 
 /** First size of a batch's output buffer (it grows for big batches). */
 const OUT_BUFFER_BYTES = 256 * 1024;
@@ -233,7 +233,7 @@ export class TraceWorker {
     this.reassembler?.stampAt(frame, tsSec, tsNsec, true);
   }
 
-  // --- the worker reads the capture file itself (streams/shard-file.ts, lib/shard/walk.ts: a WalkTarget)
+  // --- a regular file: the worker parses its shared chunks (streams/shard-file.ts, lib/shard/walk.ts: a WalkTarget)
 
   /** An own packet of the file, in capture order (sweepHere: one thread sweeps inside it). */
   filePacket(index: number, clock: number, baseSec: number, rec: PacketRecord, sweepHere: boolean): void {
@@ -391,7 +391,7 @@ if (parentPort !== null && (workerData as { pcapPipeShard?: boolean } | null)?.p
   const port = parentPort;
   const worker = new TraceWorker((workerData as { config: TraceWorkerConfig }).config);
   let failed = false;
-  const gate = new AckGate();
+  let file: FileShard | undefined;
   const fail = (e: unknown): void => {
     failed = true;
     const err = e as Error;
@@ -410,11 +410,14 @@ if (parentPort !== null && (workerData as { pcapPipeShard?: boolean } | null)?.p
   port.on('message', (msg: ToWorker) => {
     if (failed) return;
     try {
-      if (msg.t === 'ack') {
-        gate.ack(msg.emitted);
+      if (msg.t === 'chunk') {
+        const { out, read } = (file as FileShard).chunk(msg.data);
+        port.postMessage({ t: 'out', ...out, read } satisfies FromWorker, [out.meta.buffer as ArrayBuffer, out.data.buffer as ArrayBuffer]);
       } else if (msg.t === 'file') {
-        readShardFile(worker, msg, gate, (m, transfer) => port.postMessage(m satisfies FromWorker, transfer))
-          .then(({ out, report }) => { if (!failed) finish(out, report); }, fail);
+        file = new FileShard(worker, msg);
+      } else if (msg.t === 'eof') {
+        const { out, report } = (file as FileShard).end();
+        finish(out, report);
       } else if (msg.t === 'batch') {
         const out = worker.batch(msg);
         port.postMessage({ t: 'out', ...out } satisfies FromWorker, [out.meta.buffer as ArrayBuffer, out.data.buffer as ArrayBuffer]);

@@ -7,14 +7,15 @@
  *   reader ─▶ FlowRouter ─▶ BatchPacker ×N ══postMessage(transfer)══▶ worker: decode…printer (tagged lines)
  *   stdout ◀─ OrderedMerge (k-way by packet index, up to the lowest watermark) ◀══ lines + watermark ══╝
  *
- * A regular capture file (`file`) takes the other path: no packet crosses threads, every worker reads the
- * file itself and keeps its own flows (streams/shard-file.ts), and this thread only merges their output.
+ * A regular capture file (`file`) takes the other path: this thread reads it into shared chunks that every
+ * worker parses, each keeping its own flows (streams/shard-file.ts); no packet is routed or copied here.
  *
  * Flow control: at most MAX_IN_FLIGHT batches per worker are unanswered before the reader waits, and the
  * reader waits for stdout's 'drain' when it is full, so memory stays bounded whoever is slowest.
  * A worker that fails (throws, exits) ends the run with its message; the other workers are terminated.
  */
 import { once } from 'node:events';
+import * as fs from 'node:fs';
 import { deserialize } from 'node:v8';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -28,12 +29,24 @@ import { FlowRouter } from '../lib/shard/router';
 import { emptyTraceCounts, type TraceCounts } from '../lib/trace/summary';
 import { tlsSpecOf } from './chain-spec';
 import type { CaptureFileSource } from './read';
-import type { FileShardRead, FileShardReport } from './shard-file';
+import { readShared, type FileShardRead, type FileShardReport } from './shard-file';
 import type { FromWorker, ToWorker, TraceWorkerConfig } from './shard-worker';
 import type { SecretsSource, TlsStream } from './tls';
 
 /** Batches a worker may have unanswered before the reader waits for it. */
 const MAX_IN_FLIGHT = 4;
+/**
+ * Bytes per read of a regular file (shared by the workers: streams/shard-file.ts). Each chunk is a message
+ * to every worker and an output message back. Measured at --workers 1 on the 1M bench capture (CPU s, the
+ * reading thread's in brackets): 512 KiB 3.57-3.60 (0.58), 2 MiB 3.22-3.27 (0.45), 8 MiB 3.40-3.52 (0.27,
+ * but the GC threads' grow, and 330-380 MiB RSS).
+ */
+const FILE_CHUNK = 2 * 1024 * 1024;
+/**
+ * File chunks a worker may have unanswered: so that a worker does not run dry while this thread waits for a
+ * core on a busy machine (4 chunks of 2 MiB: ~30 ms of a worker's work).
+ */
+const MAX_CHUNKS_IN_FLIGHT = 4;
 /** Input bytes routed between two rounds of batches to every worker (a round also ends each read chunk). */
 const ROUND_BYTES = 512 * 1024;
 const IP_PROTO_TCP = 6;
@@ -46,7 +59,7 @@ export interface ShardRunOptions {
    * it unread: the workers read the file themselves, streams/shard-file.ts).
    */
   source: Readable;
-  /** A regular capture file (a path, or stdin's descriptor and offset): every worker reads it itself. */
+  /** A regular capture file (a path, or stdin's descriptor and offset): read here, parsed by every worker. */
   file?: CaptureFileSource;
   /** How far the workers have read `file` (the progress line). */
   onRead?: (read: FileShardRead) => void;
@@ -97,23 +110,6 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
   const result = (): ShardRunResult => ({ ...(tls !== undefined ? { tls } : {}), ...(counts !== undefined ? { counts } : {}), ...(withGrep ? { grep } : {}) });
   const file = opts.file;
   let input: FileShardReport | undefined;
-  // file mode: each worker's outputs written so far, as told to it (it waits when too many are not)
-  const acked = new Array<number>(n).fill(0);
-  let drainArmed = false;
-  const ackWritten = (): void => {
-    for (let w = 0; w < n; w++) {
-      const e = merge.emittedOf(w);
-      if (e > acked[w]! && !finished[w]) {
-        acked[w] = e;
-        workers[w]!.postMessage({ t: 'ack', emitted: e } satisfies ToWorker);
-      }
-    }
-  };
-  const onDrainAck = (): void => {
-    drainArmed = false;
-    outFull = false;
-    ackWritten();
-  };
 
   const fail = (e: Error): void => {
     if (failure === undefined) failure = e;
@@ -139,14 +135,6 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
         } else {
           const list = merge.take();
           if (list.length > 0 && !out.write(list.length === 1 ? list[0]! : Buffer.concat(list))) outFull = true;
-        }
-        if (file !== undefined) {
-          // the workers go on when what they sent is written; a full stdout holds them until it drains
-          if (!outFull) ackWritten();
-          else if (!drainArmed) {
-            drainArmed = true;
-            out.once('drain', onDrainAck);
-          }
         }
       } else if (msg.t === 'stats') {
         if (w === 0 && msg.input !== undefined) input = msg.input;
@@ -235,7 +223,7 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
     for (;;) {
       if (failure !== undefined) throw failure;
       let busy = false;
-      for (let w = 0; w < n; w++) if (inFlight[w]! >= MAX_IN_FLIGHT) busy = true;
+      for (let w = 0; w < n; w++) if (inFlight[w]! >= (file !== undefined ? MAX_CHUNKS_IN_FLIGHT : MAX_IN_FLIGHT)) busy = true;
       if (!busy && !outFull) return;
       if (outFull && !busy) {
         outFull = false;
@@ -262,8 +250,15 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
 
   try {
     if (file !== undefined) {
+      // every worker takes every chunk of the file (shared, not copied: streams/shard-file.ts)
       opts.source.destroy();
-      for (let w = 0; w < n; w++) workers[w]!.postMessage({ t: 'file', source: file, me: w, workers: n, holdFragments } satisfies ToWorker);
+      for (let w = 0; w < n; w++) workers[w]!.postMessage({ t: 'file', me: w, workers: n, holdFragments } satisfies ToWorker);
+      await readChunks(file, async (data) => {
+        if (failure !== undefined) throw failure;
+        for (let w = 0; w < n; w++) post(w, { t: 'chunk', data }, []);
+        await waitForWorkers();
+      });
+      for (let w = 0; w < n; w++) workers[w]!.postMessage({ t: 'eof' } satisfies ToWorker);
       while (!merge.done) {
         if (failure !== undefined) throw failure;
         await new Promise<void>((r) => { wake = r; });
@@ -296,7 +291,6 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
     opts.source.destroy();
     throw e;
   } finally {
-    if (drainArmed) out.off('drain', onDrainAck);
     (opts.secrets as unknown as NodeJS.EventEmitter | undefined)?.removeListener?.('decryption-secrets', onSecrets);
     for (const w of workers) {
       w.removeAllListeners('exit');
@@ -305,4 +299,26 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
     }
   }
   return result();
+}
+
+/** Reads `file` in FILE_CHUNK shared chunks, one read ahead, handing each to `each` in order. */
+async function readChunks(file: CaptureFileSource, each: (data: Uint8Array) => Promise<void>): Promise<void> {
+  const ownFd = typeof file === 'string';
+  const fd = ownFd ? fs.openSync(file, 'r') : file.fd;
+  let position = ownFd ? 0 : file.position;
+  let next: Promise<Uint8Array> | undefined = readShared(fd, position, FILE_CHUNK);
+  try {
+    while (next !== undefined) {
+      const data: Uint8Array = await next;
+      next = undefined;
+      if (data.length === 0) break;
+      position += data.length;
+      if (data.length === FILE_CHUNK) next = readShared(fd, position, FILE_CHUNK);
+      await each(data);
+    }
+  } finally {
+    // a read still in flight (after a failure) completes before its descriptor is closed
+    if (next !== undefined) await next.catch(() => undefined);
+    if (ownFd) fs.closeSync(fd);
+  }
 }

@@ -85,6 +85,13 @@ export interface ParserSink {
    * would have it (a sharded worker keeps the capture's TCP clock over packets it leaves out: streams/shard-file.ts).
    */
   skip?(data: Buffer, offset: number, caplen: number, linkType: number, fcsLength: number | undefined, tsSec: number, tsNsec: number): boolean;
+  /**
+   * pcapng only: takes each packet in place of packet(), as its fields and `caplen` bytes of `data` from
+   * `offset` (valid during the call only), without a record being made: `pcap-pipe read` converts pcapng
+   * to classic pcap with it (lib/formats/pcapng-copy.ts). Timestamps are 0 for a Simple Packet Block.
+   */
+  rawPacket?(data: Buffer, offset: number, caplen: number, len: number, linkType: number, tsSec: number, tsNsec: number,
+    fcsLength: number | undefined, nanoPrecision: boolean, frame: number): void;
 }
 
 /** Judges packets from their bytes before records are made (ParserSink.skip); see CaptureReader.setSkipper. */

@@ -459,6 +459,11 @@ export class PcapngParser {
     options: PacketOptions | undefined, timestamped: boolean): void {
     const sink = this.sink;
     if (sink.skip !== undefined && sink.skip(buf, dataStart, caplen, iface.linkType, iface.fcsLength, timestamped ? this.time.sec : 0, timestamped ? this.time.nsec : 0)) { ++this.frameCount; return; }
+    const raw = sink.rawPacket;
+    if (raw !== undefined) {
+      raw(buf, dataStart, caplen, len, iface.linkType, timestamped ? this.time.sec : 0, timestamped ? this.time.nsec : 0, iface.fcsLength, iface.nanoPrecision, ++this.frameCount);
+      return;
+    }
     sink.packet({
       frame: ++this.frameCount,
       linkType: iface.linkType,

@@ -67,8 +67,6 @@ interface Queue {
   watermark: number;
   /** Local connection number → global one. */
   globalIds: number[];
-  /** Batches added and fully emitted (a worker reading the file itself waits for these: streams/shard-file.ts). */
-  emitted: number;
 }
 
 export class OrderedMerge {
@@ -79,20 +77,14 @@ export class OrderedMerge {
 
   /** `blockEnd`: what closes an open block (see ITEM_OPEN), written before another opens and at the end. */
   constructor(workers: number, private readonly blockEnd?: Uint8Array) {
-    this.queues = Array.from({ length: workers }, () => ({ batches: [], item: 0, textAt: 0, watermark: -Infinity, globalIds: [], emitted: 0 }));
+    this.queues = Array.from({ length: workers }, () => ({ batches: [], item: 0, textAt: 0, watermark: -Infinity, globalIds: [] }));
   }
 
   /** A worker's batch (in the order the worker sent them). */
   add(worker: number, out: WorkerOutput): void {
     const q = this.queues[worker]!;
     if (out.meta.length > 0) q.batches.push(out);
-    else q.emitted++;
     if (out.watermark > q.watermark) q.watermark = out.watermark;
-  }
-
-  /** How many of worker w's batches were emitted in full (empty ones count when added). */
-  emittedOf(worker: number): number {
-    return this.queues[worker]!.emitted;
   }
 
   /** True when every worker said it is done and everything was emitted. */
@@ -172,7 +164,6 @@ export class OrderedMerge {
         q.item++;
         if (q.item * OUT_FIELDS >= m.length) {
           q.batches.shift();
-          q.emitted++;
           q.item = 0;
           q.textAt = 0;
           if (q.batches.length === 0) break;
@@ -217,7 +208,6 @@ export class OrderedMerge {
       if (q.item * OUT_FIELDS >= m.length) {
         flushRange();
         q.batches.shift();
-        q.emitted++;
         q.item = 0;
         q.textAt = 0;
         if (q.batches.length === 0) return;

@@ -1,5 +1,5 @@
 /**
- * One worker's view of a capture file it reads itself (`--workers N` on a regular file:
+ * One worker's view of a capture file whose every chunk it parses (`--workers N` on a regular file:
  * streams/shard-file.ts). Every worker parses every record header of the file, but builds records only for
  * its own packets: this is the parser sink (lib/formats/format.ts) that decides, from the record bytes and
  * time alone, which packets are its own, and keeps what the reading thread keeps on the pipe path
@@ -10,7 +10,7 @@
  *   - the whole capture's TCP clock and where one thread's idle sweeps fall (lib/shard/clock.ts): a sweep
  *     triggered by another worker's packet is run here at that packet's place in the capture, a sweep
  *     triggered by an own packet inside that packet, as one thread runs it.
- * Nothing crosses threads on the way in; the reading thread only merges the workers' tagged output.
+ * No packet is routed or copied by the reading thread; it reads the file and merges the workers' output.
  *
  * The decisions are those of streams/shard.ts, packet by packet: unfragmented TCP/UDP/... by flow hash,
  * non-IP packets to worker 0, fragments through the FlowRouter (their records are built in every worker:
