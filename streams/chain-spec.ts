@@ -27,8 +27,11 @@ export type StageSpec =
   | { stage: 'tcp'; limits?: Partial<TcpLimits> }
   /** tls(): decrypts TLS connections with `keyLogFiles` (and, on one thread, the reader's pcapng secrets: ChainHooks.tls). */
   | { stage: 'tls'; keyLogFiles: string[] }
-  /** http(): TCP events → HTTP and WebSocket events; `maxBody` decoded body bytes kept per message. */
-  | { stage: 'http'; maxBody: number }
+  /**
+   * http(): TCP events → HTTP and WebSocket events; `maxBody` decoded body bytes kept per message;
+   * `tcpData: false`: TCP data events are not passed on (see HttpStreamOptions).
+   */
+  | { stage: 'http'; maxBody: number; tcpData?: boolean }
   /** httpTraceSelect(): the selection of http_trace / pcap-pipe http|ws. */
   | { stage: 'http-trace-select'; filter?: HttpFilterSpec; tcpEvents: boolean; websocketOnly: boolean; batches: boolean }
   /**
@@ -113,7 +116,7 @@ export function buildStage(spec: StageSpec, hooks: ChainHooks = {}): Duplex {
     case 'decode': return load.decode().decode({ depth: 'transport', defragment: spec.defragment ?? true });
     case 'tcp': return load.tcp().tcp({ limits: spec.limits });
     case 'tls': return hooks.tls ?? load.tls().tls({ keyLogFiles: spec.keyLogFiles });
-    case 'http': return load.http().http({ parser: { bodyEvents: false, maxBody: spec.maxBody } });
+    case 'http': return load.http().http({ parser: { bodyEvents: false, maxBody: spec.maxBody }, ...(spec.tcpData !== undefined ? { tcpData: spec.tcpData } : {}) });
     case 'http-trace-select': return load.httpTrace().httpTraceSelect({
       ...(spec.filter !== undefined ? { filter: spec.filter } : {}), tcpEvents: spec.tcpEvents, websocketOnly: spec.websocketOnly, batches: spec.batches,
       ...(hooks.onEvent !== undefined ? { onEvent: hooks.onEvent } : {}),

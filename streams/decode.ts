@@ -32,8 +32,9 @@ export class DecodeStream extends BatchTransform<PacketRecord, Packet> {
 
   protected override handle(rec: PacketRecord): void {
     const pkt = decodePacket(rec, this.decodeOptions);
-    if (this.defragmenter) for (const p of this.defragmenter.push(pkt)) this.out.push(p);
-    else this.out.push(pkt);
+    const d = this.defragmenter;
+    if (d === undefined || d.passesThrough(pkt)) this.out.push(pkt);
+    else for (const p of d.push(pkt)) this.out.push(p);
   }
 
   protected override finish(): void {

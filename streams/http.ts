@@ -34,6 +34,11 @@ export interface HttpStreamOptions {
   http2?: Partial<Omit<Http2ParserOptions, 'start' | 'upgradeRequest'>>;
   /** Pass the TCP events through (default true). False: only HTTP/WebSocket events (and foreign chunks). */
   tcpEvents?: boolean;
+  /**
+   * With tcpEvents, pass the TCP `data` events too (default true). False: the other TCP events pass and
+   * `data` does not (http_trace's selection drops it anyway: one object fewer per segment downstream).
+   */
+  tcpData?: boolean;
   /** Objects buffered on the readable side (default 256). */
   highWaterMark?: number;
 }
@@ -58,6 +63,7 @@ export class HttpStream extends BatchTransform<unknown, HttpStreamOutput> {
   private readonly parserOptions: Partial<HttpParserOptions>;
   private readonly http2Options: Partial<Http2ParserOptions>;
   private readonly passTcp: boolean;
+  private readonly passTcpData: boolean;
   private readonly connections = new Map<number, ConnectionState>();
   /** Capture position of the last TCP event: where connections still open at the end are closed. */
   private lastAt: CaptureAt = { ts: '0.000000000', tsSec: 0, tsNsec: 0, frame: 0 };
@@ -76,6 +82,7 @@ export class HttpStream extends BatchTransform<unknown, HttpStreamOutput> {
       ...opts.http2,
     };
     this.passTcp = opts.tcpEvents ?? true;
+    this.passTcpData = this.passTcp && (opts.tcpData ?? true);
   }
 
   /** Connections with a live parser. */
@@ -105,7 +112,7 @@ export class HttpStream extends BatchTransform<unknown, HttpStreamOutput> {
     }
     // The TCP event goes first: a consumer sees `start` before the connection's HTTP events and the
     // data event before what it completed.
-    if (this.passTcp) this.out.push(item);
+    if (this.passTcpData || (this.passTcp && item.type !== 'data')) this.out.push(item);
     this.feed(item);
   }
 

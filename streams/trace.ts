@@ -135,7 +135,8 @@ export function httpTraceChain(opts: HttpTraceChainOptions = {}): StageSpec[] {
     { stage: 'decode' },
     { stage: 'tcp', ...(opts.tcpLimits !== undefined ? { limits: opts.tcpLimits } : {}) },
     ...(opts.tls !== undefined ? [{ stage: 'tls', keyLogFiles: opts.tls } as const] : []),
-    { stage: 'http', maxBody: opts.maxBody ?? 0 },
+    // TCP `data` events stop at http: the selection drops them (and the closing counts count none)
+    { stage: 'http', maxBody: opts.maxBody ?? 0, tcpData: false },
     {
       stage: 'http-trace-select', ...(opts.filter !== undefined ? { filter: opts.filter } : {}), tcpEvents: opts.tcpEvents ?? false,
       websocketOnly: opts.websocketOnly ?? false, batches: opts.batches ?? false,

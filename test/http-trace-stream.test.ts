@@ -81,6 +81,16 @@ test('http({ tcpEvents: false }) drops TCP events; foreign chunks pass through i
   assert.equal(stream.openConnections, 0, 'every parser dropped at its end');
 });
 
+test('http({ tcpData: false }) passes every TCP event but data, and the same HTTP events in the same order', async () => {
+  const file = fixture('http-post-chunked-retrans.pcap');
+  const all = await collect(httpEvents(readCaptureFile(file, { batch: true })));
+  const noData = await collect(httpEvents(readCaptureFile(file, { batch: true }), { tcpData: false }));
+  const strip = (list: unknown[]): unknown[] => list.filter((e) => !(isTcpEvent(e) && (e as TcpEvent).type === 'data'));
+  assert.ok(all.some((e) => isTcpEvent(e) && (e as TcpEvent).type === 'data'), 'the capture has data events');
+  assert.ok(noData.some((e) => isTcpEvent(e) && (e as TcpEvent).type === 'end'), 'end still passes');
+  assert.deepEqual(noData, strip(all));
+});
+
 test('httpTracePipeline (the hook for other front ends) emits single selected events', async () => {
   const out: unknown[] = [];
   for await (const chunk of httpTracePipeline(readCaptureFile(fixture('http-keepalive-304.pcap'), { batch: true }), { tcpEvents: false })) out.push(chunk);

@@ -105,6 +105,14 @@ export class Defragmenter {
   }
 
   /**
+   * True when push(pkt) would return [pkt] and change nothing: no datagram is pending (so none can time
+   * out) and pkt is not a fragment. The decode stage then skips push() and its array per packet.
+   */
+  passesThrough(pkt: Packet): boolean {
+    return this.datagrams.size === 0 && !Defragmenter.isFragment(pkt);
+  }
+
+  /**
    * Feeds one decoded packet. Returns the packets to pass on, in order: the packet itself when it is not
    * a fragment; nothing while a datagram is incomplete; the reassembled packet when it completes; and
    * the fragments of datagrams given up (timeout, limits), each with a 'defrag' failure.
