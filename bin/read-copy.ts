@@ -22,8 +22,12 @@ import { PCAPNG_SHB_TYPE } from '../lib/formats/detect';
 import { checkInputFile } from './cli';
 import { descriptorPosition } from '../streams/read';
 
-/** Bytes per read (the Node walk of bench/baselines/walk.js reads the same). */
-const CHUNK = 1 << 20;
+/**
+ * Bytes per read (the Node walk of bench/baselines/walk.js reads the same). A multiple of the ordinary
+ * reader's DEFAULT_FILE_CHUNK: convertPcapng's choice of format relies on it (test/read-copy.test.ts).
+ */
+export const COPY_READ_BYTES = 1 << 20;
+const CHUNK = COPY_READ_BYTES;
 
 /** A blocking wait without a timer: for a descriptor that said EAGAIN (a non-blocking pipe). */
 const sleeper = new Int32Array(new SharedArrayBuffer(4));

@@ -20,6 +20,8 @@ import { parsePcapFileHeader, PcapWriter, type PcapFileHeader } from '../lib/for
 import { PcapngWriter } from '../lib/formats/pcapng';
 import { writeCapture, writePcap } from '../streams/write';
 import { captureFiles, fixture, REPO_ROOT } from './helpers/oracle';
+import { COPY_READ_BYTES } from '../bin/read-copy';
+import { DEFAULT_FILE_CHUNK } from '../streams/read';
 import type { PacketRecord } from '../lib/core/record';
 
 const CLI = path.join(REPO_ROOT, 'dist', 'bin', 'pcap-pipe.js');
@@ -308,4 +310,37 @@ test('pcapng to pcap: tshark reads the converted frames as it reads the pcapng',
   assert.ok(want.split('\n').length > 500);
   // the pcap keeps nanoseconds (the first packet's interface has them): the same times to the digit
   assert.equal(fields(out), want);
+});
+
+test('pcapng to pcap: a second link type declared after the first packet, before and after the ordinary reader\'s first read', async () => {
+  // the format is chosen once the read holding the first packet is parsed: the copy's reads must cover the
+  // ordinary reader's (a multiple of its chunk), so that what the ordinary path saw, the copy saw too
+  assert.equal(COPY_READ_BYTES % DEFAULT_FILE_CHUNK, 0);
+  for (const at of [200 << 10, 400 << 10, 700 << 10, 1600 << 10]) {
+    const w = new PcapngWriter();
+    const parts = [w.header()];
+    let size = parts[0]!.length;
+    let i = 0;
+    const packet = (linkType: number): void => {
+      const len = 200 + (i % 1200);
+      const b = w.packet({ frame: ++i, linkType, tsSec: 1_700_000_000 + i, tsNsec: 0, caplen: len, len, interfaceId: linkType === 1 ? 0 : 1, data: Buffer.alloc(len, i & 0xff), noTimestamp: undefined, options: undefined, fcsLength: undefined, nanoPrecision: false });
+      parts.push(b);
+      size += b.length;
+    };
+    while (size < at) packet(1);
+    for (let k = 0; k < 50; k++) packet(k % 2 === 0 ? 101 : 1);
+    const file = write(`second-linktype-${at}.pcapng`, Buffer.concat(parts));
+    const got = spawnSync(process.execPath, [CLI, 'read', file], { maxBuffer: 64 << 20 });
+    if (at < DEFAULT_FILE_CHUNK) {
+      // the ordinary reader's first read holds both interfaces: pcapng, every packet
+      assert.equal(got.status, 0, `at ${at}: ${got.stderr}`);
+      assert.equal(got.stdout.readUInt32BE(0), 0x0a0d0d0a, `at ${at}: pcapng`);
+      assert.equal(parseCapture(got.stdout).packets.length, i);
+    } else {
+      // it chose classic pcap before the second interface: the writer's error at its first packet
+      const first = parseCapture(fs.readFileSync(file)).packets.find((p) => p.linkType === 101)!.frame;
+      assert.equal(got.stderr.toString(), `pcap-pipe read: classic pcap holds one link type: frame ${first} has link type 101 after 1; write pcapng instead [PCAP_WRITE]\n`, `at ${at}`);
+      assert.equal(got.status, 1);
+    }
+  }
 });

@@ -9,6 +9,8 @@
  *   300 s, forget closed ones, and a 4-tuple reused after that gets a new connection number; timestamps
  *   that go back a little across flows; resets; UDP and ARP between them; read from a file and from stdin
  *   (a pipe: the reading thread ships the packets; a regular file at an offset: every worker reads it);
+ * - a pcapng carrying its TLS keys in a Decryption Secrets Block: decrypted at 1 and 2 workers, from the file
+ *   and from a pipe, as on one thread;
  * - a worker that throws ends the command with one line and status 1 (no hang); bad --workers values and
  *   combinations are usage errors (status 2); --workers 0 is the one-thread run.
  */
@@ -108,6 +110,25 @@ test('a generated 50 k-packet capture (idle sweeps, port reuse, skewed times): 1
     }
     assert.match(assertSame(['-r', file, '--json', '--summary'], [3]).stderr, /^http_trace: \d+ requests, .* of \d+ not decoded\n$/);
     assertSame(['-r', file, '--tcp-verbose', '-tt'], [2, 4]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a pcapng carrying its TLS keys (Decryption Secrets Block): decrypted by the workers as by one thread', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcap-pipe-workers-dsb-'));
+  try {
+    const base = path.join(FIXTURES, 'tls', 'openssl-s_server-curl-tls13-tls12-nokey');
+    const file = path.join(dir, 'dsb.pcapng');
+    const w = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'pcap-pipe.js'), 'write', file, '--inject-secrets', `${base}.keys`],
+      { input: fs.readFileSync(`${base}.pcap`), timeout: 60_000 });
+    assert.equal(w.status, 0, w.stderr.toString());
+    // the file path (every worker finds the secrets in the chunks it parses) and the pipe path (sent to all)
+    const one = assertSame(['-r', file, '--json'], [1, 2]);
+    assertSame(['-r', '-', '--json'], [2], fs.readFileSync(file));
+    // without its secrets the capture prints no HTTP: the comparison is about decrypted traffic
+    assert.ok(one.stdout.toString().includes('"method":"GET"'), one.stdout.toString().slice(0, 300));
+    assert.equal(run(['-r', `${base}.pcap`, '--json', '--workers', '2']).stdout.length, 0);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
