@@ -102,7 +102,12 @@ export { GrepSink } from './streams/grep-print';
 export type { GrepSinkOptions, GrepTextOutput } from './streams/grep-print';
 
 // Composing stages: the pipeline builder, the batch-aware base, typed chunks
-export { chain, httpEvents, tcpEvents, httpTracePipeline, runGrep } from './streams/trace';
+export { chain, chainOf, httpEvents, tcpEvents, httpTracePipeline, runGrep } from './streams/trace';
+export { buildStage, buildStages } from './streams/chain-spec';
+export type { StageSpec, ChainSpec, ChainHooks } from './streams/chain-spec';
+// Flow-sharded worker threads for a chain of per-flow stages, the user's own included (--workers N as a stage)
+export { shard } from './streams/shard-stage';
+export type { ShardOptions } from './streams/shard-stage';
 export type { HttpEventsOptions, TcpEventsOptions, HttpTracePipelineOptions, GrepRunOptions, GrepRunResult } from './streams/trace';
 export { BatchTransform, LineTransform, forEachItem } from './streams/batch';
 export type { Typed, BatchTransformOptions } from './streams/batch';

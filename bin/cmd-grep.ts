@@ -14,10 +14,13 @@ import { CaptureError } from '../lib/core/errors';
 import { GrepPatternError, DEFAULT_LOOK_BEHIND_BYTES, type Matcher } from '../lib/grep/grep';
 import { colorFor } from '../streams/colour';
 import type { ColourWhen } from '../lib/core/colour';
+import type { PrinterSpec, StageSpec } from '../streams/chain-spec';
 import { runGrep } from '../streams/trace';
+import { runShardedChain, WORKERS_HELP, workersOption } from './workers-cli';
 
 export const USAGE = `usage: pcap-pipe grep [-ivwxXtTq] [-W MODE] [--stream] [-n COUNT] [-A N] [--json] [--text]
-                      [--color[=WHEN]|--no-color] [--window BYTES] [--publish URL ...] (PATTERN | --hex-pattern HEX) [-r FILE | FILE]
+                      [--color[=WHEN]|--no-color] [--window BYTES] [--workers N] [--publish URL ...]
+                      (PATTERN | --hex-pattern HEX) [-r FILE | FILE]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and keeps the packets whose payload (the bytes
   after the TCP/UDP header, after type/code/checksum for ICMP) matches PATTERN, a regular expression
   over the payload bytes ('.' also matches newlines; \\xHH matches any byte).
@@ -46,12 +49,14 @@ export const USAGE = `usage: pcap-pipe grep [-ivwxXtTq] [-W MODE] [--stream] [-n
   Text letters as ngrep's (the column of the descriptions aside):
   ${NGREP_TEXT_HELP.trimStart()}
   --window N    stream mode: bytes of look-behind kept per connection direction (default ${DEFAULT_LOOK_BEHIND_BYTES})
+${WORKERS_HELP}
+                (text or --json output; --stream with --json only, without -A; not with -n, -T)
 ${PUBLISH_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
     boolean: ['i', 'v', 'w', 'x', 'X', 't', 'T', 'q', 'stream', 'json', 'text', 'hexdump'],
-    string: ['hex-pattern', 'n', 'A', 'window', 'W', 'r', ...PUBLISH_STRINGS],
+    string: ['hex-pattern', 'n', 'A', 'window', 'W', 'r', 'workers', ...PUBLISH_STRINGS],
     color: true,
   }, USAGE);
   if (!args) return printUsage(USAGE);
@@ -70,6 +75,19 @@ export async function main(argv: string[]): Promise<number> {
   const lookBehind = intOption(args, 'window', USAGE, 1);
   const publish = publishOptionsFrom(args, USAGE);
   if (publish !== undefined && (args.text || args.hexdump || args.x)) throw new UsageError('--publish sends the --json matches: no --text or --hexdump', USAGE);
+  const textOut = !!args.json || !!args.text || process.stdout.isTTY === true;
+  const workers = workersOption(args, USAGE, {
+    publish: publish !== undefined,
+    refuse: [
+      [!textOut, '--workers prints text or NDJSON: give --text or --json (pcap output is one thread\'s)'],
+      [maxMatches !== undefined, '--workers and -n exclude each other (the first COUNT matches of the whole capture)'],
+      [!!args.T, '--workers and -T exclude each other (each time is since the match before it)'],
+      // one thread writes a stream's matches as found and packet lines as the pipeline delivers them: only
+      // --json without -A has no packet lines to order against the matches
+      [!!args.stream && !args.json, '--workers with --stream prints --json only'],
+      [!!args.stream && after > 0, '--workers with --stream: no -A'],
+    ],
+  });
 
   let matcher: Matcher;
   try {
@@ -83,6 +101,23 @@ export async function main(argv: string[]): Promise<number> {
   }
   const input = openReportedCapture(file, { command: 'pcap-pipe grep', verb: 'searched' }, { batch: true });
   const reader = input.reader;
+  if (workers !== undefined) {
+    const json = !!args.json;
+    const stdout = safeStdout();
+    try {
+      return await runShardedGrep(workers, input, file, stdout, {
+        pattern, hex, ignoreCase: !!args.i, word: !!args.w, invert: !!args.v, stream: !!args.stream, after, ...(lookBehind !== undefined ? { lookBehind } : {}),
+      }, {
+        json, color: !json && colorFor(stdout, args.color as ColourWhen | undefined), hexdump: !!args.hexdump || !!args.x, layout, timeStyle: time.style,
+      }, Boolean(args.q));
+    } catch (e) {
+      if (e instanceof CaptureError || (e as NodeJS.ErrnoException)?.code === 'ENOENT') {
+        process.stderr.write(`pcap-pipe grep: ${describeError(e)}\n`);
+        return EXIT_ERROR;
+      }
+      throw e;
+    }
+  }
   const run = async (stdout: Writable, json: boolean, textOut: boolean): Promise<number> => {
     const progress = progressFor(() => [reader], [file], Boolean(args.q), stdout === process.stdout);
     const result = await runGrep({
@@ -106,4 +141,29 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
+}
+
+/**
+ * grep on worker threads (per-packet mode): the same grep stage per worker (streams/chain-spec.ts), the
+ * printed verdicts merged back in capture order, the exit status from the selected packets of all.
+ */
+async function runShardedGrep(
+  workers: number, input: ReturnType<typeof openReportedCapture>, file: string | undefined, out: Writable,
+  g: Omit<Extract<StageSpec, { stage: 'grep' }>, 'stage'>, p: Omit<Extract<PrinterSpec, { printer: 'grep' }>, 'printer' | 'stream' | 'invert'>, quiet: boolean,
+): Promise<number> {
+  const reader = input.reader;
+  // packets grep would certainly not select are left out by the reader, unbuilt, as runGrep does (when the
+  // workers read the file themselves, each builds only its own packets anyway)
+  if (!g.stream && g.after === 0) {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { PacketPrefilter } = require('../lib/grep/prefilter') as typeof import('../lib/grep/prefilter');
+    reader.setSkipper(new PacketPrefilter(matcherFrom(g.pattern, g.hex, g.ignoreCase, g.word), { invert: g.invert }));
+  }
+  const result = await runShardedChain({
+    workers, source: reader, out, file: file ?? '-',
+    chain: { stages: [{ stage: 'decode', defragment: false }, { stage: 'grep', ...g }], printer: { printer: 'grep', ...p, stream: g.stream, invert: g.invert } },
+    progress: { reader, quiet, stdoutUsed: out === process.stdout }, report: { command: 'pcap-pipe grep', verb: 'searched' },
+  });
+  if (input.damaged || result.damaged) return EXIT_ERROR;
+  return (result.grep?.selected ?? 0) > 0 ? 0 : EXIT_NO_MATCH;
 }

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import { describeError, intOption, openReportedCapture, parseArgs, printUsage, rawPositionals, untilInterrupted, UsageError } from './cli';
 import { inputFile } from './habits';
 import { serveUntilInterrupted } from './trace-cli';
+import { workersOption } from './workers-cli';
 import { KEYLOG_USAGE, keyLogFiles, tlsStage } from './tls-options';
 import { DEFAULT_WEB_HOST, isLoopbackHost } from '../streams/web';
 import { parseRedisStreamUrl, RedisUrlError, withMovedHint, type RedisStreamTarget } from '../lib/redis/url';
@@ -19,7 +20,7 @@ import { DEFAULT_WEB_MODEL_LIMITS, FILE_MAX_ROWS } from '../lib/web/model';
 
 const NAME = 'pcap-pipe serve';
 
-export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [--max-rows N] [--keylog FILE] [-r FILE | FILE]
+export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [--max-rows N] [--keylog FILE] [--workers N] [-r FILE | FILE]
        pcap-pipe serve --from redis://HOST:PORT/KEY [--start ID] [--port N] [--host ADDR] [--max-rows N]
   Reads a capture (pcap or pcapng) from stdin (or FILE) and shows its HTTP exchanges, WebSocket
   messages and TCP trouble live in a web page: prints the URL to open. Keeps serving after the
@@ -42,15 +43,18 @@ export const USAGE = `usage: pcap-pipe serve [--port N] [--host ADDR] [--max-row
   --max-rows N HTTP exchanges kept in the table; older ones drop off and are counted. Default: all
                of them (up to ${FILE_MAX_ROWS}) for a FILE or a file redirected to stdin, the newest
                ${DEFAULT_WEB_MODEL_LIMITS.maxRows} for a pipe (a live capture).
-${KEYLOG_USAGE}`;
+${KEYLOG_USAGE}
+  --workers N  decode, reassemble and parse on N worker threads, connections spread by a flow hash; the
+               page shows what one thread shows (0: one thread, the default; not with --from)`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { string: ['port', 'host', 'max-rows', 'r', 'from', 'start'], repeatable: ['keylog'] }, USAGE);
+  const args = parseArgs(argv, { string: ['port', 'host', 'max-rows', 'r', 'from', 'start', 'workers'], repeatable: ['keylog'] }, USAGE);
   if (!args) return printUsage(USAGE);
   const port = intOption(args, 'port', USAGE) ?? 0;
   if (port > 65535) throw new UsageError(`option --port needs a port number 0..65535, got ${port}`, USAGE);
   const maxRows = intOption(args, 'max-rows', USAGE, 1);
   const host = args.host === undefined || args.host === '' ? DEFAULT_WEB_HOST : String(args.host);
+  const workers = workersOption(args, USAGE, { refuse: [[args.from !== undefined, '--workers and --from exclude each other (the sensors parsed the traffic)']] });
   if (args.from !== undefined) {
     if (args.r !== undefined || rawPositionals(argv, args).length > 0 || keyLogFiles(args).length > 0) throw new UsageError('--from reads a Redis stream: no capture FILE, -r or --keylog with it', USAGE);
     const start = args.start === undefined ? '$' : String(args.start);
@@ -71,7 +75,12 @@ export async function main(argv: string[]): Promise<number> {
   const input = openReportedCapture(file, { command: NAME, verb: 'used' }, { batch: true });
   // A file (named, or redirected to stdin) is shown whole; a pipe may be a live capture: a window of it.
   const whole = file !== undefined || fs.fstatSync(0).isFile();
-  const ok = await serveUntilInterrupted(input.reader, { port, host, title: file ?? 'stdin', input: whole ? 'file' : 'live', limits: maxRows === undefined ? {} : { maxRows }, tls: tlsStage(keyLogFiles(args), input.reader) }, NAME, () => input.damaged);
+  const files = keyLogFiles(args);
+  const ok = await serveUntilInterrupted(input.reader, {
+    port, host, title: file ?? 'stdin', input: whole ? 'file' : 'live', limits: maxRows === undefined ? {} : { maxRows },
+    // the tls stage here, or in each worker with the key log files and the reader's pcapng secrets
+    ...(workers !== undefined ? { workers: { count: workers, keyLogFiles: files, secrets: input.reader } } : { tls: tlsStage(files, input.reader) }),
+  }, NAME, () => input.damaged);
   input.reader.destroy();
   return ok && !input.damaged ? 0 : 1;
 }

@@ -6,7 +6,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { COLOR_USAGE, describeError, intOption, openReportedCapture, progressFor, reportDamagedInput, safeStdout, UsageError, unsupportedLinkTypes, untilInterrupted, type ParsedArgs } from './cli';
+import { COLOR_USAGE, describeError, intOption, openReportedCapture, progressFor, safeStdout, UsageError, unsupportedLinkTypes, untilInterrupted, type ParsedArgs } from './cli';
 import { emptyFilterSpec, type HttpFilterSpec } from '../lib/trace/filter';
 import { countLetterFlag, tcpdumpTimeHelp, tcpdumpTimeStyle, TimeFormatter } from '../lib/core/time';
 import { DEFAULT_MAX_BODY } from '../lib/trace/output';
@@ -16,13 +16,13 @@ import type { CaptureStream } from '../streams/capture';
 import { colorFor } from '../streams/colour';
 import type { ColourWhen } from '../lib/core/colour';
 import type { HarTee } from '../streams/har';
-import { httpTracePrinter, type HttpTracePrintOptions } from '../streams/http-trace';
-import { chain, httpTracePipeline } from '../streams/trace';
+import type { HttpTracePrintOptions } from '../streams/http-trace';
+import { buildPrinter, type PrinterSpec, type StageSpec } from '../streams/chain-spec';
+import { chain, chainOf, httpTraceChain } from '../streams/trace';
 // The web view (and the ws package under it) is loaded only by --web / serve: ~0.1 s of CPU at start-up.
 import type { WebViewOptions } from '../streams/web';
 import { tlsSummary, type SecretsSource } from '../streams/tls';
 import type { CaptureReader } from '../streams/read';
-import { CaptureError, type CaptureErrorCode } from '../lib/core/errors';
 import type { Progress } from '../streams/progress';
 import type { TraceCounts } from '../lib/trace/summary';
 import type { HttpTraceEvent } from '../lib/trace/output';
@@ -79,35 +79,8 @@ export interface HttpTraceOptions extends Omit<HttpTracePrintOptions, 'color'> {
   summary?: boolean | 'auto';
 }
 
-/** The --workers help line, shared by the trace commands. */
-export const WORKERS_HELP = `  --workers N        run the trace on N worker threads, connections spread by a flow hash; the output is
-                     the same, in the same order (capture files and stdin; 0: one thread, the default)`;
-
-/** Most worker threads --workers takes. */
-export const MAX_WORKERS = 64;
-
-/**
- * `--workers N` checked against the other options: a whole number 0..MAX_WORKERS, and only where the
- * sharded run prints what one thread prints (file or stdin input, the terminal/NDJSON output, times that
- * do not depend on the line before).
- */
-export function workersOption(args: ParsedArgs, usage: string, what: { live?: boolean; web?: boolean; publish?: boolean; har?: boolean; json?: boolean; time?: TimeFormatter }): number | undefined {
-  const v = args.workers;
-  if (v === undefined) return undefined;
-  const text = String(v);
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isInteger(n) || n > MAX_WORKERS) throw new UsageError(`--workers takes a whole number 0..${MAX_WORKERS}, got ${JSON.stringify(text)}`, usage);
-  if (n === 0) return undefined;
-  if (what.live) throw new UsageError('--workers reads capture files (-r FILE or -r -), not live captures (yet)', usage);
-  if (what.web) throw new UsageError('--workers and --web exclude each other', usage);
-  if (what.publish) throw new UsageError('--workers and --publish exclude each other', usage);
-  if (what.har) throw new UsageError('--workers and --har exclude each other', usage);
-  const style = what.time?.style;
-  if (!what.json && (style === 'delta' || style === 'since-first')) {
-    throw new UsageError('--workers and -ttt / -ttttt exclude each other (each line\'s time depends on the line before it)', usage);
-  }
-  return n;
-}
+export { MAX_WORKERS, WORKERS_HELP, workersOption } from './workers-cli';
+import { runShardedChain } from './workers-cli';
 
 function regex(source: string, flags: string, option: string, usage: string): RegExp {
   try {
@@ -265,6 +238,34 @@ function traceExitStatus(src: TraceSource, name: string): number {
   return src.failed() || undecodable !== undefined ? 1 : 0;
 }
 
+/**
+ * The stages of a trace (http_trace, `pcap-pipe http|ws`) as data: one description for the one-thread run
+ * and for each worker of --workers. `har`: a HAR tap follows (it needs the TCP events and the bodies, and
+ * takes one event at a time). The tls stage is there with a key log or a capture file (pcapng secrets).
+ */
+function traceChain(opts: HttpTraceOptions, src: TraceSource, har: boolean): StageSpec[] {
+  const files = opts.keyLogFiles ?? [];
+  return httpTraceChain({
+    filter: opts.filter,
+    tcpEvents: opts.tcpVerbose || har,
+    websocketOnly: opts.websocketOnly,
+    // the printer takes whole batches (one string each); the HAR tap takes one event at a time
+    batches: !har,
+    maxBody: opts.bodies || har ? opts.maxBody : 0,
+    ...(files.length > 0 || src.secrets !== undefined ? { tls: files } : {}),
+  });
+}
+
+/** The printer of a trace as data (the colour decided here, from `out`). */
+function tracePrinter(opts: HttpTraceOptions, out: Writable): Extract<PrinterSpec, { printer: 'http-trace' }> {
+  return {
+    printer: 'http-trace', json: opts.json, headers: opts.headers, ...(opts.showHeader !== undefined ? { showHeader: opts.showHeader } : {}),
+    bodies: opts.bodies, maxBody: opts.maxBody, tcpVerbose: opts.tcpVerbose, color: !opts.json && colorFor(out, opts.color),
+    ...(opts.websocketOnly !== undefined ? { websocketOnly: opts.websocketOnly } : {}),
+    ...(opts.time !== undefined ? { timeStyle: opts.time.style } : {}),
+  };
+}
+
 /** Runs a trace from a source to stdout; returns the exit code. */
 export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: string, out: Writable = safeStdout()): Promise<number> {
   if (opts.workers !== undefined && opts.workers > 0) return runShardedTrace(src, opts, name, opts.workers, out);
@@ -292,17 +293,12 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
   const closing = closingCounts(opts);
   const counts: TraceCounts | undefined = closing?.emptyTraceCounts();
   try {
-    const events = httpTracePipeline(src.source, {
-      filter: opts.filter,
-      tcpEvents: opts.tcpVerbose || tee !== undefined,
-      websocketOnly: opts.websocketOnly,
-      // the printer takes whole batches (one string each); the HAR tap takes one event at a time
-      batches: tee === undefined,
-      ...(closing !== undefined && counts !== undefined ? { onEvent: (ev: HttpTraceEvent) => closing.countEvent(counts, ev), onPacket: (p: Packet) => closing.countPacket(counts, p.errors.length > 0) } : {}),
-      maxBody: opts.bodies || tee !== undefined ? opts.maxBody : 0,
+    // the chain as data, the same as each worker of --workers builds (streams/chain-spec.ts)
+    const events = chainOf(src.source, traceChain(opts, src, tee !== undefined), {
       ...(tlsStream !== undefined ? { tls: tlsStream } : {}),
+      ...(closing !== undefined && counts !== undefined ? { onEvent: (ev: HttpTraceEvent) => closing.countEvent(counts, ev), onPacket: (p: Packet) => closing.countPacket(counts, p.errors.length > 0) } : {}),
     });
-    const printer = httpTracePrinter({ ...opts, color: !opts.json && colorFor(out, opts.color) });
+    const printer = buildPrinter(tracePrinter(opts, out));
     if (tee) await pipeline(events, tee, printer, out);
     else await pipeline(events, printer, out);
     progress?.stop();
@@ -325,54 +321,27 @@ export async function runTrace(src: TraceSource, opts: HttpTraceOptions, name: s
  * one-thread order. The tls stage is there when it would be on one thread (a key log, or a capture file).
  */
 async function runShardedTrace(src: TraceSource, opts: HttpTraceOptions, name: string, workers: number, out: Writable): Promise<number> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { runSharded } = require('../streams/shard') as typeof import('../streams/shard');
   const files = opts.keyLogFiles ?? [];
-  const throwAt = process.env.PCAP_PIPE_TEST_WORKER_THROW_AT;
-  // a regular file with no filter between reader and trace: every worker parses it (streams/shard-file.ts)
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const direct = src.reader !== undefined && src.source === src.reader && src.file !== undefined ? (require('../streams/shard-file') as typeof import('../streams/shard-file')).fileShardSource(src.file) : undefined;
-  const read = { bytes: 0, packets: 0 };
-  // the progress line and the closing counts as runTrace has them (the counts are summed over the workers)
-  const progress = direct !== undefined ? progressFor(() => [read], [src.file], opts.quiet === true, out === process.stdout) : traceProgress(src, opts, out);
+  // the closing counts as runTrace has them (summed over the workers); the progress line as runTrace's, or
+  // from the workers' reading when they read the file themselves (runShardedChain)
   const closing = closingCounts(opts);
-  let result: Awaited<ReturnType<typeof runSharded>>;
+  const progress = src.reader === undefined ? traceProgress(src, opts, out) : undefined;
+  let result: Awaited<ReturnType<typeof runShardedChain>>;
   try {
-    result = await runSharded({
-      workers,
-      source: src.source,
-      out,
-      ...(direct !== undefined ? { file: direct, onRead: (r: typeof read) => { read.bytes = r.bytes; read.packets = r.packets; } } : {}),
-      ...(src.secrets !== undefined && direct === undefined ? { secrets: src.secrets } : {}),
-      config: {
-        kind: 'http-trace',
-        filter: opts.filter,
-        tcpEvents: opts.tcpVerbose,
-        websocketOnly: opts.websocketOnly === true,
-        maxBodyKept: opts.bodies ? opts.maxBody : 0,
-        tls: files.length > 0 || src.secrets !== undefined,
-        keyLogFiles: files,
-        print: {
-          json: opts.json, headers: opts.headers, ...(opts.showHeader !== undefined ? { showHeader: opts.showHeader } : {}),
-          bodies: opts.bodies, maxBody: opts.maxBody, tcpVerbose: opts.tcpVerbose, color: !opts.json && colorFor(out, opts.color),
-          ...(opts.websocketOnly !== undefined ? { websocketOnly: opts.websocketOnly } : {}),
-          ...(opts.time !== undefined ? { timeStyle: opts.time.style } : {}),
-        },
-        counts: closing !== undefined,
-        ...(throwAt !== undefined && /^\d+$/.test(throwAt) ? { throwAt: Number(throwAt) } : {}),
-      },
+    result = await runShardedChain({
+      workers, source: src.source, out, ...(src.secrets !== undefined ? { secrets: src.secrets } : {}),
+      chain: { stages: traceChain(opts, src, false), printer: tracePrinter(opts, out) },
+      counts: closing !== undefined,
+      ...(src.file !== undefined ? { file: src.file } : {}),
+      ...(src.reader !== undefined ? { progress: { reader: src.reader, quiet: opts.quiet === true, stdoutUsed: out === process.stdout } } : {}),
+      report: { command: name, verb: 'used' },
     });
   } finally {
     progress?.stop();
   }
-  // what the workers found reading the file, reported as the one-thread reader reports it
-  const input = result.input;
-  if (input?.damaged !== undefined) {
-    const d = input.damaged;
-    reportDamagedInput({ command: name, verb: 'used' }, src.file === '-' ? 'stdin' : src.file ?? '', new CaptureError(d.code as CaptureErrorCode, d.message, d.offset), input.packets);
-  }
   if (closing !== undefined && result.counts !== undefined) process.stderr.write(`${closing.formatTraceSummary(name, result.counts)}\n`);
   if (result.tls !== undefined) reportUndecrypted(name, files.length + result.tls.keys, result.tls.stats);
+  const input = result.input;
   return traceExitStatus(input === undefined ? src : { ...src, failed: () => input.damaged !== undefined, undecodable: () => unsupportedLinkTypes(input) }, name);
 }
 

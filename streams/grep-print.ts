@@ -58,17 +58,25 @@ export class GrepSink extends Writable {
 
   /**
    * Stream-mode matches are written as they are found (text and JSON). Per-packet matches are written
-   * with their packet's verdict (textOf), so their output waits for the reader like the rest.
+   * with their packet's verdict (verdictText), so their output waits for the reader like the rest.
    */
   match(m: GrepMatch): void {
-    const t = this.text;
-    if (t === undefined || !this.streamMode) return;
-    if (t.json) t.out.write(jsonText(grepMatchToJson(m)) + '\n');
-    // TCP stream matches; a UDP/ICMP match in stream mode is printed with its packet, as per packet
-    else if (m.stream !== undefined) t.out.write(formatStreamMatch(m, t.color, t.time) + '\n');
+    const text = this.matchText(m);
+    if (text !== '') (this.text as GrepTextOutput).out.write(text);
   }
 
-  private textOf(v: PacketVerdict): string {
+  /** What match() writes ('' for none); also a sharded run's printer (streams/shard-worker.ts). */
+  matchText(m: GrepMatch): string {
+    const t = this.text;
+    if (t === undefined || !this.streamMode) return '';
+    if (t.json) return jsonText(grepMatchToJson(m)) + '\n';
+    // TCP stream matches; a UDP/ICMP match in stream mode is printed with its packet, as per packet
+    if (m.stream !== undefined) return formatStreamMatch(m, t.color, t.time) + '\n';
+    return '';
+  }
+
+  /** What a verdict prints (text or NDJSON; '' for none); also a sharded run's printer (streams/shard-worker.ts). */
+  verdictText(v: PacketVerdict): string {
     const t = this.text as GrepTextOutput;
     const pkt = v.packet;
     if (t.json) {
@@ -100,7 +108,7 @@ export class GrepSink extends Writable {
     if (Array.isArray(chunk)) this.inBound.fit(writableQueueState(this), chunk.length);
     forEachItem(chunk, (v) => {
       if (this.pcap !== undefined && !this.pcap.write(v.packet.record)) pcapFull = true;
-      if (this.text !== undefined) text += this.textOf(v);
+      if (this.text !== undefined) text += this.verdictText(v);
     });
     if (text !== '') (this.text as GrepTextOutput).out.write(text);
     // Wait for every output over its limit (backpressure), then take the next chunk. Asked of the

@@ -44,6 +44,8 @@ export interface FileShardStart {
   t: 'file';
   me: number;
   workers: number;
+  /** The router's holdFragments (lib/shard/router.ts): false for a chain that does not defragment. */
+  holdFragments: boolean;
 }
 
 /** Reading thread → worker: the next bytes of the file (a view of a SharedArrayBuffer). */
@@ -87,7 +89,7 @@ export class FileShard {
       packet: (i, c, b, rec, s) => worker.filePacket(i, c, b, rec, s),
       sweep: (i, c, b, f, s, n) => worker.fileSweep(i, c, b, f, s, n),
       secrets: (text) => worker.fileSecrets(text),
-    });
+    }, start.holdFragments);
     this.parser = new CaptureParser(this.walk);
   }
 

@@ -1,7 +1,8 @@
 /**
- * One worker of a sharded trace (`--workers N`, streams/shard.ts): a worker_threads entry point that runs
- * the stages the command runs on one thread — decode (with defragmentation), tcp, tls, http, selection and
- * the printer — on the flows the reading thread routes to it, and sends back the printed lines.
+ * One worker of a sharded run (`--workers N`, shard(): streams/shard.ts): a worker_threads entry point that
+ * builds the chain the command runs on one thread from its description (streams/chain-spec.ts: decode, tcp,
+ * tls, http, selection, grep, a user's module stage, and the printer), runs it on the flows the reading
+ * thread routes to it, and sends back the printed lines (or, for shard(), the serialised objects).
  *
  * The stages are the same classes as the command's pipeline, driven synchronously one packet at a time
  * (BatchTransform.runSync) instead of as streams: then every output line is known to come from one packet,
@@ -18,39 +19,30 @@
  * of their first packet over the whole capture. The worker reports each new connection as a marker at its
  * packet, and for each line where the number sits in it, so the merge puts the global number in.
  */
+import { serialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
+import { TimeFormatter } from '../lib/core/time';
+import type { GrepMatch, PacketVerdict } from '../lib/grep/grep';
+import type { TcpReassembler } from '../lib/tcp/reassembler';
 import type { PacketRecord } from '../lib/core/record';
 import { forEachPacked, type PackedBatch } from '../lib/shard/batch';
-import { OUT_FIELDS, type WorkerOutput } from '../lib/shard/merge';
-import { TimeFormatter, type TimeStyle } from '../lib/core/time';
-import type { HttpFilterSpec } from '../lib/trace/filter';
+import { idAt, locateGrep, locateHttpTrace, locateTcp, type Located } from '../lib/shard/locate';
+import { OUT_FIELDS, type BlockLine, type WorkerOutput } from '../lib/shard/merge';
 import type { HttpTraceEvent } from '../lib/trace/output';
 import { countEvent, countPacket, emptyTraceCounts, type TraceCounts } from '../lib/trace/summary';
 import type { Packet } from '../lib/layers/decode';
-import type { TcpLimits } from '../lib/tcp/reassembler';
 import type { ReassemblerShard } from '../lib/tcp/sharded';
-import { DecodeStream } from './decode';
-import { HttpStream } from './http';
-import { HttpTracePrinter, HttpTraceSelect } from './http-trace';
+import { buildPrinter, buildStages, tlsSpecOf, type ChainSpec, type PrinterSpec } from './chain-spec';
+import { FollowItems } from './follow-items';
+import type { GrepStream } from './grep';
 import { TcpStream } from './tcp';
 import { TlsStream } from './tls';
 import { FileShard, type FileShardChunk, type FileShardRead, type FileShardReport, type FileShardStart } from './shard-file';
 
-/** What the trace commands tell their workers (structured-cloned: RegExps travel, class instances do not). */
+/** What a sharded command tells its workers (structured-cloned: RegExps travel, class instances do not). */
 export interface TraceWorkerConfig {
-  kind: 'http-trace';
-  filter: HttpFilterSpec;
-  tcpEvents: boolean;
-  websocketOnly: boolean;
-  maxBodyKept: number;
-  tcpLimits?: Partial<TcpLimits>;
-  /** Put a tls() stage between tcp and http (always on capture files: pcapng secrets, ALPN). */
-  tls: boolean;
-  keyLogFiles: string[];
-  print: {
-    json: boolean; headers: boolean; showHeader?: RegExp; bodies: boolean; maxBody: number; tcpVerbose: boolean;
-    color: boolean; websocketOnly?: boolean; timeStyle?: TimeStyle;
-  };
+  /** The command's chain, as it runs on one thread (streams/chain-spec.ts); its printer makes the lines. */
+  chain: ChainSpec & { printer: PrinterSpec };
   /** Count packets and events for the closing counts (lib/trace/summary.ts). */
   counts: boolean;
   /** Tests only: throw when the packet with this global index comes. */
@@ -72,7 +64,10 @@ export const SWEEP_FIELDS = 5;
 /** Worker → reading thread. */
 export type FromWorker =
   | ({ t: 'out'; read?: FileShardRead } & WorkerOutput)
-  | { t: 'stats'; tls?: { stats: TlsStream['stats']; keys: number }; counts?: TraceCounts; input?: FileShardReport }
+  | {
+    t: 'stats'; tls?: { stats: TlsStream['stats']; keys: number }; counts?: TraceCounts; input?: FileShardReport;
+    grep?: { selected: number; matches: number };
+  }
   | { t: 'fail'; message: string; stack?: string };
 
 type Next = (x: unknown) => void;
@@ -80,18 +75,25 @@ interface SyncStage { runSync(item: never, next: Next): void; finishSync(next: N
 
 /** The worker's stage chain and its tagged output. */
 export class TraceWorker {
-  private readonly decode: DecodeStream;
-  private readonly tcp: TcpStream;
+  /**
+   * The stage that reassembles TCP (tcp(), or grep() in stream mode: its own reassembler), and that
+   * reassembler: it runs on the whole capture's clock and sweeps (lib/tcp/sharded.ts).
+   */
+  private readonly tcp: SyncStage | undefined;
+  private readonly reassembler: TcpReassembler | undefined;
   private readonly tls: TlsStream | undefined;
   private readonly stages: SyncStage[];
-  private readonly printer: HttpTracePrinter;
-  /** Index of the tcp stage in `stages`. */
+  private readonly printer: SyncStage;
+  /** Where the printer's lines hold connection numbers (lib/shard/locate.ts). */
+  private readonly locate: (ev: never, text: string) => Located;
+  /** Index of the tcp stage in `stages` (-1: none: nothing crosses flows, every output is its packet's). */
   private readonly tcpAt: number;
   /** The closing counts, when asked for. */
   readonly counts: TraceCounts | undefined;
+  /** The chain's grep stage, if any (its counts decide grep's exit status). */
+  readonly grep: GrepStream<PacketVerdict> | undefined;
   /** The reassembler's view of the whole capture (lib/tcp/sharded.ts). */
   private readonly shard: ReassemblerShard;
-  private readonly json: boolean;
   // output of the batch being handled: the lines' bytes, and OUT_FIELDS numbers per item
   private buf: Buffer = Buffer.allocUnsafeSlow(OUT_BUFFER_BYTES);
   private bytes = 0;
@@ -101,15 +103,33 @@ export class TraceWorker {
   /** Highest index handled: tags never go back (held fragments come late, see lib/shard/router.ts). */
   private position = -1;
   /** The event being printed (its connection numbers go with its line). */
-  private printing: HttpTraceEvent | undefined;
+  private printing: unknown;
   private readonly emitEvent: Next;
   private readonly emitLine: Next;
   /** nexts[k]: feeds stage k (made once: no closure per packet). */
   private readonly nexts: Next[] = [];
 
   constructor(private readonly config: TraceWorkerConfig) {
-    this.decode = new DecodeStream({ depth: 'transport', defragment: true });
-    this.tcp = new TcpStream({ limits: config.tcpLimits });
+    const chain = config.chain;
+    const counts = this.counts = config.counts ? emptyTraceCounts() : undefined;
+    const tlsSpec = tlsSpecOf(chain);
+    // the same stages as the one-thread chain (streams/chain-spec.ts); the counts see what the one-thread taps see
+    this.tls = tlsSpec !== undefined ? new TlsStream({ keyLogFiles: tlsSpec.keyLogFiles }) : undefined;
+    const built = buildStages(chain.stages, {
+      ...(this.tls !== undefined ? { tls: this.tls } : {}),
+      ...(counts !== undefined ? { onPacket: (p: Packet) => countPacket(counts, p.errors.length > 0), onEvent: (ev: HttpTraceEvent) => countEvent(counts, ev) } : {}),
+    });
+    for (const st of built) {
+      if (typeof (st as unknown as SyncStage).runSync !== 'function') throw new Error(`shard worker: the stage ${st.constructor.name} cannot run synchronously (no runSync)`);
+    }
+    this.stages = built as unknown as SyncStage[];
+    // (grep's modules are loaded only by a grep chain: by name, not instanceof)
+    const grepStage = built.find((st): st is GrepStream<PacketVerdict> => st.constructor.name === 'GrepStream') as GrepStream<PacketVerdict> | undefined;
+    this.grep = grepStage;
+    this.tcpAt = built.findIndex((st) => st instanceof TcpStream || (st === grepStage && grepStage.streamGrep !== undefined));
+    const reasm = built[this.tcpAt];
+    this.tcp = reasm as unknown as SyncStage | undefined;
+    this.reassembler = reasm === undefined ? undefined : reasm instanceof TcpStream ? reasm.reassembler : grepStage?.streamGrep?.reassembler;
     this.shard = {
       baseSec: NaN, clock: -Infinity, position: -1, sweepAtPosition: -1,
       onCreate: (id) => { this.marker(id); },
@@ -118,31 +138,19 @@ export class TraceWorker {
       // a sweep run inside a packet (see batch()): the packet's own outputs that follow have the packet's tag
       onSweepEnd: () => { this.drainTcp(); this.tagSub = this.tagIndex; },
     };
-    this.tcp.reassembler.shardedBy(this.shard);
-    this.tls = config.tls ? new TlsStream({ keyLogFiles: config.keyLogFiles }) : undefined;
-    const http = new HttpStream({ parser: { bodyEvents: false, maxBody: config.maxBodyKept } });
-    const counts = this.counts = config.counts ? emptyTraceCounts() : undefined;
-    const select = new HttpTraceSelect({
-      filter: config.filter, tcpEvents: config.tcpEvents, websocketOnly: config.websocketOnly, batches: true,
-      ...(counts !== undefined ? { onEvent: (ev: HttpTraceEvent) => countEvent(counts, ev) } : {}),
-    });
-    // the closing counts see every decoded packet, as the one-thread chain's tap after decode()
-    const tap: SyncStage | undefined = counts === undefined ? undefined : {
-      runSync: (p: never, next: Next) => { countPacket(counts, (p as Packet).errors.length > 0); next(p); },
-      finishSync: () => undefined,
-    };
-    const p = config.print;
-    this.json = p.json;
-    this.printer = new HttpTracePrinter({
-      json: p.json, headers: p.headers, showHeader: p.showHeader, bodies: p.bodies, maxBody: p.maxBody, tcpVerbose: p.tcpVerbose,
-      color: p.color, websocketOnly: p.websocketOnly, ...(p.timeStyle !== undefined ? { time: new TimeFormatter(p.timeStyle) } : {}),
-    });
-    this.stages = [this.decode, ...(tap ? [tap] : []), this.tcp, ...(this.tls ? [this.tls] : []), http, select] as unknown as SyncStage[];
-    this.tcpAt = this.stages.indexOf(this.tcp as unknown as SyncStage);
-    this.emitLine = (line) => { this.line(line as string); };
+    this.reassembler?.shardedBy(this.shard);
+    const p = chain.printer;
+    // follow's blocks are decided by the merge (streams/follow-items.ts): its lines hold no numbers to locate
+    this.printer = (p.printer === 'follow' ? new FollowItems(p.mode) : p.printer === 'grep' ? grepPrinter(p, grepStage, (m) => { this.printing = m; this.emitLine(m.text); })
+      : p.printer === 'objects' ? PASS_ON : buildPrinter(p)) as unknown as SyncStage;
+
+    this.locate = p.printer === 'http-trace' ? (ev: never, text: string) => locateHttpTrace(ev, text, p.json)
+      : p.printer === 'grep' ? (ev: never, text: string) => locateGrep(ev, text, p.json)
+      : p.printer === 'tcp' ? (ev: never, text: string) => locateTcp(ev, text, p.json) : () => NO_IDS;
+    this.emitLine = p.printer === 'objects' ? (x) => { this.object(x); } : (line) => { this.line(line as string | Uint8Array | BlockLine); };
     this.emitEvent = (ev) => {
-      this.printing = ev as HttpTraceEvent;
-      this.printer.runSync(ev as HttpTraceEvent, this.emitLine);
+      this.printing = ev;
+      this.printer.runSync(ev as never, this.emitLine);
     };
     for (let k = 0; k < this.stages.length; k++) {
       const stage = this.stages[k]!;
@@ -165,7 +173,7 @@ export class TraceWorker {
 
   /** What the tcp stage produced outside handle() (a sweep), on down the chain. */
   private drainTcp(): void {
-    this.tcp.drainSync(this.nexts[this.tcpAt + 1]!);
+    this.tcp?.drainSync?.(this.nexts[this.tcpAt + 1]!);
   }
 
   batch(msg: Extract<ToWorker, { t: 'batch' }>): WorkerOutput {
@@ -222,7 +230,7 @@ export class TraceWorker {
     if (index > this.position) this.position = index;
     this.tagIndex = this.position;
     this.shard.clock = clock;
-    this.tcp.reassembler.stampAt(frame, tsSec, tsNsec, true);
+    this.reassembler?.stampAt(frame, tsSec, tsNsec, true);
   }
 
   // --- a regular file: the worker parses its shared chunks (streams/shard-file.ts, lib/shard/walk.ts: a WalkTarget)
@@ -265,12 +273,15 @@ export class TraceWorker {
     this.shard.baseSec = msg.baseSec;
     if (msg.clock > this.shard.clock) this.shard.clock = msg.clock;
     this.tagIndex = Infinity;
-    // decode's end (fragments given up) goes through tcp as one thread's does, first: fragments, no output
-    this.tagSub = -Infinity;
-    for (let k = 0; k < this.tcpAt; k++) this.stages[k]!.finishSync(this.nexts[k + 1]!);
-    this.tcp.reassembler.stampAt(msg.frame, msg.tsSec, msg.tsNsec, false);
-    // the flush releases connections oldest first; onRelease sets each one's sub-tag
-    this.tcp.finishSync(this.nexts[this.tcpAt + 1]!);
+    const tcp = this.tcp;
+    if (tcp !== undefined && this.reassembler !== undefined) {
+      // decode's end (fragments given up) goes through tcp as one thread's does, first: fragments, no output
+      this.tagSub = -Infinity;
+      for (let k = 0; k < this.tcpAt; k++) this.stages[k]!.finishSync(this.nexts[k + 1]!);
+      this.reassembler.stampAt(msg.frame, msg.tsSec, msg.tsNsec, false);
+      // the flush releases connections oldest first; onRelease sets each one's sub-tag
+      tcp.finishSync(this.nexts[this.tcpAt + 1]!);
+    }
     this.tagSub = Infinity;
     this.finishFrom(this.tcpAt + 1);
     return this.take(Infinity);
@@ -281,35 +292,48 @@ export class TraceWorker {
   }
 
   private marker(id: number): void {
-    this.meta.push(this.tagIndex, this.tagSub, -1, -1, id, -1, -1);
+    this.meta.push(this.tagIndex, this.tagSub, -1, -1, id, -1, -1, 0);
   }
 
-  private line(text: string): void {
-    const ev = this.printing as (HttpTraceEvent & { connection?: unknown; previous?: unknown }) | undefined;
-    let p1 = -1, id1 = -1, p2 = -1, id2 = -1;
-    if (ev !== undefined) {
-      if (this.json) {
-        // JSON: "connection" is the 4th key, after ASCII-only values: its character position is its byte position
-        if (typeof ev.connection === 'number') {
-          p1 = idAt(text, '"connection":', ev.connection);
-          id1 = ev.connection;
-        }
-        if (ev.type === 'port-reuse' && typeof ev.previous === 'number') {
-          p2 = idAt(text, '"previous":', ev.previous);
-          id2 = ev.previous;
-        }
-      } else if (ev.type === 'start' || ev.type === 'end' || ev.type === 'port-reuse') {
-        id1 = (ev.type === 'port-reuse' ? ev.previous : ev.connection) as number;
-        p1 = idAt(text, '#', id1);
-        // text lines have arrows (non-ASCII) before the number: the position in bytes
-        if (p1 >= 0) p1 = Buffer.byteLength(text.slice(0, p1));
-      }
+  /** One output of the printer: a line (its connection numbers located), raw bytes, or a block item. */
+  private line(item: string | Uint8Array | BlockLine): void {
+    if (typeof item === 'string') {
+      const [p1, id1, p2, id2] = this.printing !== undefined ? this.locate(this.printing as never, item) : NO_IDS;
+      this.meta.push(this.tagIndex, this.tagSub, this.text(item), p1, id1, p2, id2, 0);
+    } else if (item instanceof Uint8Array) {
+      if (this.bytes + item.length > this.buf.length) this.grow(item.length);
+      this.buf.set(item, this.bytes);
+      this.bytes += item.length;
+      this.meta.push(this.tagIndex, this.tagSub, item.length, -1, -1, -1, -1, 0);
+    } else {
+      const p1 = item.at !== undefined ? idAt(item.text, item.at, item.connection) : -1;
+      this.meta.push(this.tagIndex, this.tagSub, this.text(item.text), p1, item.connection, -1, -1, item.block);
     }
-    // the line's UTF-8 bytes go straight into the batch's buffer (a transferable, not a string to clone)
+  }
+
+  /**
+   * An output object (shard()): serialised into the batch's buffer; its connection numbers (a numeric
+   * `connection`, as TCP and HTTP events have, and a numeric `previous` beside it, as port-reuse has) are
+   * made global by the merge. Only with a tcp stage: the numbers are its reassembler's.
+   */
+  private object(x: unknown): void {
+    const bytes = serialize(x);
+    if (this.bytes + bytes.length > this.buf.length) this.grow(bytes.length);
+    this.buf.set(bytes, this.bytes);
+    this.bytes += bytes.length;
+    const ev = x as { type?: unknown; connection?: unknown; previous?: unknown } | null;
+    const id1 = this.reassembler !== undefined && typeof ev?.connection === 'number' ? ev.connection : -1;
+    // `previous` beside `connection` is a connection number too (a port-reuse event's, or a user's copy of it)
+    const id2 = id1 >= 0 && typeof ev?.previous === 'number' ? ev.previous : -1;
+    this.meta.push(this.tagIndex, this.tagSub, bytes.length, -1, id1, -1, id2, 0);
+  }
+
+  /** The text's UTF-8 bytes go straight into the batch's buffer (a transferable, not a string to clone); returns their length. */
+  private text(text: string): number {
     if (this.bytes + text.length * 3 > this.buf.length) this.grow(text.length * 3);
     const n = this.buf.write(text, this.bytes, 'utf8');
     this.bytes += n;
-    this.meta.push(this.tagIndex, this.tagSub, n, p1, id1, p2, id2);
+    return n;
   }
 
   private grow(need: number): void {
@@ -327,13 +351,38 @@ export class TraceWorker {
   }
 }
 
-/** Where the number `id` follows the first `key` in `text` (the key comes before any captured text). */
-function idAt(text: string, key: string, id: number): number {
-  const at = text.indexOf(key);
-  if (at < 0) return -1;
-  const pos = at + key.length;
-  if (!text.startsWith(String(id), pos)) throw new Error(`shard worker: connection ${id} not where expected in ${JSON.stringify(text.slice(0, 200))}`);
-  return pos;
+const NO_IDS: Located = [-1, -1, -1, -1];
+
+/** The 'objects' printer: each output as it is. */
+const PASS_ON: SyncStage = { runSync: (x: never, next: Next) => next(x), finishSync: () => undefined };
+
+/**
+ * grep's verdicts printed as `pcap-pipe grep` prints them (GrepSink.verdictText; its `out` is never written),
+ * and in stream mode its matches as they are found (GrepSink.matchText: one thread writes them when the grep
+ * stage finds them, so they go out under the tag of the packet being handled).
+ */
+function grepPrinter(p: Extract<PrinterSpec, { printer: 'grep' }>, grep: GrepStream<PacketVerdict> | undefined, onMatch: (m: GrepMatch & { text: string }) => void): SyncStage {
+  /* eslint-disable @typescript-eslint/no-var-requires */
+  const { GrepSink } = require('./grep-print') as typeof import('./grep-print');
+  const { Writable } = require('node:stream') as typeof import('node:stream');
+  /* eslint-enable @typescript-eslint/no-var-requires */
+  const sink = new GrepSink({
+    text: {
+      out: new Writable(), json: p.json, color: p.color, hexdump: p.hexdump, layout: p.layout,
+      ...(p.timeStyle !== undefined ? { time: new TimeFormatter(p.timeStyle) } : {}),
+    },
+    stream: p.stream, invert: p.invert,
+  });
+  if (p.stream) {
+    grep?.on('match', (m: GrepMatch) => {
+      const text = sink.matchText(m);
+      if (text !== '') onMatch({ ...m, text });
+    });
+  }
+  return {
+    runSync: (v: never, next: Next) => { const text = sink.verdictText(v as PacketVerdict); if (text !== '') next(text); },
+    finishSync: () => undefined,
+  };
 }
 
 void OUT_FIELDS;
@@ -350,7 +399,11 @@ if (parentPort !== null && (workerData as { pcapPipeShard?: boolean } | null)?.p
   };
   const finish = (out: WorkerOutput, input?: FileShardReport): void => {
     const tls = worker.tlsStats();
-    port.postMessage({ t: 'stats', ...(tls !== undefined ? { tls } : {}), ...(worker.counts !== undefined ? { counts: worker.counts } : {}), ...(input !== undefined ? { input } : {}) } satisfies FromWorker);
+    const g = worker.grep;
+    port.postMessage({
+      t: 'stats', ...(tls !== undefined ? { tls } : {}), ...(worker.counts !== undefined ? { counts: worker.counts } : {}), ...(input !== undefined ? { input } : {}),
+      ...(g !== undefined ? { grep: { selected: g.selected, matches: g.matches } } : {}),
+    } satisfies FromWorker);
     port.postMessage({ t: 'out', ...out } satisfies FromWorker, [out.meta.buffer as ArrayBuffer, out.data.buffer as ArrayBuffer]);
     port.close();
   };

@@ -16,6 +16,7 @@
  */
 import { once } from 'node:events';
 import * as fs from 'node:fs';
+import { deserialize } from 'node:v8';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
@@ -26,6 +27,7 @@ import { CaptureClock } from '../lib/shard/clock';
 import { OrderedMerge } from '../lib/shard/merge';
 import { FlowRouter } from '../lib/shard/router';
 import { emptyTraceCounts, type TraceCounts } from '../lib/trace/summary';
+import { tlsSpecOf } from './chain-spec';
 import type { CaptureFileSource } from './read';
 import { readShared, type FileShardRead, type FileShardReport } from './shard-file';
 import type { FromWorker, ToWorker, TraceWorkerConfig } from './shard-worker';
@@ -61,6 +63,7 @@ export interface ShardRunOptions {
   file?: CaptureFileSource;
   /** How far the workers have read `file` (the progress line). */
   onRead?: (read: FileShardRead) => void;
+  /** Where the merged lines go (bytes); with the 'objects' printer, the objects (an object-mode Writable). */
   out: Writable;
   /** The capture reader: its pcapng Decryption Secrets Blocks go to every worker's tls stage. */
   secrets?: SecretsSource;
@@ -71,6 +74,8 @@ export interface ShardRunResult {
   tls?: { stats: TlsStream['stats']; keys: number };
   /** The closing counts, summed over the workers (when config.counts). */
   counts?: TraceCounts;
+  /** The grep stage's counts, summed (a chain with a grep stage). */
+  grep?: { selected: number; matches: number };
   /** With `file`: what reading it found (damage, link types). */
   input?: FileShardReport;
 }
@@ -79,8 +84,11 @@ export class WorkerFailure extends Error {}
 
 export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult> {
   const n = opts.workers;
-  const merge = new OrderedMerge(n);
-  const router = new FlowRouter(n);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const merge = new OrderedMerge(n, opts.config.chain.printer.printer === 'follow' ? (require('./follow-items') as typeof import('./follow-items')).FOLLOW_BLOCK_END : undefined);
+  // a chain that does not defragment judges each fragment alone: none is held back (lib/shard/router.ts)
+  const holdFragments = !opts.config.chain.stages.some((s) => s.stage === 'decode' && s.defragment === false);
+  const router = new FlowRouter(n, { holdFragments });
   const clock = new CaptureClock();
   const packers = Array.from({ length: n }, () => new BatchPacker());
   const sweeps: number[][] = Array.from({ length: n }, () => []);
@@ -89,11 +97,17 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
   const poke = (): void => { const w = wake; wake = undefined; w?.(); };
-  const tls: ShardRunResult['tls'] = opts.config.tls ? { stats: { connections: 0, decrypted: 0, notDecrypted: {} }, keys: 0 } : undefined;
+  const withTls = tlsSpecOf(opts.config.chain) !== undefined;
+  const tls: ShardRunResult['tls'] = withTls ? { stats: { connections: 0, decrypted: 0, notDecrypted: {} }, keys: 0 } : undefined;
   const finished = new Array<boolean>(n).fill(false);
   const counts: TraceCounts | undefined = opts.config.counts ? emptyTraceCounts() : undefined;
   const out = opts.out;
   let outFull = false;
+  const objects = opts.config.chain.printer.printer === 'objects';
+  const grep = { selected: 0, matches: 0 };
+  let withGrep = false;
+  /** What both paths return: the summed statistics. */
+  const result = (): ShardRunResult => ({ ...(tls !== undefined ? { tls } : {}), ...(counts !== undefined ? { counts } : {}), ...(withGrep ? { grep } : {}) });
   const file = opts.file;
   let input: FileShardReport | undefined;
 
@@ -110,8 +124,18 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
         merge.add(w, msg);
         if (msg.watermark === Infinity) finished[w] = true;
         if (w === 0 && msg.read !== undefined) opts.onRead?.(msg.read);
-        const list = merge.take();
-        if (list.length > 0 && !out.write(list.length === 1 ? list[0]! : Buffer.concat(list))) outFull = true;
+        if (objects) {
+          // shard(): the objects, deserialised, their connection numbers the whole capture's
+          for (const item of merge.takeItems()) {
+            const ev = deserialize(item.data) as { connection?: number; previous?: number };
+            if (item.connection >= 0) ev.connection = item.connection;
+            if (item.previous >= 0) ev.previous = item.previous;
+            if (!out.write(ev)) outFull = true;
+          }
+        } else {
+          const list = merge.take();
+          if (list.length > 0 && !out.write(list.length === 1 ? list[0]! : Buffer.concat(list))) outFull = true;
+        }
       } else if (msg.t === 'stats') {
         if (w === 0 && msg.input !== undefined) input = msg.input;
         const t = msg.tls;
@@ -123,6 +147,11 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
             tls.stats.notDecrypted[key] = (tls.stats.notDecrypted[key] ?? 0) + (v ?? 0);
           }
           tls.keys = Math.max(tls.keys, t.keys);
+        }
+        if (msg.grep !== undefined) {
+          grep.selected += msg.grep.selected;
+          grep.matches += msg.grep.matches;
+          withGrep = true;
         }
         if (counts !== undefined && msg.counts !== undefined) {
           const c = counts as unknown as Record<string, number>, m = msg.counts as unknown as Record<string, number>;
@@ -143,7 +172,7 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
   const onSecrets = (s: { type: number; data: Buffer }): void => {
     if (s.type === SECRETS_TYPE_TLS) secrets.push(s.data.toString('latin1'));
   };
-  if (opts.secrets !== undefined && opts.config.tls) {
+  if (opts.secrets !== undefined && withTls) {
     for (const s of opts.secrets.secrets ?? []) onSecrets(s);
     opts.secrets.on('decryption-secrets', onSecrets);
   }
@@ -223,7 +252,7 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
     if (file !== undefined) {
       // every worker takes every chunk of the file (shared, not copied: streams/shard-file.ts)
       opts.source.destroy();
-      for (let w = 0; w < n; w++) workers[w]!.postMessage({ t: 'file', me: w, workers: n } satisfies ToWorker);
+      for (let w = 0; w < n; w++) workers[w]!.postMessage({ t: 'file', me: w, workers: n, holdFragments } satisfies ToWorker);
       await readChunks(file, async (data) => {
         if (failure !== undefined) throw failure;
         for (let w = 0; w < n; w++) post(w, { t: 'chunk', data }, []);
@@ -236,7 +265,7 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
       }
       if (failure !== undefined) throw failure;
       if (outFull && out.writableNeedDrain) await once(out, 'drain');
-      return { ...(tls !== undefined ? { tls } : {}), ...(counts !== undefined ? { counts } : {}), ...(input !== undefined ? { input } : {}) };
+      return { ...result(), ...(input !== undefined ? { input } : {}) };
     }
     for await (const chunk of opts.source as AsyncIterable<PacketRecord | PacketRecord[]>) {
       if (failure !== undefined) throw failure;
@@ -269,7 +298,7 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
       void w.terminate();
     }
   }
-  return { ...(tls !== undefined ? { tls } : {}), ...(counts !== undefined ? { counts } : {}) };
+  return result();
 }
 
 /** Reads `file` in FILE_CHUNK shared chunks, one read ahead, handing each to `each` in order. */

@@ -16,6 +16,16 @@ export class Tap<T> extends Transform {
     else this.see(chunk);
     cb(null, chunk);
   }
+
+  /** Synchronous use (a sharded run's workers; see BatchTransform.runSync): sees the item, passes it on. */
+  runSync(item: T, next: (out: T) => void): void {
+    this.see(item);
+    next(item);
+  }
+
+  finishSync(): void {
+    // holds nothing
+  }
 }
 
 export function tap<T>(see: (item: T) => void): Tap<T> {

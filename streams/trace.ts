@@ -18,7 +18,6 @@ import type { GrepMatch, Matcher } from '../lib/grep/grep';
 import type { PacketPrefilter } from '../lib/grep/prefilter';
 import type { HttpTraceEvent } from '../lib/trace/output';
 import type { TcpLimits } from '../lib/tcp/reassembler';
-import { decode } from './decode';
 import type { Packet } from '../lib/layers/decode';
 import type { GrepSink, GrepTextOutput } from './grep-print';
 import type { HttpStreamOptions, HttpStreamOutput } from './http';
@@ -29,14 +28,12 @@ import type { TlsStream } from './tls';
 import type { Item, ReadableOf, Rebatch, StageOf, TypedReadable } from './typed';
 import type { writePcap } from './write';
 
-// Every command loads this module for chain(); the stages below are required where a pipeline needs
-// them, not here, so that grep does not load TCP/HTTP/HTTP2 (~30 modules) nor tcp the grep ones: start-up
-// is a fresh process per command (measured on a 20-packet file: grep 103 -> 68 modules loaded, tcp 103 -> 54).
-/* eslint-disable @typescript-eslint/no-var-requires */
-const tcpStage = (): typeof import('./tcp') => require('./tcp') as typeof import('./tcp');
-const httpStage = (): typeof import('./http') => require('./http') as typeof import('./http');
-const httpTraceStage = (): typeof import('./http-trace') => require('./http-trace') as typeof import('./http-trace');
-/* eslint-enable @typescript-eslint/no-var-requires */
+import { decode } from './decode';
+import { buildStages, type ChainHooks, type StageSpec } from './chain-spec';
+// Every command loads this module for chain(); the stages are required where a pipeline needs them
+// (streams/chain-spec.ts), not here, so that grep does not load TCP/HTTP/HTTP2 (~30 modules) nor tcp the grep
+// ones: start-up is a fresh process per command (measured on a 20-packet file: grep 103 -> 68 modules
+// loaded, tcp 103 -> 54).
 
 /**
  * `source → stages...` composed with stream.pipeline; returns the last stage (the source when there are
@@ -73,7 +70,8 @@ export interface HttpEventsOptions extends HttpStreamOptions {
  *   for await (const ev of httpEvents(readCaptureFile('x.pcap'))) if (ev.type === 'request') console.log(ev.url);
  */
 export function httpEvents<A extends PacketRecord | PacketRecord[]>(source: ReadableOf<A>, opts: HttpEventsOptions = {}): TypedReadable<Rebatch<A, HttpStreamOutput>> {
-  return chain(source, decode({ depth: 'transport', defragment: opts.defragment ?? true }), tcpStage().tcp(opts.tcp), httpStage().http(opts));
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return chain(source, decode({ depth: 'transport', defragment: opts.defragment ?? true }), (require('./tcp') as typeof import('./tcp')).tcp(opts.tcp), (require('./http') as typeof import('./http')).http(opts));
 }
 
 export interface TcpEventsOptions extends TcpStreamOptions {
@@ -81,9 +79,23 @@ export interface TcpEventsOptions extends TcpStreamOptions {
   defragment?: boolean;
 }
 
+/** The stages of tcpEvents() as data (streams/chain-spec.ts): what `pcap-pipe tcp` runs on one thread or in workers. */
+export function tcpEventsChain(opts: Pick<TcpEventsOptions, 'defragment' | 'limits'> = {}): StageSpec[] {
+  return [{ stage: 'decode', defragment: opts.defragment ?? true }, { stage: 'tcp', ...(opts.limits !== undefined ? { limits: opts.limits } : {}) }];
+}
+
 /** PacketRecords (single or arrays) → decode → tcp: TCP connection events. */
 export function tcpEvents<A extends PacketRecord | PacketRecord[]>(source: ReadableOf<A>, opts: TcpEventsOptions = {}): TypedReadable<Rebatch<A, TcpStreamOutput>> {
-  return chain(source, decode({ depth: 'transport', defragment: opts.defragment ?? true }), tcpStage().tcp(opts));
+  if (opts.highWaterMark !== undefined) {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    return chain(source, decode({ depth: 'transport', defragment: opts.defragment ?? true }), (require('./tcp') as typeof import('./tcp')).tcp(opts));
+  }
+  return chainOf(source, tcpEventsChain(opts)) as TypedReadable<Rebatch<A, TcpStreamOutput>>;
+}
+
+/** `source → stages` from a chain description (streams/chain-spec.ts), composed as chain() does. */
+export function chainOf(source: Readable, stages: readonly StageSpec[], hooks: ChainHooks = {}): Readable {
+  return chain(source, ...buildStages(stages, hooks));
 }
 
 export interface HttpTracePipelineOptions extends HttpTraceSelectOptions {
@@ -101,17 +113,35 @@ export interface HttpTracePipelineOptions extends HttpTraceSelectOptions {
  * HttpTraceEvent objects, one per chunk (what http_trace prints and its web view shows).
  */
 export function httpTracePipeline(source: ReadableOf<PacketRecord | PacketRecord[]>, opts: HttpTracePipelineOptions = {}): TypedReadable<HttpTraceEvent> {
-  return chain(
-    source,
-    decode({ depth: 'transport', defragment: true }),
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    ...(opts.onPacket !== undefined ? [(require('./tap') as typeof import('./tap')).tap(opts.onPacket)] : []),
-    tcpStage().tcp({ limits: opts.tcpLimits }),
-    ...(opts.tls !== undefined ? [opts.tls] : []),
-    // TCP `data` events stop here: the selection drops them (and the closing counts count none)
-    httpStage().http({ parser: { bodyEvents: false, maxBody: opts.maxBody ?? 0 }, tcpData: false }),
-    httpTraceStage().httpTraceSelect(opts),
-  ) as TypedReadable<HttpTraceEvent>;
+  const hooks: ChainHooks = {
+    ...(opts.tls !== undefined ? { tls: opts.tls } : {}),
+    ...(opts.onPacket !== undefined ? { onPacket: opts.onPacket } : {}),
+    ...(opts.onEvent !== undefined ? { onEvent: opts.onEvent } : {}),
+  };
+  return chainOf(source as Readable, httpTraceChain({ ...opts, tls: opts.tls !== undefined ? [] : undefined }), hooks) as TypedReadable<HttpTraceEvent>;
+}
+
+export interface HttpTraceChainOptions extends Omit<HttpTracePipelineOptions, 'tls' | 'onPacket' | 'onEvent'> {
+  /** A tls stage between TCP and HTTP, with these key log files (undefined: no tls stage). */
+  tls?: string[];
+}
+
+/**
+ * The stages of httpTracePipeline() as data (streams/chain-spec.ts): decode → TCP → (tls) → HTTP/WebSocket
+ * → selection. What http_trace and `pcap-pipe http|ws` run, on one thread or in each worker of --workers.
+ */
+export function httpTraceChain(opts: HttpTraceChainOptions = {}): StageSpec[] {
+  return [
+    { stage: 'decode' },
+    { stage: 'tcp', ...(opts.tcpLimits !== undefined ? { limits: opts.tcpLimits } : {}) },
+    ...(opts.tls !== undefined ? [{ stage: 'tls', keyLogFiles: opts.tls } as const] : []),
+    // TCP `data` events stop at http: the selection drops them (and the closing counts count none)
+    { stage: 'http', maxBody: opts.maxBody ?? 0, tcpData: false },
+    {
+      stage: 'http-trace-select', ...(opts.filter !== undefined ? { filter: opts.filter } : {}), tcpEvents: opts.tcpEvents ?? false,
+      websocketOnly: opts.websocketOnly ?? false, batches: opts.batches ?? false,
+    },
+  ];
 }
 
 export interface GrepRunOptions {

@@ -23,12 +23,10 @@ import type { PacketRecord } from '../lib/core/record';
 import { FILE_MAX_ROWS, MAX_ROW_RANGE, WebModel, type CaptureCounters, type WebModelEvent, type WebModelLimits } from '../lib/web/model';
 import { BatchTransform, forEachItem } from './batch';
 import { TempFileDetailStore } from './web-spill';
-import { decode } from './decode';
 import { pcapPipeVersion } from './har';
-import { http as httpStream } from './http';
 import { HarTap, WebHarStore, harQuery } from './web-har';
-import { tcp } from './tcp';
-import type { TlsStream } from './tls';
+import { buildStages, type StageSpec } from './chain-spec';
+import type { SecretsSource, TlsStream } from './tls';
 import type { Batchable } from './typed';
 
 export const DEFAULT_WEB_HOST = '127.0.0.1';
@@ -456,6 +454,12 @@ export interface WebViewOptions extends WebServerOptions {
   limits?: Partial<WebModelLimits>;
   /** A tls() stage: TLS connections are decrypted (with its key log) before HTTP parsing. */
   tls?: TlsStream;
+  /**
+   * Decode, reassemble and parse on this many flow-sharded worker threads (shard(), streams/shard-stage.ts):
+   * the events reach the model in the one-thread order. `keyLogFiles` and `secrets` give each worker's tls
+   * stage what `tls` has on one thread (key log files; the capture reader's pcapng secrets).
+   */
+  workers?: { count: number; keyLogFiles: string[]; secrets?: SecretsSource };
 }
 
 export interface WebView {
@@ -485,14 +489,20 @@ export async function startWebView(source: Readable, opts: WebViewOptions = {}):
     store?.close();
     throw e;
   }
+  // decode → tcp → (tls) → http as data (streams/chain-spec.ts): run here, or in each worker of opts.workers.
+  // Bodies are kept only as far as the page shows them; piecewise body events are not needed.
+  const w = opts.workers;
+  const stages: StageSpec[] = [
+    { stage: 'decode' }, { stage: 'tcp' },
+    ...(opts.tls !== undefined || w !== undefined ? [{ stage: 'tls', keyLogFiles: w?.keyLogFiles ?? [] } as const] : []),
+    { stage: 'http', maxBody: model.limits.maxBodyBytes },
+  ];
   const done = pipeline(
     source,
     new PacketCounter(model),
-    decode({ depth: 'transport', defragment: true }),
-    tcp(),
-    ...(opts.tls !== undefined ? [opts.tls] : []),
-    // Bodies are kept only as far as the page shows them; piecewise body events are not needed.
-    httpStream({ parser: { maxBody: model.limits.maxBodyBytes, bodyEvents: false } }),
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    ...(w !== undefined ? [(require('./shard-stage') as typeof import('./shard-stage')).shard({ workers: w.count, stages, ...(w.secrets !== undefined ? { secrets: w.secrets } : {}) })]
+      : buildStages(stages, opts.tls !== undefined ? { tls: opts.tls } : {})),
     new HarTap(har, { maxBody: model.limits.maxBodyBytes }),
     new WebModelSink(model),
   ).finally(() => {

@@ -134,7 +134,8 @@ export interface StreamGrepSinks {
 export class StreamGrep {
   readonly matcher: Matcher;
   private readonly sinks: StreamGrepSinks;
-  private readonly reassembler: TcpReassembler;
+  /** Its TCP reassembler (a sharded run's worker sets the whole capture's clock on it: lib/tcp/sharded.ts). */
+  readonly reassembler: TcpReassembler;
   private readonly perPacket: PacketGrep;
   private readonly lookBehind: number;
   private readonly contextBytes: number;

@@ -14,12 +14,40 @@
  * merge gives each marker the next global number, and puts the global number in each line at the
  * positions the worker reported (where its own number was).
  *
+ * Blocks (`pcap-pipe follow`): one thread prints a connection's bytes under a header, and writes a new
+ * header (after closing the open block) only when another connection's bytes come in between — state
+ * across flows. A worker marks such items: ITEM_OPEN (the header of connection id1: printed only when
+ * that connection's block is not the open one, after the closing text of the open one) and ITEM_CLOSE
+ * (the closing text of connection id1's block: printed only when it is the open one). The merge keeps
+ * the open block, and closes it at the very end.
+ *
  * Everything stays bytes: the lines come as one transferred buffer per batch, and what is emitted is
  * ranges of those buffers (consecutive lines of one batch as one range) and the renumbered lines.
  */
 
-/** Numbers per item in WorkerOutput.meta: index, sub, length (-1: a new-connection marker), pos1, id1, pos2, id2. */
-export const OUT_FIELDS = 7;
+/** Numbers per item in WorkerOutput.meta: index, sub, length (-1: a new-connection marker), pos1, id1, pos2, id2, flags. */
+export const OUT_FIELDS = 8;
+/** flags: the item opens connection id1's block (see above). */
+export const ITEM_OPEN = 1;
+/** flags: the item closes connection id1's block. */
+export const ITEM_CLOSE = 2;
+
+/** What a worker's printer emits for a block item (streams/follow-items.ts). */
+export interface BlockLine {
+  text: string;
+  block: typeof ITEM_OPEN | typeof ITEM_CLOSE;
+  /** The worker's number of the connection. */
+  connection: number;
+  /** The text before the connection's number in `text`, when it holds it (renumbered by the merge). */
+  at?: string;
+}
+
+/** One item of takeItems(): its bytes, and the global numbers of its connection ids (-1: none). */
+export interface MergedItem {
+  data: Uint8Array;
+  connection: number;
+  previous: number;
+}
 
 /** One batch of a worker's output. */
 export interface WorkerOutput {
@@ -44,8 +72,11 @@ interface Queue {
 export class OrderedMerge {
   private readonly queues: Queue[];
   private nextConnection = 0;
+  /** The global number of the connection whose block is open (-1: none). */
+  private block = -1;
 
-  constructor(workers: number) {
+  /** `blockEnd`: what closes an open block (see ITEM_OPEN), written before another opens and at the end. */
+  constructor(workers: number, private readonly blockEnd?: Uint8Array) {
     this.queues = Array.from({ length: workers }, () => ({ batches: [], item: 0, textAt: 0, watermark: -Infinity, globalIds: [] }));
   }
 
@@ -83,8 +114,63 @@ export class OrderedMerge {
           bestSub = sub;
         }
       }
-      if (best < 0) return out;
+      if (best < 0) {
+        if (this.block >= 0 && this.done) {
+          this.block = -1;
+          if (this.blockEnd !== undefined) out.push(Buffer.from(this.blockEnd));
+        }
+        return out;
+      }
       this.emitRun(queues[best]!, bestIndex, bestSub, out);
+    }
+  }
+
+  /**
+   * Object mode (shard(): each item is one serialised object): the items that are final now, in one-thread
+   * order, each with its connection numbers made global (-1: none). Block flags do not apply here.
+   */
+  takeItems(): MergedItem[] {
+    let low = Infinity;
+    for (const q of this.queues) if (q.watermark < low) low = q.watermark;
+    const out: MergedItem[] = [];
+    for (;;) {
+      let best: Queue | undefined, bestIndex = 0, bestSub = 0;
+      for (const q of this.queues) {
+        if (q.batches.length === 0) continue;
+        const m = q.batches[0]!.meta, o = q.item * OUT_FIELDS;
+        const index = m[o]!, sub = m[o + 1]!;
+        if (index > low) continue;
+        if (best === undefined || index < bestIndex || (index === bestIndex && sub < bestSub)) {
+          best = q;
+          bestIndex = index;
+          bestSub = sub;
+        }
+      }
+      if (best === undefined) return out;
+      // the run of items with this tag (they cannot interleave with another worker's)
+      const q = best;
+      for (;;) {
+        const batch = q.batches[0]!, m = batch.meta, o = q.item * OUT_FIELDS;
+        const length = m[o + 2]!;
+        if (length < 0) q.globalIds[m[o + 4]!] = this.nextConnection++;
+        else {
+          const id1 = m[o + 4]!, id2 = m[o + 6]!;
+          out.push({
+            data: batch.data.subarray(q.textAt, q.textAt + length),
+            connection: id1 >= 0 ? this.globalOf(q, id1) : -1, previous: id2 >= 0 ? this.globalOf(q, id2) : -1,
+          });
+          q.textAt += length;
+        }
+        q.item++;
+        if (q.item * OUT_FIELDS >= m.length) {
+          q.batches.shift();
+          q.item = 0;
+          q.textAt = 0;
+          if (q.batches.length === 0) break;
+        }
+        const nm = q.batches[0]!.meta, no = q.item * OUT_FIELDS;
+        if (nm[no] !== bestIndex || nm[no + 1] !== bestSub) break;
+      }
     }
   }
 
@@ -103,6 +189,10 @@ export class OrderedMerge {
       const length = m[o + 2]!;
       if (length < 0) {
         q.globalIds[m[o + 4]!] = this.nextConnection++;
+      } else if (m[o + 7]! !== 0) {
+        flushRange();
+        this.blockItem(q, batch, m, o, length, out);
+        rangeStart = q.textAt;
       } else {
         const p1 = m[o + 3]!;
         if (p1 >= 0) {
@@ -130,6 +220,21 @@ export class OrderedMerge {
         return;
       }
     }
+  }
+
+  /** An ITEM_OPEN or ITEM_CLOSE item: printed or left out by the open block; q.textAt moves past it. */
+  private blockItem(q: Queue, batch: WorkerOutput, m: Float64Array, o: number, length: number, out: Buffer[]): void {
+    const g = this.globalOf(q, m[o + 4]!);
+    const open = m[o + 7]! === ITEM_OPEN;
+    const print = open ? this.block !== g : this.block === g;
+    if (print) {
+      if (open && this.block >= 0 && this.blockEnd !== undefined) out.push(Buffer.from(this.blockEnd));
+      const p1 = m[o + 3]!;
+      out.push(p1 >= 0 ? this.renumber(q, batch.data, q.textAt, q.textAt + length, p1, m[o + 4]!, m[o + 5]!, m[o + 6]!)
+        : Buffer.from(batch.data.buffer, batch.data.byteOffset + q.textAt, length));
+      this.block = open ? g : -1;
+    }
+    q.textAt += length;
   }
 
   /** The line [start, end) of `data` with the local connection numbers at p1 (and p2) made global. */

@@ -34,6 +34,13 @@ export const DEFAULT_ROUTER_LIMITS: Readonly<FlowRouterLimits> = Object.freeze({
 
 export interface FlowRouterOptions extends FlowHashOptions {
   limits?: Partial<FlowRouterLimits>;
+  /**
+   * Hold a later fragment until its datagram's first fragment comes (default true: the worker's
+   * defragmenter needs them together). False for chains that judge each packet alone (grep per packet,
+   * no defragmentation): a held fragment would be handled after later packets and print after them; it
+   * goes at once to its datagram's worker when the first fragment was seen, else to its address's.
+   */
+  holdFragments?: boolean;
 }
 
 /** Where `route` sends a record: the worker index and the record (a held copy when it was held). */
@@ -54,6 +61,7 @@ export class FlowRouter {
   private readonly held = new Map<string, Held[]>();
   private heldCount = 0;
   private heldBytes = 0;
+  private readonly holdFragments: boolean;
   /** Counters (for tests and stats). */
   readonly stats = { packets: 0, other: 0, fragments: 0, heldFragments: 0, orphanFragments: 0 };
 
@@ -61,6 +69,7 @@ export class FlowRouter {
     if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a positive integer, got ${workers}`);
     this.hasher = new FlowHasher(opts);
     this.limits = { ...DEFAULT_ROUTER_LIMITS, ...opts.limits };
+    this.holdFragments = opts.holdFragments ?? true;
   }
 
   /** Routes one record: calls `sink` zero or more times (held fragments come out later, in order). */
@@ -88,6 +97,7 @@ export class FlowRouter {
         this.stats.fragments++;
         const known = this.datagrams.get(info.fragmentKey);
         if (known !== undefined) sink(known, rec);
+        else if (!this.holdFragments) sink(workerOf(info.addressHash, this.workers), rec);
         else this.hold(info.fragmentKey, rec, workerOf(info.addressHash, this.workers), sink);
         return;
       }

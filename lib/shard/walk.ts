@@ -51,8 +51,8 @@ export class ShardWalk implements ParserSink {
   private pendingClock = 0;
   private readonly routeSink: (w: number, rec: PacketRecord) => void;
 
-  constructor(private readonly me: number, private readonly workers: number, private readonly target: WalkTarget) {
-    this.router = new FlowRouter(workers);
+  constructor(private readonly me: number, private readonly workers: number, private readonly target: WalkTarget, holdFragments = true) {
+    this.router = new FlowRouter(workers, { holdFragments });
     this.routeSink = (w, rec) => {
       if (w === this.me) this.target.packet(this.index, this.clock.clock, this.clock.baseSec, rec, false);
     };
