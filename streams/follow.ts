@@ -140,6 +140,9 @@ interface PrintState {
  * they go to the directory's files. Output honours backpressure: a write the consumer cannot take yet
  * holds the next chunk of events until it drains.
  */
+/** Bytes of output gathered before a write inside one batch (a batch's text is written at its end anyway). */
+const OUTPUT_PIECE_BYTES = 64 * 1024;
+
 export class FollowSink extends Writable {
   private readonly collector: FollowCollector;
   private readonly writer: DirectoryWriter | null;
@@ -147,6 +150,9 @@ export class FollowSink extends Writable {
   /** The connection whose block is open on stdout (its header written, its rule not yet). */
   private current: PrintState | null = null;
   private blocked = false;
+  /** Output of the batch being handled, written in one piece when it ends (or at OUTPUT_PIECE_BYTES). */
+  private pending: (string | Buffer)[] = [];
+  private pendingBytes = 0;
   /** Events queued, counted in events when batches come (data events pin their read chunk). */
   private readonly inBound = new BatchQueueBound(DEFAULT_STAGE_HIGH_WATER_MARK);
 
@@ -168,7 +174,26 @@ export class FollowSink extends Writable {
     });
   }
 
+  /**
+   * Queues `data` for the batch's one write. Why: a write per chunk (a header, each chunk's text, each rule)
+   * was a synchronous write(2) per piece on a file or /dev/null and a queued request per piece on a pipe;
+   * `follow` on 100k packets spent 44 % of its CPU in them.
+   */
   private write1(data: string | Buffer): void {
+    this.pending.push(data);
+    this.pendingBytes += data.length;
+    if (this.pendingBytes >= OUTPUT_PIECE_BYTES) this.flush();
+  }
+
+  /** Writes what the batch queued, in one write (strings joined, Buffers concatenated). */
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    const pieces = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    const data = pieces.length === 1 ? pieces[0] as string | Buffer
+      : pieces.every((p) => typeof p === 'string') ? pieces.join('')
+        : Buffer.concat(pieces.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
     if (!this.out.write(data)) this.blocked = true;
   }
 
@@ -213,6 +238,7 @@ export class FollowSink extends Writable {
     if (Array.isArray(chunk)) this.inBound.fit(writableQueueState(this), chunk.length);
     try {
       forEachItem(chunk as Batchable<unknown>, (ev) => { if (isTcpEvent(ev)) this.event(ev); });
+      this.flush();
     } catch (e) {
       done(e as Error);
       return;
@@ -237,6 +263,7 @@ export class FollowSink extends Writable {
       this.writer?.close();
       if (this.current) this.write1(FOLLOW_END);
       this.current = null;
+      this.flush();
       done();
     } catch (e) {
       done(e as Error);
