@@ -9,7 +9,7 @@
  * one-thread order, prints a header only when its block is not the open one, a rule only when it is,
  * and the last rule at the end — FollowSink's decisions, made where they can be made.
  */
-import { FOLLOW_END, FollowCollector, followHeader, formatFollowAsciiChunk, formatFollowHexChunk, type FollowChunk, type FollowConnection, type FollowHexOffsets } from '../lib/tcp/follow';
+import { FOLLOW_END, FollowCollector, followHeader, formatFollowChunk, type FollowChunk, type FollowConnection, type FollowHexOffsets } from '../lib/tcp/follow';
 import { isTcpEvent, type TcpEvent } from '../lib/tcp/events';
 import { ITEM_CLOSE, ITEM_OPEN, type BlockLine } from '../lib/shard/merge';
 import type { FollowMode } from './follow';
@@ -53,7 +53,7 @@ export class FollowItems {
 
   private chunk(conn: FollowConnection, chunk: FollowChunk): void {
     const st = this.stateOf(conn);
-    const text = this.mode === 'hex' ? formatFollowHexChunk(chunk, st.offsets) : formatFollowAsciiChunk(chunk);
+    const text = formatFollowChunk(this.mode === 'hex' ? 'hex' : 'ascii', chunk, st.offsets);
     if (text === '') return;
     this.open(conn);
     st.printedAny = true;

@@ -16,7 +16,7 @@ import { BatchQueueBound, DEFAULT_STAGE_HIGH_WATER_MARK, forEachItem, writableQu
 import { jsonText } from '../lib/core/json-line';
 import type { Batchable } from './typed';
 import {
-  FOLLOW_END, FollowCollector, followHeader, formatFollowAsciiChunk, formatFollowHexChunk,
+  FOLLOW_END, FollowCollector, followHeader, formatFollowChunk,
   type FollowChunk, type FollowConnection, type FollowDirectionSummary, type FollowHexOffsets,
 } from '../lib/tcp/follow';
 import { isTcpEvent, type TcpDataEvent, type TcpDirection, type TcpEvent } from '../lib/tcp/events';
@@ -216,7 +216,7 @@ export class FollowSink extends Writable {
 
   private printChunk(conn: FollowConnection, chunk: FollowChunk): void {
     const st = this.stateOf(conn);
-    const text = this.mode === 'hex' ? formatFollowHexChunk(chunk, st.offsets) : formatFollowAsciiChunk(chunk);
+    const text = formatFollowChunk(this.mode === 'hex' ? 'hex' : 'ascii', chunk, st.offsets);
     if (text === '') return;
     this.switchTo(st);
     st.printedAny = true;

@@ -40,13 +40,22 @@ async function collect(file: string, workers: number, stages: StageSpec[]): Prom
   return got;
 }
 
-test('shard(): a user module stage in 1, 2 and 4 workers gives what it gives on one thread', async () => {
+/** Runs `body` with a generated capture (seed, packets) and the user's module written to a scratch folder. */
+async function withCaptureAndModule(seed: number, packets: number, body: (file: string, module: string) => Promise<void>): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcap-pipe-shard-api-'));
   try {
     const file = path.join(dir, 'gen.pcap');
-    fs.writeFileSync(file, generatedCapture(7, 20_000));
+    fs.writeFileSync(file, generatedCapture(seed, packets));
     const module = path.join(dir, 'stage.js');
     fs.writeFileSync(module, STAGE_JS);
+    await body(file, module);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('shard(): a user module stage in 1, 2 and 4 workers gives what it gives on one thread', async () => {
+  await withCaptureAndModule(7, 20_000, async (file, module) => {
     const stages: StageSpec[] = [{ stage: 'decode' }, { stage: 'tcp' }, { stage: 'module', module, exportName: 'bigWrites', options: { min: 1000 } }];
     const one = await collect(file, 0, stages);
     const kinds = new Map<string, number>();
@@ -55,23 +64,14 @@ test('shard(): a user module stage in 1, 2 and 4 workers gives what it gives on 
     assert.ok((kinds.get('big') ?? 0) > 500 && (kinds.get('end') ?? 0) > 300 && (kinds.get('reuse') ?? 0) > 0, JSON.stringify([...kinds]));
     assert.ok(Buffer.isBuffer((one.find((x) => (x as { type: string }).type === 'big') as { head: unknown }).head));
     for (const n of [1, 2, 4]) assert.deepEqual(await collect(file, n, stages), one, `${n} workers`);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('shard(): a module without the stage, or a stage that throws, rejects the pipeline', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcap-pipe-shard-api-'));
-  try {
-    const file = path.join(dir, 'gen.pcap');
-    fs.writeFileSync(file, generatedCapture(8, 2_000));
-    const module = path.join(dir, 'stage.js');
-    fs.writeFileSync(module, STAGE_JS);
+  await withCaptureAndModule(8, 2_000, async (file, module) => {
     await assert.rejects(collect(file, 2, [{ stage: 'decode' }, { stage: 'module', module, exportName: 'nope' }]), /no function exported as "nope"/);
     await assert.rejects(collect(file, 2, [{ stage: 'decode' }, { stage: 'module', module, exportName: 'notAStage' }]), /did not return a Transform/);
     await assert.rejects(collect(file, 2, [{ stage: 'decode' }, { stage: 'tcp' }, { stage: 'module', module, exportName: 'bigWrites', options: { min: 0 } }]), /user stage failed at frame 40/);
     assert.throws(() => shard({ workers: -1, stages: [] }), RangeError);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -162,6 +162,11 @@ export function formatFollowAsciiChunk(c: FollowChunk): string {
   return `${c.direction === 'server-to-client' ? '\t' : ''}${c.bytes.length}\n${asciiText(c.bytes)}\n`;
 }
 
+/** One chunk in either text layout (`hex` advances `offsets` for its direction). */
+export function formatFollowChunk(layout: 'ascii' | 'hex', c: FollowChunk, offsets: FollowHexOffsets): string {
+  return layout === 'hex' ? formatFollowHexChunk(c, offsets) : formatFollowAsciiChunk(c);
+}
+
 /** `tshark -z follow,tcp,ascii,N` layout: a length line per chunk (server chunks indented by a tab), then the text. */
 export function formatFollowAscii(conn: FollowConnection): string {
   let out = followHeader('ascii', conn);
