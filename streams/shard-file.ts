@@ -16,12 +16,17 @@
  *
  * The chunks are never reused (records are views into them, and the stages may keep one: tcp's last
  * delivered segment); a chunk is freed when no worker holds a view of it any more.
+ *
+ * With one worker (`--workers 1`) nothing is shared: each chunk is a plain ArrayBuffer transferred to it
+ * (a SharedArrayBuffer is zeroed when made, ~0.1 s of the reading thread on the 1M bench capture), and the
+ * worker builds every record without judging its header first (SingleWalk: no flow hash, no clock), its
+ * chain running as one thread's (streams/shard-worker.ts TraceWorker's `single`).
  */
 import * as fs from 'node:fs';
 import { CaptureError } from '../lib/core/errors';
 import { CaptureParser } from '../lib/formats/detect';
 import type { WorkerOutput } from '../lib/shard/merge';
-import { ShardWalk, type WalkTarget } from '../lib/shard/walk';
+import { ShardWalk, SingleWalk, type FileWalk, type WalkTarget } from '../lib/shard/walk';
 import { descriptorPosition, type CaptureFileSource } from './read';
 
 /**
@@ -78,18 +83,20 @@ export interface FileShardWorker {
 
 /** One worker's side: the file's chunks in, its own packets through the stages, the output of each chunk out. */
 export class FileShard {
-  private readonly walk: ShardWalk;
+  private readonly walk: FileWalk;
   private readonly parser: CaptureParser;
   private bytes = 0;
   /** Set once the file was found damaged: the rest is ignored, as the one-thread reader ignores it. */
   private damaged: CaptureError | undefined;
 
   constructor(private readonly worker: FileShardWorker, start: FileShardStart) {
-    this.walk = new ShardWalk(start.me, start.workers, {
+    const target: WalkTarget = {
       packet: (i, c, b, rec, s) => worker.filePacket(i, c, b, rec, s),
       sweep: (i, c, b, f, s, n) => worker.fileSweep(i, c, b, f, s, n),
       secrets: (text) => worker.fileSecrets(text),
-    }, start.holdFragments);
+    };
+    // the only worker owns every packet: no flow hash, no clock of its own (lib/shard/walk.ts SingleWalk)
+    this.walk = start.workers === 1 ? new SingleWalk(target) : new ShardWalk(start.me, start.workers, target, start.holdFragments);
     this.parser = new CaptureParser(this.walk);
   }
 
@@ -128,10 +135,14 @@ export class FileShard {
   }
 }
 
-/** Reads `size` bytes of `fd` at `position` into a new SharedArrayBuffer (fewer at the end of the file). */
-export function readShared(fd: number, position: number, size: number): Promise<Uint8Array> {
+/**
+ * Reads `size` bytes of `fd` at `position` into a new SharedArrayBuffer (fewer at the end of the file), or,
+ * for the only worker (`shared` false), into a plain ArrayBuffer that is transferred to it: a
+ * SharedArrayBuffer comes zeroed (calloc: ~0.1 s of this thread over 1.1 GB), a transferred buffer does not.
+ */
+export function readShared(fd: number, position: number, size: number, shared = true): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    const view = new Uint8Array(new SharedArrayBuffer(size));
+    const view = shared ? new Uint8Array(new SharedArrayBuffer(size)) : Buffer.allocUnsafeSlow(size);
     fs.read(fd, view, 0, size, position, (err, n) => { if (err) reject(err); else resolve(view.subarray(0, n)); });
   });
 }

@@ -49,6 +49,14 @@ export interface TraceWorkerConfig {
   throwAt?: number;
 }
 
+/** What the reading thread starts a worker with (worker_threads' workerData). */
+export interface ShardWorkerData {
+  pcapPipeShard: true;
+  config: TraceWorkerConfig;
+  /** Workers of the run: with one, it runs as one thread (see TraceWorker's `single`). */
+  workers: number;
+}
+
 /** Reading thread → worker (a regular file: 'file', its chunks, 'eof': streams/shard-file.ts; else batches, then 'end'). */
 export type ToWorker =
   | { t: 'batch'; batch: PackedBatch; sweeps: Float64Array | null; baseSec: number; upTo: number; secrets: string[] | null }
@@ -109,7 +117,14 @@ export class TraceWorker {
   /** nexts[k]: feeds stage k (made once: no closure per packet). */
   private readonly nexts: Next[] = [];
 
-  constructor(private readonly config: TraceWorkerConfig) {
+  /**
+   * `single`: the only worker of the run (`--workers 1`). It sees every packet, so its chain is one
+   * thread's as it is: its reassembler keeps its own clock and sweeps (no ReassemblerShard: what the
+   * reading thread sends of the clock and sweeps is ignored), its connection numbers are the whole
+   * capture's (no markers, nothing located for the merge to renumber: lib/shard/merge.ts takes the numbers
+   * as they are), and each output is tagged with the packet being handled, or Infinity at the end.
+   */
+  constructor(private readonly config: TraceWorkerConfig, private readonly single = false) {
     const chain = config.chain;
     const counts = this.counts = config.counts ? emptyTraceCounts() : undefined;
     const tlsSpec = tlsSpecOf(chain);
@@ -138,13 +153,13 @@ export class TraceWorker {
       // a sweep run inside a packet (see batch()): the packet's own outputs that follow have the packet's tag
       onSweepEnd: () => { this.drainTcp(); this.tagSub = this.tagIndex; },
     };
-    this.reassembler?.shardedBy(this.shard);
+    if (!single) this.reassembler?.shardedBy(this.shard);
     const p = chain.printer;
     // follow's blocks are decided by the merge (streams/follow-items.ts): its lines hold no numbers to locate
     this.printer = (p.printer === 'follow' ? new FollowItems(p.mode) : p.printer === 'grep' ? grepPrinter(p, grepStage, (m) => { this.printing = m; this.emitLine(m.text); })
       : p.printer === 'objects' ? PASS_ON : buildPrinter(p)) as unknown as SyncStage;
 
-    this.locate = p.printer === 'http-trace' ? (ev: never, text: string) => locateHttpTrace(ev, text, p.json)
+    this.locate = single ? () => NO_IDS : p.printer === 'http-trace' ? (ev: never, text: string) => locateHttpTrace(ev, text, p.json)
       : p.printer === 'grep' ? (ev: never, text: string) => locateGrep(ev, text, p.json)
       : p.printer === 'tcp' ? (ev: never, text: string) => locateTcp(ev, text, p.json) : () => NO_IDS;
     this.emitLine = p.printer === 'objects' ? (x) => { this.object(x); } : (line) => { this.line(line as string | Uint8Array | BlockLine); };
@@ -179,7 +194,8 @@ export class TraceWorker {
   batch(msg: Extract<ToWorker, { t: 'batch' }>): WorkerOutput {
     if (msg.secrets !== null && this.tls !== undefined) for (const s of msg.secrets) this.tls.keyLog.addText(s);
     this.shard.baseSec = msg.baseSec;
-    const sweeps = msg.sweeps;
+    // the only worker's reassembler sweeps on its own clock, as one thread's
+    const sweeps = this.single ? null : msg.sweeps;
     let next = 0;
     const r = this.shard;
     const throwAt = this.config.throwAt;
@@ -270,6 +286,13 @@ export class TraceWorker {
   }
 
   end(msg: Extract<ToWorker, { t: 'end' }>): WorkerOutput {
+    if (this.single) {
+      // one thread's end: each stage finishes in chain order, what it releases going on down
+      this.tagIndex = Infinity;
+      this.tagSub = Infinity;
+      this.finishFrom(0);
+      return this.take(Infinity);
+    }
     this.shard.baseSec = msg.baseSec;
     if (msg.clock > this.shard.clock) this.shard.clock = msg.clock;
     this.tagIndex = Infinity;
@@ -306,7 +329,7 @@ export class TraceWorker {
       this.bytes += item.length;
       this.meta.push(this.tagIndex, this.tagSub, item.length, -1, -1, -1, -1, 0);
     } else {
-      const p1 = item.at !== undefined ? idAt(item.text, item.at, item.connection) : -1;
+      const p1 = item.at !== undefined && !this.single ? idAt(item.text, item.at, item.connection) : -1;
       this.meta.push(this.tagIndex, this.tagSub, this.text(item.text), p1, item.connection, -1, -1, item.block);
     }
   }
@@ -322,7 +345,7 @@ export class TraceWorker {
     this.buf.set(bytes, this.bytes);
     this.bytes += bytes.length;
     const ev = x as { type?: unknown; connection?: unknown; previous?: unknown } | null;
-    const id1 = this.reassembler !== undefined && typeof ev?.connection === 'number' ? ev.connection : -1;
+    const id1 = this.reassembler !== undefined && !this.single && typeof ev?.connection === 'number' ? ev.connection : -1;
     // `previous` beside `connection` is a connection number too (a port-reuse event's, or a user's copy of it)
     const id2 = id1 >= 0 && typeof ev?.previous === 'number' ? ev.previous : -1;
     this.meta.push(this.tagIndex, this.tagSub, bytes.length, -1, id1, -1, id2, 0);
@@ -389,7 +412,8 @@ void OUT_FIELDS;
 
 if (parentPort !== null && (workerData as { pcapPipeShard?: boolean } | null)?.pcapPipeShard === true) {
   const port = parentPort;
-  const worker = new TraceWorker((workerData as { config: TraceWorkerConfig }).config);
+  const data = workerData as ShardWorkerData;
+  const worker = new TraceWorker(data.config, data.workers === 1);
   let failed = false;
   let file: FileShard | undefined;
   const fail = (e: unknown): void => {

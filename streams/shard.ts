@@ -30,7 +30,7 @@ import { emptyTraceCounts, type TraceCounts } from '../lib/trace/summary';
 import { tlsSpecOf } from './chain-spec';
 import type { CaptureFileSource } from './read';
 import { readShared, type FileShardRead, type FileShardReport } from './shard-file';
-import type { FromWorker, ToWorker, TraceWorkerConfig } from './shard-worker';
+import type { FromWorker, ShardWorkerData, ToWorker, TraceWorkerConfig } from './shard-worker';
 import type { SecretsSource, TlsStream } from './tls';
 
 /** Batches a worker may have unanswered before the reader waits for it. */
@@ -86,6 +86,8 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
   const n = opts.workers;
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const merge = new OrderedMerge(n, opts.config.chain.printer.printer === 'follow' ? (require('./follow-items') as typeof import('./follow-items')).FOLLOW_BLOCK_END : undefined);
+  // one worker runs as one thread (streams/shard-worker.ts, single mode): its connection numbers are the
+  // whole capture's, and it keeps the clock and sweeps itself
   // a chain that does not defragment judges each fragment alone: none is held back (lib/shard/router.ts)
   const holdFragments = !opts.config.chain.stages.some((s) => s.stage === 'decode' && s.defragment === false);
   const router = new FlowRouter(n, { holdFragments });
@@ -117,7 +119,7 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
   };
 
   const workers = Array.from({ length: n }, (_, w) => {
-    const worker = new Worker(path.join(__dirname, 'shard-worker.js'), { workerData: { pcapPipeShard: true, config: opts.config } });
+    const worker = new Worker(path.join(__dirname, 'shard-worker.js'), { workerData: { pcapPipeShard: true, config: opts.config, workers: n } satisfies ShardWorkerData });
     worker.on('message', (msg: FromWorker) => {
       if (msg.t === 'out') {
         inFlight[w]!--;
@@ -253,9 +255,11 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
       // every worker takes every chunk of the file (shared, not copied: streams/shard-file.ts)
       opts.source.destroy();
       for (let w = 0; w < n; w++) workers[w]!.postMessage({ t: 'file', me: w, workers: n, holdFragments } satisfies ToWorker);
-      await readChunks(file, async (data) => {
+      // the only worker is given each chunk (transferred: not zeroed first, as a shared one is)
+      await readChunks(file, n > 1, async (data) => {
         if (failure !== undefined) throw failure;
-        for (let w = 0; w < n; w++) post(w, { t: 'chunk', data }, []);
+        if (n === 1) post(0, { t: 'chunk', data }, [data.buffer as ArrayBuffer]);
+        else for (let w = 0; w < n; w++) post(w, { t: 'chunk', data }, []);
         await waitForWorkers();
       });
       for (let w = 0; w < n; w++) workers[w]!.postMessage({ t: 'eof' } satisfies ToWorker);
@@ -301,19 +305,19 @@ export async function runSharded(opts: ShardRunOptions): Promise<ShardRunResult>
   return result();
 }
 
-/** Reads `file` in FILE_CHUNK shared chunks, one read ahead, handing each to `each` in order. */
-async function readChunks(file: CaptureFileSource, each: (data: Uint8Array) => Promise<void>): Promise<void> {
+/** Reads `file` in FILE_CHUNK chunks (shared, or plain to transfer), one read ahead, handing each to `each` in order. */
+async function readChunks(file: CaptureFileSource, shared: boolean, each: (data: Uint8Array) => Promise<void>): Promise<void> {
   const ownFd = typeof file === 'string';
   const fd = ownFd ? fs.openSync(file, 'r') : file.fd;
   let position = ownFd ? 0 : file.position;
-  let next: Promise<Uint8Array> | undefined = readShared(fd, position, FILE_CHUNK);
+  let next: Promise<Uint8Array> | undefined = readShared(fd, position, FILE_CHUNK, shared);
   try {
     while (next !== undefined) {
       const data: Uint8Array = await next;
       next = undefined;
       if (data.length === 0) break;
       position += data.length;
-      if (data.length === FILE_CHUNK) next = readShared(fd, position, FILE_CHUNK);
+      if (data.length === FILE_CHUNK) next = readShared(fd, position, FILE_CHUNK, shared);
       await each(data);
     }
   } finally {

@@ -71,6 +71,8 @@ interface Queue {
 
 export class OrderedMerge {
   private readonly queues: Queue[];
+  /** One worker: its connection numbers are the whole capture's (it sends no markers). */
+  private readonly identity: boolean;
   private nextConnection = 0;
   /** The global number of the connection whose block is open (-1: none). */
   private block = -1;
@@ -78,6 +80,7 @@ export class OrderedMerge {
   /** `blockEnd`: what closes an open block (see ITEM_OPEN), written before another opens and at the end. */
   constructor(workers: number, private readonly blockEnd?: Uint8Array) {
     this.queues = Array.from({ length: workers }, () => ({ batches: [], item: 0, textAt: 0, watermark: -Infinity, globalIds: [] }));
+    this.identity = workers === 1;
   }
 
   /** A worker's batch (in the order the worker sent them). */
@@ -100,8 +103,9 @@ export class OrderedMerge {
     const queues = this.queues;
     const n = queues.length;
     for (;;) {
-      // the queue whose head has the smallest tag, among heads at or below the low watermark
-      let best = -1, bestIndex = 0, bestSub = 0;
+      // the queue whose head has the smallest tag, among heads at or below the low watermark, and the
+      // smallest tag of the other heads (the run of `best` goes on while its tags stay below it)
+      let best = -1, bestIndex = 0, bestSub = 0, nextIndex = Infinity, nextSub = Infinity;
       for (let w = 0; w < n; w++) {
         const q = queues[w]!;
         if (q.batches.length === 0) continue;
@@ -109,9 +113,13 @@ export class OrderedMerge {
         const index = m[o]!, sub = m[o + 1]!;
         if (index > low) continue;
         if (best < 0 || index < bestIndex || (index === bestIndex && sub < bestSub)) {
+          if (best >= 0) { nextIndex = bestIndex; nextSub = bestSub; }
           best = w;
           bestIndex = index;
           bestSub = sub;
+        } else if (index < nextIndex || (index === nextIndex && sub < nextSub)) {
+          nextIndex = index;
+          nextSub = sub;
         }
       }
       if (best < 0) {
@@ -121,7 +129,7 @@ export class OrderedMerge {
         }
         return out;
       }
-      this.emitRun(queues[best]!, bestIndex, bestSub, out);
+      this.emitRun(queues[best]!, bestIndex, bestSub, low, nextIndex, nextSub, out);
     }
   }
 
@@ -176,9 +184,12 @@ export class OrderedMerge {
 
   /**
    * Emits the head item of `q` and the items after it with the same tag (they cannot interleave with
-   * another worker's) into `out`.
+   * another worker's), and on while the next item's tag is at or below the low watermark `low` and below
+   * (nextIndex, nextSub), the smallest head of the other queues, into `out`: consecutive lines of one batch
+   * go out as one range (with one worker, a whole batch; a range per tag cost the reading thread a Buffer
+   * and a copy per packet).
    */
-  private emitRun(q: Queue, index: number, sub: number, out: Buffer[]): void {
+  private emitRun(q: Queue, index: number, sub: number, low: number, nextIndex: number, nextSub: number, out: Buffer[]): void {
     let batch = q.batches[0]!;
     let rangeStart = q.textAt;
     const flushRange = (): void => {
@@ -215,7 +226,8 @@ export class OrderedMerge {
         rangeStart = 0;
       }
       const nm = batch.meta, no = q.item * OUT_FIELDS;
-      if (nm[no] !== index || nm[no + 1] !== sub) {
+      const ni = nm[no]!, ns = nm[no + 1]!;
+      if ((ni !== index || ns !== sub) && (ni > low || ni > nextIndex || (ni === nextIndex && ns >= nextSub))) {
         flushRange();
         return;
       }
@@ -250,6 +262,7 @@ export class OrderedMerge {
   }
 
   private globalOf(q: Queue, local: number): number {
+    if (this.identity) return local;
     const g = q.globalIds[local];
     if (g === undefined) throw new Error(`shard merge: connection ${local} printed before it was made`);
     return g;

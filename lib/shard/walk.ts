@@ -37,10 +37,47 @@ export interface WalkTarget {
   secrets?(text: string): void;
 }
 
+/** What FileShard (streams/shard-file.ts) reads of a walk: the packets seen, the clock, the link types. */
+export interface FileWalk extends ParserSink {
+  /** Global index of the last packet seen (-1 before the first). */
+  readonly index: number;
+  readonly clock: CaptureClock;
+  readonly linkTypes: number[];
+  /** End of input. */
+  end(): void;
+}
+
+/**
+ * The walk of the only worker (`--workers 1`): every packet is its own, so no record header is judged
+ * before its record is built (no skip(): no flow hash, no fragment rule), and no clock is kept: the
+ * worker's reassembler keeps its own, as one thread's does (streams/shard-worker.ts, single mode).
+ */
+export class SingleWalk implements FileWalk {
+  index = -1;
+  readonly clock = new CaptureClock();
+  readonly linkTypes: number[] = [];
+
+  constructor(private readonly target: WalkTarget) {}
+
+  packet(rec: PacketRecord): void {
+    this.target.packet(++this.index, 0, NaN, rec, false);
+  }
+
+  interface(info: InterfaceInfo): void {
+    if (!this.linkTypes.includes(info.linkType)) this.linkTypes.push(info.linkType);
+  }
+
+  decryptionSecrets(type: number, data: Buffer): void {
+    if (type === SECRETS_TYPE_TLS) this.target.secrets?.(data.toString('latin1'));
+  }
+
+  end(): void {}
+}
+
 /** What to do with the record the parser builds after skip() said no. */
 const OWN = 1, OWN_SWEEP = 2, ROUTE = 3;
 
-export class ShardWalk implements ParserSink {
+export class ShardWalk implements FileWalk {
   /** Global index of the last packet seen (-1 before the first). */
   index = -1;
   readonly clock = new CaptureClock();
