@@ -199,12 +199,15 @@ function convertPcapng(src: CopySource, outFd: number, first: Buffer, forcedPcap
     if (decided) conv.drain();
     if (conv.failure !== null) return { copied: true, packets: conv.packets, failure: conv.failure };
     onProgress?.(read, conv.packets);
-    const n = readSome(src, conv.input, 0, decided ? CONVERT_READ_BYTES : conv.input.length);
+    // after the bytes the conversion carried over (the start of a block the last read cut; only once decided)
+    const at = conv.carried;
+    const n = readSome(src, conv.input, at, Math.min(decided ? CONVERT_READ_BYTES : conv.input.length, conv.input.length - at));
     if (n === 0) break;
     read += n;
-    chunk = conv.input.subarray(0, n);
+    chunk = conv.input.subarray(0, at + n);
   }
   conv.end();
+  if (decided) conv.drain();
   if (!decided) return notCopied();
   return { copied: true, packets: conv.packets, failure: conv.failure };
 }
