@@ -77,6 +77,8 @@ export class CaptureReader extends Transform {
       decryptionSecrets: (type, data) => { this.handedOn++; this.secrets.push({ type, data }); this.emit('decryption-secrets', { type, data }); },
       skippedBlock: (type, length) => { this.handedOn++; this.skippedBlocks++; this.emit('skipped-block', { type, length }); },
       skip: undefined,
+      skipUntil: undefined,
+      skippedRun: (count) => { this.packets += count; },
     };
     this.parser = new CaptureParser(this.sink, opts);
     this.onError = opts.onError;
@@ -96,6 +98,7 @@ export class CaptureReader extends Transform {
       this.packets++;
       return true;
     };
+    this.sink.skipUntil = skipper?.skipUntil === undefined ? undefined : (data, from, end) => skipper.skipUntil!(data, from, end);
   }
 
   private pushBatch(): void {
