@@ -281,19 +281,24 @@ export function hintIfTerminalStdin(what = 'a capture'): void {
 const BIG_INPUT_BYTES = 16 * 1024 * 1024;
 let allocatorTuned = false;
 
-/**
- * Big inputs: freed read chunks should stay in the C heap for the next read instead of faulting in afresh
- * (-30 % CPU for `pcap-pipe read` on 1 GB). Loading the addon for it costs ~20 ms, so small files skip it.
- */
-function tuneAllocatorFor(path: string | undefined): void {
-  if (allocatorTuned) return;
+/** What kind of big input `path` is (undefined: not big, or not known): see tuneAllocator. */
+function bigInput(path: string | undefined): 'pipe' | 'file' | undefined {
+  if (allocatorTuned) return undefined;
   let st: fs.Stats;
   try {
     st = path === undefined || path === '-' ? fs.fstatSync(0) : fs.statSync(path);
   } catch {
-    return;
+    return undefined;
   }
-  if (!(st.isFIFO() || (st.isFile() && st.size >= BIG_INPUT_BYTES))) return;
+  return st.isFIFO() ? 'pipe' : st.isFile() && st.size >= BIG_INPUT_BYTES ? 'file' : undefined;
+}
+
+/**
+ * Big inputs: freed read chunks should stay in the C heap for the next read instead of faulting in afresh
+ * (-30 % CPU for `pcap-pipe read` on 1 GB). Loading the addon for it costs ~20 ms, so small files skip it.
+ */
+function tuneAllocator(): void {
+  if (allocatorTuned) return;
   allocatorTuned = true;
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   (require('../addon/index') as typeof import('../addon/index')).tuneAllocatorForStreaming();
@@ -303,11 +308,28 @@ function tuneAllocatorFor(path: string | undefined): void {
 
 /** Opens one capture input: a path, or '-' / undefined for stdin. */
 export function openCapture(path: string | undefined, opts: ReadCaptureOptions = {}): CaptureReader {
+  return openCaptureTuned(path, opts, false);
+}
+
+/**
+ * openCapture for a reader that is given a skipper (grep's fast path, runGrep in streams/trace.ts): its read
+ * chunks are reused as long as no packet is built from them, so a big file's allocator tuning (the addon and
+ * its libraries, perf_hooks and v8: ~5-10 ms of start-up) waits until the reader keeps a chunk beyond the
+ * first (which holds the file header); a grep that builds no packet never loads them.
+ */
+export function openSkippedCapture(path: string | undefined, opts: ReadCaptureOptions = {}): CaptureReader {
+  return openCaptureTuned(path, opts, true);
+}
+
+function openCaptureTuned(path: string | undefined, opts: ReadCaptureOptions, deferTuning: boolean): CaptureReader {
   if (path !== undefined && path !== '-') checkInputFile(path);
   else hintIfTerminalStdin();
-  tuneAllocatorFor(path);
-  if (path === undefined || path === '-') return readCaptureStdin(opts);
-  return readCaptureFile(path, opts);
+  const big = bigInput(path);
+  // a pipe is read through process.stdin, whose chunks are never reused
+  if (big === 'pipe' || (big === 'file' && !deferTuning)) tuneAllocator();
+  const reader = path === undefined || path === '-' ? readCaptureStdin(opts) : readCaptureFile(path, opts);
+  if (big === 'file' && deferTuning) reader.onChunksKept = tuneAllocator;
+  return reader;
 }
 
 const NO_PROGRESS: Progress = { tick: () => undefined, stop: () => undefined };
