@@ -18,7 +18,6 @@ import { pcapPipeVersion } from '../streams/version';
 import { compareTimestamps, linkTypeName, type PacketRecord } from '../lib/core/record';
 import { CaptureReader, readCaptureFile, readCaptureStdin, type ReadCaptureOptions } from '../streams/read';
 import type { Progress } from '../streams/progress';
-import { capYoungGeneration } from './young-generation';
 
 /** Exit statuses (tcpdump's convention); documented in the README's Commands section. */
 export const EXIT_OK = 0;
@@ -271,9 +270,24 @@ export function openOutputFile(path: string): OutputFile {
   return { fd, stream: fs.createWriteStream(path, { fd }) };
 }
 
+/**
+ * Whether descriptor 0, 1 or 2 is a terminal, told without making process.stdin/stdout/stderr when it cannot
+ * be one: a file, pipe or socket is no character device (fstat), and making the stream for it loads
+ * built-in modules compiled at every start-up (stdin from a file: fs streams, fs/promises, readline; a pipe:
+ * net and its sockets), ~10 modules that a command reading a file and printing nothing on stderr never uses.
+ */
+export function isTerminal(fd: 0 | 1 | 2): boolean {
+  try {
+    if (!fs.fstatSync(fd).isCharacterDevice()) return false;
+  } catch {
+    return false;
+  }
+  return (fd === 0 ? process.stdin : fd === 1 ? process.stdout : process.stderr).isTTY === true;
+}
+
 /** One hint line when a command is about to wait for a capture on a terminal (nobody types pcap). */
 export function hintIfTerminalStdin(what = 'a capture'): void {
-  if (process.stdin.isTTY !== true) return;
+  if (!isTerminal(0)) return;
   process.stderr.write(`${context.name}: reading ${what} from stdin, which is a terminal: name a FILE (or -r FILE), or pipe one in; Ctrl-D ends\n`);
 }
 
@@ -303,7 +317,9 @@ function tuneAllocator(): void {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   (require('../addon/index') as typeof import('../addon/index')).tuneAllocatorForStreaming();
   // and V8's young generation held where a long run would not outgrow a short one (bin/young-generation.ts)
-  capYoungGeneration();
+  // (required here: perf_hooks and v8, ~15 built-in modules, for big inputs only)
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  (require('./young-generation') as typeof import('./young-generation')).capYoungGeneration();
 }
 
 /** Opens one capture input: a path, or '-' / undefined for stdin. */
@@ -342,7 +358,7 @@ const NO_PROGRESS: Progress = { tick: () => undefined, stop: () => undefined };
  */
 export function progressFor(readers: () => readonly Pick<CaptureReader, 'bytes' | 'packets'>[], paths: readonly (string | undefined)[], quiet: boolean, stdoutUsed = true): Progress {
   // -q, or stderr not a terminal: never shown (progressWanted), and nothing to load for it
-  if (quiet || process.stderr.isTTY !== true) return NO_PROGRESS;
+  if (quiet || !isTerminal(2)) return NO_PROGRESS;
   // required here, not at the top: --version and the commands that read no capture do not load it
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { inputSize, startProgress } = require('../streams/progress') as typeof import('../streams/progress');
