@@ -9,10 +9,12 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { HarBuilder, type HarBuildOptions } from '../lib/har/build';
-import { harClosing, harEntryText, harOpening, type HarDocumentInfo } from '../lib/har/document';
+import { harClosing, harOpening, type HarDocumentInfo } from '../lib/har/document';
 import type { HarEntry } from '../lib/har/types';
 import type { HttpTraceEvent } from '../lib/trace/output';
 import { parseRowFilter, rowMatches, type RowFilterRow } from '../lib/web/row-filter';
+import { ownString, StringPool } from '../lib/web/strings';
+import { MemoryRecords, TempFileRecords, type RecordRun } from './web-spill';
 
 export interface WebHarLimits {
   /** Entries kept; the oldest go first. */
@@ -30,9 +32,13 @@ export const DEFAULT_WEB_HAR_LIMITS: Readonly<WebHarLimits> = {
 export const MAX_WATERFALL_ENTRIES = 2000;
 
 interface Kept {
-  entry: HarEntry;
   /** The fields the table's filter looks at, as the table's row has them. */
   row: RowFilterRow;
+  /** Where the entry's JSON is in `records`, then its JSON without bodies (what the waterfall asks for). */
+  offset: number;
+  fullBytes: number;
+  leanBytes: number;
+  /** Its size as the limits count it (characters of its JSON). */
   bytes: number;
 }
 
@@ -42,16 +48,25 @@ function targetOf(url: string): string {
   return m ? (m[1] || '/') : url;
 }
 
+/**
+ * The entries, as JSON in an unlinked temp file (streams/web-spill.ts; in memory only where no temp file
+ * can be made): with their bodies the kept entries are up to maxBytes, 128 MiB, which the page reads only
+ * when it asks for a HAR. In memory stays what the filter needs, about 200 bytes an entry.
+ */
 export class WebHarStore {
   private kept: Kept[] = [];
   private head = 0;
   private bytes = 0;
+  private readonly records: RecordRun;
+  private readonly pool = new StringPool();
+  private closed = false;
   /** Entries that left the store (limits). */
   dropped = 0;
   readonly limits: WebHarLimits;
 
-  constructor(limits: Partial<WebHarLimits> = {}, private readonly info: HarDocumentInfo = { creator: { name: 'pcap-pipe', version: '0' } }) {
+  constructor(limits: Partial<WebHarLimits> = {}, private readonly info: HarDocumentInfo = { creator: { name: 'pcap-pipe', version: '0' } }, records?: RecordRun) {
     this.limits = { ...DEFAULT_WEB_HAR_LIMITS, ...limits };
+    this.records = records ?? tempFileOrMemory();
   }
 
   get size(): number {
@@ -59,52 +74,85 @@ export class WebHarStore {
   }
 
   add(entry: HarEntry): void {
+    if (this.closed) return; // the view was closed while its input still ran
     const host = entry.request.headers.find((h) => h.name.toLowerCase() === 'host')?.value ?? entry._pcap?.server ?? '';
     const row: RowFilterRow = {
-      method: entry.request.method,
-      host,
-      url: targetOf(entry.request.url),
+      method: this.pool.get(entry.request.method),
+      host: this.pool.get(host),
+      url: ownString(targetOf(entry.request.url)),
       status: entry.response.status > 0 ? entry.response.status : null,
-      client: entry._pcap?.client ?? '',
-      server: entry._pcap?.server ?? '',
+      client: this.pool.get(entry._pcap?.client ?? ''),
+      server: this.pool.get(entry._pcap?.server ?? ''),
     };
-    const bytes = JSON.stringify(entry).length;
-    this.kept.push({ entry, row, bytes });
-    this.bytes += bytes;
+    const full = JSON.stringify(entry);
+    const fullBuf = Buffer.from(full, 'utf8');
+    const leanBuf = Buffer.from(JSON.stringify(withoutBodies(entry)), 'utf8');
+    const offset = this.records.append(fullBuf);
+    this.records.append(leanBuf);
+    this.kept.push({ row, offset, fullBytes: fullBuf.length, leanBytes: leanBuf.length, bytes: full.length });
+    this.bytes += full.length;
     while (this.size > this.limits.maxEntries || (this.bytes > this.limits.maxBytes && this.size > 1)) {
       this.bytes -= this.kept[this.head]!.bytes;
       this.kept[this.head] = undefined as unknown as Kept;
       this.head++;
       this.dropped++;
     }
+    this.records.dropBefore(this.size > 0 ? this.kept[this.head]!.offset : offset + fullBuf.length + leanBuf.length);
     if (this.head > 1024 && this.head * 2 > this.kept.length) {
       this.kept = this.kept.slice(this.head);
       this.head = 0;
     }
   }
 
-  /** The entries whose row matches the filter text, oldest first; at most the newest `last`. */
-  select(filter: string, last = Infinity): HarEntry[] {
+  /** The kept entries whose row matches the filter text, oldest first; at most the newest `last`. */
+  private select(filter: string, last = Infinity): Kept[] {
     const terms = parseRowFilter(filter);
-    const out: HarEntry[] = [];
+    const out: Kept[] = [];
     for (let i = this.kept.length - 1; i >= this.head && out.length < last; i--) {
       const k = this.kept[i]!;
-      if (rowMatches(k.row, terms)) out.push(k.entry);
+      if (rowMatches(k.row, terms)) out.push(k);
     }
     return out.reverse();
   }
 
+  /** The entries whose row matches the filter text, oldest first; at most the newest `last`. */
+  entries(filter: string, last = Infinity): HarEntry[] {
+    return this.select(filter, last).map((k) => JSON.parse(this.records.read(k.offset, k.fullBytes).toString('utf8')) as HarEntry);
+  }
+
   /** The HAR document text of the matching entries (bodies left out when `bodies` is false). */
   document(filter: string, opts: { bodies: boolean; last?: number }): string {
-    const entries = this.select(filter, opts.last);
+    const kept = this.select(filter, opts.last);
     const notes: string[] = [];
     if (filter.trim() !== '') notes.push(`exchanges matching ${JSON.stringify(filter.trim())}`);
     if (this.dropped > 0) notes.push(`${this.dropped} older exchanges no longer kept`);
     if (!opts.bodies) notes.push('bodies left out');
     const info: HarDocumentInfo = { ...this.info, ...(notes.length > 0 ? { comment: [this.info.comment, ...notes].filter(Boolean).join('; ') } : {}) };
     let text = harOpening(info);
-    entries.forEach((e, i) => { text += harEntryText(opts.bodies ? e : withoutBodies(e), i === 0); });
+    kept.forEach((k, i) => {
+      // the JSON kept is harEntryText's JSON.stringify of the entry (or of withoutBodies(entry))
+      const json = opts.bodies ? this.records.read(k.offset, k.fullBytes) : this.records.read(k.offset + k.fullBytes, k.leanBytes);
+      text += `${i === 0 ? '\n' : ',\n'}${json.toString('utf8')}`;
+    });
     return text + harClosing(info);
+  }
+
+  /** Gives back the temp file (the store is then empty). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.records.close();
+    this.kept = [];
+    this.head = 0;
+    this.bytes = 0;
+  }
+}
+
+function tempFileOrMemory(): RecordRun {
+  try {
+    return new TempFileRecords();
+  } catch {
+    return new MemoryRecords();
   }
 }
 

@@ -487,6 +487,7 @@ export async function startWebView(source: Readable, opts: WebViewOptions = {}):
     url = await server.listen();
   } catch (e) {
     store?.close();
+    har.close();
     throw e;
   }
   // decode → tcp → (tls) → http as data (streams/chain-spec.ts): run here, or in each worker of opts.workers.
@@ -514,6 +515,7 @@ export async function startWebView(source: Readable, opts: WebViewOptions = {}):
   const close = async (): Promise<void> => {
     await server.close();
     store?.close();
+    har.close();
   };
   return { url, model, server, done, close };
 }

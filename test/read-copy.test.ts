@@ -20,7 +20,7 @@ import { parsePcapFileHeader, PcapWriter, type PcapFileHeader } from '../lib/for
 import { PcapngWriter } from '../lib/formats/pcapng';
 import { writeCapture, writePcap } from '../streams/write';
 import { captureFiles, fixture, REPO_ROOT } from './helpers/oracle';
-import { COPY_READ_BYTES } from '../bin/read-copy';
+import { CONVERT_READ_BYTES, COPY_READ_BYTES } from '../bin/read-copy';
 import { DEFAULT_FILE_CHUNK } from '../streams/read';
 import type { PacketRecord } from '../lib/core/record';
 
@@ -439,3 +439,34 @@ test('pcapng to pcap past the first read: blocks the walker leaves to the parser
 });
 
 function padded(n: number): number { return (n + 3) & ~3; }
+
+test('pcapng to pcap: blocks cut by the conversion\'s reads (carried over to the next read, or gathered by the parser when big)', async () => {
+  // the reads of a file: COPY_READ_BYTES first, then CONVERT_READ_BYTES each; boundary k is where read k+1 ends
+  const boundary = (k: number): number => COPY_READ_BYTES + k * CONVERT_READ_BYTES;
+  for (const le of [true, false]) {
+    const b = new NgBlocks(le);
+    const parts = [b.shb(), b.idb(1)];
+    let size = parts.reduce((n, p) => n + p.length, 0);
+    let i = 0;
+    const epb = (caplen: number): void => { const p = b.epb(0, i++, Buffer.alloc(caplen, i & 0xff)); parts.push(p); size += p.length; };
+    /** EPBs up to exactly `to` (a multiple of 4) */
+    const fillTo = (to: number): void => {
+      while (to - size > 1600) epb(1 + ((i * 7919) % 1400));
+      epb(to - size - 32);
+    };
+    fillTo(boundary(1) - 5); epb(300); // its header cut after 5 bytes
+    fillTo(boundary(2)); // a read that ends with a block, after a read that carried one
+    fillTo(boundary(3) - 20); epb(60); // cut after 20 bytes: its length known, under EPB_FIXED_BYTES
+    fillTo(boundary(4) - 1000); epb(1500);
+    fillTo(boundary(5) - 100); epb(300 << 10); // over MAX_CARRY_BYTES: the parser gathers it
+    fillTo(boundary(7) - 8); epb(100); // cut right after its length
+    fillTo(boundary(8) + 4000);
+    const buf = Buffer.concat(parts);
+    const name = `carry-${le ? 'le' : 'be'}`;
+    await assertPcapngLikeOrdinary(write(`${name}.pcapng`, buf), name, [], le ? ['file', 'stdin', 'pipe'] : ['file']);
+    // the input ends inside a carried block (its header; its body), or right after the read before it
+    for (const cut of [boundary(1) - 2, boundary(3) + 10, boundary(7) - 8, boundary(7) + 30]) {
+      await assertPcapngLikeOrdinary(write(`${name}-cut-${cut}.pcapng`, buf.subarray(0, cut)), `${name} cut at ${cut}`, [], ['file']);
+    }
+  }
+});

@@ -34,15 +34,32 @@ import {
 import { RowTable, copyRow } from './rows.js';
 import { RateMeter, RecentLog, Series } from './recent.js';
 import { WebSocketPanel } from './websockets.js';
+import { ownString, StringPool } from './strings.js';
 
 export * from './types.js';
 export * from './row-filter.js';
 
+/**
+ * A parser event as the detail view keeps it: every field but `body`, which is usually a view into the
+ * reader's 512 KiB chunk — kept, it would pin that whole chunk for as long as the exchange stays in memory
+ * (2,000 exchanges could hold 1 GB of chunks). `bodyBytes` is that body's length; the kept copy of the body
+ * itself, cut at maxBodyBytes, is requestBody/responseBody.
+ */
+type KeptMessage<E extends HttpRequestEvent | HttpResponseEvent> = Omit<E, 'body'> & { bodyBytes: number };
+
+function keptMessage<E extends HttpRequestEvent | HttpResponseEvent>(ev: E): KeptMessage<E> {
+  const { body, ...rest } = ev;
+  return { ...rest, bodyBytes: body?.length ?? 0 };
+}
+
+/** The flags of a row on a connection without TCP trouble: one array for all of them (never changed). */
+const NO_FLAGS = Object.freeze([]) as unknown as TcpFlag[];
+
 /** Kept per exchange for the detail view. */
 interface ExchangeRecord {
   row: ExchangeRow;
-  request?: HttpRequestEvent;
-  response?: HttpResponseEvent;
+  request?: KeptMessage<HttpRequestEvent>;
+  response?: KeptMessage<HttpResponseEvent>;
   requestBody?: Buffer;
   responseBody?: Buffer;
   bodiesDropped: boolean;
@@ -64,6 +81,8 @@ export class WebModel {
 
   /** The table: every kept row (maxRows), and its filtered views. */
   private readonly rows = new RowTable();
+  /** The rows' shared strings (methods, hosts, content types, reasons), one copy each (strings.ts). */
+  private readonly pool = new StringPool();
   private nextTcpId = 1;
   /** The newest maxDetailRows exchanges with their headers and bodies, in creation order (Map order = age). */
   private readonly exchanges = new Map<number, ExchangeRecord>();
@@ -309,9 +328,9 @@ export class WebModel {
       client: ev.client,
       server: ev.server,
       time,
-      method: ev.method,
-      url: ev.url,
-      host: firstHeaderValue(ev.headers, 'host') ?? ev.server,
+      method: this.pool.get(ev.method),
+      url: ownString(ev.url),
+      host: this.pool.get(firstHeaderValue(ev.headers, 'host') ?? ev.server),
       status: null,
       reason: null,
       requestBytes: ev.bodyLength,
@@ -324,7 +343,7 @@ export class WebModel {
       tcp: this.flagsOf(ev.connection),
     };
     if (sensor !== undefined) row.sensor = sensor;
-    const x: ExchangeRecord = { row, request: ev, requestBody: keepBody(ev.body, this.limits.maxBodyBytes), bodiesDropped: false };
+    const x: ExchangeRecord = { row, request: keptMessage(ev), requestBody: keepBody(ev.body, this.limits.maxBodyBytes), bodiesDropped: false };
     this.addExchange(x);
     this.awaiting.set(`${ev.connection}:${ev.index}`, x);
     this.counters.requests++;
@@ -344,9 +363,9 @@ export class WebModel {
         client: ev.client,
         server: ev.server,
         time: seconds(ev.startTs),
-        method: ev.request?.method ?? null,
-        url: ev.request?.url ?? null,
-        host: ev.server,
+        method: ev.request ? this.pool.get(ev.request.method) : null,
+        url: ev.request ? ownString(ev.request.url) : null,
+        host: this.pool.get(ev.server),
         status: null, reason: null, requestBytes: null, responseBytes: null, responseDecodedBytes: null,
         contentType: null, responseTime: null, state: 'pending', websocket: false, tcp: this.flagsOf(ev.connection),
       };
@@ -358,14 +377,15 @@ export class WebModel {
     const responseTime = t.total ?? t.complete - t.firstByte;
     const row = x.row;
     row.status = ev.status;
-    row.reason = ev.reason;
+    row.reason = this.pool.get(ev.reason);
     row.responseBytes = ev.bodyLength;
     row.responseDecodedBytes = ev.decodedLength;
-    row.contentType = firstHeaderValue(ev.headers, 'content-type') ?? null;
+    const contentType = firstHeaderValue(ev.headers, 'content-type');
+    row.contentType = contentType === undefined ? null : this.pool.get(contentType);
     row.responseTime = responseTime;
     row.state = ev.incomplete || x.request?.incomplete ? 'incomplete' : 'complete';
     row.websocket = ev.status === 101;
-    x.response = ev;
+    x.response = keptMessage(ev);
     x.responseBody = keepBody(ev.body, this.limits.maxBodyBytes);
     if (x.bodiesDropped) x.responseBody = undefined;
     if (this.exchanges.get(row.id) === x) {
@@ -447,11 +467,11 @@ export class WebModel {
     }
   }
 
-  private messageDetail(ev: HttpRequestEvent | HttpResponseEvent, body: Buffer | undefined, bodyDropped: boolean): MessageDetail {
+  private messageDetail(ev: KeptMessage<HttpRequestEvent> | KeptMessage<HttpResponseEvent>, body: Buffer | undefined, bodyDropped: boolean): MessageDetail {
     const d: MessageDetail = { headers: ev.headers, bodyLength: ev.bodyLength, decodedLength: ev.decodedLength, version: ev.version };
     if (body) d.body = body.toString('base64');
-    if (ev.bodyTruncated || (ev.body && ev.body.length > this.limits.maxBodyBytes)) d.bodyTruncated = true;
-    if (bodyDropped && ev.body && ev.body.length > 0) d.bodyDropped = true;
+    if (ev.bodyTruncated || ev.bodyBytes > this.limits.maxBodyBytes) d.bodyTruncated = true;
+    if (bodyDropped && ev.bodyBytes > 0) d.bodyDropped = true;
     if (ev.contentEncoding) d.contentEncoding = ev.contentEncoding;
     if (ev.decodeError) d.decodeError = ev.decodeError;
     if (ev.trailers) d.trailers = ev.trailers;
@@ -488,7 +508,7 @@ export class WebModel {
     // Exchanges of this connection already in the table get the flag too (once per connection and flag).
     for (const x of this.exchanges.values()) {
       if (x.row.connection === ev.connection && !x.row.tcp.includes(flag)) {
-        x.row.tcp.push(flag);
+        x.row.tcp = [...x.row.tcp, flag]; // a new array: rows without flags share NO_FLAGS
         this.changedRows.add(x.row.id);
         this.rows.changed();
       }
@@ -497,6 +517,6 @@ export class WebModel {
 
   private flagsOf(connection: number): TcpFlag[] {
     const f = this.flagged.get(connection);
-    return f ? [...f] : [];
+    return f ? [...f] : NO_FLAGS;
   }
 }
