@@ -18,7 +18,6 @@ import { pcapPipeVersion } from '../streams/version';
 import { compareTimestamps, linkTypeName, type PacketRecord } from '../lib/core/record';
 import { CaptureReader, readCaptureFile, readCaptureStdin, type ReadCaptureOptions } from '../streams/read';
 import type { Progress } from '../streams/progress';
-import { capYoungGeneration } from './young-generation';
 
 /** Exit statuses (tcpdump's convention); documented in the README's Commands section. */
 export const EXIT_OK = 0;
@@ -271,9 +270,24 @@ export function openOutputFile(path: string): OutputFile {
   return { fd, stream: fs.createWriteStream(path, { fd }) };
 }
 
+/**
+ * Whether descriptor 0, 1 or 2 is a terminal, told without making process.stdin/stdout/stderr when it cannot
+ * be one: a file, pipe or socket is no character device (fstat), and making the stream for it loads
+ * built-in modules compiled at every start-up (stdin from a file: fs streams, fs/promises, readline; a pipe:
+ * net and its sockets), ~10 modules that a command reading a file and printing nothing on stderr never uses.
+ */
+export function isTerminal(fd: 0 | 1 | 2): boolean {
+  try {
+    if (!fs.fstatSync(fd).isCharacterDevice()) return false;
+  } catch {
+    return false;
+  }
+  return (fd === 0 ? process.stdin : fd === 1 ? process.stdout : process.stderr).isTTY === true;
+}
+
 /** One hint line when a command is about to wait for a capture on a terminal (nobody types pcap). */
 export function hintIfTerminalStdin(what = 'a capture'): void {
-  if (process.stdin.isTTY !== true) return;
+  if (!isTerminal(0)) return;
   process.stderr.write(`${context.name}: reading ${what} from stdin, which is a terminal: name a FILE (or -r FILE), or pipe one in; Ctrl-D ends\n`);
 }
 
@@ -281,33 +295,57 @@ export function hintIfTerminalStdin(what = 'a capture'): void {
 const BIG_INPUT_BYTES = 16 * 1024 * 1024;
 let allocatorTuned = false;
 
-/**
- * Big inputs: freed read chunks should stay in the C heap for the next read instead of faulting in afresh
- * (-30 % CPU for `pcap-pipe read` on 1 GB). Loading the addon for it costs ~20 ms, so small files skip it.
- */
-function tuneAllocatorFor(path: string | undefined): void {
-  if (allocatorTuned) return;
+/** What kind of big input `path` is (undefined: not big, or not known): see tuneAllocator. */
+function bigInput(path: string | undefined): 'pipe' | 'file' | undefined {
+  if (allocatorTuned) return undefined;
   let st: fs.Stats;
   try {
     st = path === undefined || path === '-' ? fs.fstatSync(0) : fs.statSync(path);
   } catch {
-    return;
+    return undefined;
   }
-  if (!(st.isFIFO() || (st.isFile() && st.size >= BIG_INPUT_BYTES))) return;
+  return st.isFIFO() ? 'pipe' : st.isFile() && st.size >= BIG_INPUT_BYTES ? 'file' : undefined;
+}
+
+/**
+ * Big inputs: freed read chunks should stay in the C heap for the next read instead of faulting in afresh
+ * (-30 % CPU for `pcap-pipe read` on 1 GB). Loading the addon for it costs ~20 ms, so small files skip it.
+ */
+function tuneAllocator(): void {
+  if (allocatorTuned) return;
   allocatorTuned = true;
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   (require('../addon/index') as typeof import('../addon/index')).tuneAllocatorForStreaming();
   // and V8's young generation held where a long run would not outgrow a short one (bin/young-generation.ts)
-  capYoungGeneration();
+  // (required here: perf_hooks and v8, ~15 built-in modules, for big inputs only)
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  (require('./young-generation') as typeof import('./young-generation')).capYoungGeneration();
 }
 
 /** Opens one capture input: a path, or '-' / undefined for stdin. */
 export function openCapture(path: string | undefined, opts: ReadCaptureOptions = {}): CaptureReader {
+  return openCaptureTuned(path, opts, false);
+}
+
+/**
+ * openCapture for a reader that is given a skipper (grep's fast path, runGrep in streams/trace.ts): its read
+ * chunks are reused as long as no packet is built from them, so a big file's allocator tuning (the addon and
+ * its libraries, perf_hooks and v8: ~5-10 ms of start-up) waits until the reader keeps a chunk beyond the
+ * first (which holds the file header); a grep that builds no packet never loads them.
+ */
+export function openSkippedCapture(path: string | undefined, opts: ReadCaptureOptions = {}): CaptureReader {
+  return openCaptureTuned(path, opts, true);
+}
+
+function openCaptureTuned(path: string | undefined, opts: ReadCaptureOptions, deferTuning: boolean): CaptureReader {
   if (path !== undefined && path !== '-') checkInputFile(path);
   else hintIfTerminalStdin();
-  tuneAllocatorFor(path);
-  if (path === undefined || path === '-') return readCaptureStdin(opts);
-  return readCaptureFile(path, opts);
+  const big = bigInput(path);
+  // a pipe is read through process.stdin, whose chunks are never reused
+  if (big === 'pipe' || (big === 'file' && !deferTuning)) tuneAllocator();
+  const reader = path === undefined || path === '-' ? readCaptureStdin(opts) : readCaptureFile(path, opts);
+  if (big === 'file' && deferTuning) reader.onChunksKept = tuneAllocator;
+  return reader;
 }
 
 const NO_PROGRESS: Progress = { tick: () => undefined, stop: () => undefined };
@@ -320,7 +358,7 @@ const NO_PROGRESS: Progress = { tick: () => undefined, stop: () => undefined };
  */
 export function progressFor(readers: () => readonly Pick<CaptureReader, 'bytes' | 'packets'>[], paths: readonly (string | undefined)[], quiet: boolean, stdoutUsed = true): Progress {
   // -q, or stderr not a terminal: never shown (progressWanted), and nothing to load for it
-  if (quiet || process.stderr.isTTY !== true) return NO_PROGRESS;
+  if (quiet || !isTerminal(2)) return NO_PROGRESS;
   // required here, not at the top: --version and the commands that read no capture do not load it
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { inputSize, startProgress } = require('../streams/progress') as typeof import('../streams/progress');

@@ -6,12 +6,13 @@
  * The chain (source → decode → grep → text / pcap) is runGrep() in streams/trace.ts, shared with network_grep.
  */
 import type { Writable } from 'node:stream';
-import { describeError, intOption, openReportedCapture, parseArgs, progressFor, rawPositionals, printUsage, safeStdout, UsageError } from './cli';
+import { describeError, intOption, openReportedCapture, openSkippedCapture, parseArgs, progressFor, rawPositionals, printUsage, safeStdout, UsageError } from './cli';
 import { EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, NGREP_TEXT_HELP, ngrepTextOptions, stopReader } from './grep-cli';
 import { inputFile } from './habits';
 import { PUBLISH_STRINGS, PUBLISH_USAGE, publishOptionsFrom, runPublishing } from './publish-cli';
 import { CaptureError } from '../lib/core/errors';
-import { GrepPatternError, DEFAULT_LOOK_BEHIND_BYTES, type Matcher } from '../lib/grep/grep';
+import { GrepPatternError, type Matcher } from '../lib/grep/pattern';
+import { DEFAULT_LOOK_BEHIND_BYTES } from '../lib/grep/limits';
 import { colorFor } from '../streams/colour';
 import type { ColourWhen } from '../lib/core/colour';
 import type { PrinterSpec, StageSpec } from '../streams/chain-spec';
@@ -99,7 +100,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const input = openReportedCapture(file, { command: 'pcap-pipe grep', verb: 'searched' }, { batch: true });
+  // runGrep gives the reader a skipper (the fast path) in per-packet mode without -A
+  const skipped = !args.stream && after === 0 && workers === undefined;
+  const input = openReportedCapture(file, { command: 'pcap-pipe grep', verb: 'searched' }, { batch: true }, skipped ? openSkippedCapture : undefined);
   const reader = input.reader;
   if (workers !== undefined) {
     const json = !!args.json;

@@ -4,7 +4,7 @@
  * in streams/trace.ts.
  */
 import { CaptureError } from '../lib/core/errors';
-import { compileMatcher, MATCH_EVERYTHING, type Matcher } from '../lib/grep/grep';
+import { compileMatcher, MATCH_EVERYTHING, type Matcher } from '../lib/grep/pattern';
 import type { CaptureReader } from '../streams/read';
 import { TimeFormatter } from '../lib/core/time';
 import type { PayloadLayout } from '../lib/grep/report';

@@ -8,7 +8,8 @@
 import { checkInputFile, intOption, openOutputFile, parseArgs, progressFor, rawPositionals, printUsage, runCommand, safeStdout, UsageError, describeError } from './cli';
 import { EXIT_ERROR, EXIT_NO_MATCH, matcherFrom, NGREP_TEXT_HELP, ngrepTextOptions, stopReader } from './grep-cli';
 import { CaptureError } from '../lib/core/errors';
-import { DEFAULT_LOOK_BEHIND_BYTES, GrepPatternError, type Matcher } from '../lib/grep/grep';
+import { GrepPatternError, type Matcher } from '../lib/grep/pattern';
+import { DEFAULT_LOOK_BEHIND_BYTES } from '../lib/grep/limits';
 // capture (live, -d) and filter (an expression) are required where used: reading a file needs neither.
 import type { CaptureStream } from '../streams/capture';
 import { colorFor } from '../streams/colour';

@@ -4,7 +4,6 @@
  * Redis stream (streams/redis-publish.ts) instead of stdout, and stderr says how it went. A helper module,
  * not a command.
  */
-import * as os from 'node:os';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { intOption, UsageError, type ParsedArgs } from './cli';
@@ -51,7 +50,7 @@ export function publishOptionsFrom(args: ParsedArgs, usage: string): PublishSetu
     if (e instanceof RedisUrlError) throw new UsageError(`--publish: ${e.message}`, usage);
     throw e;
   }
-  const sensor = typeof args.sensor === 'string' ? args.sensor : os.hostname();
+  const sensor = typeof args.sensor === 'string' ? args.sensor : (require('node:os') as typeof import('node:os')).hostname(); // os: with --publish only
   if (sensor === '' || sensor.length > 200) throw new UsageError('--sensor needs a name of 1 to 200 characters', usage);
   return {
     target,

@@ -5,9 +5,15 @@
  * it completes (see lib/layers/defrag.ts); fragments of datagrams given up come out with a 'defrag' failure.
  */
 import { BatchTransform, type Typed } from './batch';
-import { decodePacket, type DecodeOptions, type Packet } from '../lib/layers/decode';
-import { Defragmenter, type DefragOptions } from '../lib/layers/defrag';
+import type { decodePacket as DecodePacket, DecodeOptions, Packet } from '../lib/layers/decode';
+import type { Defragmenter, DefragOptions } from '../lib/layers/defrag';
 import type { PacketRecord } from '../lib/core/record';
+
+/**
+ * The decoder (~17 modules), required by the first packet: grep's fast path builds no packet for most
+ * captures' packets (lib/grep/prefilter.ts), often for none, and start-up is paid by every process.
+ */
+let decoder: typeof DecodePacket | undefined;
 
 export interface DecodeStreamOptions extends DecodeOptions {
   /** Reassemble IPv4/IPv6 fragments (true for the defaults, or limits). Default off. */
@@ -26,12 +32,15 @@ export class DecodeStream extends BatchTransform<PacketRecord, Packet> {
     this.decodeOptions = { depth: opts.depth };
     if (opts.defragment) {
       const d = opts.defragment === true ? {} : opts.defragment;
-      this.defragmenter = new Defragmenter({ decode: this.decodeOptions, ...d });
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const { Defragmenter: Defrag } = require('../lib/layers/defrag') as typeof import('../lib/layers/defrag');
+      this.defragmenter = new Defrag({ decode: this.decodeOptions, ...d });
     }
   }
 
   protected override handle(rec: PacketRecord): void {
-    const pkt = decodePacket(rec, this.decodeOptions);
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const pkt = (decoder ??= (require('../lib/layers/decode') as typeof import('../lib/layers/decode')).decodePacket)(rec, this.decodeOptions);
     const d = this.defragmenter;
     if (d === undefined || d.passesThrough(pkt)) this.out.push(pkt);
     else for (const p of d.push(pkt)) this.out.push(p);

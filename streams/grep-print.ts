@@ -9,11 +9,16 @@ import { BatchQueueBound, DEFAULT_STAGE_HIGH_WATER_MARK, forEachItem, writableQu
 import { jsonText } from '../lib/core/json-line';
 import type { Batchable } from './typed';
 import { formatTimestamp } from '../lib/core/record';
-import { formatPayload, formatStreamMatch, grepMatchToJson, packetPayload, type GrepMatch, type PacketVerdict } from '../lib/grep/grep';
+import { formatPayload, formatStreamMatch, grepMatchToJson, type GrepMatch } from '../lib/grep/report';
+import { packetPayload } from '../lib/grep/payload';
+import type { PacketVerdict } from '../lib/grep/packet-grep';
 import type { PayloadLayout } from '../lib/grep/report';
 import type { TimeFormatter } from '../lib/core/time';
 import { hexDump } from '../lib/core/escape';
-import { formatPacketLine } from '../lib/layers/print';
+import type { formatPacketLine as FormatPacketLine } from '../lib/layers/print';
+
+/** The packet line's printer, required by the first text verdict: pcap and --json output never load it. */
+let packetLine: typeof FormatPacketLine | undefined;
 
 /** Where and how text goes. */
 export interface GrepTextOutput {
@@ -93,7 +98,9 @@ export class GrepSink extends Writable {
     }
     if (this.streamMode && !v.afterContext && v.matches.length === 0) return ''; // its match was printed
     const payload = packetPayload(pkt);
-    const head = formatPacketLine(pkt, { link: false, ...(t.time !== undefined ? { time: t.time } : {}) }) + (v.afterContext ? ' (after match)' : '');
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    packetLine ??= (require('../lib/layers/print') as typeof import('../lib/layers/print')).formatPacketLine;
+    const head = packetLine(pkt, { link: false, ...(t.time !== undefined ? { time: t.time } : {}) }) + (v.afterContext ? ' (after match)' : '');
     const ranges = v.matches.map((m) => ({ start: m.offset, end: m.offset + m.bytes.length }));
     const omitted = v.matchesOmitted !== undefined ? `\n  (${v.matchesOmitted} more matches in this packet, not highlighted or listed)` : '';
     // -W single: the packet's line and its payload on one line

@@ -9,10 +9,10 @@
  */
 import { BatchTransform, type Typed } from './batch';
 import type { Packet } from '../lib/layers/decode';
-import {
-  compileMatcher, PacketGrep, StreamGrep, type GrepMatch, type GrepOptions, type Matcher, type PacketVerdict,
-  type StreamGrepOptions,
-} from '../lib/grep/grep';
+import { compileMatcher, type Matcher } from '../lib/grep/pattern';
+import { PacketGrep, type GrepOptions, type PacketVerdict } from '../lib/grep/packet-grep';
+import type { GrepMatch } from '../lib/grep/report';
+import type { StreamGrep, StreamGrepOptions } from '../lib/grep/stream-grep';
 import type { PacketRecord } from '../lib/core/record';
 
 export interface GrepStreamOptions extends StreamGrepOptions {
@@ -51,7 +51,10 @@ export class GrepStream<Out extends GrepStreamOutput = Packet> extends BatchTran
     this.output = opts.output ?? 'packets';
     this.maxMatches = opts.maxMatches ?? Infinity;
     if (opts.stream) {
-      this.streamGrep = new StreamGrep(this.matcher, {
+      // required here: per-packet grep (the default) does not load the TCP reassembler it runs on
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const { StreamGrep: Engine } = require('../lib/grep/stream-grep') as typeof import('../lib/grep/stream-grep');
+      this.streamGrep = new Engine(this.matcher, {
         release: (v) => this.collect(v),
         match: (m) => this.onMatch(m),
       }, opts);

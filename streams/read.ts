@@ -62,6 +62,13 @@ export class CaptureReader extends Transform {
   recycle: ((chunk: Buffer) => void) | undefined;
   /** Asks the source for chunks of this size (set by readCaptureFile; see SKIPPER_FILE_CHUNK). */
   chunkSizeHint: ((bytes: number) => void) | undefined;
+  /**
+   * Called once, when a second input chunk is kept (not given back through `recycle`: records or events
+   * refer to it; the first always is, it holds the file header): the reader has stopped reusing its
+   * memory. bin/cli.ts tunes the allocator then for grep (openSkippedCapture).
+   */
+  onChunksKept: (() => void) | undefined;
+  private keptChunks = 0;
 
   constructor(opts: ReadCaptureOptions = {}) {
     super({ writableObjectMode: false, readableObjectMode: true, readableHighWaterMark: opts.highWaterMark ?? DEFAULT_STAGE_HIGH_WATER_MARK });
@@ -77,6 +84,8 @@ export class CaptureReader extends Transform {
       decryptionSecrets: (type, data) => { this.handedOn++; this.secrets.push({ type, data }); this.emit('decryption-secrets', { type, data }); },
       skippedBlock: (type, length) => { this.handedOn++; this.skippedBlocks++; this.emit('skipped-block', { type, length }); },
       skip: undefined,
+      skipUntil: undefined,
+      skippedRun: (count) => { this.packets += count; },
     };
     this.parser = new CaptureParser(this.sink, opts);
     this.onError = opts.onError;
@@ -96,6 +105,7 @@ export class CaptureReader extends Transform {
       this.packets++;
       return true;
     };
+    this.sink.skipUntil = skipper?.skipUntil === undefined ? undefined : (data, from, end) => skipper.skipUntil!(data, from, end);
   }
 
   private pushBatch(): void {
@@ -127,6 +137,10 @@ export class CaptureReader extends Transform {
       if (this.handedOn === before && this.recycle !== undefined) {
         this.skipper?.reset?.();
         this.recycle(chunk);
+      } else if (this.onChunksKept !== undefined && ++this.keptChunks === 2) {
+        const kept = this.onChunksKept;
+        this.onChunksKept = undefined;
+        kept();
       }
       cb();
     } catch (e) {

@@ -8,7 +8,7 @@ import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { CaptureError } from '../lib/core/errors';
 import type { InterfaceInfo } from '../lib/formats/format';
 import { PcapWriter, type PcapFileHeader } from '../lib/formats/pcap';
-import { PcapngWriter } from '../lib/formats/pcapng';
+import type { PcapngWriter } from '../lib/formats/pcapng';
 import type { PacketRecord } from '../lib/core/record';
 import { BatchQueueBound, DEFAULT_STAGE_HIGH_WATER_MARK, ReadableGate, writableQueueState } from './batch';
 
@@ -142,7 +142,9 @@ export class CaptureWriter extends Transform {
   }
 
   private pcapngWriter(): PcapngWriter {
-    this.pcapng = new PcapngWriter();
+    // required here: classic pcap output (most runs) does not load the pcapng modules
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    this.pcapng = new (require('../lib/formats/pcapng') as typeof import('../lib/formats/pcapng')).PcapngWriter();
     return this.pcapng;
   }
 

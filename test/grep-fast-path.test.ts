@@ -2,7 +2,8 @@
  * grep's fast path (lib/grep/fast-payload.ts, lib/grep/prefilter.ts) against the full decode path, on
  * every fixture capture and on fuzzed captures (test/helpers/fuzz.ts): the payload it finds from the
  * record bytes is byte for byte packetPayload(decodePacket(rec)), and with the prefilter in the reader
- * the same packets are selected with the same matches as when every packet is decoded.
+ * the same packets are selected with the same matches as when every packet is decoded, also when the
+ * classic pcap parser leaves out whole runs of records unasked (PacketPrefilter.skipUntil).
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -58,12 +59,20 @@ test('the payload found from the record bytes is the decoded payload, on every f
 
 interface Verdict { frame: number; afterContext: boolean; matches: string[] }
 
-/** The packets `grep` selects from a capture: every packet decoded (`prefilter` undefined) or with the fast path in the reader. */
-function selected(bytes: Buffer, matcher: Matcher, invert: boolean, prefilter: PacketPrefilter | undefined, chunkSizes: () => number): { verdicts: Verdict[]; error: string | null } {
+/**
+ * The packets `grep` selects from a capture: every packet decoded (`prefilter` undefined) or with the fast
+ * path in the reader; `bulk`: with the runs of records skipUntil() clears as well. `packets`: every packet
+ * the parser went past (built, skipped one by one, or in runs).
+ */
+function selected(bytes: Buffer, matcher: Matcher, invert: boolean, prefilter: PacketPrefilter | undefined, chunkSizes: () => number,
+  bulk = false): { verdicts: Verdict[]; error: string | null; packets: number } {
   const records: PacketRecord[] = [];
+  let skipped = 0;
   const parser = new CaptureParser({
     packet: (r) => records.push(r),
-    skip: prefilter ? (d, o, n, lt, fcs) => prefilter.skip(d, o, n, lt, fcs) : undefined,
+    skip: prefilter ? (d, o, n, lt, fcs) => prefilter.skip(d, o, n, lt, fcs) && ++skipped > 0 : undefined,
+    skipUntil: prefilter && bulk ? (d, from, end) => prefilter.skipUntil(d, from, end) : undefined,
+    skippedRun: (count) => { skipped += count; },
   });
   let error: string | null = null;
   try {
@@ -84,7 +93,7 @@ function selected(bytes: Buffer, matcher: Matcher, invert: boolean, prefilter: P
     const v = g.packet(decodePacket(rec, { depth: 'transport' }));
     if (v.selected) verdicts.push({ frame: rec.frame, afterContext: v.afterContext, matches: v.matches.map((m) => `${m.connection} ${m.offset} ${m.bytes.toString('hex')} ${m.before.toString('hex')} ${m.after.toString('hex')} ${m.frames.join(',')} ${m.ts}`) });
   }
-  return { verdicts, error };
+  return { verdicts, error, packets: records.length + skipped };
 }
 
 const MATCHERS: { label: string; matcher: Matcher }[] = [
@@ -107,9 +116,17 @@ for (const { label, matcher } of MATCHERS) {
         const full = selected(bytes, matcher, invert, undefined, () => bytes.length || 1);
         const pre = new PacketPrefilter(matcher, { invert });
         // random chunk sizes: records split across chunks, the remembered occurrence across buffers
-        const fast = selected(bytes, matcher, invert, pre, () => 1 + Math.floor(rand() * (rand() < 0.3 ? 64 : 4096)));
+        const sizes = (): number => 1 + Math.floor(rand() * (rand() < 0.3 ? 64 : 4096));
+        const fast = selected(bytes, matcher, invert, pre, sizes);
         assert.deepEqual(fast.verdicts, full.verdicts, name);
         assert.equal(fast.error, full.error, `${name}: the same reader error`);
+        // and with whole runs left out unasked (classic pcap), in small and in big chunks
+        for (const chunks of [sizes, () => 1 + Math.floor(rand() * 262144)]) {
+          const bulk = selected(bytes, matcher, invert, new PacketPrefilter(matcher, { invert }), chunks, true);
+          assert.deepEqual(bulk.verdicts, full.verdicts, `${name} (runs)`);
+          assert.equal(bulk.error, full.error, `${name} (runs): the same reader error`);
+          assert.equal(bulk.packets, full.packets, `${name} (runs): every packet counted`);
+        }
         selectedTotal += full.verdicts.length;
         skippedTotal += pre.stats.skipped;
       }
@@ -119,6 +136,20 @@ for (const { label, matcher } of MATCHERS) {
     });
   }
 }
+
+test('skipUntil clears no record that holds the pattern, and with -v or a regex nothing', () => {
+  const needle = Buffer.from('00ff11ee22dd33cc44bb55aa', 'hex');
+  const hex = compileMatcher(needle.toString('hex'), { hex: true });
+  const buf = Buffer.alloc(5000, 0x41);
+  needle.copy(buf, 3000);
+  const pre = new PacketPrefilter(hex);
+  // a record wholly before 3000 + 12 - 1 cannot hold the whole occurrence at 3000
+  assert.equal(pre.skipUntil(buf, 0, buf.length), 3000 + needle.length - 1);
+  assert.equal(pre.skipUntil(buf, 3001, buf.length), buf.length);
+  assert.equal(pre.skipUntil(buf, 0, 2000), 2000);
+  assert.equal(new PacketPrefilter(hex, { invert: true }).skipUntil(buf, 10, buf.length), 10);
+  assert.equal(new PacketPrefilter(compileMatcher('AB+C')).skipUntil(buf, 10, buf.length), 10);
+});
 
 test('ByteStringFinder finds what Buffer#indexOf finds (long needles by their rarest piece)', () => {
   const rand = prng(SEED);

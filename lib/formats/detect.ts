@@ -6,7 +6,7 @@
 import { CaptureError } from '../core/errors';
 import type { CaptureFormat, InterfaceInfo, InterfaceStats, NameRecord, ParserSink, SectionInfo } from './format';
 import { PcapParser, pcapMagicInfo, type PcapFileHeader } from './pcap';
-import { PcapngParser } from './pcapng';
+import type { PcapngParser } from './pcapng';
 import type { PacketRecord } from '../core/record';
 
 export const PCAPNG_SHB_TYPE = 0x0a0d0d0a;
@@ -57,7 +57,9 @@ export class CaptureParser {
     const format = detectFormat(head);
     if (!format) throw new CaptureError('PCAP_BAD_MAGIC', `input is neither pcap nor pcapng: it starts with ${describeNonCapture(head)}`, 0);
     this.format = format;
-    this.inner = format === 'pcap' ? new PcapParser(this.sink, this.opts) : new PcapngParser(this.sink, this.opts);
+    // pcapng's parser (4 modules) is required only for a pcapng input: start-up is per process
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    this.inner = format === 'pcap' ? new PcapParser(this.sink, this.opts) : new (require('./pcapng') as typeof import('./pcapng')).PcapngParser(this.sink, this.opts);
     this.inner.write(head);
   }
 

@@ -86,6 +86,15 @@ export interface ParserSink {
    */
   skip?(data: Buffer, offset: number, caplen: number, linkType: number, fcsLength: number | undefined, tsSec: number, tsNsec: number): boolean;
   /**
+   * Optional, with skip (classic pcap only): an offset in `data` (from <= it <= end) such that skip() would
+   * say yes to every packet whose record lies wholly in data[from, offset). The parser leaves such records
+   * out without asking skip() about each, and tells how many with skippedRun(). Why: grep with no match
+   * in a read chunk then costs a walk of record headers, not a call per packet (lib/grep/prefilter.ts).
+   */
+  skipUntil?(data: Buffer, from: number, end: number): number;
+  /** `count` packets were left out by skipUntil() (counted as skip() counts them). */
+  skippedRun?(count: number): void;
+  /**
    * pcapng only: takes each packet in place of packet(), as its fields and `caplen` bytes of `data` from
    * `offset` (valid during the call only), without a record being made: `pcap-pipe read` converts pcapng
    * to classic pcap with it (lib/formats/pcapng-copy.ts). Timestamps are 0 for a Simple Packet Block.
@@ -100,6 +109,8 @@ export interface PacketSkipper {
   skip(data: Buffer, offset: number, caplen: number, linkType: number, fcsLength: number | undefined): boolean;
   /** Called before each input chunk is parsed (a skipper that remembers something about a buffer forgets it). */
   reset?(): void;
+  /** As ParserSink.skipUntil: every packet wholly in data[from, returned offset) would be skipped. */
+  skipUntil?(data: Buffer, from: number, end: number): number;
 }
 
 /** pcapng DSB secrets type of a TLS key log in the NSS format ("TLSK"). */

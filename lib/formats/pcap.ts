@@ -168,21 +168,39 @@ export class PcapParser {
     const end = chunk.length;
     const ab = chunk.buffer as ArrayBuffer; // read once: `.buffer` is not free
     const base = chunk.byteOffset;
+    const sink = this.sink;
+    const bulk = sink.skip !== undefined && sink.skipUntil !== undefined;
+    // records wholly before `clean` are left out unasked (ParserSink.skipUntil), `run` of them not yet told
+    let clean = bulk ? (sink.skipUntil as NonNullable<ParserSink['skipUntil']>)(chunk, off, end) : off;
+    let run = 0;
     while (end - off >= hl) {
       const caplen = le ? chunk.readUInt32LE(off + 8) : chunk.readUInt32BE(off + 8);
-      if (caplen > this.recordLimit) this.tooLarge(caplen);
+      if (caplen > this.recordLimit) { this.skippedRun(run); this.tooLarge(caplen); }
       const total = hl + caplen;
       if (end - off < total) break;
-      const sink = this.sink;
-      if (sink.skip !== undefined && this.skipRecord(sink, chunk, off, hl, caplen)) this.frame++;
-      else this.emitRecord(chunk, off, bufferViewOf(ab, base + off + hl, caplen));
+      if (off + total <= clean) {
+        this.frame++;
+        run++;
+      } else {
+        run = this.skippedRun(run);
+        if (sink.skip !== undefined && this.skipRecord(sink, chunk, off, hl, caplen)) this.frame++;
+        else this.emitRecord(chunk, off, bufferViewOf(ab, base + off + hl, caplen));
+        if (bulk) clean = (sink.skipUntil as NonNullable<ParserSink['skipUntil']>)(chunk, off + total, end);
+      }
       off += total;
       this.consumed += total;
     }
+    this.skippedRun(run);
     if (off < end) {
       const need = end - off >= hl ? hl + (le ? chunk.readUInt32LE(off + 8) : chunk.readUInt32BE(off + 8)) : hl;
       this.startPartial(chunk, off, need);
     }
+  }
+
+  /** Tells the sink about `count` records skipped unasked (already counted in `frame`); returns 0. */
+  private skippedRun(count: number): number {
+    if (count > 0) this.sink.skippedRun?.(count);
+    return 0;
   }
 
   /** The sink's skip() asked about the record whose header is at `off`, with its time as emitRecord reads it. */

@@ -53,17 +53,37 @@ export class PacketPrefilter {
     return false;
   }
 
+  /**
+   * An offset before which every packet's verdict is "skip", whatever its bytes (see ParserSink.skipUntil):
+   * with a byte pattern (not -v), where the pattern's next occurrence in `buf` at or after `from` ends, less
+   * one, or `end` when it does not occur. Packets this judges without their headers include those skip()
+   * would hand on as unknown: decoded the full way, their payload is a part of their captured bytes
+   * (decode() without defragmentation, as runGrep's), so it cannot hold the pattern either and grep would
+   * not select them. Without a byte pattern, or with -v, nothing is judged here (`from`).
+   */
+  skipUntil(buf: Buffer, from: number, end: number): number {
+    const needle = this.needle;
+    if (needle === undefined || this.invert) return from;
+    const at = this.nextHit(buf, from, needle);
+    return at === Infinity ? end : Math.min(end, at + needle.length - 1);
+  }
+
   /** Whether the matcher finds something in buf[start, end): as PacketGrep's findAll(...).length > 0. */
   private hit(buf: Buffer, start: number, end: number): boolean {
     const needle = this.needle;
     if (needle === undefined) return this.matcher.find(bufferView(buf, start, end - start), 0) !== null;
+    return this.nextHit(buf, start, needle) + needle.length <= end;
+  }
+
+  /** The first occurrence of `needle` at or after `start` in buf (Infinity: none), remembered for the next asks. */
+  private nextHit(buf: Buffer, start: number, needle: Buffer): number {
     if (buf !== this.hitBuf || start < this.hitFrom || this.hitAt < start) {
       const at = (this.finder ??= new ByteStringFinder(needle, buf)).find(buf, start);
       this.hitBuf = buf;
       this.hitFrom = start;
       this.hitAt = at < 0 ? Infinity : at;
     }
-    return this.hitAt + needle.length <= end;
+    return this.hitAt;
   }
 }
 
@@ -71,6 +91,11 @@ export class PacketPrefilter {
 const MEMCHR_PIECE_BYTES = 7;
 /** Bytes of the first buffer sampled (every 7th) to tell which needle byte is rarest. */
 const SAMPLE_STEP = 7;
+/**
+ * Of the first buffer only its first 128 KiB are sampled (18 k bytes): the sampling loop runs once, before
+ * V8 has optimised it, and over a whole 2 MiB read chunk it cost ~15 ms of grep's start-up (profile).
+ */
+const SAMPLE_BYTES = 128 * 1024;
 
 /**
  * Finds a byte string in big buffers. Node's indexOf runs memchr on the first byte for needles of up to 7
@@ -93,7 +118,8 @@ export class ByteStringFinder {
       return;
     }
     const counts = new Uint32Array(256);
-    for (let i = 0; i < sample.length; i += SAMPLE_STEP) counts[sample[i] as number]++;
+    const sampled = Math.min(sample.length, SAMPLE_BYTES);
+    for (let i = 0; i < sampled; i += SAMPLE_STEP) counts[sample[i] as number]++;
     let best = 0;
     for (let i = 1; i < needle.length; i++) if ((counts[needle[i] as number] as number) < (counts[needle[best] as number] as number)) best = i;
     this.at = best;
