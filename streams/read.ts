@@ -60,11 +60,8 @@ export class CaptureReader extends Transform {
    * fresh buffer per read.
    */
   recycle: ((chunk: Buffer) => void) | undefined;
-  /**
-   * Asks the source for chunks of this size, and (`synchronous`) for reads on this thread (set by
-   * readCaptureFile; see SKIPPER_FILE_CHUNK, PrefetchFileReader.readSynchronously).
-   */
-  chunkSizeHint: ((bytes: number, synchronous?: boolean) => void) | undefined;
+  /** Asks the source for chunks of this size (set by readCaptureFile; see SKIPPER_FILE_CHUNK). */
+  chunkSizeHint: ((bytes: number) => void) | undefined;
   /**
    * Called once, when a second input chunk is kept (not given back through `recycle`: records or events
    * refer to it; the first always is, it holds the file header): the reader has stopped reusing its
@@ -102,7 +99,7 @@ export class CaptureReader extends Transform {
    */
   setSkipper(skipper: PacketSkipper | undefined): void {
     this.skipper = skipper;
-    if (skipper !== undefined) this.chunkSizeHint?.(SKIPPER_FILE_CHUNK, true);
+    if (skipper !== undefined) this.chunkSizeHint?.(SKIPPER_FILE_CHUNK);
     this.sink.skip = skipper === undefined ? undefined : (data, offset, caplen, linkType, fcsLength) => {
       if (!skipper.skip(data, offset, caplen, linkType, fcsLength)) return false;
       this.packets++;
@@ -198,13 +195,6 @@ export const DEFAULT_FILE_CHUNK = 512 * 1024;
  */
 export const SKIPPER_FILE_CHUNK = 2 * 1024 * 1024;
 
-/**
- * Synchronous reads in a row before one goes through the thread pool (see PrefetchFileReader.readSynchronously):
- * 32 reads of 2 MiB, ~15 ms of searching, between two turns of the event loop (8 measured cpu 0.94, 32 0.93
- * of reads in flight, the pool reads' share of the gain lost).
- */
-const SYNC_READS_PER_TURN = 32;
-
 /** A capture file to read: a path, or an open descriptor (e.g. stdin redirected from a file) and the offset to start at. */
 export type CaptureFileSource = string | { fd: number; position: number };
 
@@ -226,9 +216,6 @@ export class PrefetchFileReader extends Readable {
   private readonly slots: { buf: Buffer | null; done: boolean }[] = [];
   /** Chunk buffers given back (recycle()), reused before allocating. */
   private readonly spare: Buffer[] = [];
-  /** See readSynchronously(); syncReads: reads made on this thread since the last pool read came back. */
-  private synchronous = false;
-  private syncReads = 0;
 
   /** `source`: a path, or an open descriptor of a regular file and the offset to read it from. */
   constructor(source: CaptureFileSource, opts: { chunkSize?: number; depth?: number } = {}) {
@@ -254,47 +241,10 @@ export class PrefetchFileReader extends Readable {
     });
   }
 
-  override _read(): void {
-    if (this.synchronous && this.slots.length === 0 && this.syncReads < SYNC_READS_PER_TURN) this.readNow();
-    else this.fill();
-  }
-
-  /**
-   * Reads from now on are made on this thread (readSync) while none is in flight, SYNC_READS_PER_TURN in a
-   * row, then one through the thread pool so the event loop turns (timers, signals, output). For grep's
-   * fast path (CaptureReader.setSkipper), whose chunks mostly yield nothing and are reused: the copy then
-   * lands in a buffer this core has just searched, and is searched while it is still in its cache, where a
-   * read on a pool thread, on the other core, leaves the search to fetch it. Measured on the 1M bench
-   * capture (grep -X, no match), 12 pairs against reads in flight, load ~3: wall 0.380 -> 0.363 s, cpu
-   * 0.375 -> 0.348 (the 2 cores' memory bandwidth, not their number, bounds the copy: two concurrent reads
-   * of the file ran at 8.2 GB/s against one's 7.3, so reads in flight on the other core gained little).
-   */
-  readSynchronously(): void {
-    this.synchronous = true;
-  }
-
-  private readNow(): void {
-    if (this.eof || this.destroyed) return;
-    const size = this.chunkSize;
-    const buf = this.spare.pop() ?? Buffer.allocUnsafe(size);
-    let n: number;
-    try {
-      n = fs.readSync(this.fd, buf, 0, size, this.position);
-    } catch (e) {
-      this.destroy(e as Error);
-      return;
-    }
-    this.syncReads++;
-    this.position += n;
-    if (n < size) this.eof = true;
-    if (n > 0) this.push(n < size ? buf.subarray(0, n) : buf);
-    if (this.eof) this.push(null);
-  }
+  override _read(): void { this.fill(); }
 
   private fill(): void {
-    // in synchronous mode one read at a time goes to the pool: the turn of the event loop it is for
-    const depth = this.synchronous ? 1 : this.depth;
-    while (!this.eof && this.slots.length < depth && !this.destroyed) {
+    while (!this.eof && this.slots.length < this.depth && !this.destroyed) {
       const slot: { buf: Buffer | null; done: boolean } = { buf: null, done: false };
       this.slots.push(slot);
       const size = this.chunkSize;
@@ -332,14 +282,13 @@ export class PrefetchFileReader extends Readable {
   }
 
   private drainSlots(): void {
-    this.syncReads = 0; // the event loop has turned: this is a pool read's callback
     let more = true;
     while (this.slots.length && (this.slots[0] as { done: boolean }).done) {
       const slot = this.slots.shift() as { buf: Buffer | null };
       if (slot.buf) more = this.push(slot.buf);
     }
     if (this.eof && this.slots.length === 0) this.push(null);
-    else if (more && !this.synchronous) this.fill(); // synchronous: the stream's next _read() reads
+    else if (more) this.fill();
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
@@ -359,10 +308,7 @@ export function readCaptureFile(path: CaptureFileSource, opts: ReadCaptureOption
   const reader = new CaptureReader(opts);
   const file = new PrefetchFileReader(path);
   reader.recycle = (chunk) => file.recycle(chunk);
-  reader.chunkSizeHint = (bytes, synchronous) => {
-    file.setChunkSize(bytes);
-    if (synchronous === true) file.readSynchronously();
-  };
+  reader.chunkSizeHint = (bytes) => file.setChunkSize(bytes);
   // The callback has nothing to do: a failure has destroyed the reader with the error, which its reader sees.
   pipeline(file, reader, () => undefined);
   return reader as TypedCaptureReader<PacketRecord | PacketRecord[]>;

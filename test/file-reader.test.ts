@@ -2,8 +2,7 @@
  * The file reader (streams/read.ts PrefetchFileReader) changing its read size while reads are in flight
  * (grep's fast path asks for bigger reads once its skipper is set: SKIPPER_FILE_CHUNK): the chunks still
  * come in file order, cover the file exactly once, and the new size is used from then on; chunks of the
- * old size given back afterwards are not reused for reads of the new size. The same with reads made on the
- * main thread (readSynchronously), which still let the event loop turn.
+ * old size given back afterwards are not reused for reads of the new size.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -52,28 +51,4 @@ test('a skipper set on a file reader asks for SKIPPER_FILE_CHUNK reads; packets 
   for await (const rec of reader) seen.push((rec as { frame: number }).frame);
   assert.deepEqual(sizes, [SKIPPER_FILE_CHUNK]);
   assert.deepEqual(seen, frames.filter((f) => f % 2 === 0));
-});
-
-test('synchronous reads (grep\'s fast path): the same bytes in order, and the event loop still turns', async () => {
-  const expected = fs.readFileSync(FILE);
-  for (const change of [false, true]) {
-    // 16 KiB reads: ~90 of them, several runs of synchronous reads with a pool read between
-    const file = new PrefetchFileReader(FILE, { chunkSize: 16 * 1024, depth: 3 });
-    file.readSynchronously();
-    const chunks: Buffer[] = [];
-    let ticks = 0;
-    const timer = setInterval(() => { ticks++; }, 0);
-    await new Promise<void>((resolve, reject) => {
-      file.on('data', (c: Buffer) => {
-        if (change && chunks.length === 10) file.setChunkSize(40 * 1024);
-        chunks.push(Buffer.from(c));
-        file.recycle(c);
-      });
-      file.on('end', resolve);
-      file.on('error', reject);
-    });
-    clearInterval(timer);
-    assert.deepEqual(Buffer.concat(chunks), expected, `read size changed: ${change}`);
-    assert.ok(ticks > 0, 'timers ran while the file was read');
-  }
 });
