@@ -76,10 +76,7 @@ export class TempFileDetailStore implements DetailStore {
 
   private flush(): void {
     if (this.fd === null || this.pendingBytes === 0) return;
-    const chunk = Buffer.concat(this.pending, this.pendingBytes);
-    let done = 0;
-    while (done < chunk.length) done += fs.writeSync(this.fd, chunk, done, chunk.length - done, this.written + done);
-    this.written += chunk.length;
+    this.written += writeAllAt(this.fd, this.pending, this.pendingBytes, this.written);
     this.pending = [];
     this.pendingBytes = 0;
   }
@@ -201,10 +198,7 @@ export class TempFileRecords implements RecordRun {
 
   private flush(): void {
     if (this.pendingBytes === 0) return;
-    const chunk = Buffer.concat(this.pending, this.pendingBytes);
-    let done = 0;
-    while (done < chunk.length) done += fs.writeSync(this.fd, chunk, done, chunk.length - done, this.written + done);
-    this.written += chunk.length;
+    this.written += writeAllAt(this.fd, this.pending, this.pendingBytes, this.written);
     this.pending = [];
     this.pendingBytes = 0;
   }
@@ -241,4 +235,12 @@ function openUnlinked(dir: string): number {
   fs.unlinkSync(file);
   fs.rmdirSync(folder);
   return fd;
+}
+
+/** Writes `chunks` (`bytes` in all) to `fd` at `position`, as one buffer, all of it; returns the bytes written. */
+function writeAllAt(fd: number, chunks: Buffer[], bytes: number, position: number): number {
+  const chunk = Buffer.concat(chunks, bytes);
+  let done = 0;
+  while (done < chunk.length) done += fs.writeSync(fd, chunk, done, chunk.length - done, position + done);
+  return chunk.length;
 }
